@@ -1,0 +1,185 @@
+"""Command line: a thin shell over the Python API.
+
+Exit codes: 0 success, 2 bad input or usage (one line on stderr naming the problem), 1 an
+unexpected failure (one line; set DISTILLBT_DEBUG=1 for the traceback), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+
+from . import __version__
+from .errors import DistillbtError
+
+PROG = "distillbt"
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line (exit 2) instead of usage + message."""
+
+    def error(self, message):
+        raise _UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _shared_parsers() -> dict[str, argparse.ArgumentParser]:
+    """Flags spelled the same in every command that takes them."""
+    cache = _Parser(add_help=False)
+    cache.add_argument("--cache-dir", metavar="DIR",
+                       help="candle cache directory (default: $DISTILLBT_CACHE_DIR or the per-user cache)")
+    data = _Parser(add_help=False)
+    data.add_argument("--sample-bars", type=int, default=100_000, metavar="N",
+                      help="size of the sample market (default: 100000)")
+    data.add_argument("--sample-timeframe", default="15m", metavar="TF",
+                      help="candle interval of the sample market (default: 15m)")
+    data.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
+    data.add_argument("--timeframe", dest="file_timeframe", metavar="TF",
+                      help="declare a candle file's interval instead of inferring it")
+    output = _Parser(add_help=False)
+    output.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    output.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return {"cache": cache, "data": data, "output": output}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    shared = _shared_parsers()
+    parser = _Parser(prog=PROG, description="Fast Backtrader strategy screening on distilled market data.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    fetch = commands.add_parser(
+        "fetch", parents=[shared["cache"], shared["output"]],
+        help="fetch Bybit candles into the local cache (only what is missing)",
+        description="Fetch Bybit candles through ccxt into the local Parquet cache. Only spans not "
+                    "fetched before are requested. The last line printed is the cache file's path.")
+    fetch.add_argument("--symbol", required=True,
+                       help="ccxt unified symbol: BTC/USDT (spot), BTC/USDT:USDT (linear), BTC/USD:BTC (inverse)")
+    fetch.add_argument("--timeframe", required=True, help="1m 3m 5m 15m 30m 1h 2h 4h 6h 12h 1d 1w")
+    fetch.add_argument("--since", required=True, help="first candle time, e.g. 2024-01-01 (UTC)")
+    fetch.add_argument("--until", help="end of the range, exclusive (default: now)")
+    fetch.add_argument("--api-url", metavar="URL",
+                       help="replace Bybit's REST base address (testnet, mirror, proxy); "
+                            "default $DISTILLBT_BYBIT_URL or Bybit")
+    fetch.set_defaults(handler=_cmd_fetch)
+
+    data = commands.add_parser("data", help="inspect cached and other candle data",
+                               description="Inspect candle data sources.")
+    data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
+    data_commands.required = True
+    listing = data_commands.add_parser("list", parents=[shared["cache"], shared["output"]],
+                                       help="list cached series", description="List the cached candle series.")
+    listing.set_defaults(handler=_cmd_data_list)
+    check = data_commands.add_parser(
+        "check", parents=[shared["cache"], shared["data"], shared["output"]],
+        help="load and validate a data source",
+        description="Load a data source, validate it and print a summary (rows, range, interval, gaps). "
+                    "SOURCE is 'sample', a candle file, or bybit:SYMBOL:TIMEFRAME from the cache.")
+    check.add_argument("source", nargs="?", default="sample", metavar="SOURCE")
+    check.set_defaults(handler=_cmd_data_check)
+    return parser
+
+
+# -- commands ------------------------------------------------------------------------------
+def _cmd_fetch(args) -> int:
+    from .data.fetch import fetch_candles
+
+    report = fetch_candles(args.symbol, args.timeframe, since=args.since, until=args.until,
+                           cache_dir=args.cache_dir, api_url=args.api_url,
+                           progress=not args.no_progress)
+    if args.json:
+        print(json.dumps({**report.candles.summary(), "fetched_candles": report.fetched_candles,
+                          "requests": report.requests, "path": str(report.path)}))
+    else:
+        print("\n".join(report.summary_lines()))
+    return 0
+
+
+def _cmd_data_list(args) -> int:
+    from .data.cache import CandleCache
+
+    cache = CandleCache(args.cache_dir)
+    rows = []
+    for entry in cache.entries():
+        c = entry.candles
+        rows.append({
+            "source": entry.key.source, "category": entry.key.category,
+            "first": c.start.isoformat() if len(c) else None,
+            "last": c.end.isoformat() if len(c) else None,
+            "candles": len(c), "gaps": len(c.gaps), "missing_candles": c.missing_candles,
+            "path": str(entry.path),
+        })
+    if args.json:
+        print(json.dumps(rows))
+    elif not rows:
+        print(f"no cached series under {cache.root}")
+    else:
+        headers = ["source", "category", "first", "last", "candles", "gaps"]
+        print(_table(headers, [[r[h] for h in headers] for r in rows]))
+        print(f"cache: {cache.root}")
+    return 0
+
+
+def _cmd_data_check(args) -> int:
+    from .data.sources import load_candles
+
+    candles = load_candles(args.source, cache_dir=args.cache_dir, sample_bars=args.sample_bars,
+                           sample_timeframe=args.sample_timeframe, seed=args.seed,
+                           timeframe=args.file_timeframe)
+    summary = candles.summary()
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    label = "  [SYNTHETIC: embedded sample market]" if candles.synthetic else ""
+    print(f"source:   {candles.source}{label}")
+    print(f"symbol:   {candles.symbol}")
+    print(f"rows:     {len(candles)}")
+    print(f"range:    {summary['first']} → {summary['last']}")
+    print(f"interval: {candles.timeframe}")
+    print(f"gaps:     {len(candles.gaps)} ({candles.missing_candles} missing candles)")
+    for gap in candles.gaps.nlargest(3, "missing").itertuples():
+        print(f"          {gap.missing} missing after {gap.after.isoformat()}")
+    print("valid: yes")
+    return 0
+
+
+def _table(headers, rows) -> str:
+    cells = [[str(h) for h in headers]] + [[str(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
+    except _UsageError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    except DistillbtError as error:
+        print(f"{PROG}: error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence
+        if os.environ.get("DISTILLBT_DEBUG"):
+            traceback.print_exc()
+        print(f"{PROG}: internal error: {type(error).__name__}: {_one_line(error)} "
+              "(set DISTILLBT_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__

@@ -1,0 +1,1 @@
+"""Candles: the contract, validation, files, the sample market, Bybit and the cache."""
