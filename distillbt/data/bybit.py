@@ -25,6 +25,7 @@ from ..errors import (
     UnknownSymbolError,
     UnknownTimeframeError,
 )
+from .symbols import category_of
 from .timeframes import timeframe_ms
 
 __all__ = ["BybitClient", "Page", "API_URL_ENV", "category_of"]
@@ -38,24 +39,6 @@ _RETRYABLE = (ccxt.NetworkError,)
 
 class _MalformedResponse(Exception):
     """A 200 answer that is not Bybit's JSON envelope (truncated, HTML from a proxy...)."""
-
-
-def category_of(symbol: str) -> str:
-    """Bybit category of a ccxt unified symbol.
-
-    ``BTC/USDT`` → ``spot``, ``BTC/USDT:USDT`` → ``linear`` (settled in the quote currency),
-    ``BTC/USD:BTC`` → ``inverse`` (settled in the base currency).
-    """
-    pair, _, settle = symbol.partition(":")
-    base, slash, quote = pair.partition("/")
-    if not (base and slash and quote) or "-" in settle:
-        raise UnknownSymbolError(
-            f"unknown symbol {symbol!r}: use a ccxt unified symbol, e.g. BTC/USDT (spot), "
-            "BTC/USDT:USDT (linear), BTC/USD:BTC (inverse)"
-        )
-    if not settle:
-        return "spot"
-    return "linear" if settle == quote else "inverse"
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,12 @@ def validate_candles(
     if index.hasnans:
         _fail("timestamp", "missing or unparseable timestamp", frame, _first(index.isna()))
     index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-    index = index.as_unit("ns").rename("time")
+    try:
+        index = index.as_unit("ns").rename("time")
+    except (OverflowError, ValueError):  # OutOfBoundsDatetime: beyond 1677..2262
+        lo, hi = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+        _fail("timestamp", f"time outside the supported range {lo.date()} .. {hi.date()}",
+              frame, _first(np.asarray((index < lo) | (index > hi))))
 
     data = {}
     for col in COLUMNS:
@@ -205,7 +210,12 @@ def validate_candles(
         step_ms = timeframe_ms(timeframe)
     elif len(steps):
         values, counts = np.unique(steps, return_counts=True)
-        step_ms = int(values[np.argmax(counts)] // 1_000_000)
+        step_ns = int(values[np.argmax(counts)])
+        if step_ns < 1_000_000:
+            _fail("interval",
+                  f"candles only {pd.Timedelta(step_ns, unit='ns')} apart: an interval must be "
+                  f"at least 1 ms", clean, _first(steps == step_ns) + 1)
+        step_ms = step_ns // 1_000_000
         timeframe = timeframe_from_ms(step_ms)
     else:
         _fail("interval", "cannot infer the candle interval from a single candle; give a timeframe")

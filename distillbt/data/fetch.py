@@ -11,9 +11,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import InputError
-from .bybit import BybitClient, category_of
+from .bybit import BybitClient
 from .cache import CacheKey, CandleCache, missing_spans, rows_to_frame
 from .candles import Candles, validate_candles
+from .symbols import category_of
 
 __all__ = ["fetch_candles", "FetchReport", "to_ms"]
 

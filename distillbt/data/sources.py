@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CacheError, DataSourceError
-from .bybit import category_of
+from .symbols import category_of
 from .cache import CacheKey, CandleCache
 from .candles import Candles
 
