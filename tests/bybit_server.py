@@ -91,6 +91,8 @@ FAULTS = {
     "http503": "HTTP 503, HTML body",
     "retcode10006": "HTTP 200, retCode 10006 'Too many visits!'",
     "retcode10001": "HTTP 200, retCode 10001 'params error'",
+    "retcode10016": "HTTP 200, retCode 10016 'System error. Please try again later.'",
+    "http502json": "HTTP 502 with a JSON body retCode 10016 (a gateway that speaks JSON)",
     "truncated": "HTTP 200, application/json, JSON body cut in the middle",
     "overlap": "normal answer plus up to 5 candles before start and one duplicate",
     "slow": "sleep `slow_seconds` then answer normally",
@@ -471,6 +473,10 @@ class BybitV5Server:
             return done(200, env(10006, "Too many visits!"), 10006)
         if fault == "retcode10001":
             return done(200, env(10001, "params error"), 10001)
+        if fault == "retcode10016":
+            return done(200, env(10016, "System error. Please try again later."), 10016)
+        if fault == "http502json":
+            return done(502, env(10016, "System error. Please try again later."), 10016)
         if fault == "truncated":
             try:
                 full = json.dumps(self._envelope(self._kline(params, None)),

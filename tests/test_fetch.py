@@ -14,6 +14,7 @@ from distillbt.data.cache import CacheKey, CandleCache
 from distillbt.data.fetch import fetch_candles, to_ms
 from distillbt.data.sources import load_candles
 from distillbt.errors import (
+    ExchangeRejectedError,
     ExchangeUnavailableError,
     UnknownSymbolError,
     UnknownTimeframeError,
@@ -94,11 +95,20 @@ def test_faults_leave_the_same_cache_as_a_clean_run(server, tmp_path):
     clean_dir, faulty_dir = tmp_path / "clean", tmp_path / "faulty"
     fetch_candles("BTC/USDT:USDT", "15m", since=START, cache_dir=clean_dir, client=client_for(server), progress=False)
     server.inject("http429", "http500", "retcode10006", "truncated", "overlap", "http503",
-                  "overlap", "truncated")
+                  "overlap", "truncated", "http403", "retcode10016", "http502json")
     fetch_candles("BTC/USDT:USDT", "15m", since=START, cache_dir=faulty_dir, client=client_for(server), progress=False)
     np.testing.assert_array_equal(cached_rows(faulty_dir), cached_rows(clean_dir))
     faults = [r["fault"] for r in server.requests if r["fault"]]
-    assert {"http429", "http500", "retcode10006", "truncated", "overlap", "http503"} <= set(faults)
+    assert {"http429", "http500", "retcode10006", "truncated", "overlap", "http503", "http403",
+            "retcode10016", "http502json"} <= set(faults)
+
+
+def test_a_definite_rejection_is_not_retried(server, tmp_path):
+    server.inject("retcode10001")
+    with pytest.raises(ExchangeRejectedError, match="params error") as info:
+        fetch_candles("BTC/USDT:USDT", "15m", since=START, cache_dir=tmp_path, client=client_for(server), progress=False)
+    assert not info.value.retryable
+    assert [r["fault"] for r in server.requests if "kline" in r["path"]] == ["retcode10001"]
 
 
 def test_slow_server_times_out_and_is_retried(server, tmp_path):

@@ -35,6 +35,8 @@ API_URL_ENV = "DISTILLBT_BYBIT_URL"
 
 # ccxt's own transient family: all are ccxt.NetworkError subclasses.
 _RETRYABLE = (ccxt.NetworkError,)
+# Bybit codes ccxt maps to a plain ExchangeError although Bybit says "try again later".
+_TRANSIENT_RET_CODES = ("10016",)
 
 
 class _MalformedResponse(Exception):
@@ -213,27 +215,41 @@ class BybitClient:
             try:
                 self.requests_made += 1
                 return fn()
-            except (*_RETRYABLE, _MalformedResponse) as error:
+            except (ccxt.BaseError, _MalformedResponse) as error:
+                if not _is_transient(error):
+                    raise self._typed(error) from error
                 last = error
-                if attempt == self.max_retries:
-                    break
-                delay = min(self.max_backoff_s, self.backoff_s * 2**attempt)
-                self._sleep(self._jitter.uniform(0, delay))
-            except ccxt.BadSymbol as error:
-                raise UnknownSymbolError(f"unknown symbol: {_first_line(error)}") from error
-            except ccxt.BadRequest as error:
-                text = _first_line(error)
-                if "symbol" in text.lower():
-                    raise UnknownSymbolError(f"unknown symbol: bybit says {text}") from error
-                if "period" in text.lower() or "interval" in text.lower():
-                    raise UnknownTimeframeError(f"unknown interval: bybit says {text}") from error
-                raise ExchangeRejectedError(f"bybit rejected the request: {text}") from error
-            except ccxt.BaseError as error:
-                raise ExchangeRejectedError(f"bybit error: {type(error).__name__}: {_first_line(error)}") from error
+                if attempt < self.max_retries:
+                    delay = min(self.max_backoff_s, self.backoff_s * 2**attempt)
+                    self._sleep(self._jitter.uniform(0, delay))
         raise ExchangeUnavailableError(
             f"bybit still failing after {self.max_retries + 1} attempts: "
             f"{type(last).__name__}: {_first_line(last)}"
         ) from last
+
+    @staticmethod
+    def _typed(error: Exception) -> Exception:
+        """Our exception for a ccxt error that retrying will not fix."""
+        text = _first_line(error)
+        if isinstance(error, ccxt.BadSymbol):
+            return UnknownSymbolError(f"unknown symbol: {text}")
+        if isinstance(error, ccxt.BadRequest):
+            if "symbol" in text.lower():
+                return UnknownSymbolError(f"unknown symbol: bybit says {text}")
+            if "period" in text.lower() or "interval" in text.lower():
+                return UnknownTimeframeError(f"unknown interval: bybit says {text}")
+            return ExchangeRejectedError(f"bybit rejected the request: {text}")
+        return ExchangeRejectedError(f"bybit error: {type(error).__name__}: {text}")
+
+
+def _is_transient(error: Exception) -> bool:
+    if isinstance(error, (*_RETRYABLE, _MalformedResponse)):
+        return True
+    # Exactly ExchangeError (not a subclass such as BadRequest): ccxt's catch-all for codes it
+    # does not classify, e.g. 10016 "System error. Please try again later."
+    return type(error) is ccxt.ExchangeError and any(
+        f'"retCode":{code}' in str(error).replace(" ", "") for code in _TRANSIENT_RET_CODES
+    )
 
 
 def _first_line(error: BaseException) -> str:
