@@ -1,0 +1,95 @@
+"""The protocol every distiller follows (scikit-learn conventions).
+
+A distiller turns a real training set ``(X, y)`` into a small set of ``size`` points::
+
+    distiller = GradientMatching(size=50, task="classification", random_state=0)
+    distiller.fit(X, y)                      # returns self
+    distiller.X_, distiller.y_, distiller.weight_
+
+- ``__init__`` only stores its keyword arguments (no validation, no work);
+- ``fit(X, y, sample_weight=None)`` validates, learns, sets the attributes ending in ``_`` and
+  returns ``self``; it never changes ``X`` or ``y``;
+- ``X_`` is ``(size, n_features)`` float64, ``y_`` is ``(size,)`` float64: for
+  ``task="regression"`` a target in the units of ``y``, for ``task="classification"`` a label
+  or soft label in [0, 1] (``y`` holds 0/1); ``weight_`` is ``(size,)``, non-negative, summing
+  to 1 (how much of the real set each point stands for);
+- ``n_iter_``, ``converged_`` and ``loss_history_`` (a list of floats) for iterative methods;
+  non-iterative ones set ``n_iter_ = 0``, ``converged_ = True``, ``loss_history_ = []``;
+- all randomness comes from ``numpy.random.default_rng(random_state)``;
+- bad input raises :class:`~distillbt.errors.InputError` with one line (e.g. ``size`` larger
+  than the data, NaN in X, ``y`` not 0/1 for classification).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["BaseDistiller", "TASKS", "check_training_data"]
+
+TASKS = ("regression", "classification")
+
+
+def check_training_data(X, y, sample_weight=None, *, size: int | None = None, task: str = "regression"):
+    """Validated float64 copies of ``X`` (n, d), ``y`` (n,) and weights summing to 1."""
+    X = np.asarray(X, dtype="float64")
+    y = np.asarray(y, dtype="float64").reshape(-1)
+    if X.ndim != 2:
+        raise InputError(f"X must be 2-D (samples × features), got shape {X.shape}")
+    if len(X) != len(y):
+        raise InputError(f"X has {len(X)} rows but y has {len(y)}")
+    if len(X) == 0:
+        raise InputError("no training samples (empty regime or period?)")
+    if not (np.isfinite(X).all() and np.isfinite(y).all()):
+        raise InputError("X or y holds NaN or inf")
+    if task not in TASKS:
+        raise InputError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
+    if task == "classification" and not np.isin(y, (0.0, 1.0)).all():
+        raise InputError("classification targets must be 0 or 1")
+    if size is not None and not (1 <= int(size) <= len(X)):
+        raise InputError(f"size {size} must be between 1 and the number of samples ({len(X)})")
+    if sample_weight is None:
+        w = np.full(len(X), 1.0 / len(X))
+    else:
+        w = np.asarray(sample_weight, dtype="float64").reshape(-1)
+        if len(w) != len(X) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise InputError("sample_weight must be finite, non-negative, one per sample, not all zero")
+        w = w / w.sum()
+    return X, y, w
+
+
+class BaseDistiller:
+    """Shared plumbing: parameters introspection (``get_params``/``set_params``) and ``repr``.
+
+    Subclasses define ``__init__`` with keyword arguments stored under the same names, and
+    ``fit``.
+    """
+
+    def get_params(self) -> dict:
+        import inspect
+
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names}
+
+    def set_params(self, **params):
+        valid = self.get_params()
+        for name, value in params.items():
+            if name not in valid:
+                raise InputError(f"{type(self).__name__} has no parameter {name!r}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _set_result(self, X_, y_, weight_, *, n_iter=0, converged=True, loss_history=None):
+        self.X_ = np.asarray(X_, dtype="float64")
+        self.y_ = np.asarray(y_, dtype="float64").reshape(-1)
+        weight_ = np.asarray(weight_, dtype="float64").reshape(-1)
+        self.weight_ = weight_ / weight_.sum()
+        self.n_iter_ = int(n_iter)
+        self.converged_ = bool(converged)
+        self.loss_history_ = list(loss_history or [])
+        return self
