@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import traceback
+from pathlib import Path
 
 from . import __version__
 from .errors import DistillbtError
@@ -35,6 +36,8 @@ def _shared_parsers() -> dict[str, argparse.ArgumentParser]:
     cache.add_argument("--cache-dir", metavar="DIR",
                        help="candle cache directory (default: $DISTILLBT_CACHE_DIR or the per-user cache)")
     data = _Parser(add_help=False)
+    data.add_argument("--data", default="sample", metavar="SOURCE",
+                      help="'sample' (default, synthetic), a candle file, or bybit:SYMBOL:TIMEFRAME from the cache")
     data.add_argument("--sample-bars", type=int, default=100_000, metavar="N",
                       help="size of the sample market (default: 100000)")
     data.add_argument("--sample-timeframe", default="15m", metavar="TF",
@@ -42,10 +45,16 @@ def _shared_parsers() -> dict[str, argparse.ArgumentParser]:
     data.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
     data.add_argument("--timeframe", dest="file_timeframe", metavar="TF",
                       help="declare a candle file's interval instead of inferring it")
+    jobs = _Parser(add_help=False)
+    jobs.add_argument("--jobs", type=int, default=1, metavar="N", help="parallel jobs (default: 1)")
+    jobs.add_argument("--backend", default="loky", choices=["loky", "threading", "dask"],
+                      help="joblib backend: loky processes (default) or a Dask cluster")
+    jobs.add_argument("--scheduler", metavar="ADDRESS",
+                      help="with --backend dask: a running scheduler (default: a LocalCluster of --jobs workers)")
     output = _Parser(add_help=False)
     output.add_argument("--json", action="store_true", help="print machine-readable JSON")
     output.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return {"cache": cache, "data": data, "output": output}
+    return {"cache": cache, "data": data, "jobs": jobs, "output": output}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,9 +91,73 @@ def build_parser() -> argparse.ArgumentParser:
         help="load and validate a data source",
         description="Load a data source, validate it and print a summary (rows, range, interval, gaps). "
                     "SOURCE is 'sample', a candle file, or bybit:SYMBOL:TIMEFRAME from the cache.")
-    check.add_argument("source", nargs="?", default="sample", metavar="SOURCE")
+    check.add_argument("source", nargs="?", default=None, metavar="SOURCE",
+                       help="the source to check (default: --data, i.e. sample)")
     check.set_defaults(handler=_cmd_data_check)
+
+    distill = commands.add_parser(
+        "distill", parents=[shared["cache"], shared["data"], shared["jobs"], shared["output"]],
+        help="distil the training period into a small set of points",
+        description="Distil the training period (the first 60% of usable candles) of a data source into "
+                    "a small weighted set of points, saved as .npz + JSON (no pickle).")
+    distill.add_argument("--method", default="gradient", help=f"one of: {', '.join(_methods())}")
+    distill.add_argument("--size", type=int, default=50, metavar="M", help="points in the set (default: 50)")
+    distill.add_argument("--task", default="classification", choices=["classification", "regression"],
+                         help="next-candle direction (default) or next-candle return")
+    distill.add_argument("--per-regime", action="store_true",
+                         help="distil each regime separately (one job per regime), sizes split equally")
+    distill.add_argument("--regime", action="append", metavar="NAME",
+                         help="only this regime (repeatable); implies --per-regime")
+    distill.add_argument("--weighting", default="frequency", choices=["frequency", "equal"],
+                         help="regime weights: their share of history (default) or equal")
+    distill.add_argument("--out", metavar="FILE", help="artifact path (default: distilled-METHOD.npz)")
+    distill.set_defaults(handler=_cmd_distill)
+
+    evaluate = commands.add_parser(
+        "evaluate", parents=[shared["cache"], shared["data"], shared["jobs"], shared["output"]],
+        help="compare distillation methods and baselines on the real test period",
+        description="DC-BENCH protocol on a chronological split (train 60%, validation 20%, test 20%): "
+                    "each method and size distilled from the training period with several seeds, "
+                    "learners trained on the result and scored on the test period.")
+    evaluate.add_argument("--methods", default=",".join(_default_eval_methods()),
+                          help="comma-separated methods (default: %(default)s)")
+    evaluate.add_argument("--sizes", default="10,20,50,100", help="comma-separated sizes (default: %(default)s)")
+    evaluate.add_argument("--seeds", type=int, default=5, help="seeds per method and size (default: 5)")
+    evaluate.add_argument("--learners", default=None, help="comma-separated learners (default: all)")
+    evaluate.add_argument("--per-regime", action="store_true", help="distil each regime separately")
+    evaluate.add_argument("--out", metavar="FILE", help="write the results as JSON to FILE")
+    evaluate.set_defaults(handler=_cmd_evaluate)
     return parser
+
+
+def _methods():
+    from .distill.registry import METHODS
+
+    return list(METHODS)
+
+
+def _default_eval_methods():
+    from .distill.registry import EVALUATION_METHODS
+
+    return list(EVALUATION_METHODS)
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise _UsageError(f"{PROG}: {flag} takes comma-separated whole numbers, not {text!r}") from None
+    if not values:
+        raise _UsageError(f"{PROG}: {flag} is empty")
+    return values
+
+
+def _load(args):
+    from .data.sources import load_candles
+
+    return load_candles(args.data, cache_dir=args.cache_dir, sample_bars=args.sample_bars,
+                        sample_timeframe=args.sample_timeframe, seed=args.seed,
+                        timeframe=args.file_timeframe)
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -128,11 +201,9 @@ def _cmd_data_list(args) -> int:
 
 
 def _cmd_data_check(args) -> int:
-    from .data.sources import load_candles
-
-    candles = load_candles(args.source, cache_dir=args.cache_dir, sample_bars=args.sample_bars,
-                           sample_timeframe=args.sample_timeframe, seed=args.seed,
-                           timeframe=args.file_timeframe)
+    if args.source is not None:
+        args.data = args.source
+    candles = _load(args)
     summary = candles.summary()
     if args.json:
         print(json.dumps(summary))
@@ -147,6 +218,64 @@ def _cmd_data_check(args) -> int:
     for gap in candles.gaps.nlargest(3, "missing").itertuples():
         print(f"          {gap.missing} missing after {gap.after.isoformat()}")
     print("valid: yes")
+    return 0
+
+
+def _cmd_distill(args) -> int:
+    from .distill.prepare import prepare
+    from .distill.runner import distill
+
+    candles = _load(args)
+    data = prepare(candles)
+    distilled = distill(data, method=args.method, size=args.size, task=args.task,
+                        per_regime=args.per_regime or bool(args.regime), regimes=args.regime,
+                        weighting=args.weighting, seed=args.seed, n_jobs=args.jobs,
+                        backend=args.backend, scheduler=args.scheduler, progress=not args.no_progress)
+    path = distilled.save(args.out or f"distilled-{args.method}.npz")
+    summary = {**distilled.summary(), "path": str(path), "synthetic_source": candles.synthetic}
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    label = " [SYNTHETIC sample market]" if candles.synthetic else ""
+    train = data.split_info()["train"]
+    print(f"source:       {candles.source}{label}")
+    print(f"trained on:   {train['first']} → {train['last']} ({summary['source_candles']} candles)")
+    print(f"method:       {args.method} ({args.task}), {summary['points']} points × "
+          f"{summary['features']} features")
+    for job in distilled.meta["jobs"]:
+        print(f"  {job['regime']:<9} {job['points']:>4} points from {job['training_rows']:>7} rows  "
+              f"{job['seconds']:.2f} s  iterations {job['n_iter']}  converged {job['converged']}")
+    print(f"compression:  {summary['compression_ratio']:,.0f}x ({summary['source_candles'] * 48:,} raw "
+          f"bytes of time+OHLCV float64 / {summary['payload_bytes']:,} bytes of points)")
+    print(f"time:         {distilled.meta['seconds']:.2f} s on {args.backend} with {args.jobs} job(s)")
+    print(path)
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from .distill.prepare import prepare
+    from .evaluate import evaluate
+
+    sizes = _int_list(args.sizes, "--sizes")
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    learners = [l.strip() for l in args.learners.split(",")] if args.learners else None
+    candles = _load(args)
+    data = prepare(candles)
+    kwargs = {"learners": learners} if learners else {}
+    result = evaluate(data, methods=methods, sizes=sizes, seeds=args.seeds, per_regime=args.per_regime,
+                      n_jobs=args.jobs, progress=not args.no_progress, **kwargs)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result.to_dict(), indent=1))
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    label = " [SYNTHETIC sample market]" if candles.synthetic else ""
+    print(f"source: {candles.source}{label}; scored on the test period "
+          f"{data.split_info()['test']['first']} → {data.split_info()['test']['last']}; "
+          f"mean±std over {args.seeds} seeds")
+    print(result.table())
+    if args.out:
+        print(args.out)
     return 0
 
 

@@ -42,7 +42,7 @@ pass of the ``M`` synthetic points through the probe layers).
 For ``task="classification"`` the labels are ``ỹ = sigmoid(u)`` with ``u`` optimised, so
 they stay soft labels in [0, 1]. Updates use Adam with a cosine (or constant) learning-rate
 schedule; when the moving average of the probe loss stops improving, the rest of the
-schedule is compressed into a short annealing and training stops (``_Schedule``).
+schedule is compressed into a short annealing and training stops (``Schedule`` in :mod:`._optim`).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ import math
 
 import numpy as np
 
+from ._optim import Adam, Schedule
 from .base import BaseDistiller, TASKS, check_training_data
 from .coresets import (
     KMedoids,
@@ -71,87 +72,6 @@ _LABEL_CLIP = 0.1
 
 # --------------------------------------------------------------------------- optimisation helpers
 # (private, shared with kernel.py)
-
-
-class _Adam:
-    """Adam (Kingma & Ba 2015) on a list of arrays, updated in place."""
-
-    def __init__(self, params, *, beta1=0.9, beta2=0.999, eps=1e-8):
-        self.m = [np.zeros_like(p) for p in params]
-        self.v = [np.zeros_like(p) for p in params]
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        self.t = 0
-
-    def step(self, params, grads, lr):
-        self.t += 1
-        c1 = 1.0 - self.beta1**self.t
-        c2 = 1.0 - self.beta2**self.t
-        for p, g, m, v in zip(params, grads, self.m, self.v):
-            m *= self.beta1
-            m += (1.0 - self.beta1) * g
-            v *= self.beta2
-            v += (1.0 - self.beta2) * g * g
-            p -= lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
-
-
-class _Schedule:
-    """Learning-rate schedule with a plateau check.
-
-    ``lr()`` follows a cosine decay from ``lr`` to 0 over ``n_iter`` iterations (or stays
-    constant). ``update(loss)`` records the loss after an iteration and returns True when
-    training should stop. A plateau is declared when the moving average of the last
-    ``patience`` losses has not improved on its best value by more than
-    ``tol · max(|best|, 1)`` for ``patience`` iterations in a row.
-
-    With noisy gradients the points jitter by an amount that grows with the learning rate, so
-    a plateau in the middle of a cosine schedule means "as good as this learning rate allows",
-    not "done": stopping there would keep the jitter. So on a plateau the rest of the cosine
-    schedule is compressed into at most ``patience`` iterations (a cosine from the current
-    rate to 0) and training stops after that short annealing; a constant schedule stops at
-    once. The long window is deliberate too: a short one stops on the jitter itself.
-    """
-
-    def __init__(self, kind, lr, n_iter, *, tol, patience):
-        self.kind, self.base, self.n_iter = kind, lr, n_iter
-        self.tol, self.patience = tol, patience
-        self.recent = []
-        self.best = math.inf
-        self.stale = 0
-        self.anneal = None  # (first iteration, starting rate, length) once a plateau is seen
-        self.t = 0  # iterations completed
-        self.converged = False
-
-    def lr(self):
-        if self.anneal is not None:
-            start, rate, length = self.anneal
-            return rate * 0.5 * (1.0 + math.cos(math.pi * (self.t - start) / length))
-        if self.kind == "cosine":
-            return self.base * 0.5 * (1.0 + math.cos(math.pi * self.t / self.n_iter))
-        return self.base
-
-    def update(self, loss):
-        self.t += 1
-        if self.anneal is not None:
-            start, _, length = self.anneal
-            return self.t >= start + length
-        self.recent.append(loss)
-        if len(self.recent) > self.patience:
-            self.recent.pop(0)
-        if len(self.recent) < self.patience:
-            return False
-        avg = sum(self.recent) / len(self.recent)
-        if not math.isfinite(self.best) or avg < self.best - self.tol * max(abs(self.best), 1.0):
-            self.best, self.stale = avg, 0
-            return False
-        self.stale += 1
-        if self.stale < self.patience:
-            return False
-        self.converged = True
-        remaining = self.n_iter - self.t
-        if self.kind != "cosine" or remaining <= 1:
-            return True
-        self.anneal = (self.t, self.lr(), min(self.patience, remaining))
-        return False
 
 
 def _sigmoid(u):
@@ -271,7 +191,7 @@ class DistributionMatching(BaseDistiller):
         Plateau rule: when the moving average of the probe loss over the last ``patience``
         iterations has not improved by more than ``tol`` for ``patience`` iterations, the
         rest of the cosine schedule is compressed into ``patience`` more iterations and
-        training stops (``converged_ = True``); see ``_Schedule`` for why.
+        training stops (``converged_ = True``); see ``Schedule`` in :mod:`._optim` for why.
     random_state : int, Generator or None, default 0
 
     Attributes
@@ -362,8 +282,8 @@ class DistributionMatching(BaseDistiller):
             return np.column_stack([xs, ys])
 
         probe = _DMProbe(*draw(8 * per_map))
-        adam = _Adam(params)
-        schedule = _Schedule(schedule_kind, lr, n_iter, tol=tol, patience=patience)
+        adam = Adam(params)
+        schedule = Schedule(schedule_kind, lr, n_iter, tol=tol, patience=patience)
         history = [probe(joint())]
         for _ in range(n_iter):
             Zr, W, b = draw(per_map)

@@ -45,7 +45,8 @@ from .coresets import (
     _sq_dist,
     _uniform,
 )
-from .distribution import _LABEL_CLIP, _Adam, _Schedule, _logit, _sigmoid
+from ._optim import Adam, Schedule
+from .distribution import _LABEL_CLIP, _logit, _sigmoid
 
 __all__ = ["ExactLinear", "KernelRidgeDistiller", "ridge_solution"]
 
@@ -407,8 +408,8 @@ class KernelRidgeDistiller(BaseDistiller):
             return _kip_loss_grad(xs, support_labels(), *probe, kind, gamma, reg, grad=False)[0]
 
         params = [xs, label] if learn else [xs]
-        adam = _Adam(params)
-        schedule = _Schedule(schedule_kind, lr, n_iter, tol=tol, patience=patience)
+        adam = Adam(params)
+        schedule = Schedule(schedule_kind, lr, n_iter, tol=tol, patience=patience)
         history = [probe_loss()]
         batch = probe if full_batch else None
         for _ in range(n_iter):

@@ -1,0 +1,125 @@
+"""From candles to the training data every distiller and evaluation uses — without leakage.
+
+Features are causal (row t uses candles up to t); the split is chronological with an embargo
+row between periods (the last training target uses the next candle's close); the scaler and
+the regime labeller are fitted on the training period only, then applied everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..data.candles import Candles
+from ..errors import InputError
+from ..features import Standardizer, chronological_split, make_features, valid_rows
+from ..regimes import TrendVolatilityLabeller
+from .artifact import fingerprint_candles
+
+__all__ = ["PreparedData", "prepare", "PERIODS", "DEFAULT_FRACTIONS"]
+
+PERIODS = ("train", "validation", "test")
+DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedData:
+    """Standardised features, targets and regime labels of every usable candle, split in time.
+
+    ``X`` is standardised with training statistics; ``target`` is the next candle's log
+    return; ``direction`` its sign (1 up, 0 not up); ``regime`` the labeller's name (fitted on
+    the training period). ``parts`` maps ``train``/``validation``/``test`` to row slices.
+    ``target_scale`` is the training standard deviation of ``target``: regression distillers
+    see ``target / target_scale``.
+    """
+
+    X: np.ndarray
+    target: np.ndarray
+    direction: np.ndarray
+    regime: np.ndarray
+    times: pd.DatetimeIndex
+    feature_names: tuple[str, ...]
+    parts: dict
+    scaler: Standardizer
+    labeller: TrendVolatilityLabeller
+    target_scale: float
+    candles: Candles
+    fractions: tuple[float, ...]
+
+    def period(self, name: str) -> slice:
+        return self.parts[name]
+
+    def y(self, task: str, part: str = "train") -> np.ndarray:
+        """Targets for ``task``: scaled returns (regression) or 0/1 direction (classification)."""
+        rows = self.parts[part]
+        return self.target[rows] / self.target_scale if task == "regression" else self.direction[rows]
+
+    @property
+    def n_train_candles(self) -> int:
+        """Candles in the training period (what a distilled set compresses)."""
+        start, end = self.times[self.parts["train"]][[0, -1]]
+        return int(((self.candles.frame.index >= start) & (self.candles.frame.index <= end)).sum())
+
+    def split_info(self) -> dict:
+        return {
+            name: {"first": self.times[s][0].isoformat(), "last": self.times[s][-1].isoformat(),
+                   "rows": int(s.stop - s.start)}
+            for name, s in self.parts.items()
+        }
+
+    def metadata(self) -> dict:
+        """What a distilled set must carry to be used and trusted (JSON-able)."""
+        return {
+            "feature_names": list(self.feature_names),
+            "source": self.candles.source,
+            "symbol": self.candles.symbol,
+            "timeframe": self.candles.timeframe,
+            "synthetic": self.candles.synthetic,
+            "fingerprint": fingerprint_candles(self.candles.frame),
+            "split": {"fractions": list(self.fractions), **self.split_info()},
+            "scaler": {"mean": self.scaler.mean_.tolist(), "scale": self.scaler.scale_.tolist()},
+            "target_scale": self.target_scale,
+            "labeller": self.labeller.to_dict(),
+            "n_source_candles": self.n_train_candles,
+        }
+
+
+def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
+            feature_options: dict | None = None) -> PreparedData:
+    """Features, targets and regimes of ``candles``, split in time, fitted on training only.
+
+    ``fractions`` are the train/validation/test shares of the usable rows (in time order).
+    ``labeller`` defaults to :class:`~distillbt.regimes.TrendVolatilityLabeller`;
+    ``feature_options`` go to :func:`~distillbt.features.make_features`.
+    """
+    features = make_features(candles, **(feature_options or {}))
+    ok = valid_rows(features)
+    if ok.sum() < 3 * len(fractions):
+        raise InputError(f"only {int(ok.sum())} usable candles after the feature warm-up "
+                         f"({features.warmup} rows): too few to split")
+    # The labeller is fitted on the training period's candles: find where that period ends
+    # before labelling (split boundaries on the usable rows, with one embargo row).
+    parts = dict(zip(PERIODS, chronological_split(int(ok.sum()), fractions=fractions, gap=1)))
+    times_ok = features.X.index[ok]
+    train_end = times_ok[parts["train"].stop - 1]
+    frame = candles.frame
+    labeller = (labeller or TrendVolatilityLabeller()).fit(frame.loc[:train_end])
+    labels = labeller.predict(frame).reindex(features.X.index)
+    ok &= labels.notna().to_numpy()
+    # Rows dropped for a missing label all lie in the warm-up: re-split on what is left.
+    parts = dict(zip(PERIODS, chronological_split(int(ok.sum()), fractions=fractions, gap=1)))
+
+    X_all = features.X.to_numpy()[ok]
+    scaler = Standardizer().fit(X_all[parts["train"]])
+    target = features.target.to_numpy()[ok]
+    scale = float(np.std(target[parts["train"]]))
+    if not scale > 0:
+        raise InputError("the training period's returns are all equal: nothing to learn")
+    return PreparedData(
+        X=scaler.transform(X_all), target=target, direction=features.direction.to_numpy()[ok],
+        regime=labels.to_numpy(dtype=object)[ok], times=features.X.index[ok],
+        feature_names=tuple(features.names), parts=parts, scaler=scaler, labeller=labeller,
+        target_scale=scale, candles=candles, fractions=tuple(fractions),
+    )

@@ -1,0 +1,150 @@
+"""Distil per regime, one joblib task per (regime, method), on processes or a Dask cluster."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import time
+
+import joblib
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..errors import InputError
+from .artifact import DistilledSet
+from .prepare import PreparedData
+from .registry import METHODS, method_class
+
+__all__ = ["METHODS", "BACKENDS", "WEIGHTINGS", "distill", "method_class", "allocate_sizes"]
+
+BACKENDS = ("loky", "threading", "dask")
+#: ``frequency``: a regime weighs its share of the training period (reproduces the history);
+#: ``equal``: every regime weighs the same (rare regimes such as crashes get a voice).
+WEIGHTINGS = ("frequency", "equal")
+
+
+def allocate_sizes(counts: dict, size: int) -> dict:
+    """Split ``size`` points equally over regimes (remainder to the most frequent), ≥ 1 each,
+    never more than a regime has rows."""
+    names = sorted(counts, key=lambda k: -counts[k])
+    if size < len(names):
+        raise InputError(f"size {size} is smaller than the number of regimes ({len(names)}): "
+                         "give at least one point per regime, or distil without --per-regime")
+    sizes = {k: size // len(names) for k in names}
+    for k in names[: size % len(names)]:
+        sizes[k] += 1
+    return {k: min(sizes[k], counts[k]) for k in names}
+
+
+def _make(cls, *, size, task, seed, params):
+    accepted = inspect.signature(cls.__init__).parameters
+    kwargs = {k: v for k, v in {"size": size, "task": task, "random_state": seed}.items() if k in accepted}
+    return cls(**kwargs, **(params or {}))
+
+
+def _fit_one(cls, size, task, seed, params, X, y):
+    """One (regime, method) job; returns plain arrays (no estimator crosses processes)."""
+    started = time.perf_counter()
+    distiller = _make(cls, size=size, task=task, seed=seed, params=params).fit(X, y)
+    return {
+        "X": distiller.X_, "y": distiller.y_, "weight": distiller.weight_,
+        "n_iter": distiller.n_iter_, "converged": distiller.converged_,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+@contextlib.contextmanager
+def _backend(backend: str, n_jobs: int, scheduler: str | None):
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if backend != "dask":
+        with joblib.parallel_config(backend=backend, n_jobs=n_jobs):
+            yield
+        return
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as error:
+        raise InputError("the dask backend needs dask.distributed: pip install 'distillbt[dask]'") from error
+    with contextlib.ExitStack() as stack:
+        if scheduler:
+            client = stack.enter_context(Client(scheduler))
+        else:
+            cluster = stack.enter_context(LocalCluster(n_workers=max(n_jobs, 1), threads_per_worker=1,
+                                                       processes=True, dashboard_address=None))
+            client = stack.enter_context(Client(cluster))
+        with joblib.parallel_config(backend="dask", n_jobs=n_jobs):
+            yield client
+
+
+def distill(
+    data: PreparedData,
+    *,
+    method: str = "gradient",
+    size: int = 50,
+    task: str = "classification",
+    per_regime: bool = True,
+    regimes: list[str] | None = None,
+    weighting: str = "frequency",
+    seed: int = 0,
+    method_params: dict | None = None,
+    n_jobs: int = 1,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    progress: bool = False,
+) -> DistilledSet:
+    """Distil the training period of ``data`` into a :class:`DistilledSet`.
+
+    With ``per_regime`` each regime's training rows are distilled separately (``size``
+    points split equally over regimes; ``exact-linear`` always gives d+1 per regime), one
+    joblib task per regime on ``backend`` (``loky`` processes by default, ``dask`` on a
+    ``LocalCluster`` or the cluster at ``scheduler``). Seeds per task come from
+    ``numpy.random.SeedSequence(seed)``, so the result does not depend on the backend or on
+    ``n_jobs``. ``regimes`` restricts the set to those regimes.
+    """
+    if weighting not in WEIGHTINGS:
+        raise InputError(f"unknown weighting {weighting!r}: choose one of {', '.join(WEIGHTINGS)}")
+    cls = method_class(method)
+    train = data.parts["train"]
+    X, y = data.X[train], data.y(task, "train")
+    labels = data.regime[train] if per_regime else np.full(len(X), "all", dtype=object)
+    counts = {name: int(n) for name, n in zip(*np.unique(labels.astype(str), return_counts=True))}
+    if regimes:
+        unknown = [r for r in regimes if r not in counts]
+        if unknown:
+            raise InputError(f"regime {unknown[0]!r} has no training candles "
+                             f"(present: {', '.join(f'{k} ({v})' for k, v in counts.items())})")
+        counts = {r: counts[r] for r in regimes}
+    if size < 1 or (size > len(X)):
+        raise InputError(f"size {size} must be between 1 and the {len(X)} training rows")
+    sizes = allocate_sizes(counts, size)
+    names = list(sizes)
+    seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(len(names))]
+    jobs = [joblib.delayed(_fit_one)(cls, sizes[r], task, s, method_params, X[labels == r], y[labels == r])
+            for r, s in zip(names, seeds)]
+
+    started = time.perf_counter()
+    with _backend(backend, n_jobs, scheduler):
+        results = list(tqdm(joblib.Parallel(return_as="generator")(jobs), total=len(jobs),
+                            disable=not progress, desc=f"distil {method}", unit="regime", leave=False))
+    seconds = time.perf_counter() - started
+
+    total = sum(counts.values())
+    regime_weight = {r: (counts[r] / total if weighting == "frequency" else 1 / len(names)) for r in names}
+    parts = [(r, res) for r, res in zip(names, results)]
+    meta = {
+        **data.metadata(),
+        "method": method, "task": task, "seed": seed, "per_regime": per_regime,
+        "weighting": weighting, "regimes": names, "requested_size": size,
+        "config": _make(cls, size=sizes[names[0]], task=task, seed=seed, params=method_params).get_params(),
+        "jobs": [{"regime": r, "points": len(res["X"]), "training_rows": counts[r],
+                  "n_iter": res["n_iter"], "converged": res["converged"], "seconds": res["seconds"]}
+                 for r, res in parts],
+        "seconds": seconds, "backend": backend,
+    }
+    return DistilledSet(
+        X=np.concatenate([res["X"] for _, res in parts]),
+        y=np.concatenate([res["y"] for _, res in parts]),
+        weight=np.concatenate([res["weight"] * regime_weight[r] for r, res in parts]),
+        regime=np.concatenate([np.full(len(res["X"]), r, dtype=object) for r, res in parts]),
+        meta=meta,
+    )

@@ -1,0 +1,150 @@
+"""Candles → prepared data → per-regime distillation → artifact, and the CLI around it."""
+
+import json
+
+import numpy as np
+import pytest
+
+from distillbt.cli import main
+from distillbt.data.sample import sample_market
+from distillbt.distill.artifact import ArtifactError, DistilledSet
+from distillbt.distill.prepare import prepare
+from distillbt.distill.runner import allocate_sizes, distill
+from distillbt.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def data():
+    return prepare(sample_market(bars=30_000, seed=3))
+
+
+def test_prepare_fits_scaler_and_labeller_on_training_only(data):
+    train = data.parts["train"]
+    np.testing.assert_allclose(data.X[train].mean(axis=0), 0, atol=1e-9)
+    np.testing.assert_allclose(data.X[train].std(axis=0), 1, atol=1e-6)
+    assert data.parts["train"].stop < data.parts["validation"].start  # embargo row
+    # The test period was never seen: changing it does not change what was fitted.
+    candles = sample_market(bars=30_000, seed=3)
+    frame = candles.frame.copy()
+    cut = data.times[data.parts["validation"].start]
+    frame.loc[frame.index > cut, ["open", "high", "low", "close"]] *= 3.0
+    from distillbt.data.candles import validate_candles
+
+    altered = prepare(validate_candles(frame, symbol="X", source="altered", timeframe="15m"))
+    np.testing.assert_allclose(altered.scaler.mean_, data.scaler.mean_)
+    assert altered.labeller.to_dict() == data.labeller.to_dict()
+    np.testing.assert_array_equal(altered.regime[train], data.regime[train])
+
+
+@pytest.mark.parametrize("method", ["random", "kmedoids", "herding", "distribution", "gradient", "kernel"])
+def test_every_method_distils_per_regime(data, method):
+    out = distill(data, method=method, size=10, per_regime=True, seed=1,
+                  method_params={"n_iter": 20} if method in ("distribution", "kernel") else
+                  {"n_outer": 10} if method == "gradient" else None)
+    assert out.size == 10 and out.X.shape == (10, len(data.feature_names))
+    assert abs(out.weight.sum() - 1) < 1e-12 and (out.weight >= 0).all()
+    assert set(out.regime) == set(out.meta["regimes"])
+    # Frequency weighting: each regime carries its share of the training period.
+    train_regimes = data.regime[data.parts["train"]]
+    for name in out.meta["regimes"]:
+        share = np.mean(train_regimes == name)
+        assert abs(out.weight[out.regime == name].sum() - share) < 1e-12
+
+
+def test_equal_weighting_gives_rare_regimes_a_voice(data):
+    out = distill(data, method="random", size=10, per_regime=True, weighting="equal")
+    for name in out.meta["regimes"]:
+        assert abs(out.weight[out.regime == name].sum() - 1 / len(out.meta["regimes"])) < 1e-12
+
+
+def test_same_seed_same_set_and_backend_independence(data):
+    a = distill(data, method="kmedoids", size=10, per_regime=True, seed=4)
+    b = distill(data, method="kmedoids", size=10, per_regime=True, seed=4, n_jobs=2, backend="loky")
+    c = distill(data, method="kmedoids", size=10, per_regime=True, seed=5)
+    np.testing.assert_array_equal(a.X, b.X)
+    assert not np.array_equal(a.X, c.X)
+
+
+def test_dask_local_cluster_gives_the_same_set(data):
+    pytest.importorskip("dask.distributed")
+    a = distill(data, method="distribution", size=10, per_regime=True, seed=2, method_params={"n_iter": 20})
+    b = distill(data, method="distribution", size=10, per_regime=True, seed=2, method_params={"n_iter": 20},
+                backend="dask", n_jobs=2)
+    np.testing.assert_array_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.y, b.y)
+    np.testing.assert_array_equal(a.weight, b.weight)
+
+
+def test_allocate_sizes():
+    assert allocate_sizes({"a": 100, "b": 50, "c": 2}, 10) == {"a": 4, "b": 3, "c": 2}
+    with pytest.raises(InputError, match="smaller than the number of regimes"):
+        allocate_sizes({"a": 1, "b": 1}, 1)
+
+
+def test_artifact_round_trip(data, tmp_path):
+    out = distill(data, method="kmedoids", size=10, per_regime=True, seed=1)
+    path = out.save(tmp_path / "set.npz")
+    back = DistilledSet.load(path)
+    np.testing.assert_array_equal(back.X, out.X)
+    np.testing.assert_array_equal(back.y, out.y)
+    np.testing.assert_array_equal(back.weight, out.weight)
+    assert list(back.regime) == list(out.regime)
+    assert back.meta["feature_names"] == list(data.feature_names)
+    assert back.meta["fingerprint"] == out.meta["fingerprint"] and len(back.meta["fingerprint"]) == 64
+    assert back.meta["method"] == "kmedoids" and back.meta["seed"] == 1
+    assert back.compression_ratio == pytest.approx(out.compression_ratio)
+    assert back.meta["split"]["train"]["rows"] == data.parts["train"].stop - data.parts["train"].start
+
+
+def test_bad_artifacts_are_typed_errors(data, tmp_path):
+    with pytest.raises(ArtifactError, match="no such"):
+        DistilledSet.load(tmp_path / "missing.npz")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ArtifactError, match="corrupt"):
+        DistilledSet.load(junk)
+    good = distill(data, method="random", size=5, seed=0).save(tmp_path / "good.npz")
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    with pytest.raises(ArtifactError, match="corrupt"):
+        DistilledSet.load(truncated)
+    future = DistilledSet.load(good)
+    future.meta["format_version"] = 99
+    import numpy as _np
+
+    with _np.load(good, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["format_version"] = 99
+    arrays["meta"] = _np.array(json.dumps(meta))
+    _np.savez(tmp_path / "future.npz", **arrays)
+    with pytest.raises(ArtifactError, match="newer"):
+        DistilledSet.load(tmp_path / "future.npz")
+    # A pickled object array is refused, never unpickled.
+    _np.savez(tmp_path / "pickled.npz", X=_np.array([object()], dtype=object), y=_np.zeros(1),
+              weight=_np.ones(1), regime=_np.zeros(1, dtype="uint8"), meta=arrays["meta"])
+    with pytest.raises(ArtifactError):
+        DistilledSet.load(tmp_path / "pickled.npz")
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--method", "magic"], "unknown method"),
+    (["--size", "10000000"], "size"),
+    (["--regime", "unicorn"], "regime 'unicorn' has no training candles"),
+    (["--size", "2", "--per-regime"], "smaller than the number of regimes"),
+    (["--backend", "spark"], "invalid choice"),
+])
+def test_cli_distill_errors_exit_2_with_one_line(argv, needle, tmp_path, capsys):
+    code = main(["distill", "--sample-bars", "20000", "--no-progress", "--out", str(tmp_path / "x.npz"), *argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and needle in err
+
+
+def test_cli_distill_writes_an_artifact(tmp_path, capsys):
+    out = tmp_path / "set.npz"
+    code = main(["distill", "--sample-bars", "20000", "--method", "kmedoids", "--size", "10", "--per-regime",
+                 "--no-progress", "--out", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 0 and stdout.strip().splitlines()[-1] == str(out)
+    assert "SYNTHETIC" in stdout and "compression:" in stdout
+    assert DistilledSet.load(out).size == 10
