@@ -33,31 +33,14 @@ from scipy.optimize import minimize
 from .distill._losses import HEADS, LinearSpec, MLPSpec
 from .distill._optim import Adam
 from .distill.base import check_training_data
+from ._params import ParamsMixin
 from .errors import InputError
 
 __all__ = ["Ridge", "LogisticRegression", "MLP"]
 
 
-class _Learner:
+class _Learner(ParamsMixin):
     """Shared plumbing: parameter introspection, ``repr`` and input checks."""
-
-    def get_params(self) -> dict:
-        import inspect
-
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
-
-    def set_params(self, **params):
-        valid = self.get_params()
-        for name, value in params.items():
-            if name not in valid:
-                raise InputError(f"{type(self).__name__} has no parameter {name!r}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     def _check_fit(self, X, y, sample_weight):
         X, y, w = check_training_data(X, y, sample_weight)

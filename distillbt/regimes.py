@@ -76,6 +76,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from ._params import ParamsMixin
 from .data.sample import REGIMES
 from .errors import InputError
 from .features import ohlcv_frame
@@ -98,7 +99,7 @@ _FORMAT = "distillbt.TrendVolatilityLabeller/1"
 _MIXTURE_QUANTILES = (0.65, 0.95)
 
 
-class TrendVolatilityLabeller:
+class TrendVolatilityLabeller(ParamsMixin):
     """Name each candle bull, bear, sideways, volatile or crash from causal rolling statistics.
 
     The statistics, thresholds and rules are described in the module docstring.
@@ -162,19 +163,6 @@ class TrendVolatilityLabeller:
         self.range_trend_factor = range_trend_factor
 
     # ------------------------------------------------------------------ sklearn protocol
-
-    def get_params(self, deep: bool = True) -> dict:
-        """The constructor's keyword arguments and their current values."""
-        return {name: getattr(self, name) for name in (*_WINDOWS, *_SHARES, "range_trend_factor")}
-
-    def set_params(self, **params) -> TrendVolatilityLabeller:
-        """Set constructor arguments (unknown names raise InputError); returns self."""
-        known = self.get_params()
-        for name, value in params.items():
-            if name not in known:
-                raise InputError(f"unknown parameter {name!r}; known: {', '.join(known)}")
-            setattr(self, name, value)
-        return self
 
     def __repr__(self) -> str:
         defaults = type(self)().get_params()

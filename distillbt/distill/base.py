@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._params import ParamsMixin
 from ..errors import InputError
 
 __all__ = ["BaseDistiller", "TASKS", "check_training_data"]
@@ -59,30 +60,12 @@ def check_training_data(X, y, sample_weight=None, *, size: int | None = None, ta
     return X, y, w
 
 
-class BaseDistiller:
+class BaseDistiller(ParamsMixin):
     """Shared plumbing: parameters introspection (``get_params``/``set_params``) and ``repr``.
 
     Subclasses define ``__init__`` with keyword arguments stored under the same names, and
     ``fit``.
     """
-
-    def get_params(self) -> dict:
-        import inspect
-
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
-
-    def set_params(self, **params):
-        valid = self.get_params()
-        for name, value in params.items():
-            if name not in valid:
-                raise InputError(f"{type(self).__name__} has no parameter {name!r}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     def _set_result(self, X_, y_, weight_, *, n_iter=0, converged=True, loss_history=None):
         self.X_ = np.asarray(X_, dtype="float64")
