@@ -1,0 +1,305 @@
+"""Backtrader's execution, replayed in numpy: the screen's fast path for model strategies.
+
+A model strategy decides one *target* per bar at that bar's close: ``+1`` long, ``0`` flat,
+``-1`` short. :func:`positions_from_predictions` turns predictions into targets and
+:func:`simulate` turns targets into the equity path a Backtrader run with the shared
+conventions produces, to rounding:
+
+- a target decided at bar ``t``'s close that differs from the target decided at ``t - 1``
+  sends one market order (Backtrader's default: it fills at bar ``t + 1``'s open, no
+  cheat-on-open); a signal on the last bar never fills;
+- the order is the difference between the new exposure and the units held:
+  ``target × fraction × value_t / close_t − units`` (fractional, never rounded), where
+  ``value_t = cash + units × close_t`` is the broker value at ``t``'s close. A flip from long
+  to short is that one order: it closes the old position and opens the new one at the same
+  open;
+- commission is ``commission × |units traded| × fill price`` on every fill
+  (``broker.setcommission(commission=c)``, a percentage of traded value);
+- like Backtrader's broker (``set_checksubmit(False)``, ``shortcash=True``), a fill first
+  closes what it closes, then opens the rest only if cash stays non-negative after paying for
+  it and its commission — otherwise the opening part is dropped (a long entry into an
+  opening gap of more than ~5 % above the signal close at ``fraction=0.95``). The target is
+  still remembered: no new order until the target changes again;
+- the account is marked to market at every close; a position still open at the end is valued
+  at the last close, not closed.
+
+Between two fills the number of units is constant, so the equity is ``cash_k + units_k ×
+close_t`` for the last fill ``k``: the per-bar path is one vectorised gather. Each fill maps
+``(cash, units)`` linearly (it is sized from the value at its signal close), so the states
+after the fills are a prefix product of 2×2 matrices, computed in ``log2(fills)`` numpy
+steps; no Python loop runs per bar or per fill. Only when Backtrader would drop an opening
+(above) does an exact loop over the remaining fills take over.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import pandas as pd
+
+from .data.candles import Candles
+from .errors import InputError
+
+__all__ = ["positions_from_predictions", "simulate"]
+
+
+def positions_from_predictions(
+    pred, *, long_threshold: float, short_threshold: float, allow_short: bool
+) -> np.ndarray:
+    """Targets ``+1 / 0 / -1`` from predictions, one per bar (a stateless rule).
+
+    Long where ``pred > long_threshold``; short where ``pred < short_threshold`` (only with
+    ``allow_short``); flat otherwise and where the prediction is NaN (feature warm-up).
+    Returns float64 (``+0.0`` for flat). ``short_threshold`` above ``long_threshold`` would
+    make a bar both long and short and raises :class:`~distillbt.errors.InputError`.
+    """
+    values = np.asarray(pred, dtype="float64")
+    if values.ndim != 1:
+        raise InputError(f"predictions must be 1-D, got shape {values.shape}")
+    lo, hi = _number("short_threshold", short_threshold), _number("long_threshold", long_threshold)
+    if allow_short and lo > hi:
+        raise InputError(f"short_threshold {lo:g} is above long_threshold {hi:g}")
+    out = np.zeros(len(values))
+    # NaN compares False both ways: warm-up rows stay flat.
+    out[values > hi] = 1.0
+    if allow_short:
+        out[values < lo] = -1.0
+    return out
+
+
+def _number(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number, not {value!r}")
+    return float(value)
+
+
+def _open_close(candles_or_arrays) -> tuple[np.ndarray, np.ndarray]:
+    source = candles_or_arrays
+    if isinstance(source, Candles):
+        source = source.frame
+    if isinstance(source, pd.DataFrame):
+        missing = [c for c in ("open", "close") if c not in source.columns]
+        if missing:
+            raise InputError(
+                f"missing column(s) {', '.join(missing)}; found {list(source.columns)}"
+            )
+        opens, closes = source["open"], source["close"]
+    elif isinstance(source, dict):
+        if "open" not in source or "close" not in source:
+            raise InputError("a dict of arrays needs keys 'open' and 'close'")
+        opens, closes = source["open"], source["close"]
+    elif isinstance(source, (tuple, list)) and len(source) == 2:
+        opens, closes = source
+    else:
+        raise InputError(
+            f"expected Candles, a DataFrame, a dict or an (open, close) pair, "
+            f"not {type(source).__name__}"
+        )
+    try:
+        o = np.asarray(opens, dtype="float64")
+        c = np.asarray(closes, dtype="float64")
+    except (TypeError, ValueError):
+        raise InputError("open and close must be numeric") from None
+    if o.ndim != 1 or o.shape != c.shape:
+        raise InputError(f"open and close must be 1-D of one length, got {o.shape} and {c.shape}")
+    if len(c) == 0:
+        raise InputError("no candles: open and close are empty")
+    if not (np.isfinite(o).all() and np.isfinite(c).all()) or min(o.min(), c.min()) <= 0:
+        raise InputError("open and close must be finite and positive")
+    return o, c
+
+
+def simulate(
+    candles_or_arrays,
+    positions,
+    *,
+    cash: float = 10_000.0,
+    commission: float = 0.001,
+    fraction: float = 0.95,
+    start_index: int = 0,
+) -> dict:
+    """The equity path Backtrader produces for per-bar targets (conventions: module docstring).
+
+    Parameters
+    ----------
+    candles_or_arrays : Candles, DataFrame, dict or (open, close)
+        The bars; only ``open`` (fill prices) and ``close`` (sizing and marking) are used.
+    positions : array of shape (n,)
+        The target decided at each bar's close, in ``{-1, 0, +1}``. Targets before
+        ``start_index`` are ignored: the run starts flat at ``start_index``.
+    cash : float
+        Starting cash (also the value before the first fill).
+    commission : float
+        Proportional commission on traded value, ``0.001`` = 0.1 %.
+    fraction : float
+        Share of the broker value a position takes, in (0, 1].
+    start_index : int
+        First bar of the run (earlier bars are warm-up for the features only).
+
+    Returns
+    -------
+    dict
+        ``score`` (``log(final_value / cash)``; ``-inf`` if the value is not positive),
+        ``final_value``, ``equity`` (value at each close from ``start_index``, float64),
+        ``trades`` (positions opened, as Backtrader counts trades: a flip opens one),
+        ``exposure`` (share of those bars ending with a position), ``entries`` and ``exits``
+        (bar indices of the fills that opened / closed a position; a flip is in both),
+        ``fills`` (dict of arrays ``bar``, ``size`` (signed units), ``price``,
+        ``commission``), ``commission_paid``, ``positions`` (the targets used, from
+        ``start_index``).
+    """
+    o, c = _open_close(candles_or_arrays)
+    n = len(c)
+    cash = _number("cash", cash)
+    commission = _number("commission", commission)
+    fraction = _number("fraction", fraction)
+    if cash <= 0:
+        raise InputError(f"cash must be positive, not {cash:g}")
+    if commission < 0:
+        raise InputError(f"commission must not be negative, not {commission:g}")
+    if not 0 < fraction <= 1:
+        raise InputError(f"fraction must lie in (0, 1], not {fraction:g}")
+    if isinstance(start_index, bool) or not isinstance(start_index, (int, np.integer)):
+        raise InputError(f"start_index must be an integer, not {start_index!r}")
+    start = int(start_index)
+    if not 0 <= start < n:
+        raise InputError(f"start_index {start} is outside the {n} bars")
+    try:
+        target = np.asarray(positions, dtype="float64")
+    except (TypeError, ValueError):
+        raise InputError("positions must be numeric") from None
+    if target.shape != (n,):
+        raise InputError(f"positions must have shape ({n},), got {target.shape}")
+    target = target[start:]
+    if not np.isin(target, (-1.0, 0.0, 1.0)).all():
+        raise InputError("positions must hold only -1, 0 and +1")
+
+    # Orders: every change of target, decided at a close, filled at the next bar's open.
+    previous = np.concatenate(([0.0], target[:-1]))
+    signal_bars = np.flatnonzero(target != previous) + start
+    signal_bars = signal_bars[signal_bars < n - 1]
+    fills = _chain(c, o, signal_bars, target[signal_bars - start], cash=cash,
+                   commission=commission, fraction=fraction)
+    fill_bars, cash_after, units_after = fills["bar"], fills["cash"], fills["units"]
+
+    # Between fills the units are constant: each bar's value comes from the last fill's state.
+    last = np.searchsorted(fill_bars, np.arange(start, n), side="right")
+    held = np.concatenate(([0.0], units_after))[last]
+    equity = np.concatenate(([cash], cash_after))[last] + held * c[start:]
+    final = float(equity[-1])
+    return {
+        "score": math.log(final / cash) if final > 0 else -math.inf,
+        "final_value": final,
+        "equity": equity,
+        "trades": len(fills["entries"]),
+        "exposure": float(np.mean(held != 0.0)),
+        "entries": fills["entries"],
+        "exits": fills["exits"],
+        "fills": {key: fills[key] for key in ("bar", "size", "price", "commission")},
+        "commission_paid": float(fills["commission"].sum()),
+        "positions": target,
+    }
+
+
+def _chain(close, open_, signals, targets, *, cash, commission, fraction) -> dict:
+    """Cash and units after every fill, for orders decided at ``signals`` (bar indices).
+
+    Each fill maps the state ``(cash, units)`` linearly: with ``V = cash + units·p`` at the
+    signal close ``p``, the order is ``δ = β·V − units`` (``β = target·fraction / p``) and
+    costs ``δ·q·(1 ± commission)`` at the fill open ``q``, the sign being that of the order.
+    While the value stays positive the order's sign is that of the change of target, so every
+    fill is a known 2×2 matrix and the states are a prefix product, computed in
+    ``log2(fills)`` vectorised steps. Backtrader drops the opening part of a fill that would
+    leave cash negative (and a non-positive value breaks the sign rule): from the first fill
+    where that happens, an exact loop takes over.
+    """
+    m = len(signals)
+    if m == 0:
+        return _loop(close, open_, signals, targets, money=cash, units=0.0,
+                     commission=commission, fraction=fraction)
+    before = np.concatenate(([0.0], targets[:-1]))
+    p, q = close[signals], open_[signals + 1]
+    beta = targets * fraction / p
+    k = q * (1.0 + np.sign(targets - before) * commission)
+    # [C', u'] = [[1 - kβ, k(1 - βp)], [β, βp]] · [C, u]
+    a, b, cc, d = _prefix_product(1.0 - k * beta, k * (1.0 - beta * p), beta, beta * p)
+    money, units = a * cash, cc * cash  # the run starts with (cash, 0)
+    money_before = np.concatenate(([cash], money[:-1]))
+    units_before = np.concatenate(([0.0], units[:-1]))
+    value = money_before + units_before * p
+    bad = (value <= 0) | ((targets != 0) & (money < 0))
+    first_bad = int(np.argmax(bad)) if bad.any() else m
+    bars = signals[:first_bad] + 1
+    size = (units - units_before)[:first_bad]
+    out = {
+        "bar": bars, "size": size, "price": q[:first_bad],
+        "commission": np.abs(size) * q[:first_bad] * commission,
+        "cash": money[:first_bad], "units": units[:first_bad],
+        "entries": bars[targets[:first_bad] != 0], "exits": bars[before[:first_bad] != 0],
+    }
+    if first_bad < m:
+        tail = _loop(close, open_, signals[first_bad:], targets[first_bad:],
+                     money=float(money_before[first_bad]), units=float(units_before[first_bad]),
+                     commission=commission, fraction=fraction)
+        out = {key: np.concatenate((out[key], tail[key])) for key in out}
+    return out
+
+
+def _prefix_product(a, b, c, d):
+    """Inclusive prefix products ``M_i ⋯ M_0`` of 2×2 matrices ``[[a, b], [c, d]]``
+    (Hillis–Steele scan: after the step with shift ``s`` entry ``i`` holds the product of
+    the ``2s`` matrices ending at ``i``)."""
+    a, b, c, d = (np.array(x, dtype="float64") for x in (a, b, c, d))
+    shift = 1
+    while shift < len(a):
+        # later · earlier: entry i absorbs the product ending at i - shift
+        a1, b1, c1, d1 = a[shift:], b[shift:], c[shift:], d[shift:]
+        a0, b0, c0, d0 = a[:-shift], b[:-shift], c[:-shift], d[:-shift]
+        a[shift:], b[shift:], c[shift:], d[shift:] = (
+            a1 * a0 + b1 * c0, a1 * b0 + b1 * d0, c1 * a0 + d1 * c0, c1 * b0 + d1 * d0,
+        )
+        shift *= 2
+    return a, b, c, d
+
+
+def _loop(close, open_, signals, targets, *, money, units, commission, fraction) -> dict:
+    """The fills one by one, as Backtrader's broker executes them (close first, then open
+    the rest only if cash stays non-negative)."""
+    rows = {key: [] for key in ("bar", "size", "price", "commission", "cash", "units",
+                                "entries", "exits")}
+    closes, opens = close.tolist(), open_.tolist()
+    for s, goal in zip(signals.tolist(), targets.tolist()):
+        price = closes[s]
+        delta = goal * fraction * (money + units * price) / price - units
+        if delta == 0.0:
+            continue
+        q = opens[s + 1]
+        if units != 0.0 and (delta > 0) != (units > 0):
+            closed = min(delta, -units) if delta > 0 else max(delta, -units)
+        else:
+            closed = 0.0
+        opened = delta - closed
+        fee = 0.0
+        if closed:
+            fee += abs(closed) * q * commission
+            money -= closed * q + abs(closed) * q * commission
+            units += closed
+            rows["exits"].append(s + 1)
+        if opened:
+            after = money - opened * q - abs(opened) * q * commission
+            if after >= 0.0:
+                fee += abs(opened) * q * commission
+                money = after
+                units += opened
+                rows["entries"].append(s + 1)
+            else:
+                opened = 0.0
+        if closed == 0.0 and opened == 0.0:
+            continue
+        for key, value in (("bar", s + 1), ("size", closed + opened), ("price", q),
+                           ("commission", fee), ("cash", money), ("units", units)):
+            rows[key].append(value)
+    return {key: np.asarray(values, dtype="int64" if key in ("bar", "entries", "exits")
+                            else "float64") for key, values in rows.items()}
