@@ -1,0 +1,342 @@
+"""The screen: rank every configuration of a folder of strategies fast, backtest the survivors.
+
+Periods (in time order; fractions of the usable candles, default 50 / 30 / 20 %):
+
+- **training**: regime labeller, scaler and distilled points come from here; full backtests of
+  model strategies fit their models on these real candles;
+- **screening**: every configuration is scored here — model strategies by the vectorised
+  execution of a model fitted on the distilled points (milliseconds), plain strategies by a
+  full Backtrader backtest (marked ``path="full"``); ``validate=True`` also backtests every
+  configuration in full here, which is how far the screen can be trusted;
+- **holdout**: the survivors are backtested again on this later period, which nothing was
+  selected on: the honest out-of-sample number.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from tqdm.auto import tqdm
+
+from .backtest import BacktestJob, run_many
+from .data.candles import Candles
+from .discovery import Configuration, Discovery, StrategyError, discover
+from .distill.artifact import DistilledSet
+from .distill.prepare import prepare
+from .distill.runner import distill
+from .errors import InputError
+from .features import make_features
+from .stats import deflated_sharpe_ratio, probability_of_backtest_overfitting
+from .strategy import ModelStrategy
+
+__all__ = ["screen", "ScreenResult", "DEFAULT_FRACTIONS", "TASK_OF_TARGET"]
+
+DEFAULT_FRACTIONS = (0.5, 0.3, 0.2)
+TASK_OF_TARGET = {"return": "regression", "direction": "classification"}
+_STAT_KEYS = ("total_return_pct", "cagr_pct", "sharpe", "sortino", "max_drawdown_pct", "n_trades",
+              "win_rate_pct", "profit_factor", "exposure_pct")
+
+
+@dataclass
+class ScreenResult:
+    """One record per configuration (ranked) and a summary (periods, timings, trust)."""
+
+    records: list = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    problems: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"summary": self.summary, "records": self.records, "problems": self.problems}
+
+    def table(self, limit: int | None = None) -> str:
+        head = ["rank", "survivor", "configuration", "path", "screen", "full", "holdout"]
+        rows = []
+        for r in self.records[:limit]:
+            rows.append([
+                str(r["screen_rank"]) if r["screen_rank"] else "-", "*" if r["survivor"] else "",
+                r["name"], r["path"], _fmt(r.get("screen_score")), _fmt(r.get("full_score")),
+                _fmt(r.get("holdout_score")),
+            ])
+        widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [head] + rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:+.4f}"
+
+
+def _periods(candles: Candles, fractions) -> dict:
+    """Candle positions ``[start, stop)`` of the three periods, from the usable rows' split."""
+    data = prepare(candles, fractions=fractions)
+    index = candles.frame.index
+
+    def bounds(part):
+        rows = data.parts[part]
+        return int(index.get_loc(data.times[rows.start])), int(index.get_loc(data.times[rows.stop - 1])) + 1
+
+    periods = {name: bounds(part) for name, part in
+               (("training", "train"), ("screening", "validation"), ("holdout", "test"))}
+    return {"data": data, **periods}
+
+
+def _describe(candles: Candles, start: int, stop: int) -> dict:
+    index = candles.frame.index
+    return {"first": index[start].isoformat(), "last": index[stop - 1].isoformat(), "candles": stop - start}
+
+
+def _stats(result: dict) -> dict:
+    return {k: result.get(k) for k in _STAT_KEYS if k in result}
+
+
+def screen(
+    folder,
+    candles: Candles,
+    *,
+    distilled: DistilledSet | dict | None = None,
+    method: str = "gradient",
+    size: int = 100,
+    per_regime: bool = True,
+    top: int = 10,
+    min_score: float | None = None,
+    validate: bool = False,
+    n_jobs: int = 1,
+    backend: str = "loky",
+    commission: float = 0.001,
+    cash: float = 10_000.0,
+    fractions=DEFAULT_FRACTIONS,
+    seed: int = 0,
+    progress: bool = True,
+) -> ScreenResult:
+    """Screen every configuration of the strategies in ``folder`` on ``candles``.
+
+    ``distilled``: a :class:`DistilledSet` (or a dict task → set) to fit model strategies on;
+    by default one is distilled on the fly from the training period with ``method`` and
+    ``size`` (per regime). ``top`` survivors (or those with ``screen_score >= min_score``)
+    get full backtests on the screening and holdout periods. Returns a
+    :class:`ScreenResult`; see the module docstring for the periods.
+    """
+    started = time.perf_counter()
+    found: Discovery = folder if isinstance(folder, Discovery) else discover(folder)
+    configs = found.configurations()
+    if not configs:
+        raise StrategyError(f"no strategy configurations found in {folder}")
+    if top < 1 or (min_score is None and top > len(configs)):
+        raise InputError(f"--top {top} must be between 1 and the number of configurations ({len(configs)})")
+
+    periods = _periods(candles, fractions)
+    data = periods.pop("data")
+    (train_start, train_stop), (s_start, s_stop), (h_start, h_stop) = (
+        periods["training"], periods["screening"], periods["holdout"])
+    is_model = [issubclass(c.strategy.cls, ModelStrategy) for c in configs]
+
+    # 1. Distilled training points, one set per task the model strategies need.
+    tasks = sorted({TASK_OF_TARGET[c.strategy.cls.target] for c, m in zip(configs, is_model) if m})
+    sets, distill_seconds = _distilled_sets(distilled, data, tasks, method=method, size=size,
+                                            per_regime=per_regime, seed=seed, n_jobs=n_jobs,
+                                            backend=backend, progress=progress)
+    for task, dset in sets.items():
+        last_train = pd.Timestamp(dset.meta["split"]["train"]["last"])
+        if last_train >= candles.frame.index[s_start]:
+            raise InputError(f"the distilled set was trained up to {last_train}, which is not before "
+                             f"the screening period ({candles.frame.index[s_start]})")
+
+    # 2. The screen: model strategies fitted on distilled points, vectorised over screening.
+    screen_started = time.perf_counter()
+    records, curves = [], {}
+    feature_sets: dict = {}
+    models: dict = {}
+    plain_jobs = []
+    for config, model in tqdm(list(zip(configs, is_model)), desc="screen", unit="config",
+                              disable=not progress, leave=False):
+        record = {"name": config.name, "strategy": config.strategy.name, "params": config.params,
+                  "file": str(config.strategy.file), "path": "vectorised" if model else "full",
+                  "screen_score": None, "screen_rank": None, "survivor": False, "error": None}
+        records.append(record)
+        if not model:
+            plain_jobs.append((record, config))
+            continue
+        cls = config.strategy.cls
+        try:
+            task = TASK_OF_TARGET[cls.target]
+            key = (cls.__name__, cls.fit_key(config.params))
+            if key not in models:
+                models[key] = cls.fit_model_on_distilled(sets[task], params=config.params)
+            fitted = models[key]
+            options_key = repr(sorted(fitted.feature_options.items()))
+            if options_key not in feature_sets:
+                feature_sets[options_key] = make_features(candles, **fitted.feature_options)
+            result = cls.vectorized(candles, fitted, params=config.params, cash=cash, commission=commission,
+                                    start=s_start, end=s_stop, feature_set=feature_sets[options_key])
+        except Exception as error:  # noqa: BLE001 - one bad configuration must not stop the batch
+            record["error"] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            continue
+        record["screen_score"] = float(result["score"])
+        if fitted.notes:
+            record["notes"] = fitted.notes
+        curves[config.name] = np.asarray(result["equity"], dtype="float64")
+    screen_seconds = time.perf_counter() - screen_started
+
+    # Plain strategies have no fast path yet: a full backtest on the screening period.
+    plain_started = time.perf_counter()
+    if plain_jobs:
+        results = run_many([BacktestJob(c, candles, cash=cash, commission=commission,
+                                        start=candles.frame.index[s_start], end=candles.frame.index[s_stop - 1],
+                                        warmup_bars=s_start) for _, c in plain_jobs],
+                           n_jobs=n_jobs, backend=backend, progress=progress)
+        for (record, config), result in zip(plain_jobs, results):
+            if result.get("error"):
+                record["error"] = result["error"]
+                continue
+            record["screen_score"] = record["full_score"] = float(result["score"])
+            record["full_stats"] = _stats(result)
+            if result.get("equity") is not None:
+                curves[config.name] = np.asarray(result["equity"], dtype="float64")
+    plain_seconds = time.perf_counter() - plain_started
+
+    # 3. Rank and select survivors.
+    scored = sorted((r for r in records if r["screen_score"] is not None and np.isfinite(r["screen_score"])),
+                    key=lambda r: -r["screen_score"])
+    for rank, record in enumerate(scored, start=1):
+        record["screen_rank"] = rank
+        record["survivor"] = (record["screen_score"] >= min_score) if min_score is not None else rank <= top
+    by_name = {c.name: c for c in configs}
+
+    # 4. Full backtests: survivors on screening (if not yet) and holdout; everything with --validate.
+    full_started = time.perf_counter()
+
+    def job_for(record, start, stop):
+        config = by_name[record["name"]]
+        params = dict(config.params)
+        if record["path"] == "vectorised":
+            # The model is fitted inside the worker on the real candles before ``start`` (its
+            # own fit_model): fitted objects may hold classes of the user's strategy file,
+            # which a worker cannot unpickle before it has imported that file.
+            params["trade_start"] = candles.frame.index[start]
+        return BacktestJob(Configuration(config.strategy, params, config.name), candles, cash=cash,
+                           commission=commission, start=candles.frame.index[start],
+                           end=candles.frame.index[stop - 1], warmup_bars=start)
+
+    screening_targets = [r for r in records if r["path"] == "vectorised" and r["screen_score"] is not None
+                         and (validate or r["survivor"])]
+    holdout_targets = [r for r in records if r["survivor"]]
+    jobs = [job_for(r, s_start, s_stop) for r in screening_targets] + \
+           [job_for(r, h_start, h_stop) for r in holdout_targets]
+    results = run_many(jobs, n_jobs=n_jobs, backend=backend, progress=progress) if jobs else []
+    validation_seconds = 0.0
+    real_models: dict = {}
+    for record, result in zip(screening_targets, results[: len(screening_targets)]):
+        if result.get("error"):
+            record["error"] = result["error"]
+            continue
+        record["full_score"] = float(result["score"])
+        record["full_stats"] = _stats(result)
+        validation_seconds += float(result.get("seconds") or 0.0)
+        # The same real-fitted model through the vectorised execution: do the two agree?
+        config = by_name[record["name"]]
+        cls = config.strategy.cls
+        key = (cls.__name__, cls.fit_key(config.params))
+        if key not in real_models:  # the model the worker fitted: the same data, the same code
+            real_models[key] = cls.fit_model(candles, params=config.params, end=s_start)
+        fitted = real_models[key]
+        options_key = repr(sorted(fitted.feature_options.items()))
+        if options_key not in feature_sets:
+            feature_sets[options_key] = make_features(candles, **fitted.feature_options)
+        replica = cls.vectorized(candles, fitted, params=config.params, cash=cash, commission=commission,
+                                 start=s_start, end=s_stop, feature_set=feature_sets[options_key])
+        record["execution_rel_diff"] = abs(replica["final_value"] - result["final_value"]) / result["final_value"]
+    for record, result in zip(holdout_targets, results[len(screening_targets):]):
+        if result.get("error"):
+            record["holdout_error"] = result["error"]
+            continue
+        record["holdout_score"] = float(result["score"])
+        record["holdout_stats"] = _stats(result)
+    full_seconds = time.perf_counter() - full_started
+
+    summary = {
+        "source": candles.source, "symbol": candles.symbol, "timeframe": candles.timeframe,
+        "synthetic": candles.synthetic,
+        "periods": {name: _describe(candles, *bounds) for name, bounds in
+                    (("training", (train_start, train_stop)), ("screening", (s_start, s_stop)),
+                     ("holdout", (h_start, h_stop)))},
+        "score": "log(final value / initial cash)",
+        "cash": cash, "commission": commission, "configurations": len(configs),
+        "model_configurations": int(sum(is_model)), "plain_configurations": len(plain_jobs),
+        "errors": sum(1 for r in records if r["error"]),
+        "distilled": {task: {"method": d.meta.get("method"), "points": d.size,
+                             "compression_ratio": d.compression_ratio} for task, d in sets.items()},
+        "distill_seconds": distill_seconds, "screen_seconds": screen_seconds,
+        "plain_full_seconds": plain_seconds, "full_seconds": full_seconds,
+        "survivors": [r["name"] for r in records if r["survivor"]],
+    }
+    summary.update(_trust(records, curves, top=top, validate=validate, validation_seconds=validation_seconds,
+                          screen_seconds=screen_seconds))
+    summary["total_seconds"] = time.perf_counter() - started
+    records.sort(key=lambda r: (r["screen_rank"] is None, r["screen_rank"] or 0))
+    return ScreenResult(records=records, summary=summary,
+                        problems=[{"file": p.file, "message": p.message} for p in found.errors])
+
+
+def _distilled_sets(distilled, data, tasks, *, method, size, per_regime, seed, n_jobs, backend, progress):
+    if distilled is not None:
+        given = distilled if isinstance(distilled, dict) else {distilled.meta.get("task"): distilled}
+        sets = {}
+        for task in tasks:
+            if task in given:
+                sets[task] = given[task]
+            elif task == "classification" and "regression" in given:
+                sets[task] = given["regression"]  # model strategies read its returns as y > 0
+            else:
+                raise InputError(f"the distilled set is for {', '.join(map(str, given))}, but some model "
+                                 f"strategies need a {task} set: distil one with --task {task}")
+        return sets, 0.0
+    started = time.perf_counter()
+    sets = {task: distill(data, method=method, size=size, task=task, per_regime=per_regime, seed=seed,
+                          n_jobs=n_jobs, backend=backend, progress=progress) for task in tasks}
+    return sets, time.perf_counter() - started
+
+
+def _trust(records, curves, *, top, validate, validation_seconds, screen_seconds) -> dict:
+    """Overfitting statistics always; fidelity against full backtests with --validate."""
+    out: dict = {}
+    names = [r["name"] for r in records if r["name"] in curves and len(curves[r["name"]]) > 2]
+    if names:
+        length = min(len(curves[n]) for n in names)
+        returns = np.column_stack([np.diff(np.log(curves[n][:length])) for n in names])
+        returns = np.nan_to_num(returns, nan=0.0, posinf=0.0, neginf=0.0)
+        sd = returns.std(axis=0, ddof=1)
+        sharpes = np.where(sd > 0, returns.mean(axis=0) / np.where(sd > 0, sd, 1), 0.0)
+        for record in records:
+            if record["survivor"] and record["name"] in names:
+                j = names.index(record["name"])
+                r = returns[:, j]
+                z = (r - r.mean()) / (r.std() or 1.0)
+                record["deflated_sharpe"] = float(deflated_sharpe_ratio(
+                    sharpes[j], sharpes, len(r), skew=float(np.mean(z**3)), kurtosis=float(np.mean(z**4))))
+        if len(names) >= 8 and length >= 64:
+            out["pbo"] = float(probability_of_backtest_overfitting(returns, n_splits=16)["pbo"])
+    if validate:
+        pairs = [(r["screen_score"], r["full_score"], r) for r in records
+                 if r["path"] == "vectorised" and r.get("full_score") is not None and r["screen_score"] is not None]
+        if len(pairs) >= 3:
+            screen_scores, full_scores, recs = map(list, zip(*pairs))
+            # Fidelity of the fast path only: plain strategies' screen scores *are* full backtests.
+            out["spearman"] = float(spearmanr(screen_scores, full_scores).statistic)
+            out["spearman_configurations"] = len(recs)
+            ranked = [r for r in records if r.get("full_score") is not None]
+            k = min(5, top, len(ranked))
+            true_top = sorted(ranked, key=lambda r: -r["full_score"])[:k]
+            out["topk"] = k
+            out["topk_recall"] = sum(r["survivor"] for r in true_top) / k
+            out["wrongly_eliminated"] = [r["name"] for r in true_top if not r["survivor"]]
+            out["validation_full_seconds"] = validation_seconds
+            out["speedup"] = validation_seconds / screen_seconds if screen_seconds > 0 else None
+            diffs = [r["execution_rel_diff"] for r in recs if "execution_rel_diff" in r]
+            if diffs:
+                out["execution_max_rel_diff"] = float(max(diffs))
+    return out

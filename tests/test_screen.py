@@ -1,0 +1,131 @@
+"""The screen end to end on small data: ranking, survivors, full backtests, trust, CLI."""
+
+import json
+import textwrap
+
+import pytest
+
+from distillbt.cli import main
+from distillbt.data.sample import sample_market
+from distillbt.screen import screen
+
+MODEL = textwrap.dedent('''
+    from distillbt.models import Ridge
+    from distillbt.strategy import ModelStrategy
+
+    class TinyRidge(ModelStrategy):
+        params = (("alpha", 0.1),)
+        grid = {"alpha": [0.01, 1.0], "long_threshold": [0.0, 0.1], "allow_short": [True, False]}
+        features = ("ret_1", "ret_4", "ma_dist_16")
+        target = "return"
+
+        def make_estimator(self):
+            return Ridge(alpha=self.p.alpha)
+''')
+PLAIN = textwrap.dedent('''
+    import backtrader as bt
+
+    class Cross(bt.Strategy):
+        params = (("fast", 5), ("slow", 30))
+        grid = {"fast": [5, 10]}
+
+        def __init__(self):
+            self.cross = bt.indicators.CrossOver(bt.indicators.SMA(period=self.p.fast),
+                                                 bt.indicators.SMA(period=self.p.slow))
+
+        def next(self):
+            if not self.position and self.cross > 0:
+                self.buy()
+            elif self.position and self.cross < 0:
+                self.close()
+''')
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("strategies")
+    (path / "tiny_ridge.py").write_text(MODEL)
+    (path / "cross.py").write_text(PLAIN)
+    (path / "broken.py").write_text("import no_such_module\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def candles():
+    return sample_market(bars=8_000, seed=2)
+
+
+@pytest.fixture(scope="module")
+def result(folder, candles):
+    return screen(folder, candles, size=20, top=3, validate=True, progress=False,
+                  method="kmedoids")
+
+
+def test_every_configuration_is_ranked_and_marked(result):
+    assert len(result.records) == 8 + 2
+    assert [r["screen_rank"] for r in result.records] == list(range(1, 11))
+    assert sum(r["survivor"] for r in result.records) == 3
+    paths = {r["strategy"]: r["path"] for r in result.records}
+    assert paths == {"TinyRidge": "vectorised", "Cross": "full"}
+    assert result.problems and "broken.py" in result.problems[0]["file"]
+    scores = [r["screen_score"] for r in result.records]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_survivors_get_full_and_holdout_backtests_with_stats(result):
+    for record in result.records:
+        if record["survivor"]:
+            assert record["holdout_score"] is not None
+            assert {"sharpe", "max_drawdown_pct", "n_trades"} <= set(record["holdout_stats"])
+            assert 0.0 <= record["deflated_sharpe"] <= 1.0
+        if record["path"] == "vectorised":  # --validate: every model configuration in full
+            assert record["full_score"] is not None
+
+
+def test_validation_reports_fidelity_and_agreement(result):
+    s = result.summary
+    assert -1.0 <= s["spearman"] <= 1.0 and s["spearman_configurations"] == 8
+    assert 0.0 <= s["topk_recall"] <= 1.0
+    # The same real-fitted model through both executions: the screen's replica is exact.
+    assert s["execution_max_rel_diff"] < 1e-9
+    assert s["screen_seconds"] > 0 and s["validation_full_seconds"] > 0
+    periods = s["periods"]
+    assert periods["training"]["last"] < periods["screening"]["first"] < periods["holdout"]["first"]
+
+
+def test_same_seed_same_screen(folder, candles, result):
+    again = screen(folder, candles, size=20, top=3, progress=False, method="kmedoids")
+    assert [r["screen_score"] for r in again.records] == [r["screen_score"] for r in result.records]
+
+
+def test_cli_writes_the_json_the_issue_asks_for(folder, tmp_path, capsys):
+    out = tmp_path / "screen.json"
+    code = main(["screen", str(folder), "--sample-bars", "8000", "--seed", "2", "--size", "20", "--top", "2",
+                 "--method", "kmedoids", "--no-progress", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr()
+    assert "SYNTHETIC" in printed.out and "sample market" in printed.err
+    saved = json.loads(out.read_text())
+    record = saved["records"][0]
+    assert {"name", "strategy", "params", "path", "screen_score", "screen_rank", "survivor"} <= set(record)
+    assert {"source", "periods", "score", "screen_seconds", "full_seconds", "distill_seconds"} <= set(saved["summary"])
+
+
+@pytest.mark.parametrize("setup,argv,needle", [
+    ("empty", [], "no .py files"),
+    ("nostrategy", [], "no Backtrader strategies"),
+    ("missing", [], "not a folder"),
+    ("model", ["--top", "50"], "--top 50"),
+])
+def test_cli_screen_errors_exit_2_with_one_line(setup, argv, needle, tmp_path, capsys):
+    folder = tmp_path / "strategies"
+    if setup != "missing":
+        folder.mkdir()
+    if setup == "nostrategy":
+        (folder / "helpers.py").write_text("X = 1\n")
+    if setup == "model":
+        (folder / "tiny_ridge.py").write_text(MODEL)
+    code = main(["screen", str(folder), "--sample-bars", "8000", "--no-progress", *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and needle in err[-1]
+    assert all(line.startswith("data:") for line in err[:-1])  # only the data-source note besides
