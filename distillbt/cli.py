@@ -36,7 +36,7 @@ def _shared_parsers() -> dict[str, argparse.ArgumentParser]:
     cache.add_argument("--cache-dir", metavar="DIR",
                        help="candle cache directory (default: $DISTILLBT_CACHE_DIR or the per-user cache)")
     data = _Parser(add_help=False)
-    data.add_argument("--data", default="sample", metavar="SOURCE",
+    data.add_argument("--data", default=None, metavar="SOURCE",
                       help="'sample' (default, synthetic), a candle file, or bybit:SYMBOL:TIMEFRAME from the cache")
     data.add_argument("--sample-bars", type=int, default=100_000, metavar="N",
                       help="size of the sample market (default: 100000)")
@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     screen.add_argument("--commission", type=float, default=0.001, help="fraction of traded value (default: 0.001)")
     screen.add_argument("--cash", type=float, default=10_000.0, help="starting cash (default: 10000)")
     screen.add_argument("--out", metavar="FILE", help="write the results as JSON to FILE")
-    screen.set_defaults(handler=_cmd_screen, data=None)
+    screen.set_defaults(handler=_cmd_screen)
     return parser
 
 
@@ -175,7 +175,7 @@ def _int_list(text: str, flag: str) -> list[int]:
 def _load(args):
     from .data.sources import load_candles
 
-    return load_candles(args.data, cache_dir=args.cache_dir, sample_bars=args.sample_bars,
+    return load_candles(args.data or "sample", cache_dir=args.cache_dir, sample_bars=args.sample_bars,
                         sample_timeframe=args.sample_timeframe, seed=args.seed,
                         timeframe=args.file_timeframe)
 
