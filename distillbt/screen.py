@@ -67,6 +67,30 @@ class ScreenResult:
         return "\n".join(lines)
 
 
+class _Vectoriser:
+    """Runs model configurations vectorised over one period, fitting each model once per fit
+    key (configurations that differ only in their rule share it) and computing each feature
+    set once."""
+
+    def __init__(self, candles, *, cash, commission, start, stop):
+        self.candles, self.cash, self.commission, self.start, self.stop = candles, cash, commission, start, stop
+        self.models: dict = {}
+        self.feature_sets: dict = {}
+
+    def run(self, cls, params, *, fit, source: str) -> tuple[dict, object]:
+        """``fit(cls, params)`` makes the model on first use; ``source`` names what it was fitted on."""
+        key = (source, cls.__name__, cls.fit_key(params))
+        if key not in self.models:
+            self.models[key] = fit(cls, params)
+        fitted = self.models[key]
+        options = repr(sorted(fitted.feature_options.items()))
+        if options not in self.feature_sets:
+            self.feature_sets[options] = make_features(self.candles, **fitted.feature_options)
+        result = cls.vectorized(self.candles, fitted, params=params, cash=self.cash, commission=self.commission,
+                                start=self.start, end=self.stop, feature_set=self.feature_sets[options])
+        return result, fitted
+
+
 def _fmt(value) -> str:
     return "" if value is None else f"{value:+.4f}"
 
@@ -149,8 +173,7 @@ def screen(
     # 2. The screen: model strategies fitted on distilled points, vectorised over screening.
     screen_started = time.perf_counter()
     records, curves = [], {}
-    feature_sets: dict = {}
-    models: dict = {}
+    vectoriser = _Vectoriser(candles, cash=cash, commission=commission, start=s_start, stop=s_stop)
     plain_jobs = []
     for config, model in tqdm(list(zip(configs, is_model)), desc="screen", unit="config",
                               disable=not progress, leave=False):
@@ -163,16 +186,9 @@ def screen(
             continue
         cls = config.strategy.cls
         try:
-            task = TASK_OF_TARGET[cls.target]
-            key = (cls.__name__, cls.fit_key(config.params))
-            if key not in models:
-                models[key] = cls.fit_model_on_distilled(sets[task], params=config.params)
-            fitted = models[key]
-            options_key = repr(sorted(fitted.feature_options.items()))
-            if options_key not in feature_sets:
-                feature_sets[options_key] = make_features(candles, **fitted.feature_options)
-            result = cls.vectorized(candles, fitted, params=config.params, cash=cash, commission=commission,
-                                    start=s_start, end=s_stop, feature_set=feature_sets[options_key])
+            result, fitted = vectoriser.run(
+                cls, config.params, source="distilled",
+                fit=lambda cls, params: cls.fit_model_on_distilled(sets[TASK_OF_TARGET[cls.target]], params=params))
         except Exception as error:  # noqa: BLE001 - one bad configuration must not stop the batch
             record["error"] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             continue
@@ -229,7 +245,6 @@ def screen(
            [job_for(r, h_start, h_stop) for r in holdout_targets]
     results = run_many(jobs, n_jobs=n_jobs, backend=backend, progress=progress) if jobs else []
     validation_seconds = 0.0
-    real_models: dict = {}
     for record, result in zip(screening_targets, results[: len(screening_targets)]):
         if result.get("error"):
             record["error"] = result["error"]
@@ -237,18 +252,11 @@ def screen(
         record["full_score"] = float(result["score"])
         record["full_stats"] = _stats(result)
         validation_seconds += float(result.get("seconds") or 0.0)
-        # The same real-fitted model through the vectorised execution: do the two agree?
+        # The real-fitted model the worker used (same data, same code), run vectorised: do the
+        # two executions agree?
         config = by_name[record["name"]]
-        cls = config.strategy.cls
-        key = (cls.__name__, cls.fit_key(config.params))
-        if key not in real_models:  # the model the worker fitted: the same data, the same code
-            real_models[key] = cls.fit_model(candles, params=config.params, end=s_start)
-        fitted = real_models[key]
-        options_key = repr(sorted(fitted.feature_options.items()))
-        if options_key not in feature_sets:
-            feature_sets[options_key] = make_features(candles, **fitted.feature_options)
-        replica = cls.vectorized(candles, fitted, params=config.params, cash=cash, commission=commission,
-                                 start=s_start, end=s_stop, feature_set=feature_sets[options_key])
+        replica, _ = vectoriser.run(config.strategy.cls, config.params, source="real",
+                                    fit=lambda cls, params: cls.fit_model(candles, params=params, end=s_start))
         record["execution_rel_diff"] = abs(replica["final_value"] - result["final_value"]) / result["final_value"]
     for record, result in zip(holdout_targets, results[len(screening_targets):]):
         if result.get("error"):
