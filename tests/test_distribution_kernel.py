@@ -111,8 +111,29 @@ def test_exact_linear_handles_collinear_features_and_validates_size():
         ExactLinear(size=5).fit(X, y)
     with pytest.raises(InputError, match="NaN"):
         ExactLinear().fit(np.full((5, 2), np.nan), np.zeros(5))
-    with pytest.raises(InputError, match="task='regression'"):
-        ExactLinear(task="classification").fit(X, (y > 0).astype(float))
+    with pytest.raises(InputError, match="n_features \\+ 1 = 6 points"):
+        ExactLinear(task="classification", size=7).fit(X, (y > 0).astype(float))
+
+
+def test_exact_linear_classification_is_the_linear_probability_limit():
+    from distillbt.models import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(20_000, 6))
+    beta = np.array([0.08, -0.05, 0.03, 0.0, 0.0, 0.02])  # weak, market-like signal
+    labels = (X @ beta + rng.logistic(size=len(X)) > 0).astype(float)
+    el = ExactLinear(task="classification").fit(X, labels)
+    assert el.X_.shape == (7, 6) and 0.0 <= el.y_.min() and el.y_.max() <= 1.0
+    # Least squares on the soft labels is exactly least squares on the 0/1 labels...
+    ours = np.append(*ridge_solution(el.X_, el.y_, el.weight_, 0.0))
+    assert _rel(ours, np.append(*ridge_solution(X, labels, np.ones(len(X)), 0.0))) < 1e-8
+    # ...and logistic regression on them points the same way as on the full data.
+    full = LogisticRegression(alpha=1e-4).fit(X, labels).coef_
+    small = LogisticRegression(alpha=1e-4).fit(el.X_, el.y_, sample_weight=el.weight_).coef_
+    assert full @ small / np.linalg.norm(full) / np.linalg.norm(small) > 0.999
+    strong = (X @ (50 * beta) > 0).astype(float)
+    with pytest.raises(InputError, match="outside \\[0, 1\\]"):
+        ExactLinear(task="classification").fit(X, strong)
 
 
 @pytest.mark.parametrize("size", [None, 7, 40])

@@ -120,10 +120,12 @@ class ExactLinear(BaseDistiller):
     size : None or int, default None
         Number of points: None for ``n_features + 1``, the minimum; larger sizes are exact
         too (and from ``n_features + 2`` also match the variance of ``y``).
-    task : {"regression"}, default "regression"
-        Accepted so that every distiller takes the same arguments. Only regression: the
-        exact targets of a linear model on 0/1 labels are not labels in [0, 1], so
-        ``"classification"`` raises :class:`~distillbt.errors.InputError`.
+    task : {"regression", "classification"}, default "regression"
+        ``"classification"`` (0/1 labels) gives the linear-probability limit: exactly
+        ``n_features + 1`` points whose soft labels reproduce the least-squares fit of the
+        labels, which logistic regression on them approximates closely when the signal is weak
+        (as in markets); :class:`~distillbt.errors.InputError` if a soft label would fall
+        outside [0, 1] or ``size`` is not ``n_features + 1``.
     ridge_check : bool, default True
         After construction, compare the ridge solutions (``λ = 0`` and ``λ = 10⁻⁴, 10⁻², 1,
         100`` times the mean variance of ``X``) on the points against the full data; sets
@@ -145,17 +147,18 @@ class ExactLinear(BaseDistiller):
         self.ridge_check = ridge_check
 
     def fit(self, X, y, sample_weight=None):
-        if _check_choice("task", self.task, TASKS) != "regression":
-            raise InputError(
-                "ExactLinear is the least-squares limit: its targets are not labels in [0, 1], "
-                "so it needs task='regression'"
-            )
-        X, y, w = check_training_data(X, y, sample_weight)
+        task = _check_choice("task", self.task, TASKS)
+        X, y, w = check_training_data(X, y, sample_weight, task=task)
         d = X.shape[1]
         M = d + 1 if self.size is None else _check_int("size", self.size, 1)
         if M < d + 1:
             raise InputError(
                 f"ExactLinear needs at least n_features + 1 = {d + 1} points, got size {M}"
+            )
+        if task == "classification" and M != d + 1:
+            raise InputError(
+                f"ExactLinear for classification takes exactly n_features + 1 = {d + 1} points: "
+                "matching the variance of 0/1 labels as well would push soft labels outside [0, 1]"
             )
 
         x_bar, y_bar = w @ X, w @ y
@@ -178,6 +181,11 @@ class ExactLinear(BaseDistiller):
         if M >= d + 2:
             residual = max(float(w @ (y - y_bar) ** 2 - a @ a), 0.0)
             e += math.sqrt(M * residual) * H[:, d]
+        if task == "classification" and not (0.0 <= (y_bar + e).min() and (y_bar + e).max() <= 1.0):
+            raise InputError(
+                "ExactLinear's soft labels fall outside [0, 1] here (the linear signal is too strong "
+                "for the linear-probability limit): use task='regression' or another method"
+            )
         self._set_result(x_bar + U, y_bar + e, _uniform(M))
 
         self.check_error_ = None
