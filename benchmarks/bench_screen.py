@@ -34,8 +34,8 @@ def main():
     parser.add_argument("--data", default="sample")
     parser.add_argument("--sample-bars", type=int, default=500_000)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--method", default="gradient")
-    parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--method", default="exact-linear")
+    parser.add_argument("--size", type=int, default=None, help="default: the screen's (d+1 per regime for exact-linear)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -49,7 +49,7 @@ def main():
     s = result.summary
     print(f"data: {candles.source}{' (synthetic)' if candles.synthetic else ''}, {len(candles):,} candles; "
           f"screening period {s['periods']['screening']['candles']:,} candles; seed {args.seed}; "
-          f"distilled with {args.method}, {args.size} points per task")
+          f"distilled with {args.method}, {next(iter(s['distilled'].values()))['points']} points per task")
     print("| configurations | distil s | screen s | full backtests s | full / screen | full / (screen + distil) "
           "| Spearman | top-5 recall (10 survivors) | max vectorised vs Backtrader difference | PBO |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -137,8 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "screening and holdout periods.")
     screen.add_argument("folder", metavar="DIR", help="folder of strategy .py files")
     screen.add_argument("--distilled", metavar="ARTIFACT", help="a distilled set (.npz) instead of distilling now")
-    screen.add_argument("--method", default="gradient", help="distillation method when distilling now")
-    screen.add_argument("--size", type=int, default=100, metavar="M", help="distilled points (default: 100)")
+    screen.add_argument("--method", default="exact-linear",
+                        help="distillation method when distilling now (default: exact-linear)")
+    screen.add_argument("--size", type=int, default=None, metavar="M",
+                        help="distilled points (default: features + 1 per regime for exact-linear, else 100)")
     screen.add_argument("--top", type=int, default=10, metavar="K", help="survivors (default: 10)")
     screen.add_argument("--min-score", type=float, help="survivors: screen score at least this instead of --top")
     screen.add_argument("--validate", action="store_true",

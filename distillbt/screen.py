@@ -123,8 +123,8 @@ def screen(
     candles: Candles,
     *,
     distilled: DistilledSet | dict | None = None,
-    method: str = "gradient",
-    size: int = 100,
+    method: str = "exact-linear",
+    size: int | None = None,
     per_regime: bool = True,
     top: int = 10,
     min_score: float | None = None,
@@ -141,7 +141,11 @@ def screen(
 
     ``distilled``: a :class:`DistilledSet` (or a dict task → set) to fit model strategies on;
     by default one is distilled on the fly from the training period with ``method`` and
-    ``size`` (per regime). ``top`` survivors (or those with ``screen_score >= min_score``)
+    ``size`` (per regime). The default, ``exact-linear`` with d + 1 points per regime,
+    reproduces the training period's second moments exactly, so linear models (least squares,
+    ridge) fitted on it equal their full-data fits and logistic ones come very close; it
+    ranked configurations best in ``benchmarks/bench_screen.py``. Other methods default to
+    100 points. ``top`` survivors (or those with ``screen_score >= min_score``)
     get full backtests on the screening and holdout periods. Returns a
     :class:`ScreenResult`; see the module docstring for the periods.
     """
@@ -290,6 +294,13 @@ def screen(
                         problems=[{"file": p.file, "message": p.message} for p in found.errors])
 
 
+def _default_size(method, data, per_regime) -> int:
+    if method != "exact-linear":
+        return 100
+    regimes = len(set(data.regime[data.parts["train"]])) if per_regime else 1
+    return (len(data.feature_names) + 1) * regimes
+
+
 def _distilled_sets(distilled, data, tasks, *, method, size, per_regime, seed, n_jobs, backend, progress):
     if distilled is not None:
         given = distilled if isinstance(distilled, dict) else {distilled.meta.get("task"): distilled}
@@ -304,6 +315,7 @@ def _distilled_sets(distilled, data, tasks, *, method, size, per_regime, seed, n
                                  f"strategies need a {task} set: distil one with --task {task}")
         return sets, 0.0
     started = time.perf_counter()
+    size = size or _default_size(method, data, per_regime)
     sets = {task: distill(data, method=method, size=size, task=task, per_regime=per_regime, seed=seed,
                           n_jobs=n_jobs, backend=backend, progress=progress) for task in tasks}
     return sets, time.perf_counter() - started

@@ -129,3 +129,10 @@ def test_cli_screen_errors_exit_2_with_one_line(setup, argv, needle, tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and needle in err[-1]
     assert all(line.startswith("data:") for line in err[:-1])  # only the data-source note besides
+
+
+def test_default_distillation_is_the_exact_linear_limit_per_regime(folder, candles):
+    result = screen(folder, candles, top=3, progress=False)
+    distilled = result.summary["distilled"]["regression"]
+    assert distilled["method"] == "exact-linear"
+    assert distilled["points"] % 21 == 0  # 20 features + 1 per regime
