@@ -280,8 +280,9 @@ def screen(
         "cash": cash, "commission": commission, "configurations": len(configs),
         "model_configurations": int(sum(is_model)), "plain_configurations": len(plain_jobs),
         "errors": sum(1 for r in records if r["error"]),
-        "distilled": {task: {"method": d.meta.get("method"), "points": d.size,
-                             "compression_ratio": d.compression_ratio} for task, d in sets.items()},
+        "distilled": {task: {"method": d.meta.get("method"), "points": d.size, "per_regime": d.meta.get("per_regime"),
+                             "compression_ratio": d.compression_ratio, "fallback": d.meta.get("fallback")}
+                      for task, d in sets.items()},
         "distill_seconds": distill_seconds, "screen_seconds": screen_seconds,
         "plain_full_seconds": plain_seconds, "full_seconds": full_seconds,
         "survivors": [r["name"] for r in records if r["survivor"]],
@@ -315,9 +316,21 @@ def _distilled_sets(distilled, data, tasks, *, method, size, per_regime, seed, n
                                  f"strategies need a {task} set: distil one with --task {task}")
         return sets, 0.0
     started = time.perf_counter()
-    size = size or _default_size(method, data, per_regime)
-    sets = {task: distill(data, method=method, size=size, task=task, per_regime=per_regime, seed=seed,
-                          n_jobs=n_jobs, backend=backend, progress=progress) for task in tasks}
+    sets = {}
+    for task in tasks:
+        try:
+            sets[task] = distill(data, method=method, size=size or _default_size(method, data, per_regime),
+                                 task=task, per_regime=per_regime, seed=seed, n_jobs=n_jobs, backend=backend,
+                                 progress=progress)
+        except InputError as error:
+            if not per_regime:
+                raise
+            # Small regimes give noisy, strong per-regime signals (e.g. exact-linear soft labels
+            # outside [0, 1]): distil the whole training period at once instead, and say so.
+            sets[task] = distill(data, method=method, size=size or _default_size(method, data, False),
+                                 task=task, per_regime=False, seed=seed, n_jobs=n_jobs, backend=backend,
+                                 progress=progress)
+            sets[task].meta["fallback"] = f"not per regime: {str(error).splitlines()[0]}"
     return sets, time.perf_counter() - started
 
 

@@ -136,3 +136,20 @@ def test_default_distillation_is_the_exact_linear_limit_per_regime(folder, candl
     distilled = result.summary["distilled"]["regression"]
     assert distilled["method"] == "exact-linear"
     assert distilled["points"] % 21 == 0  # 20 features + 1 per regime
+
+
+def test_per_regime_failure_falls_back_to_the_whole_training_period(folder, candles, monkeypatch):
+    import distillbt.screen as screen_module
+
+    real = screen_module.distill
+
+    def fussy(data, **kwargs):
+        if kwargs["per_regime"]:
+            raise screen_module.InputError("soft labels outside [0, 1]")
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(screen_module, "distill", fussy)
+    result = screen(folder, candles, top=3, progress=False)
+    distilled = result.summary["distilled"]["regression"]
+    assert distilled["per_regime"] is False and distilled["points"] == 21
+    assert "soft labels outside [0, 1]" in distilled["fallback"]
