@@ -158,6 +158,34 @@ class _DMProbe:
 # --------------------------------------------------------------------------- the distiller
 
 
+def _optimisation_options(est):
+    """The validated ``n_iter, lr, batch_size, lr_schedule, tol, patience`` of an iterative
+    distiller (shared by distribution matching and KIP)."""
+    return (
+        _check_int("n_iter", est.n_iter, 0),
+        _check_float("lr", est.lr),
+        _check_int("batch_size", est.batch_size, 1),
+        _check_choice("lr_schedule", est.lr_schedule, ("cosine", "constant")),
+        _check_float("tol", est.tol, strict=False),
+        _check_int("patience", est.patience, 1),
+    )
+
+
+def _starting_points(est, X, y, w, size, rng):
+    """The joint scaler and the real points the synthetic ones start from (``est.init``)."""
+    init = _check_choice("init", est.init, ("kmedoids", "random"))
+    scaler = _JointScaler(X, y, w)
+    start = (KMedoids if init == "kmedoids" else RandomSubset)(size=size, random_state=rng)
+    return scaler, start.fit(X, y, w)
+
+
+def _starting_labels(labels, scaler, *, soft: bool):
+    """Optimisable labels: logits of clipped 0/1 labels (soft), else standardised targets."""
+    if soft:
+        return _logit(np.clip(labels, _LABEL_CLIP, 1.0 - _LABEL_CLIP))
+    return scaler.transform_y(labels)
+
+
 class DistributionMatching(BaseDistiller):
     """Distribution matching: a synthetic set whose joint ``(x, y)`` distribution matches the
     real one under many random ReLU feature maps (see the module docstring for the loss).
@@ -239,24 +267,13 @@ class DistributionMatching(BaseDistiller):
         size = _check_int("size", self.size, 1)
         n_maps = _check_int("n_maps", self.n_maps, 1)
         width = _check_int("width", self.width, 1)
-        n_iter = _check_int("n_iter", self.n_iter, 0)
-        lr = _check_float("lr", self.lr)
-        batch_size = _check_int("batch_size", self.batch_size, 1)
-        init = _check_choice("init", self.init, ("kmedoids", "random"))
-        schedule_kind = _check_choice("lr_schedule", self.lr_schedule, ("cosine", "constant"))
-        tol = _check_float("tol", self.tol, strict=False)
-        patience = _check_int("patience", self.patience, 1)
+        n_iter, lr, batch_size, schedule_kind, tol, patience = _optimisation_options(self)
         rng = np.random.default_rng(self.random_state)
 
-        scaler = _JointScaler(X, y, w)
-        start = (KMedoids if init == "kmedoids" else RandomSubset)(size=size, random_state=rng)
-        start.fit(X, y, w)
+        scaler, start = _starting_points(self, X, y, w, size, rng)
         xs = scaler.transform_x(start.X_)
         classify = task == "classification"
-        if classify:
-            label = _logit(np.clip(start.y_, _LABEL_CLIP, 1.0 - _LABEL_CLIP))
-        else:
-            label = scaler.transform_y(start.y_)
+        label = _starting_labels(start.y_, scaler, soft=classify)
         params = [xs, label]
 
         dim = X.shape[1] + 1

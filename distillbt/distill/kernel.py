@@ -35,9 +35,6 @@ from scipy import linalg
 from ..errors import InputError
 from .base import BaseDistiller, TASKS, check_training_data
 from .coresets import (
-    KMedoids,
-    RandomSubset,
-    _JointScaler,
     _check_choice,
     _check_float,
     _check_int,
@@ -46,7 +43,7 @@ from .coresets import (
     _uniform,
 )
 from ._optim import Adam, Schedule
-from .distribution import _LABEL_CLIP, _logit, _sigmoid
+from .distribution import _optimisation_options, _sigmoid, _starting_labels, _starting_points
 
 __all__ = ["ExactLinear", "KernelRidgeDistiller", "ridge_solution"]
 
@@ -372,18 +369,10 @@ class KernelRidgeDistiller(BaseDistiller):
         kind = _check_choice("kernel", self.kernel, ("rbf", "linear"))
         gamma = None if self.gamma is None else _check_float("gamma", self.gamma)
         reg = _check_float("reg", self.reg)
-        n_iter = _check_int("n_iter", self.n_iter, 0)
-        lr = _check_float("lr", self.lr)
-        batch_size = _check_int("batch_size", self.batch_size, 1)
-        init = _check_choice("init", self.init, ("random", "kmedoids"))
-        schedule_kind = _check_choice("lr_schedule", self.lr_schedule, ("cosine", "constant"))
-        tol = _check_float("tol", self.tol, strict=False)
-        patience = _check_int("patience", self.patience, 1)
+        n_iter, lr, batch_size, schedule_kind, tol, patience = _optimisation_options(self)
         rng = np.random.default_rng(self.random_state)
 
-        scaler = _JointScaler(X, y, w)
-        start = (KMedoids if init == "kmedoids" else RandomSubset)(size=size, random_state=rng)
-        start.fit(X, y, w)
+        scaler, start = _starting_points(self, X, y, w, size, rng)
         if kind == "rbf" and gamma is None:
             probe_rows = rng.choice(len(X), min(len(X), 2000), replace=False)
             gamma = _median_gamma(scaler.transform_x(X[probe_rows]), rng)
@@ -392,10 +381,7 @@ class KernelRidgeDistiller(BaseDistiller):
         classify = task == "classification"
         learn = bool(self.learn_labels)
         xs = scaler.transform_x(start.X_)
-        if classify and learn:
-            label = _logit(np.clip(start.y_, _LABEL_CLIP, 1.0 - _LABEL_CLIP))
-        else:
-            label = scaler.transform_y(start.y_)
+        label = _starting_labels(start.y_, scaler, soft=classify and learn)
 
         def support_labels():
             return scaler.transform_y(_sigmoid(label)) if classify and learn else label
