@@ -52,7 +52,8 @@ def _shared_parsers() -> dict[str, argparse.ArgumentParser]:
     jobs.add_argument("--scheduler", metavar="ADDRESS",
                       help="with --backend dask: a running scheduler (default: a LocalCluster of --jobs workers)")
     output = _Parser(add_help=False)
-    output.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    output.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+                        help="print machine-readable JSON instead of text; with FILE, write it there too")
     output.add_argument("--no-progress", action="store_true", help="no progress bars")
     return {"cache": cache, "data": data, "jobs": jobs, "output": output}
 
@@ -111,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--weighting", default="frequency", choices=["frequency", "equal"],
                          help="regime weights: their share of history (default) or equal")
     distill.add_argument("--out", metavar="FILE", help="artifact path (default: distilled-METHOD.npz)")
+    distill.add_argument("--precision", default="float64", choices=["float64", "float32", "float16"],
+                         help="float type the points are stored in (default: float64, exact)")
+    distill.add_argument("--timeframes", metavar="TF,TF,...",
+                         help="multi-horizon: resample the candles to each interval (e.g. 15m,1h,1d) and "
+                              "store one part per interval in one artifact")
     distill.set_defaults(handler=_cmd_distill)
 
     evaluate = commands.add_parser(
@@ -147,8 +153,44 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also backtest every configuration in full: rank agreement, recall, timings")
     screen.add_argument("--commission", type=float, default=0.001, help="fraction of traded value (default: 0.001)")
     screen.add_argument("--cash", type=float, default=10_000.0, help="starting cash (default: 10000)")
+    screen.add_argument("--plain", default="full", choices=["surrogate", "full"],
+                        help="plain strategies: a learned surrogate from episodes, escalated when it cannot be "
+                             "trusted, or a full backtest each (default: full)")
     screen.add_argument("--out", metavar="FILE", help="write the results as JSON to FILE")
+    screen.add_argument("--report", metavar="DIR", help="also write a report (index.html, summary.md, plots) to DIR")
     screen.set_defaults(handler=_cmd_screen)
+
+    report = commands.add_parser(
+        "report", help="write an HTML + Markdown report with plots from saved screen results",
+        description="Write a self-contained report from the JSON of `screen --out`: index.html (opens "
+                    "from disk, no network), summary.md and the plots as PNG, all in one folder.")
+    report.add_argument("results", metavar="RESULTS", help="the screen results JSON (screen --out FILE)")
+    report.add_argument("--out", default="report", metavar="DIR", help="folder to write (default: report)")
+    report.add_argument("--evaluation", metavar="FILE",
+                        help="the JSON of `evaluate --out FILE`, for the distillation-quality plot")
+    report.add_argument("--embed-images", action="store_true",
+                        help="put the plots inside index.html (base64) instead of beside it")
+    report.set_defaults(handler=_cmd_report)
+    update = commands.add_parser(
+        "update", parents=[shared["cache"], shared["data"], shared["jobs"], shared["output"]],
+        help="refresh a distilled set with newer candles (periodic, incremental or regime-triggered)",
+        description="Update a distilled set with the candles after it: periodic re-distils every regime on "
+                    "the latest --window candles; incremental warm-starts from the saved points for --steps "
+                    "iterations; regime tests the new candles against those the set came from and re-distils "
+                    "only the regimes that changed. The set's scaler, labeller and method are reused; its "
+                    "lineage records the update.")
+    update.add_argument("artifact", metavar="ARTIFACT", help="the distilled set (.npz) to update")
+    update.add_argument("--policy", default="regime", choices=["periodic", "incremental", "regime"],
+                        help="how to update (default: regime)")
+    update.add_argument("--window", type=int, metavar="N",
+                        help="periodic/incremental: candles of the rolling window (default: as many as the set "
+                             "was distilled from)")
+    update.add_argument("--steps", type=int, default=20, help="incremental: matching iterations (default: 20)")
+    update.add_argument("--alpha", type=float, default=0.01, help="regime: test level (default: 0.01)")
+    update.add_argument("--compare", action="store_true",
+                        help="incremental: also run the full re-distillation and report closeness and speed-up")
+    update.add_argument("--out", metavar="FILE", help="where to write the new set (default: ARTIFACT-updated.npz)")
+    update.set_defaults(handler=_cmd_update)
     return parser
 
 
@@ -189,11 +231,10 @@ def _cmd_fetch(args) -> int:
     report = fetch_candles(args.symbol, args.timeframe, since=args.since, until=args.until,
                            cache_dir=args.cache_dir, api_url=args.api_url,
                            progress=not args.no_progress)
-    if args.json:
-        print(json.dumps({**report.candles.summary(), "fetched_candles": report.fetched_candles,
-                          "requests": report.requests, "path": str(report.path)}))
-    else:
-        print("\n".join(report.summary_lines()))
+    if _emit_json(args, {**report.candles.summary(), "fetched_candles": report.fetched_candles,
+                          "requests": report.requests, "path": str(report.path)}):
+        return 0
+    print("\n".join(report.summary_lines()))
     return 0
 
 
@@ -211,9 +252,9 @@ def _cmd_data_list(args) -> int:
             "candles": len(c), "gaps": len(c.gaps), "missing_candles": c.missing_candles,
             "path": str(entry.path),
         })
-    if args.json:
-        print(json.dumps(rows))
-    elif not rows:
+    if _emit_json(args, rows):
+        return 0
+    if not rows:
         print(f"no cached series under {cache.root}")
     else:
         headers = ["source", "category", "first", "last", "candles", "gaps"]
@@ -227,8 +268,7 @@ def _cmd_data_check(args) -> int:
         args.data = args.source
     candles = _load(args)
     summary = candles.summary()
-    if args.json:
-        print(json.dumps(summary))
+    if _emit_json(args, summary):
         return 0
     label = "  [SYNTHETIC: embedded sample market]" if candles.synthetic else ""
     print(f"source:   {candles.source}{label}")
@@ -247,16 +287,18 @@ def _cmd_distill(args) -> int:
     from .distill.prepare import prepare
     from .distill.runner import distill
 
+    if args.timeframes:
+        return _cmd_distill_horizons(args)
     candles = _load(args)
     data = prepare(candles)
     distilled = distill(data, method=args.method, size=args.size, task=args.task,
                         per_regime=args.per_regime or bool(args.regime), regimes=args.regime,
                         weighting=args.weighting, seed=args.seed, n_jobs=args.jobs,
                         backend=args.backend, scheduler=args.scheduler, progress=not args.no_progress)
+    distilled = distilled.with_precision(args.precision)
     path = distilled.save(args.out or f"distilled-{args.method}.npz")
     summary = {**distilled.summary(), "path": str(path), "synthetic_source": candles.synthetic}
-    if args.json:
-        print(json.dumps(summary))
+    if _emit_json(args, summary):
         return 0
     label = " [SYNTHETIC sample market]" if candles.synthetic else ""
     train = data.split_info()["train"]
@@ -268,9 +310,61 @@ def _cmd_distill(args) -> int:
         print(f"  {job['regime']:<9} {job['points']:>4} points from {job['training_rows']:>7} rows  "
               f"{job['seconds']:.2f} s  iterations {job['n_iter']}  converged {job['converged']}")
     print(f"compression:  {summary['compression_ratio']:,.0f}x ({summary['source_candles'] * 48:,} raw "
-          f"bytes of time+OHLCV float64 / {summary['payload_bytes']:,} bytes of points)")
+          f"bytes of time+OHLCV float64 / {summary['payload_bytes']:,} bytes of points "
+          f"in {distilled.precision})")
     print(f"time:         {distilled.meta['seconds']:.2f} s on {args.backend} with {args.jobs} job(s)")
     print(path)
+    return 0
+
+
+def _cmd_distill_horizons(args) -> int:
+    from .distill.update import distill_horizons
+
+    timeframes = [tf.strip() for tf in args.timeframes.split(",") if tf.strip()]
+    candles = _load(args)
+    distilled = distill_horizons(candles, timeframes, method=args.method, size=args.size, task=args.task,
+                                 per_regime=args.per_regime or bool(args.regime), regimes=args.regime,
+                                 weighting=args.weighting, seed=args.seed, n_jobs=args.jobs, backend=args.backend,
+                                 scheduler=args.scheduler, progress=not args.no_progress)
+    distilled = distilled.with_precision(args.precision)
+    path = distilled.save(args.out or f"distilled-{args.method}-{'-'.join(timeframes)}.npz")
+    parts = {tf: distilled.part_for(tf).summary() for tf in distilled.timeframes}
+    if _emit_json(args, {"timeframes": distilled.timeframes, "parts": parts, "points": distilled.size,
+                          "path": str(path), "synthetic_source": candles.synthetic}):
+        return 0
+    label = " [SYNTHETIC sample market]" if candles.synthetic else ""
+    print(f"source:       {candles.source}{label} ({candles.timeframe}, {len(candles)} candles)")
+    print(f"method:       {args.method} ({args.task}), {distilled.size} points in {len(parts)} parts")
+    for tf, part in parts.items():
+        train = distilled.meta["horizons"][tf]["split"]["train"]
+        print(f"  {tf:<5} {part['points']:>4} points from {part['source_candles']:>7} candles "
+              f"({train['first']} → {train['last']}), {part['seconds']:.2f} s")
+    print(f"time:         {distilled.meta['seconds']:.2f} s on {args.backend} with {args.jobs} job(s)")
+    print(path)
+    return 0
+
+
+def _cmd_update(args) -> int:
+    from .distill.artifact import DistilledSet
+    from .distill.update import update
+
+    parent = DistilledSet.load(args.artifact)
+    candles = _load(args)
+    result, report = update(parent, candles, policy=args.policy, window=args.window, steps=args.steps,
+                            alpha=args.alpha, compare=args.compare, n_jobs=args.jobs, backend=args.backend,
+                            progress=not args.no_progress)
+    path = None
+    if result is not parent:
+        source = Path(args.artifact)
+        path = result.save(args.out or source.with_name(f"{source.stem}-updated{source.suffix or '.npz'}"))
+    if _emit_json(args, {**report.to_dict(), "path": str(path) if path else None}):
+        return 0
+    label = "  [SYNTHETIC: embedded sample market]" if candles.synthetic else ""
+    print(f"artifact:    {args.artifact} ({parent.meta.get('method')}, {parent.size} points)")
+    print(f"source:      {candles.source}{label}")
+    print("\n".join(report.summary_lines()))
+    print(f"lineage:     {len(result.lineage)} update(s)")
+    print(path if path else "unchanged: nothing written")
     return 0
 
 
@@ -288,8 +382,7 @@ def _cmd_evaluate(args) -> int:
                       n_jobs=args.jobs, progress=not args.no_progress, **kwargs)
     if args.out:
         Path(args.out).write_text(json.dumps(result.to_dict(), indent=1))
-    if args.json:
-        print(json.dumps(result.to_dict()))
+    if _emit_json(args, result.to_dict()):
         return 0
     label = " [SYNTHETIC sample market]" if candles.synthetic else ""
     print(f"source: {candles.source}{label}; scored on the test period "
@@ -300,6 +393,19 @@ def _cmd_evaluate(args) -> int:
         print(args.out)
     return 0
 
+
+
+def _emit_json(args, payload) -> bool:
+    """``--json``: print ``payload`` as JSON instead of the text (True); ``--json FILE``: write it
+    to FILE and let the text follow (False); no flag: False."""
+    if args.json is None:
+        return False
+    text = json.dumps(payload, default=_json_default)
+    if args.json == "-":
+        print(text)
+        return True
+    Path(args.json).write_text(text)
+    return False
 
 def _default_source(args) -> str:
     """With no --data: the one cached exchange series if there is exactly one, else the sample."""
@@ -329,11 +435,17 @@ def _cmd_screen(args) -> int:
     distilled = DistilledSet.load(args.distilled) if args.distilled else None
     result = screen(folder, candles, distilled=distilled, method=args.method, size=args.size, top=args.top,
                     min_score=args.min_score, validate=args.validate, n_jobs=args.jobs, backend=args.backend,
-                    commission=args.commission, cash=args.cash, seed=args.seed, progress=not args.no_progress)
+                    commission=args.commission, cash=args.cash, seed=args.seed, progress=not args.no_progress,
+                    plain=getattr(args, "plain", "full"))
     if args.out:
         Path(args.out).write_text(json.dumps(result.to_dict(), indent=1, default=_json_default))
-    if args.json:
-        print(json.dumps(result.to_dict(), default=_json_default))
+    report = None
+    if args.report:
+        from .report import write_report
+
+        # Through JSON, so the report sees exactly what a saved results file would hold.
+        report = write_report(json.loads(json.dumps(result.to_dict(), default=_json_default)), args.report)
+    if _emit_json(args, result.to_dict()):
         return 0
     s = result.summary
     label = "  [SYNTHETIC: embedded sample market]" if candles.synthetic else ""
@@ -342,6 +454,11 @@ def _cmd_screen(args) -> int:
         print(f"{name + ':':<11} {period['first']} → {period['last']} ({period['candles']} candles)")
     print(f"{s['configurations']} configurations ({s['model_configurations']} model: fitted on distilled "
           f"points, vectorised; {s['plain_configurations']} plain: full backtests), score = {s['score']}")
+    if s.get("plain_surrogate"):
+        ps = s["plain_surrogate"]
+        print(f"plain strategies by surrogate (episodes: {ps['base_episodes']} × {ps['episode_length']} bars from "
+              f"training): paths {ps['paths']}, {ps['surrogate_seconds']:.1f} s + {ps['full_seconds']:.1f} s of "
+              f"full fallbacks" + (f", Spearman vs full {ps['spearman']:.3f}" if "spearman" in ps else ""))
     print(result.table())
     for problem in result.problems:
         print(f"skipped {problem['file']}: {problem['message']}")
@@ -359,8 +476,17 @@ def _cmd_screen(args) -> int:
               f"{s.get('execution_max_rel_diff', float('nan')):.1e}")
         if s["wrongly_eliminated"]:
             print("wrongly eliminated: " + "; ".join(s["wrongly_eliminated"]))
+    if report is not None:
+        print(f"report: {report}")
     if args.out:
         print(args.out)
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .report import write_report
+
+    print(write_report(args.results, args.out, evaluation=args.evaluation, embed_images=args.embed_images))
     return 0
 
 

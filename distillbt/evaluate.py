@@ -2,9 +2,21 @@
 
 For every method and size, and every seed: distil the training period, train each learner on
 the result with the same recipe as everyone else, and score it on the real test period. The
-hyper-parameters a learner needs (ridge's λ) are chosen on the validation period, never on
-the test period. Methods are compared with the baselines that must always run beside them —
-random subset, k-medoids coreset, herding — and with the full training set.
+hyper-parameters a learner needs (ridge's λ on the validation MSE, logistic regression's α on
+the validation log-loss, the MLP's weight decay α on the validation loss) are chosen on the
+validation period per training set, never on the test period.
+
+The MLP recipe (the same for every set): 16 tanh units, full-batch Adam (step 1e-2, 300 steps,
+by which the training loss has stopped moving: the full batch makes the run deterministic given
+the initialisation), for each α in :data:`MLP_ALPHAS`; the α with the lowest validation loss
+(log-loss for classification, MSE for regression) is scored. A weak-signal market is where a
+small set needs more shrinkage than the full one, and where a fixed small α lets a 50-point
+set be over-fitted.
+
+A method may be given as ``"name@learner"`` (e.g. ``"gradient@mlp"``): the distiller matches
+that learner (``linear``, ``logistic`` or ``mlp``) instead of the task's linear model — the
+cross-learner case is then read off the other learners' rows. Methods are compared with the baselines that must always run beside
+them — random subset, k-medoids coreset, herding — and with the full training set.
 """
 
 from __future__ import annotations
@@ -23,25 +35,40 @@ from .distill.runner import distill
 from .errors import InputError
 from .models import MLP, LogisticRegression, Ridge
 
-__all__ = ["evaluate", "Evaluation", "LEARNERS", "DEFAULT_METHODS", "RIDGE_ALPHAS"]
+__all__ = ["evaluate", "Evaluation", "LEARNERS", "DEFAULT_METHODS", "RIDGE_ALPHAS", "LOGISTIC_ALPHAS",
+           "MLP_ALPHAS"]
 
 #: λ grid for ridge; the value used is chosen on the validation period.
 RIDGE_ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+#: α grid for logistic regression; chosen per training set on the validation log-loss (a
+#: small set may need more shrinkage than the full one: every set gets the same choice).
+LOGISTIC_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+#: weight-decay grid of the MLP; chosen per training set on the validation loss.
+MLP_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0)
+#: the MLP's full-batch Adam recipe (step, steps)
+MLP_LEARNING_RATE, MLP_EPOCHS, MLP_HIDDEN = 1e-2, 300, 16
 DEFAULT_METHODS = EVALUATION_METHODS
+#: learners a distiller may be asked to match with ``"method@learner"``
+DISTILL_LEARNERS = ("linear", "logistic", "mlp")
 
 
 def _ridge(seed):
     return Ridge()  # α is set per fit from the validation period
 
 
+def _mlp(task):
+    def factory(seed, alpha=MLP_ALPHAS[0]):
+        return MLP(task=task, hidden=MLP_HIDDEN, alpha=alpha, learning_rate=MLP_LEARNING_RATE,
+                   epochs=MLP_EPOCHS, batch_size=None, random_state=seed)
+    return factory
+
+
 #: Learner name → (task, factory(seed)). Every training set gets the same recipe.
 LEARNERS = {
     "ridge": ("regression", _ridge),
-    "mlp-regression": ("regression", lambda seed: MLP(task="regression", hidden=16, alpha=1e-3,
-                                                      epochs=300, random_state=seed)),
-    "logistic": ("classification", lambda seed: LogisticRegression(alpha=1e-3)),
-    "mlp-classification": ("classification", lambda seed: MLP(task="classification", hidden=16, alpha=1e-3,
-                                                              epochs=300, random_state=seed)),
+    "mlp-regression": ("regression", _mlp("regression")),  # α set per fit (validation)
+    "logistic": ("classification", lambda seed: LogisticRegression()),  # α set per fit (validation)
+    "mlp-classification": ("classification", _mlp("classification")),  # α set per fit (validation)
 }
 #: The learner each task's distillers match (gradient matching's inner model).
 DISTILL_LEARNER = {"regression": "linear", "classification": "logistic"}
@@ -94,15 +121,45 @@ def _scores(task, pred, data: PreparedData, part: str) -> dict:
             "log_loss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))), "ic": ic}
 
 
+def _log_loss(p, y):
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
 def _predict(model, task, X):
     return model.predict(X) if task == "regression" else model.predict_proba(X)
 
 
 def _train_and_score(learner, seed, X, y, w, data: PreparedData, full_coef: dict | None) -> dict:
     task, factory = LEARNERS[learner]
-    if learner != "ridge":
-        model = factory(seed).fit(X, y, sample_weight=w)
-        return _scores(task, _predict(model, task, data.X[data.parts["test"]]), data, "test")
+    if learner == "logistic":
+        # α chosen on the validation period's log-loss; the test period is only scored.
+        X_val, y_val = data.X[data.parts["validation"]], data.direction[data.parts["validation"]]
+        fits = {a: LogisticRegression(alpha=a).fit(X, y, sample_weight=w) for a in LOGISTIC_ALPHAS}
+        alpha = min(fits, key=lambda a: _log_loss(fits[a].predict_proba(X_val), y_val))
+        scores = _scores(task, fits[alpha].predict_proba(data.X[data.parts["test"]]), data, "test")
+        scores["alpha"] = alpha
+        return scores
+    if learner.startswith("mlp"):
+        # α chosen on the validation loss; the same initialisation (seed) for every α.
+        X_val = data.X[data.parts["validation"]]
+        y_val = data.y(task, "validation")
+
+        def val_loss(model):
+            pred = _predict(model, task, X_val)
+            return _log_loss(pred, y_val) if task == "classification" else float(np.mean((pred - y_val) ** 2))
+
+        fits = {a: factory(seed, a).fit(X, y, sample_weight=w) for a in MLP_ALPHAS}
+        losses = {a: val_loss(m) for a, m in fits.items()}
+        alpha = min(losses, key=losses.get)
+        model = fits[alpha]
+        scores = _scores(task, _predict(model, task, data.X[data.parts["test"]]), data, "test")
+        curve = model.loss_curve_
+        scores["alpha"] = alpha
+        # convergence: relative change of the training loss over the last 10% of the steps
+        tail = max(1, len(curve) // 10)
+        scores["loss_change"] = float(abs(curve[-tail - 1] - curve[-1]) / max(abs(curve[-1]), 1e-12))
+        return scores
     # λ chosen on the validation period; the test period is only scored.
     y_val = data.y("regression", "validation")
     X_val = data.X[data.parts["validation"]]
@@ -116,10 +173,20 @@ def _train_and_score(learner, seed, X, y, w, data: PreparedData, full_coef: dict
     return scores
 
 
+def _split_method(method, task):
+    """``"name@learner"`` → (name, learner); gradient matching defaults to the task's linear
+    model; other methods take no learner unless one is named."""
+    name, _, learner = method.partition("@")
+    if learner:
+        return name, learner
+    return name, (DISTILL_LEARNER[task] if name == "gradient" else None)
+
+
 def _job(data, method, size, seed, task, learners, per_regime, weighting, full_coef):
     started = time.perf_counter()
-    params = {"learner": DISTILL_LEARNER[task]} if method == "gradient" else None
-    distilled = distill(data, method=method, size=size, task=task, per_regime=per_regime,
+    name, learner = _split_method(method, task)
+    params = {"learner": learner} if learner is not None else None
+    distilled = distill(data, method=name, size=size, task=task, per_regime=per_regime,
                         weighting=weighting, seed=seed, method_params=params)
     seconds = time.perf_counter() - started
     out = {}
@@ -148,7 +215,9 @@ def evaluate(
     learner also reports ``coef_rel_error``: the relative distance of its coefficients to
     the full-data ridge fit with the same λ.
     """
-    unknown = [m for m in methods if m not in METHODS] + [l for l in learners if l not in LEARNERS]
+    unknown = [m for m in methods if m.partition("@")[0] not in METHODS
+               or (m.partition("@")[1] and m.partition("@")[2] not in DISTILL_LEARNERS)]
+    unknown += [l for l in learners if l not in LEARNERS]
     if unknown:
         raise InputError(f"unknown method or learner {unknown[0]!r}")
     if seeds < 1:
@@ -172,7 +241,9 @@ def evaluate(
     evaluation = Evaluation(context={
         "source": data.candles.source, "synthetic": data.candles.synthetic,
         "split": data.split_info(), "seeds": list(range(seeds)), "per_regime": per_regime,
-        "weighting": weighting, "ridge_alphas": list(RIDGE_ALPHAS),
+        "weighting": weighting, "ridge_alphas": list(RIDGE_ALPHAS), "logistic_alphas": list(LOGISTIC_ALPHAS),
+        "mlp_alphas": list(MLP_ALPHAS), "mlp_recipe": {"hidden": MLP_HIDDEN, "learning_rate": MLP_LEARNING_RATE,
+                                                       "epochs": MLP_EPOCHS, "batch": "full"},
         "distill_learner": DISTILL_LEARNER,
     })
     grouped: dict = {}
@@ -185,7 +256,7 @@ def evaluate(
         values = np.asarray(values, dtype="float64")
         evaluation.records.append({
             "method": method, "size": int(size), "learner": learner, "task": LEARNERS[learner][0],
-            "distilled_with": DISTILL_LEARNER[LEARNERS[learner][0]] if method == "gradient" else None,
+            "distilled_with": _split_method(method, LEARNERS[learner][0])[1],
             "metric": metric, "mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
             "values": values.tolist(),
         })

@@ -30,7 +30,8 @@ from .distill.prepare import prepare
 from .distill.runner import distill
 from .errors import InputError
 from .features import make_features
-from .stats import deflated_sharpe_ratio, probability_of_backtest_overfitting
+from ._vectorised_screen import screen_vectorised
+from .stats import deflated_sharpe_ratio, probability_of_backtest_overfitting, return_summary
 from .strategy import ModelStrategy
 
 __all__ = ["screen", "ScreenResult", "DEFAULT_FRACTIONS", "TASK_OF_TARGET"]
@@ -48,9 +49,15 @@ class ScreenResult:
     records: list = field(default_factory=list)
     summary: dict = field(default_factory=dict)
     problems: list = field(default_factory=list)
+    #: What the report's plots need (price, regimes, survivors' equity, distributions,
+    #: episodes; see :mod:`distillbt.report.series`); saved as ``"series"`` when present.
+    series: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"summary": self.summary, "records": self.records, "problems": self.problems}
+        out = {"summary": self.summary, "records": self.records, "problems": self.problems}
+        if self.series:
+            out["series"] = self.series
+        return out
 
     def table(self, limit: int | None = None) -> str:
         head = ["rank", "survivor", "configuration", "path", "screen", "full", "holdout"]
@@ -136,6 +143,7 @@ def screen(
     fractions=DEFAULT_FRACTIONS,
     seed: int = 0,
     progress: bool = True,
+    plain: str = "full",
 ) -> ScreenResult:
     """Screen every configuration of the strategies in ``folder`` on ``candles``.
 
@@ -148,7 +156,14 @@ def screen(
     100 points. ``top`` survivors (or those with ``screen_score >= min_score``)
     get full backtests on the screening and holdout periods. Returns a
     :class:`ScreenResult`; see the module docstring for the periods.
+
+    ``plain``: how plain (non-model) strategies are screened — ``"surrogate"`` (a learned
+    surrogate of each configuration, escalated to more episodes and then to a full backtest
+    when it cannot be trusted; :mod:`distillbt.surrogate`) or ``"full"`` (default until the
+    surrogate is measured at full size: a full backtest each). Each record's ``path`` says which score it got.
     """
+    if plain not in ("surrogate", "full"):
+        raise InputError(f"plain must be 'surrogate' or 'full', not {plain!r}")
     started = time.perf_counter()
     found: Discovery = folder if isinstance(folder, Discovery) else discover(folder)
     configs = found.configurations()
@@ -176,35 +191,42 @@ def screen(
 
     # 2. The screen: model strategies fitted on distilled points, vectorised over screening.
     screen_started = time.perf_counter()
-    records, curves = [], {}
+    records, curves, summaries = [], {}, {}
     vectoriser = _Vectoriser(candles, cash=cash, commission=commission, start=s_start, stop=s_stop)
-    plain_jobs = []
-    for config, model in tqdm(list(zip(configs, is_model)), desc="screen", unit="config",
-                              disable=not progress, leave=False):
+    plain_jobs, model_jobs = [], []
+    for config, model in zip(configs, is_model):
         record = {"name": config.name, "strategy": config.strategy.name, "params": config.params,
                   "file": str(config.strategy.file), "path": "vectorised" if model else "full",
                   "screen_score": None, "screen_rank": None, "survivor": False, "error": None}
         records.append(record)
-        if not model:
-            plain_jobs.append((record, config))
+        (model_jobs if model else plain_jobs).append((record, config))
+    with tqdm(total=len(model_jobs), desc="screen", unit="config", disable=not progress or not model_jobs,
+              leave=False) as bar:
+        outcomes = screen_vectorised([c for _, c in model_jobs], sets, candles, task_of_target=TASK_OF_TARGET,
+                                     cash=cash, commission=commission, start=s_start, stop=s_stop,
+                                     n_jobs=n_jobs, backend=backend, progress=bar)
+    for (record, config), outcome in zip(model_jobs, outcomes):
+        if outcome["error"]:
+            record["error"] = outcome["error"]
             continue
-        cls = config.strategy.cls
-        try:
-            result, fitted = vectoriser.run(
-                cls, config.params, source="distilled",
-                fit=lambda cls, params: cls.fit_model_on_distilled(sets[TASK_OF_TARGET[cls.target]], params=params))
-        except Exception as error:  # noqa: BLE001 - one bad configuration must not stop the batch
-            record["error"] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-            continue
-        record["screen_score"] = float(result["score"])
-        if fitted.notes:
-            record["notes"] = fitted.notes
-        curves[config.name] = np.asarray(result["equity"], dtype="float64")
+        record["screen_score"] = outcome["score"]
+        if outcome["notes"]:
+            record["notes"] = outcome["notes"]
+        summaries[config.name] = outcome["returns"]
     screen_seconds = time.perf_counter() - screen_started
 
     # Plain strategies have no fast path yet: a full backtest on the screening period.
     plain_started = time.perf_counter()
-    if plain_jobs:
+    plain_summary = None
+    if plain_jobs and plain == "surrogate":
+        from .surrogate.api import fill_screen_records
+
+        plain_summary, plain_curves = fill_screen_records(
+            plain_jobs, candles, train=(train_start, train_stop), screen=(s_start, s_stop), seed=seed,
+            n_jobs=n_jobs, backend=backend, cash=cash, commission=commission, progress=progress)
+        for name, curve in plain_curves.items():
+            summaries[name] = return_summary(np.asarray(curve, dtype="float64"))
+    elif plain_jobs:
         results = run_many([BacktestJob(c, candles, cash=cash, commission=commission,
                                         start=candles.frame.index[s_start], end=candles.frame.index[s_stop - 1],
                                         warmup_bars=s_start) for _, c in plain_jobs],
@@ -217,6 +239,7 @@ def screen(
             record["full_stats"] = _stats(result)
             if result.get("equity") is not None:
                 curves[config.name] = np.asarray(result["equity"], dtype="float64")
+                summaries[config.name] = return_summary(curves[config.name])
     plain_seconds = time.perf_counter() - plain_started
 
     # 3. Rank and select survivors.
@@ -240,9 +263,11 @@ def screen(
             params["trade_start"] = candles.frame.index[start]
         return BacktestJob(Configuration(config.strategy, params, config.name), candles, cash=cash,
                            commission=commission, start=candles.frame.index[start],
-                           end=candles.frame.index[stop - 1], warmup_bars=start)
+                           end=candles.frame.index[stop - 1], warmup_bars=start,
+                           # only survivors' curves are shown; the rest would pile up in memory
+                           record_equity=record["survivor"])
 
-    screening_targets = [r for r in records if r["path"] == "vectorised" and r["screen_score"] is not None
+    screening_targets = [r for r in records if r["path"] in _FAST_PATHS and r["screen_score"] is not None
                          and (validate or r["survivor"])]
     holdout_targets = [r for r in records if r["survivor"]]
     jobs = [job_for(r, s_start, s_stop) for r in screening_targets] + \
@@ -256,6 +281,8 @@ def screen(
         record["full_score"] = float(result["score"])
         record["full_stats"] = _stats(result)
         validation_seconds += float(result.get("seconds") or 0.0)
+        if record["path"] != "vectorised":
+            continue  # plain strategies have no model to replay
         # The real-fitted model the worker used (same data, same code), run vectorised: do the
         # two executions agree?
         config = by_name[record["name"]]
@@ -287,12 +314,35 @@ def screen(
         "plain_full_seconds": plain_seconds, "full_seconds": full_seconds,
         "survivors": [r["name"] for r in records if r["survivor"]],
     }
-    summary.update(_trust(records, curves, top=top, validate=validate, validation_seconds=validation_seconds,
+    summary.update(_trust(records, summaries, top=top, validate=validate, validation_seconds=validation_seconds,
                           screen_seconds=screen_seconds))
+    if plain_summary is not None:
+        summary["plain_surrogate"] = _plain_trust(records, plain_summary, validate=validate)
     summary["total_seconds"] = time.perf_counter() - started
     records.sort(key=lambda r: (r["screen_rank"] is None, r["screen_rank"] or 0))
+    from .report.series import collect_series
+
+    series = collect_series(candles, data=data, sets=sets, records=records, curves=curves, periods=periods,
+                            screening_targets=screening_targets, holdout_targets=holdout_targets,
+                            results=results, cash=cash)
     return ScreenResult(records=records, summary=summary,
-                        problems=[{"file": p.file, "message": p.message} for p in found.errors])
+                        problems=[{"file": p.file, "message": p.message} for p in found.errors], series=series)
+
+
+_FAST_PATHS = ("vectorised", "surrogate", "surrogate+escalated")
+
+
+def _plain_trust(records, plain_summary, *, validate) -> dict:
+    """The plain strategies' surrogate screen: its phases and paths, and with ``validate`` its
+    own Spearman against the full backtests (escalated-to-full records count as exact)."""
+    out = {k: v for k, v in plain_summary.items() if k != "regimes"}
+    plain = [r for r in records if r["path"] in ("surrogate", "surrogate+escalated", "full")
+             and "trust" in r and r["screen_score"] is not None and r.get("full_score") is not None]
+    if validate and len(plain) >= 3:
+        out["spearman"] = float(spearmanr([r["screen_score"] for r in plain],
+                                          [r["full_score"] for r in plain]).statistic)
+        out["validated_configurations"] = len(plain)
+    return out
 
 
 def _default_size(method, data, per_regime) -> int:
@@ -305,6 +355,9 @@ def _default_size(method, data, per_regime) -> int:
 def _distilled_sets(distilled, data, tasks, *, method, size, per_regime, seed, n_jobs, backend, progress):
     if distilled is not None:
         given = distilled if isinstance(distilled, dict) else {distilled.meta.get("task"): distilled}
+        # a multi-horizon set: the part of the screened candles' interval
+        given = {k: v.part_for(data.candles.timeframe) if getattr(v, "part", None) is not None else v
+                 for k, v in given.items()}
         sets = {}
         for task in tasks:
             if task in given:
@@ -334,25 +387,24 @@ def _distilled_sets(distilled, data, tasks, *, method, size, per_regime, seed, n
     return sets, time.perf_counter() - started
 
 
-def _trust(records, curves, *, top, validate, validation_seconds, screen_seconds) -> dict:
-    """Overfitting statistics always; fidelity against full backtests with --validate."""
+def _trust(records, summaries, *, top, validate, validation_seconds, screen_seconds) -> dict:
+    """Overfitting statistics always; fidelity against full backtests with --validate.
+
+    ``summaries``: configuration name → :func:`~distillbt.stats.return_summary` of its screen
+    equity (the per-bar moments for the Deflated Sharpe Ratio, block sums for PBO)."""
     out: dict = {}
-    names = [r["name"] for r in records if r["name"] in curves and len(curves[r["name"]]) > 2]
+    names = [r["name"] for r in records if r["name"] in summaries and summaries[r["name"]]["n_obs"] > 2]
     if names:
-        length = min(len(curves[n]) for n in names)
-        returns = np.column_stack([np.diff(np.log(curves[n][:length])) for n in names])
-        returns = np.nan_to_num(returns, nan=0.0, posinf=0.0, neginf=0.0)
-        sd = returns.std(axis=0, ddof=1)
-        sharpes = np.where(sd > 0, returns.mean(axis=0) / np.where(sd > 0, sd, 1), 0.0)
+        sharpes = np.array([summaries[n]["sharpe"] for n in names])
         for record in records:
-            if record["survivor"] and record["name"] in names:
-                j = names.index(record["name"])
-                r = returns[:, j]
-                z = (r - r.mean()) / (r.std() or 1.0)
+            if record["survivor"] and record["name"] in summaries and record["name"] in names:
+                s = summaries[record["name"]]
                 record["deflated_sharpe"] = float(deflated_sharpe_ratio(
-                    sharpes[j], sharpes, len(r), skew=float(np.mean(z**3)), kurtosis=float(np.mean(z**4))))
+                    s["sharpe"], sharpes, s["n_obs"], skew=s["skew"], kurtosis=s["kurtosis"]))
+        length = min(len(summaries[n]["block_returns"]) for n in names)
         if len(names) >= 8 and length >= 64:
-            out["pbo"] = float(probability_of_backtest_overfitting(returns, n_splits=16)["pbo"])
+            blocks = np.column_stack([summaries[n]["block_returns"][:length] for n in names])
+            out["pbo"] = float(probability_of_backtest_overfitting(blocks, n_splits=16)["pbo"])
     if validate:
         pairs = [(r["screen_score"], r["full_score"], r) for r in records
                  if r["path"] == "vectorised" and r.get("full_score") is not None and r["screen_score"] is not None]

@@ -71,6 +71,7 @@ from .errors import InputError
 __all__ = [
     "performance_stats",
     "bar_returns",
+    "return_summary",
     "probabilistic_sharpe_ratio",
     "expected_max_sharpe",
     "deflated_sharpe_ratio",
@@ -90,6 +91,35 @@ def bar_returns(equity) -> np.ndarray:
     equity = np.asarray(equity, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return equity[1:] / equity[:-1] - 1.0
+
+
+def return_summary(equity, *, blocks: int = 1024) -> dict:
+    """What the overfitting statistics need of one equity curve, in a size that does not grow
+    with its length: so a screen of thousands of configurations keeps one small record each
+    instead of every curve.
+
+    Per-bar log returns give ``n_obs``, ``sharpe`` (per bar, ``ddof=1``), ``skew`` and
+    ``kurtosis`` (Pearson, 3 for normal) for :func:`deflated_sharpe_ratio`; ``block_returns``
+    are their sums over ``blocks`` consecutive, nearly equal blocks (fewer when the curve is
+    shorter) for :func:`probability_of_backtest_overfitting`, which compares blocks' Sharpe
+    ratios. Non-finite returns (a wiped-out account) count as 0.
+    """
+    equity = np.asarray(equity, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.diff(np.log(equity))
+    r = np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)
+    n = len(r)
+    sd = float(r.std(ddof=1)) if n > 1 else 0.0
+    z = (r - r.mean()) / (r.std() or 1.0) if n else r
+    edges = np.linspace(0, n, min(blocks, n) + 1).round().astype(np.int64)
+    sums = np.add.reduceat(r, edges[:-1]) if n else np.zeros(0)
+    return {
+        "n_obs": n,
+        "sharpe": float(r.mean() / sd) if sd > 0 else 0.0,
+        "skew": float(np.mean(z**3)) if n else 0.0,
+        "kurtosis": float(np.mean(z**4)) if n else 3.0,
+        "block_returns": sums,
+    }
 
 
 def performance_stats(

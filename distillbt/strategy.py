@@ -500,9 +500,20 @@ class ModelStrategy(bt.Strategy):
         )
 
     @classmethod
-    def fit_model_on_distilled(cls, distilled, *, params: Mapping | None = None) -> FittedModel:
+    def fit_model_on_distilled(cls, distilled, *, params: Mapping | None = None,
+                               timeframe: str | None = None) -> FittedModel:
         """:meth:`fit_model_on_points` with the points and header of a
-        :class:`~distillbt.distill.artifact.DistilledSet` (``X``, ``y``, ``weight``, ``meta``)."""
+        :class:`~distillbt.distill.artifact.DistilledSet` (``X``, ``y``, ``weight``, ``meta``).
+
+        ``timeframe``: the interval of the candles the model will trade; a multi-horizon set
+        gives the part of that interval (required when the set has several parts)."""
+        if getattr(distilled, "part", None) is not None:
+            if timeframe is None:
+                if len(distilled.timeframes) != 1:
+                    raise InputError(f"the distilled set has parts for {', '.join(distilled.timeframes)}: "
+                                     "say which with timeframe=")
+                timeframe = distilled.timeframes[0]
+            distilled = distilled.part_for(timeframe)
         meta = distilled.meta
         try:
             return cls.fit_model_on_points(

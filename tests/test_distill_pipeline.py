@@ -96,6 +96,22 @@ def test_artifact_round_trip(data, tmp_path):
     assert back.meta["split"]["train"]["rows"] == data.parts["train"].stop - data.parts["train"].start
 
 
+@pytest.mark.parametrize("precision,itemsize,tolerance", [("float32", 4, 1e-6), ("float16", 2, 1e-3)])
+def test_lower_precision_storage_round_trips_and_counts_its_bytes(data, tmp_path, precision, itemsize, tolerance):
+    out = distill(data, method="kmedoids", size=10, per_regime=True, seed=1)
+    small = out.with_precision(precision)
+    # rounded once, to what the file will hold; relative to the values' scale
+    assert np.max(np.abs(small.X - out.X)) <= tolerance * np.max(np.abs(out.X))
+    assert small.payload_bytes == (out.X.size + out.y.size + out.weight.size) * itemsize + out.size
+    assert small.compression_ratio == pytest.approx(out.compression_ratio * out.payload_bytes / small.payload_bytes)
+    back = DistilledSet.load(small.save(tmp_path / "small.npz"))
+    np.testing.assert_array_equal(back.X, small.X)  # float64 in memory, exactly what was stored
+    assert back.X.dtype == np.float64 and back.precision == precision
+    assert back.payload_bytes == small.payload_bytes
+    with pytest.raises(ArtifactError, match="unknown precision"):
+        out.with_precision("float8")
+
+
 def test_bad_artifacts_are_typed_errors(data, tmp_path):
     with pytest.raises(ArtifactError, match="no such"):
         DistilledSet.load(tmp_path / "missing.npz")

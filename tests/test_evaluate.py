@@ -44,6 +44,7 @@ def test_records_hold_mean_std_and_every_seed(data):
     (["--sizes", "10,99999999"], "size 99999999"),
     (["--sizes", "ten"], "comma-separated whole numbers"),
     (["--learners", "svm"], "unknown method or learner 'svm'"),
+    (["--methods", "gradient@svm"], "unknown method or learner 'gradient@svm'"),
 ])
 def test_cli_evaluate_errors_exit_2_with_one_line(argv, needle, capsys):
     code = main(["evaluate", "--sample-bars", "20000", "--seeds", "1", "--no-progress", *argv])
@@ -61,3 +62,29 @@ def test_cli_evaluate_writes_json(tmp_path, capsys):
     saved = json.loads(out.read_text())
     assert {r["method"] for r in saved["records"]} == {"random", "full"}
     assert saved["context"]["synthetic"] is True
+
+
+def test_logistic_alpha_is_chosen_on_the_validation_period_from_the_grid(data):
+    from distillbt.evaluate import LOGISTIC_ALPHAS
+
+    result = evaluate(data, methods=["random", "full"], sizes=[20], seeds=2, learners=["logistic"],
+                      per_regime=False, progress=False)
+    alphas = [v for r in result.records if r["metric"] == "alpha" for v in r["values"]]
+    assert alphas and set(alphas) <= set(LOGISTIC_ALPHAS)
+    assert result.context["logistic_alphas"] == list(LOGISTIC_ALPHAS)
+
+
+def test_mlp_weight_decay_is_chosen_on_the_validation_period_and_methods_name_their_learner(data):
+    from distillbt.evaluate import MLP_ALPHAS
+
+    result = evaluate(data, methods=["random", "gradient@mlp"], sizes=[12], seeds=2,
+                      learners=["logistic", "mlp-classification"], per_regime=False, progress=False)
+    records = {(r["method"], r["learner"], r["metric"]): r for r in result.records}
+    alphas = records[("random", "mlp-classification", "alpha")]["values"]
+    assert set(alphas) <= set(MLP_ALPHAS)
+    assert result.context["mlp_alphas"] == list(MLP_ALPHAS)
+    # distilled with the MLP, scored by both learners (the logistic row is the cross-learner case)
+    assert records[("gradient@mlp", "logistic", "ic")]["distilled_with"] == "mlp"
+    assert records[("gradient@mlp", "mlp-classification", "ic")]["distilled_with"] == "mlp"
+    assert records[("random", "logistic", "ic")]["distilled_with"] is None
+    assert records[("gradient@mlp", "mlp-classification", "loss_change")]["mean"] < 1e-2

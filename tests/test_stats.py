@@ -13,6 +13,7 @@ from distillbt.stats import (
     performance_stats,
     probabilistic_sharpe_ratio,
     probability_of_backtest_overfitting,
+    return_summary,
 )
 
 DAYS = pd.date_range("2021-01-01", periods=5, freq="1D", tz="UTC")
@@ -131,3 +132,19 @@ def _trials(n: int, *, std: float) -> np.ndarray:
     """n Sharpe ratios with exactly the given sample standard deviation."""
     x = np.random.default_rng(n).standard_normal(n)
     return (x - x.mean()) / x.std(ddof=1) * std
+
+
+def test_return_summary_keeps_what_dsr_and_pbo_need():
+    rng = np.random.default_rng(3)
+    equity = 100 * np.exp(np.cumsum(rng.normal(0.0005, 0.01, 5_000)))
+    equity = np.concatenate([[100.0], equity])
+    s = return_summary(equity, blocks=64)
+    r = np.diff(np.log(equity))
+    assert s["n_obs"] == len(r)
+    assert s["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1))
+    assert s["kurtosis"] == pytest.approx(3.0, abs=0.3)
+    # block sums partition the returns: nothing lost, nothing counted twice
+    assert len(s["block_returns"]) == 64
+    assert s["block_returns"].sum() == pytest.approx(r.sum())
+    short = return_summary(equity[:10], blocks=64)
+    assert len(short["block_returns"]) == 9

@@ -151,6 +151,7 @@ def sample_market(
     regime_shares: Mapping[str, float] | None = None,
     mean_regime_bars: Mapping[str, float] | None = None,
     start_price: float = 20_000.0,
+    regime_params: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Candles:
     """Simulate ``bars`` candles of the sample market (the model is in the module docstring).
 
@@ -172,6 +173,10 @@ def sample_market(
         :data:`DEFAULT_MEAN_REGIME_BARS`.
     start_price : float
         Open of the first candle, also the level the price is weakly pulled back to.
+    regime_params : mapping, optional
+        Per regime name, overrides of its ``vol`` (level, in units of σ₀), ``drift`` (per
+        bar, in units of σ₀) or ``ar`` (AR(1) coefficient of the noise): a market whose
+        regimes behave differently — e.g. to plant a regime change in a later segment.
 
     Returns
     -------
@@ -192,6 +197,7 @@ def sample_market(
         raise InputError(f"start_price must be a positive finite number, not {start_price!r}")
     shares = _shares(regime_shares)
     mean_bars = _mean_bars(mean_regime_bars)
+    params = _regime_params(regime_params)
     index = _index(start, bars, bar_ms)
 
     rng = np.random.default_rng(seed)
@@ -199,10 +205,10 @@ def sample_market(
     codes, lengths = _regime_segments(rng, bars, shares, mean_bars)
     regime = np.repeat(codes, lengths)
 
-    log_vol = _log_volatility(rng, regime)
+    log_vol = _log_volatility(rng, regime, params)
     sigma = _CALM_VOL_15M * scale * np.exp(log_vol)
     shocks = rng.standard_t(_T_DF, bars) / math.sqrt(_T_DF / (_T_DF - 2))
-    returns = _returns(codes, lengths, sigma * shocks, _CALM_VOL_15M * scale)
+    returns = _returns(codes, lengths, sigma * shocks, _CALM_VOL_15M * scale, params)
 
     close = start_price * np.exp(np.cumsum(returns))
     open_ = np.concatenate(([float(start_price)], close[:-1]))
@@ -301,9 +307,30 @@ def _regime_segments(
     return codes, lengths
 
 
-def _log_volatility(rng: np.random.Generator, regime: np.ndarray) -> np.ndarray:
+def _regime_params(given) -> dict:
+    if not given:
+        return _PARAMS
+    unknown = sorted(set(given) - set(REGIMES))
+    if unknown:
+        raise InputError(f"regime_params: unknown regime(s) {unknown}; known: {list(REGIMES)}")
+    out = dict(_PARAMS)
+    for name, changes in given.items():
+        values = {}
+        for key, value in dict(changes).items():
+            if key not in ("vol", "drift", "ar"):
+                raise InputError(f"regime_params[{name!r}]: unknown parameter {key!r} (vol, drift, ar)")
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise InputError(f"regime_params[{name!r}][{key!r}] must be a finite number, not {value!r}")
+            values[key] = float(value)
+        if values.get("vol", 1.0) <= 0 or not -1 < values.get("ar", 0.0) < 1:
+            raise InputError(f"regime_params[{name!r}]: vol must be positive and ar in (-1, 1)")
+        out[name] = _Regime(**{**out[name].__dict__, **values})
+    return out
+
+
+def _log_volatility(rng: np.random.Generator, regime: np.ndarray, params=_PARAMS) -> np.ndarray:
     """``a_t + h_t``: the smoothed regime level plus the persistent stochastic component."""
-    level = np.log([_PARAMS[name].vol for name in REGIMES])[regime]
+    level = np.log([params[name].vol for name in REGIMES])[regime]
     lam = _LEVEL_SMOOTHING
     level, _ = lfilter([1 - lam], [1, -lam], level, zi=[lam * level[0]])
     psi = _LOGVOL_PERSISTENCE
@@ -314,7 +341,7 @@ def _log_volatility(rng: np.random.Generator, regime: np.ndarray) -> np.ndarray:
 
 
 def _returns(
-    codes: np.ndarray, lengths: np.ndarray, noise: np.ndarray, unit: float
+    codes: np.ndarray, lengths: np.ndarray, noise: np.ndarray, unit: float, params=_PARAMS
 ) -> np.ndarray:
     """Log returns, one regime segment at a time; ``unit`` is σ₀ in log-return terms."""
     sideways_keep = 0.5 ** (1 / _SIDEWAYS_HALF_LIFE)
@@ -324,7 +351,7 @@ def _returns(
     u_last = 0.0
     stop = np.cumsum(lengths)
     for code, length, end in zip(codes, lengths, stop, strict=True):
-        regime = _PARAMS[REGIMES[code]]
+        regime = params[REGIMES[code]]
         seg = slice(end - length, end)
         u, _ = lfilter([1.0], [1, -regime.ar], noise[seg], zi=[regime.ar * u_last])
         if code == _SIDEWAYS:

@@ -27,7 +27,7 @@ import numpy as np
 from .._params import ParamsMixin
 from ..errors import InputError
 
-__all__ = ["BaseDistiller", "TASKS", "check_training_data"]
+__all__ = ["BaseDistiller", "TASKS", "check_training_data", "check_init_points"]
 
 TASKS = ("regression", "classification")
 
@@ -58,6 +58,22 @@ def check_training_data(X, y, sample_weight=None, *, size: int | None = None, ta
             raise InputError("sample_weight must be finite, non-negative, one per sample, not all zero")
         w = w / w.sum()
     return X, y, w
+
+
+def check_init_points(init_points, init_targets, size, n_features):
+    """Validated float64 copies of warm-start points ``(size, n_features)`` and their targets.
+
+    Iterative distillers accept them in ``fit(..., init_points=, init_targets=)`` to start
+    from a saved set (an update) instead of from real rows.
+    """
+    P = np.asarray(init_points, dtype="float64")
+    t = np.asarray(init_targets, dtype="float64").reshape(-1) if init_targets is not None else None
+    if P.ndim != 2 or P.shape != (int(size), n_features) or t is None or len(t) != len(P):
+        raise InputError(f"init_points must have shape ({size}, {n_features}) with one init_target each, "
+                         f"got {P.shape} and {None if t is None else t.shape}")
+    if not (np.isfinite(P).all() and np.isfinite(t).all()):
+        raise InputError("init_points or init_targets hold NaN or inf")
+    return P, t
 
 
 class BaseDistiller(ParamsMixin):

@@ -52,7 +52,7 @@ import math
 import numpy as np
 
 from ._optim import Adam, Schedule
-from .base import BaseDistiller, TASKS, check_training_data
+from .base import BaseDistiller, TASKS, check_init_points, check_training_data
 from .coresets import (
     KMedoids,
     RandomSubset,
@@ -179,6 +179,14 @@ def _starting_points(est, X, y, w, size, rng):
     return scaler, start.fit(X, y, w)
 
 
+def _warm_points(X, y, w, size, init_points, init_targets):
+    """:func:`_starting_points` for a warm start: the joint scaler and the given points."""
+    from types import SimpleNamespace
+
+    P, t = check_init_points(init_points, init_targets, size, X.shape[1])
+    return _JointScaler(X, y, w), SimpleNamespace(X_=P, y_=t)
+
+
 def _starting_labels(labels, scaler, *, soft: bool):
     """Optimisable labels: logits of clipped 0/1 labels (soft), else standardised targets."""
     if soft:
@@ -261,7 +269,8 @@ class DistributionMatching(BaseDistiller):
         self.patience = patience
         self.random_state = random_state
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, init_points=None, init_targets=None):
+        """``init_points``/``init_targets``: start from these ``size`` points (warm start)."""
         task = _check_choice("task", self.task, TASKS)
         X, y, w = check_training_data(X, y, sample_weight, size=self.size, task=task)
         size = _check_int("size", self.size, 1)
@@ -270,7 +279,8 @@ class DistributionMatching(BaseDistiller):
         n_iter, lr, batch_size, schedule_kind, tol, patience = _optimisation_options(self)
         rng = np.random.default_rng(self.random_state)
 
-        scaler, start = _starting_points(self, X, y, w, size, rng)
+        scaler, start = (_starting_points(self, X, y, w, size, rng) if init_points is None
+                         else _warm_points(X, y, w, size, init_points, init_targets))
         xs = scaler.transform_x(start.X_)
         classify = task == "classification"
         label = _starting_labels(start.y_, scaler, soft=classify)

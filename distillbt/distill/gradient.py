@@ -2,8 +2,13 @@
 
 A synthetic set ``S = {(x̃ⱼ, ỹⱼ)}`` is learned so that, at the model parameters ``θ`` a
 learner actually visits, the gradient of the loss on ``S`` points the way the gradient on the
-real data ``T`` points; then training on ``S`` walks the path training on ``T`` walks. Each
-outer iteration
+real data ``T`` points; then training on ``S`` walks the path training on ``T`` walks.
+
+The default (``theta_sampling="trajectory"``, every learner including the MLP) takes ``θ``
+on the learner's own training path on the real data, computes the real gradients there
+exactly on all rows, and refines ``S`` by L-BFGS on the relative distance
+``|g_S − g_T|²/|g_T|²`` (see :class:`GradientMatching`, ``_ParameterBank`` and ``_MLPBank``).
+Below: the published variant (``theta_sampling="synthetic"``). Each outer iteration
 
 1. draws a fresh initialisation ``θ₀`` (the learner's default initialisation);
 2. at ``θ₀`` and after each of ``n_inner`` gradient-descent steps on ``S``
@@ -41,18 +46,21 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.optimize import minimize
 from scipy.special import expit, logit
 
 from ..errors import InputError
 from ._losses import LinearSpec, make_spec
 from ._optim import Adam
-from .base import BaseDistiller, check_training_data
+from .base import BaseDistiller, check_init_points, check_training_data
 from .coresets import KMedoids, RandomSubset, _check_choice, _check_float, _check_int
 
 __all__ = ["GradientMatching"]
 
 INITS = ("kmedoids", "random")
 SCHEDULES = ("cosine", "constant")
+THETA_SAMPLINGS = ("auto", "trajectory", "synthetic")
+DISTANCES = ("auto", "relative", "cosine")
 
 # Real labels 0/1 start as soft labels 0.1/0.9: a logit of ±∞ could never move.
 _LABEL_INIT = 0.9
@@ -96,6 +104,19 @@ class GradientMatching(BaseDistiller):
         last 20 iterations, has not improved by ``tol`` for ``patience`` outer iterations.
     hidden : hidden units of the ``"mlp"`` learner.
     learn_labels : also learn ``ỹ`` (otherwise the labels of the initial real points stay).
+    theta_sampling : ``"trajectory"`` (default via ``"auto"``, every learner): match exact
+        full-data gradients at parameters on the learner's own real-data path, refined by
+        L-BFGS — for linear/logistic models Newton's path from 0 to the penalised full-data
+        fit, ``n_experts`` paths from fresh initialisations and ``n_cloud`` points around the
+        fit (``_ParameterBank``); for the MLP ``n_experts`` full-batch Adam runs on the real
+        data (``path_steps`` steps of ``path_lr``, weight decays ``path_alphas`` cycled,
+        default the evaluation's grid 1e-3…1; on at most ``path_rows`` rows) and ``n_cloud``
+        points around their ends (``_MLPBank``; the set is matched as the MLP sees it,
+        standardised with its own moments, and returned with the real moments).
+        ``"synthetic"``: the published DC variant (θ along runs on ``S``, mini-batches, cosine).
+    distance : ``"relative"`` (``|g_S − g_T|²/|g_T|²``, default with trajectory sampling) or
+        ``"cosine"``.
+    alpha : the linear/logistic learner's penalty defining the end of its path.
     random_state : seed of ``numpy.random.default_rng``.
 
     Attributes
@@ -130,6 +151,15 @@ class GradientMatching(BaseDistiller):
         patience=20,
         hidden=16,
         learn_labels=True,
+        theta_sampling="auto",
+        distance="auto",
+        alpha=1e-3,
+        n_experts=4,
+        n_cloud=64,
+        path_steps=300,
+        path_lr=1e-2,
+        path_alphas=None,
+        path_rows=10_000,
         random_state=0,
     ):
         self.size = size
@@ -147,6 +177,15 @@ class GradientMatching(BaseDistiller):
         self.patience = patience
         self.hidden = hidden
         self.learn_labels = learn_labels
+        self.theta_sampling = theta_sampling
+        self.distance = distance
+        self.alpha = alpha
+        self.n_experts = n_experts
+        self.n_cloud = n_cloud
+        self.path_steps = path_steps
+        self.path_lr = path_lr
+        self.path_alphas = path_alphas
+        self.path_rows = path_rows
         self.random_state = random_state
 
     def _check_options(self):
@@ -161,7 +200,33 @@ class GradientMatching(BaseDistiller):
             "lr_x": _check_float("lr_x", self.lr_x),
             "lr_y": _check_float("lr_y", self.lr_y),
             "tol": _check_float("tol", self.tol, strict=False),
+            "alpha": _check_float("alpha", self.alpha, strict=False),
+            "n_experts": _check_int("n_experts", self.n_experts, 0),
+            "n_cloud": _check_int("n_cloud", self.n_cloud, 0),
         }
+        sampling = _check_choice("theta_sampling", self.theta_sampling, THETA_SAMPLINGS)
+        if sampling == "auto":
+            sampling = "trajectory"
+        options["theta_sampling"] = sampling
+        options["path_steps"] = _check_int("path_steps", self.path_steps, 1)
+        options["path_lr"] = _check_float("path_lr", self.path_lr)
+        options["path_rows"] = _check_int("path_rows", self.path_rows, 1)
+        alphas = self.path_alphas
+        if alphas is None:
+            alphas = _MLP_PATH_ALPHAS
+        try:
+            alphas = tuple(_check_float("path_alphas", a, strict=False) for a in alphas)
+        except TypeError:
+            raise InputError(f"path_alphas must be a sequence of numbers >= 0 or None, got {self.path_alphas!r}") from None
+        if not alphas:
+            raise InputError("path_alphas must not be empty")
+        options["path_alphas"] = alphas
+        distance = _check_choice("distance", self.distance, DISTANCES)
+        if distance == "auto":
+            distance = "relative" if sampling == "trajectory" else "cosine"
+        if distance == "relative" and sampling != "trajectory":
+            raise InputError("distance='relative' needs theta_sampling='trajectory'")
+        options["distance"] = distance
         if self.inner_lr == "auto":
             logistic = self.learner != "mlp" and self.task == "classification"
             options["inner_lr"] = _INNER_LR_LOGISTIC if logistic else _INNER_LR
@@ -169,8 +234,12 @@ class GradientMatching(BaseDistiller):
             options["inner_lr"] = _check_float("inner_lr", self.inner_lr)
         return options
 
-    def fit(self, X, y, sample_weight=None):
-        """Learn ``X_``, ``y_`` and ``weight_`` from ``(X, y)``; returns ``self``."""
+    def fit(self, X, y, sample_weight=None, *, init_points=None, init_targets=None):
+        """Learn ``X_``, ``y_`` and ``weight_`` from ``(X, y)``; returns ``self``.
+
+        ``init_points``/``init_targets`` (``size`` points in the units of ``X`` and ``y``):
+        start from them instead of from real rows (a warm start, e.g. updating a saved set).
+        """
         X, y, w = check_training_data(X, y, sample_weight, size=self.size, task=self.task)
         spec = make_spec(self.learner, self.task, hidden=self.hidden)
         opt = self._check_options()
@@ -183,11 +252,39 @@ class GradientMatching(BaseDistiller):
         y_mean, y_scale = (0.0, 1.0) if classification else _moments(y, w)
         Xs, ys = (X - x_mean) / x_scale, (y - y_mean) / y_scale
 
-        rows = _initial_indices(Xs, ys, size, w, rng, method=self.init, classification=classification)
-        X_syn = Xs[rows].copy()
-        labels = logit(np.clip(ys[rows], 1 - _LABEL_INIT, _LABEL_INIT)) if soft else ys[rows].copy()
+        if init_points is None:
+            rows = _initial_indices(Xs, ys, size, w, rng, method=self.init, classification=classification)
+            X_syn, start, clip = Xs[rows].copy(), ys[rows], 1 - _LABEL_INIT
+        else:
+            P, t = check_init_points(init_points, init_targets, size, d)
+            X_syn, start, clip = (P - x_mean) / x_scale, (t - y_mean) / y_scale, 1e-6
+        labels = logit(np.clip(start, clip, 1 - clip)) if soft else start.copy()
         labels_of = expit if soft else (lambda z: z)
         w_syn = np.full(size, 1.0 / size)
+
+        if opt["theta_sampling"] == "trajectory" and self.learner == "mlp":
+            bank = _MLPBank(spec, Xs, ys, w, rng, n_experts=max(opt["n_experts"], 1), n_cloud=opt["n_cloud"],
+                            steps=opt["path_steps"], lr=opt["path_lr"], alphas=opt["path_alphas"],
+                            rows=opt["path_rows"], standardise_labels=not classification)
+            X_syn, labels, history, converged = _fit_on_bank(
+                bank, X_syn, labels, w_syn, soft=soft, learn_labels=bool(self.learn_labels),
+                distance=opt["distance"], max_iter=opt["n_outer"], tol=opt["tol"], patience=opt["patience"])
+            Z, y_out = bank.standardised(X_syn, labels_of(labels), w_syn)
+            return self._set_result(
+                Z * x_scale + x_mean, y_out * y_scale + y_mean, np.ones(size),
+                n_iter=len(history), converged=converged, loss_history=history)
+
+        if opt["theta_sampling"] == "trajectory":
+            # the learner's penalty (α/2)|β|² on the original units, in standardised ones
+            penalty = np.append(opt["alpha"] / x_scale**2 * (y_scale**2), 0.0)
+            bank = _ParameterBank(spec, Xs, ys, w, rng, penalty=penalty, n_experts=opt["n_experts"],
+                                  n_cloud=opt["n_cloud"])
+            X_syn, labels, history, converged = _fit_on_bank(
+                bank, X_syn, labels, w_syn, soft=soft, learn_labels=bool(self.learn_labels),
+                distance=opt["distance"], max_iter=opt["n_outer"], tol=opt["tol"], patience=opt["patience"])
+            return self._set_result(
+                X_syn * x_scale + x_mean, labels_of(labels) * y_scale + y_mean, np.ones(size),
+                n_iter=len(history), converged=converged, loss_history=history)
 
         params = [X_syn, labels] if self.learn_labels else [X_syn]
         base_lrs = [opt["lr_x"], opt["lr_y"]][: len(params)]
@@ -231,6 +328,283 @@ class GradientMatching(BaseDistiller):
             converged=converged,
             loss_history=history,
         )
+
+
+# Geometric path from each fresh initialisation to the full-data solution: 9 points, the
+# last 1/256 of the way from it.
+_EXPERT_POINTS = 9
+# Cloud around the solution: distances 10^U(-2.5, 0) times a fresh initialisation.
+_CLOUD_DECADES = 2.5
+# Floor of the relative distance's denominator, times the median |g_T|²: the real gradient
+# vanishes at the (regularised) solution, and the relative error there would be unbounded.
+_RELATIVE_FLOOR = 1e-4
+_NEWTON_MAX = 50
+# Weight decays of the MLP's real training paths (one path each, cycled over the experts):
+# the grid an evaluation chooses the MLP's α from, so the bank covers wherever it ends.
+_MLP_PATH_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0)
+_CHUNK = 32_768
+
+
+class _ParameterBank:
+    """Parameters ``θ`` of the learner where the gradients are matched, and the exact
+    full-batch real gradients ``g_T(θ) = ∇θL(T; θ)`` there (linear and logistic models).
+
+    - the learner's own path on the real data: Newton's method from ``θ = 0`` (where
+      :class:`~distillbt.models.LogisticRegression` starts) to the full-data solution ``θ*``
+      of the loss with the learner's penalty ``(α/2)|β|²`` (one step for least squares);
+    - ``n_experts`` fresh initialisations (the learner family's default) and the points
+      ``θ* + 2⁻ᵏ (θ₀ − θ*)``, ``k = 0…8``, on the way from each to ``θ*``: how a training run
+      closes in on the solution, at every scale;
+    - ``n_cloud`` points ``θ* + s ξ`` around the solution, ``ξ`` a fresh initialisation and
+      ``s = 10^U(−2.5, 0)``: gradients that point back to ``θ*`` from every direction, so a set
+      that matches them has its solution where the real data have theirs.
+
+    The real gradient is linear in the rows, so it is computed exactly on all of them, in
+    chunks, once: on a weak signal a mini-batch gradient is mostly label noise.
+    """
+
+    def __init__(self, spec, Xs, ys, w, rng, *, penalty, n_experts, n_cloud):
+        self.spec = spec
+        d = Xs.shape[1]
+        path = self._solve(spec, Xs, ys, w, penalty)
+        star = path[-1]
+        thetas = list(path)
+        for _ in range(n_experts):
+            theta0 = spec.init_params(rng, d)
+            thetas += [star + 0.5**k * (theta0 - star) for k in range(_EXPERT_POINTS)]
+        if n_cloud:
+            scales = 10.0 ** rng.uniform(-_CLOUD_DECADES, 0.0, n_cloud)
+            thetas += [star + s * spec.init_params(rng, d) for s in scales]
+        self.star = star
+        self.thetas = np.array(thetas)
+        self.targets = _full_gradients(spec, Xs, ys, w, self.thetas)
+        norm2 = (self.targets**2).sum(axis=1)
+        self.norm2 = norm2 + _RELATIVE_FLOOR * float(np.median(norm2)) + 1e-300
+
+    @staticmethod
+    def _solve(spec, Xs, ys, w, penalty):
+        """Newton's iterates from 0 to the penalised full-data solution (penalty on β only)."""
+        d = Xs.shape[1]
+        theta = np.zeros(d + 1)
+        path = [theta.copy()]
+        for _ in range(_NEWTON_MAX if spec.head.name == "logistic" else 1):
+            f = Xs @ theta[:-1] + theta[-1]
+            r = w * spec.head.residual(f, ys)
+            g = np.append(Xs.T @ r, r.sum()) + penalty * theta
+            c = w * spec.head.curvature(f)
+            H = np.empty((d + 1, d + 1))
+            H[:d, :d] = (Xs * c[:, None]).T @ Xs
+            H[:d, d] = H[d, :d] = Xs.T @ c
+            H[d, d] = c.sum()
+            H[np.diag_indices(d + 1)] += penalty
+            step = np.linalg.lstsq(H, g, rcond=None)[0]
+            theta = theta - step
+            path.append(theta.copy())
+            if np.linalg.norm(step) <= 1e-10 * (1.0 + np.linalg.norm(theta)):
+                break
+        return path
+
+class _MLPBank:
+    """Parameters of the one-hidden-layer network where its gradients are matched, and the
+    exact full-batch real gradients there: the linear bank's design for the MLP.
+
+    - the network's own training path on the real data: ``n_experts`` fresh initialisations
+      (the evaluation's: PyTorch's default), each trained by full-batch Adam (step ``lr``,
+      ``steps`` steps, weight decay ``alphas[k mod len]``, the MLP learner's recipe) on the
+      real rows (a weighted subsample of at most ``rows`` of them, drawn once, when there
+      are more: the path only places the ``θ``); ``θ`` is kept at steps 0, 1, 2, 4, … (a
+      geometric grid, every scale of the run) and at the end;
+    - ``n_cloud`` points ``θ_end + s ξ`` around the ends of the paths (``ξ`` a fresh
+      initialisation, ``s = 10^U(−2.5, 0)``), gradients that point back to where training ends.
+
+    The real gradients ``∇θL(T; θ)`` (no penalty: it is the same on both sides of the match
+    because the weights of either set sum to 1) are computed once on **all** rows.
+
+    The network standardises its inputs with the training set's own moments (and for
+    regression its targets), so a synthetic set is seen through *its* mean and standard
+    deviation. The bank therefore matches gradients of the standardised synthetic set: the
+    free points ``P`` enter as ``Z = (P − μ_P)/σ_P`` (column-wise, weighted), the network sees
+    exactly what it was matched on, and the distilled set has the real data's moments.
+    """
+
+    def __init__(self, spec, Xs, ys, w, rng, *, n_experts, n_cloud, steps, lr, alphas, rows,
+                 standardise_labels):
+        from ._optim import Adam as _Adam
+
+        self.spec, self.standardise_labels = spec, standardise_labels
+        n, d = Xs.shape
+        if n > rows:
+            cdf = np.cumsum(w)
+            pick = np.unique(np.searchsorted(cdf / cdf[-1], rng.random(rows), side="right"))
+            Xp, yp = Xs[pick], ys[pick]
+            wp = np.full(len(pick), 1.0 / len(pick))
+        else:
+            Xp, yp, wp = Xs, ys, w
+        keep = sorted({0, steps} | {2**k for k in range(int(math.log2(steps)) + 1)})
+        thetas, ends = [], []
+        mask = spec.penalty_mask(d)
+        for k in range(n_experts):
+            theta = spec.init_params(rng, d)
+            penalty = alphas[k % len(alphas)] * mask
+            opt = _Adam([theta])
+            for step in range(steps + 1):
+                if step in keep:
+                    thetas.append(theta.copy())
+                if step == steps:
+                    break
+                grad = spec.loss_and_grad(theta, Xp, yp, wp)[1] + penalty * theta
+                opt.step([theta], [grad], [lr])
+            ends.append(theta.copy())
+        if n_cloud:
+            scales = 10.0 ** rng.uniform(-_CLOUD_DECADES, 0.0, n_cloud)
+            thetas += [ends[j % len(ends)] + s * spec.init_params(rng, d) for j, s in enumerate(scales)]
+        self.thetas = np.array(thetas)
+        self.ends = np.array(ends)
+        self.targets = np.zeros_like(self.thetas)
+        for start in range(0, n, _CHUNK):
+            part = slice(start, start + _CHUNK)
+            for i, theta in enumerate(self.thetas):
+                self.targets[i] += spec.loss_and_grad(theta, Xs[part], ys[part], w[part])[1]
+        norm2 = (self.targets**2).sum(axis=1)
+        self.norm2 = norm2 + _RELATIVE_FLOOR * float(np.median(norm2)) + 1e-300
+
+    @staticmethod
+    def _standardise(P, w):
+        mean = w @ P
+        C = P - mean
+        std = np.sqrt(w @ C**2)
+        std = np.where(std > 1e-12, std, 1.0)
+        return C / std, std
+
+    @staticmethod
+    def _standardise_vjp(G, Z, std, w):
+        """∂/∂P of Σ G·Z for ``Z = (P − Σwᵢpᵢ)/σ``: ``(G − w ΣG − w Z Σ(G Z)) / σ`` per column."""
+        wcol = w if G.ndim == 1 else w[:, None]
+        return (G - wcol * G.sum(axis=0) - wcol * Z * (G * Z).sum(axis=0)) / std
+
+    def standardised(self, P, y, w):
+        """The set the network sees: standardised points (and regression targets)."""
+        Z = self._standardise(P, w)[0]
+        return Z, (self._standardise(y, w)[0] if self.standardise_labels else y)
+
+    def objective(self, P, labels, w_syn, *, soft, distance):
+        """Mean distance over the bank and its gradients with respect to ``P`` and the labels
+        (their logits when ``soft``); as :func:`_bank_objective`, for the MLP."""
+        spec, K = self.spec, len(self.thetas)
+        Z, std = self._standardise(P, w_syn)
+        y_syn = expit(labels) if soft else labels
+        if self.standardise_labels:
+            y_in, y_std = self._standardise(y_syn, w_syn)
+        else:
+            y_in = y_syn
+        loss, dZ, dy = 0.0, np.zeros_like(Z), np.zeros_like(y_in)
+        for theta, target, norm2 in zip(self.thetas, self.targets, self.norm2):
+            g = spec.loss_and_grad(theta, Z, y_in, w_syn)[1]
+            if distance == "relative":
+                diff = g - target
+                loss += float(diff @ diff) / norm2 / K
+                v = 2.0 * diff / norm2 / K
+            else:
+                na, nb = np.linalg.norm(target), np.linalg.norm(g)
+                den = na * nb + _EPS
+                dot = float(target @ g)
+                loss += (1.0 - dot / den) / K
+                v = -(target / den - dot * na / (max(nb, _EPS) * den**2) * g) / K
+            gx, gy = spec.data_vjp(theta, Z, y_in, w_syn, v)
+            dZ += gx
+            dy += gy
+        dP = self._standardise_vjp(dZ, Z, std, w_syn)
+        if self.standardise_labels:
+            dy = self._standardise_vjp(dy, y_in, y_std, w_syn)
+        if soft:
+            dy = dy * y_syn * (1.0 - y_syn)
+        return loss, dP, dy
+
+
+def _full_gradients(spec, Xs, ys, w, thetas):
+    """``∇θL(T; θ)`` of a linear/logistic model at every row of ``thetas``, on all the data."""
+    grads = np.zeros_like(thetas)
+    B, c = thetas[:, :-1].T, thetas[:, -1]
+    for start in range(0, len(Xs), _CHUNK):
+        X = Xs[start : start + _CHUNK]
+        D = w[start : start + _CHUNK, None] * spec.head.residual(X @ B + c, ys[start : start + _CHUNK, None])
+        grads[:, :-1] += D.T @ X
+        grads[:, -1] += D.sum(axis=0)
+    return grads
+
+
+def _bank_objective(bank, X_syn, labels, w_syn, *, soft, distance):
+    """Mean matching distance over the bank and its gradients with respect to the synthetic
+    points and labels (label logits when ``soft``), vectorised over all ``θ`` at once.
+
+    ``relative``: ``|g_S − g_T|² / |g_T|²`` (direction *and* size: sets distilled per regime
+    add up to the history, and the learner's penalty weighs the same on both);
+    ``cosine``: ``1 − cos(g_S, g_T)`` as in DC. Returns ``(distance, ∂/∂X_syn, ∂/∂labels)``.
+    """
+    head = bank.spec.head
+    thetas, targets = bank.thetas, bank.targets
+    K = len(thetas)
+    y_syn = expit(labels) if soft else labels
+    B, c = thetas[:, :-1].T, thetas[:, -1]
+    F = X_syn @ B + c  # (M, K)
+    D = w_syn[:, None] * head.residual(F, y_syn[:, None])
+    g_syn = np.column_stack([D.T @ X_syn, D.sum(axis=0)])  # (K, d + 1)
+    if distance == "relative":
+        diff = g_syn - targets
+        loss = float(((diff**2).sum(axis=1) / bank.norm2).mean())
+        V = 2.0 * diff / bank.norm2[:, None] / K
+    else:
+        na, nb = np.linalg.norm(targets, axis=1), np.linalg.norm(g_syn, axis=1)
+        dot = (targets * g_syn).sum(axis=1)
+        den = na * nb + _EPS
+        loss = float(np.mean(1.0 - dot / den))
+        V = -(targets / den[:, None] - (dot * na / (np.maximum(nb, _EPS) * den**2))[:, None] * g_syn) / K
+    # v·g_S summed over θ, differentiated as in LinearSpec.data_vjp, for all θ side by side
+    U = X_syn @ V[:, :-1].T + V[:, -1]  # (M, K)
+    dX = (w_syn[:, None] * head.curvature(F) * U) @ B.T + D @ V[:, :-1]
+    dy = -w_syn * U.sum(axis=1)
+    if soft:
+        dy = dy * y_syn * (1.0 - y_syn)
+    return loss, dX, dy
+
+
+def _fit_on_bank(bank, X_syn, labels, w_syn, *, soft, learn_labels, distance, max_iter, tol, patience):
+    """Minimise the bank distance over the synthetic set with L-BFGS (the objective is
+    deterministic: exact real gradients, a fixed bank). Stops after ``max_iter`` iterations,
+    when L-BFGS converges, or when the distance has not improved by a fraction ``tol`` for
+    ``patience`` iterations. Returns ``(X_syn, labels, history, converged)``."""
+    M, d = X_syn.shape
+    fixed_labels = labels.copy()
+
+    def unpack(p):
+        return p[: M * d].reshape(M, d), (p[M * d :] if learn_labels else fixed_labels)
+
+    evaluate = getattr(bank, "objective", None) or (lambda *a, **k: _bank_objective(bank, *a, **k))
+
+    def objective(p):
+        X, lab = unpack(p)
+        loss, dX, dy = evaluate(X, lab, w_syn, soft=soft, distance=distance)
+        return loss, (np.concatenate([dX.ravel(), dy]) if learn_labels else dX.ravel())
+
+    history, state = [], {"best": math.inf, "stale": 0, "plateau": False}
+
+    def callback(intermediate_result):
+        loss = float(intermediate_result.fun)
+        history.append(loss)
+        if loss < state["best"] * (1.0 - tol) or not math.isfinite(state["best"]):
+            state["best"], state["stale"] = loss, 0
+        else:
+            state["stale"] += 1
+            if state["stale"] >= patience:
+                state["plateau"] = True
+                raise StopIteration
+
+    start = np.concatenate([X_syn.ravel(), labels]) if learn_labels else X_syn.ravel()
+    result = minimize(objective, start, jac=True, method="L-BFGS-B", callback=callback,
+                      options={"maxiter": max_iter, "gtol": 1e-12, "ftol": 1e-12})
+    X_out, labels_out = unpack(result.x)
+    converged = state["plateau"] or (bool(result.success) and len(history) < max_iter)
+    return X_out.copy(), np.array(labels_out, dtype=float), history, converged
 
 
 class _RealGradient:

@@ -43,7 +43,7 @@ from .coresets import (
     _uniform,
 )
 from ._optim import Adam, Schedule
-from .distribution import _optimisation_options, _sigmoid, _starting_labels, _starting_points
+from .distribution import _optimisation_options, _sigmoid, _starting_labels, _starting_points, _warm_points
 
 __all__ = ["ExactLinear", "KernelRidgeDistiller", "ridge_solution"]
 
@@ -362,7 +362,8 @@ class KernelRidgeDistiller(BaseDistiller):
         self.patience = patience
         self.random_state = random_state
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, init_points=None, init_targets=None):
+        """``init_points``/``init_targets``: start from these ``size`` points (warm start)."""
         task = _check_choice("task", self.task, TASKS)
         X, y, w = check_training_data(X, y, sample_weight, size=self.size, task=task)
         size = _check_int("size", self.size, 1)
@@ -372,7 +373,8 @@ class KernelRidgeDistiller(BaseDistiller):
         n_iter, lr, batch_size, schedule_kind, tol, patience = _optimisation_options(self)
         rng = np.random.default_rng(self.random_state)
 
-        scaler, start = _starting_points(self, X, y, w, size, rng)
+        scaler, start = (_starting_points(self, X, y, w, size, rng) if init_points is None
+                         else _warm_points(X, y, w, size, init_points, init_targets))
         if kind == "rbf" and gamma is None:
             probe_rows = rng.choice(len(X), min(len(X), 2000), replace=False)
             gamma = _median_gamma(scaler.transform_x(X[probe_rows]), rng)

@@ -12,6 +12,8 @@ __all__ = ["METHODS", "BASELINES", "EVALUATION_METHODS", "method_class"]
 METHODS = {
     "gradient": "gradient:GradientMatching",
     "distribution": "distribution:DistributionMatching",
+    "trajectory": "trajectory:TrajectoryMatching",
+    "cafe": "cafe:CAFE",
     "kernel": "kernel:KernelRidgeDistiller",
     "exact-linear": "kernel:ExactLinear",
     "kmedoids": "coresets:KMedoids",

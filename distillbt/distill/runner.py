@@ -141,6 +141,12 @@ def distill(
                  for r, res in parts],
         "seconds": seconds, "backend": backend,
     }
+    # what the regime policy of ``update`` compares new candles with: per-block statistics of
+    # the training rows (JSON, see distillbt.distill.update), so it need not recompute them
+    from .update import reference_statistics
+
+    meta["reference"] = reference_statistics(X, data.regime[train], data.labeller.warmup, data.times[train],
+                                             last_candle=data.candles.end)
     return DistilledSet(
         X=np.concatenate([res["X"] for _, res in parts]),
         y=np.concatenate([res["y"] for _, res in parts]),

@@ -1,0 +1,167 @@
+"""Surrogate screening of plain strategies versus their full Backtrader backtests, side by side.
+
+::
+
+    python benchmarks/bench_surrogate.py --sample-bars 500000 --seeds 0,1 --jobs 2
+    python benchmarks/bench_surrogate.py --data ../shared/data/UNITTEST_BTC-1m.feather --seeds 0,1,2 --min-speedup 0
+
+Every plain (non-model) strategy of ``strategies/`` with its grid. Periods: training = first
+50 % of the candles (episodes come from here), screening = next 30 % (everything is scored
+here). Full backtests: every configuration in Backtrader on the screening period, warm-up
+``full_warmup`` bars before it (10x the longest window; the fastest exact baseline). The
+surrogate time counts everything: bank, episodes, recording, fitting, evaluation, escalation
+and the full backtests of configurations it escalated that far. Both paths use ``--jobs``.
+With ``--halving`` the successive-halving baseline runs on the same episode pool (seed 0).
+Output is flushed as it goes: progress of the full backtests, then a line, the agreement
+distribution and a partial table after every seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from distillbt.backtest import BacktestJob, run_many  # noqa: E402
+from distillbt.data.sample import sample_market  # noqa: E402
+from distillbt.data.sources import load_candles  # noqa: E402
+from distillbt.discovery import discover  # noqa: E402
+from distillbt.strategy import ModelStrategy  # noqa: E402
+from distillbt.surrogate import screen_plain, successive_halving  # noqa: E402
+from distillbt.surrogate.api import full_warmup, plan_configuration  # noqa: E402
+
+
+def recall(pred: dict, true: dict, k=5, survivors=10) -> float:
+    top_true = sorted(true, key=lambda n: -true[n])[:k]
+    top_pred = set(sorted(pred, key=lambda n: -pred[n])[:survivors])
+    return sum(n in top_pred for n in top_true) / k
+
+
+def _full_backtests(configs, candles, screen, warm, jobs, progress, chunk=6):
+    """Every configuration in full, in chunks, printing progress (a long run stays visible)."""
+    idx = candles.frame.index
+    out, began = [], time.perf_counter()
+    for k in range(0, len(configs), chunk):
+        part = configs[k:k + chunk]
+        out += run_many([BacktestJob(c, candles, start=idx[screen[0]], end=idx[screen[1] - 1], warmup_bars=warm,
+                                     record_equity=False) for c in part], n_jobs=jobs, progress=progress)
+        done = k + len(part)
+        el = time.perf_counter() - began
+        print(f"  full backtests {done}/{len(configs)}: {el:.0f} s (≈{el / done * (len(configs) - done):.0f} s left)",
+              flush=True)
+    return out, time.perf_counter() - began
+
+
+TABLE_HEAD = ("| seed | base episodes × scored bars | Backtrader bars fed / config (full: {fb:,}) | surrogate s "
+              "| of which full fallback s | full backtests s | speed-up | Spearman | top-5 recall (10 survivors) "
+              "| paths surrogate / escalated / full | agreement min / q10 / median | scores off by > 1e-3 |\n"
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|")
+
+
+def _row(r):
+    p, ag = r["paths"], r["ag"]
+    return (f"| {r['seed']} | {r['eps']} × {r['len']} | {r['fed']:,.0f} | {r['sur']:.1f} | {r['sur'] - r['no_full']:.1f} | "
+            f"{r['full']:.1f} | {r['full'] / r['sur']:.1f}x | {r['rho']:.3f} | {r['rec']:.2f} | "
+            f"{p['surrogate']} / {p['surrogate+escalated']} / {p['full']} | "
+            f"{ag.get('min', float('nan')):.3f} / {ag.get('q10', float('nan')):.3f} / "
+            f"{ag.get('median', float('nan')):.3f} | {r['wrong']} |")
+
+
+def run(candles, label, seeds, jobs, halving, progress, options):
+    found = discover(ROOT / "strategies")
+    configs = [c for c in found.configurations() if not issubclass(c.strategy.cls, ModelStrategy)]
+    n = len(candles.frame)
+    train, screen = (0, n // 2), (n // 2, int(n * 0.8))
+    warm = full_warmup([plan_configuration(c) for c in configs], screen[0])
+    print(f"\n## {label}: {n:,} candles, screening {screen[1] - screen[0]:,}, {len(configs)} plain "
+          f"configurations ({', '.join(sorted({c.strategy.name for c in configs}))}), --jobs {jobs}, "
+          f"surrogate options {options}", flush=True)
+    full, full_s = _full_backtests(configs, candles, screen, warm, jobs, progress)
+    truth = {r["name"]: r["score"] for r in full if not r.get("error")}
+    print(f"full backtests: {full_s:.1f} s (warm-up {warm} bars; {len(truth)} scored)", flush=True)
+    rows = []
+    eps0 = None
+    for seed in seeds:
+        t = time.perf_counter()
+        out = screen_plain(configs, candles, train=train, screen=screen, seed=seed, n_jobs=jobs, progress=progress,
+                           **options)
+        sur_s = time.perf_counter() - t
+        if eps0 is None:
+            eps0 = out
+        pred = {r["name"]: r["score"] for r in out.records if r["score"] is not None}
+        common = [k for k in truth if k in pred]
+        rho = spearmanr([pred[k] for k in common], [truth[k] for k in common]).statistic
+        s = out.summary
+        ag = s["agreement"] or {}
+        off = sorted(((abs(r["score"] - truth[r["name"]]), r["name"], r["path"]) for r in out.records
+                      if r["path"] != "full" and r["score"] is not None and r["name"] in truth), reverse=True)
+        wrong = sum(1 for d, _, _ in off if d > 1e-3)
+        rows.append(dict(seed=seed, sur=sur_s, no_full=sur_s - s["full_seconds"], full=full_s, rho=rho,
+                         rec=recall({k: pred[k] for k in common}, {k: truth[k] for k in common}),
+                         paths=s["paths"], ag=ag, eps=s["base_episodes"], len=s["episode_length"],
+                         fed=s["bars_fed"] / max(1, len(configs)), wrong=wrong, phases=s))
+        print(f"seed {seed}: surrogate {sur_s:.1f} s ({full_s / sur_s:.1f}x), Spearman {rho:.3f}, recall "
+              f"{rows[-1]['rec']:.2f}, paths {s['paths']}, escalations {s['escalations']}, phases " +
+              ", ".join(f"{k[:-8]} {v:.1f}" for k, v in s.items() if k.endswith("_seconds")), flush=True)
+        print(f"  agreement over configurations: {ag}; coverage {s['coverage']}", flush=True)
+        print("  largest score differences (surrogate paths): " +
+              "; ".join(f"{nm} [{p}] {d:.4f}" for d, nm, p in off[:5]), flush=True)
+        print(TABLE_HEAD.format(fb=s["full_bars_per_configuration"]), flush=True)
+        for r in rows:
+            print(_row(r), flush=True)
+    sp = np.array([r["full"] / r["sur"] for r in rows])
+    rh = np.array([r["rho"] for r in rows])
+    print(f"\nmean ± std over seeds {seeds}: speed-up {sp.mean():.1f} ± {sp.std():.1f}x, Spearman {rh.mean():.3f} ± "
+          f"{rh.std():.3f}, recall {np.mean([r['rec'] for r in rows]):.2f}", flush=True)
+    if halving and eps0 is not None:
+        eps = eps0.episodes
+        nb = eps0.summary["base_episodes"]
+        for rungs in ((nb, 2 * nb, eps.n), (2 * nb, eps.n)):
+            rungs = tuple(sorted(set(min(x, eps.n) for x in rungs)))
+            sh = successive_halving(configs, eps, rungs=rungs, timeframe=candles.timeframe, n_jobs=jobs,
+                                    progress=progress)
+            key = sh["rank_key"]
+            order = sorted(key, key=lambda k: key[k])
+            rank_score = {k: i for i, k in enumerate(order)}  # higher = better
+            common = [k for k in truth if k in rank_score]
+            rho = spearmanr([rank_score[k] for k in common], [truth[k] for k in common]).statistic
+            print(f"successive halving, rungs {rungs} episodes (same for all: common random numbers): "
+                  f"{sh['seconds']:.1f} s ({full_s / sh['seconds']:.1f}x), Spearman {rho:.3f}, top-5 recall "
+                  f"{recall({k: rank_score[k] for k in common}, {k: truth[k] for k in common}):.2f}", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sample-bars", type=int, default=500_000)
+    ap.add_argument("--sample-seed", type=int, default=7)
+    ap.add_argument("--data", help="a candle file (e.g. ../shared/data/UNITTEST_BTC-1m.feather) instead")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--halving", action="store_true", help="also the successive-halving baseline")
+    ap.add_argument("--base-episodes", type=int, default=6)
+    ap.add_argument("--length", type=int, default=400, help="scored bars per episode")
+    ap.add_argument("--min-speedup", type=float, default=2.0,
+                    help="configurations whose base episodes cost more than 1/this of a full backtest get the "
+                         "full backtest directly (0: always try the surrogate)")
+    ap.add_argument("--progress", action="store_true")
+    a = ap.parse_args()
+    seeds = [int(s) for s in a.seeds.split(",")]
+    if a.data:
+        candles = load_candles(a.data)
+        label = f"{Path(a.data).name} (real)"
+    else:
+        candles = sample_market(bars=a.sample_bars, seed=a.sample_seed)
+        label = f"sample market (synthetic, seed {a.sample_seed})"
+    options = dict(base_episodes=a.base_episodes, length=a.length, min_speedup=a.min_speedup)
+    run(candles, label, seeds, a.jobs, a.halving, a.progress, options)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The fast half of :func:`distillbt.screen.screen`: model configurations fitted on distilled
+points and run vectorised over the screening period, in parallel over configurations.
+
+Configurations are cut into chunks of at most :data:`CHUNK` that keep configurations sharing a
+fitted model (same ``fit_key``) together, so each model is fitted once per chunk. Features are
+computed once in the calling process for every distinct feature set and handed to the workers
+(joblib memory-maps the large arrays for process backends instead of copying them per task).
+A worker returns, per configuration, a few numbers and a :func:`~distillbt.stats.return_summary`
+— never the equity curve — so memory does not grow with bars × configurations.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from .features import make_features, ohlcv_frame
+from .stats import return_summary
+
+#: Most configurations per task: small enough that a chunk's curves never pile up in a worker
+#: and progress moves, large enough that a fitted model is reused by its rule variants.
+CHUNK = 16
+
+
+def screen_vectorised(configs, sets: dict, candles, *, task_of_target: dict, cash: float,
+                      commission: float, start: int, stop: int, n_jobs: int = 1,
+                      backend: str = "loky", progress=None) -> list[dict]:
+    """One outcome per configuration, in order: ``score``, ``final_value``, ``notes``,
+    ``error`` (one line, the batch goes on) and ``returns`` (a return summary).
+
+    ``progress``: a tqdm bar to advance (or None).
+    """
+    frame = ohlcv_frame(candles).iloc[:stop]
+    feature_tables = {}
+    for config in configs:
+        options = _options_key(config)
+        if options is not None and options not in feature_tables:
+            feature_tables[options] = make_features(frame, **dict(options)).X
+    chunks = _chunks(configs)
+    arguments = dict(frame=frame, sets=sets, feature_tables=feature_tables, task_of_target=task_of_target,
+                     cash=cash, commission=commission, start=start)
+    if n_jobs == 1:
+        outputs = (_run_chunk(chunk, **arguments) for chunk in chunks)
+    else:
+        import joblib
+
+        outputs = joblib.Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(
+            joblib.delayed(_run_chunk)(chunk, **arguments) for chunk in chunks)
+    by_position = {}
+    for chunk_outcomes in outputs:
+        for position, outcome in chunk_outcomes:
+            by_position[position] = outcome
+        if progress is not None:
+            progress.update(len(chunk_outcomes))
+    return [by_position[i] for i in range(len(configs))]
+
+
+def _options_key(config):
+    """The feature options of a configuration as a hashable key (None if it cannot be read:
+    its own run reports why)."""
+    try:
+        _, options = config.strategy.cls.configure(config.params).feature_spec()
+    except Exception:  # noqa: BLE001 - reported per configuration by the run itself
+        return None
+    return tuple(sorted(options.items()))
+
+
+def _fit_group(item):
+    position, config = item
+    try:
+        return (config.strategy.name, repr(config.strategy.cls.fit_key(config.params)))
+    except Exception:  # noqa: BLE001 - a configuration that cannot say its key runs alone
+        return (config.strategy.name, f"#{position}")
+
+
+def _chunks(configs) -> list[list]:
+    items = sorted(enumerate(configs), key=_fit_group)
+    chunks, current = [], []
+    for _, group in groupby(items, key=_fit_group):
+        group = list(group)
+        if current and len(current) + len(group) > CHUNK:
+            chunks.append(current)
+            current = []
+        for start in range(0, len(group), CHUNK):
+            piece = group[start:start + CHUNK]
+            if len(piece) == CHUNK:
+                chunks.append(piece)
+            else:
+                current.extend(piece)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _run_chunk(chunk, *, frame, sets, feature_tables, task_of_target, cash, commission, start):
+    models = {}
+    outcomes = []
+    for position, config in chunk:
+        outcome = {"score": None, "final_value": None, "notes": None, "error": None, "returns": None}
+        try:
+            cls = config.strategy.cls
+            key = cls.fit_key(config.params)
+            if key not in models:
+                models[key] = cls.fit_model_on_distilled(sets[task_of_target[cls.target]], params=config.params)
+            fitted = models[key]
+            table = feature_tables.get(_options_key(config))
+            result = cls.vectorized(frame, fitted, params=config.params, cash=cash, commission=commission,
+                                    start=start, end=len(frame), feature_set=table)
+            outcome.update(score=float(result["score"]), final_value=float(result["final_value"]),
+                           notes=fitted.notes or None, returns=return_summary(result["equity"]))
+        except Exception as error:  # noqa: BLE001 - one bad configuration must not stop the batch
+            outcome["error"] = _one_line(error)
+        outcomes.append((position, outcome))
+    return outcomes
+
+
+def _one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"

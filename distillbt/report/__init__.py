@@ -1,0 +1,47 @@
+"""Reports for people: comparison plots (PNG) and a one-folder HTML + Markdown report.
+
+::
+
+    from distillbt.report import write_report, plot_screen_vs_full
+
+    write_report("screen.json", "report/")          # report/index.html, report/summary.md, *.png
+    plot_screen_vs_full(result.records, "scatter.png")
+
+Plotting needs matplotlib (headless Agg backend); it is imported on first use of a plot or of
+:func:`write_report`, so ``distillbt.report.series`` (which the screen calls) stays light.
+"""
+
+from __future__ import annotations
+
+from .errors import ReportError
+
+__all__ = [
+    "write_report",
+    "load_results",
+    "ReportError",
+    "plot_screen_vs_full",
+    "plot_equity_curves",
+    "plot_regime_timeline",
+    "plot_distributions",
+    "plot_episodes",
+    "plot_distillation_quality",
+    "plot_time_spent",
+]
+
+_LAZY = {
+    "write_report": "html", "load_results": "html",
+    **{name: "plots" for name in __all__ if name.startswith("plot_")},
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

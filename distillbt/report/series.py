@@ -1,0 +1,201 @@
+"""What the report's plots need beyond the screen's scores, collected while the screen runs.
+
+:func:`collect_series` turns a screen's candles, prepared data, distilled sets and survivors'
+full backtests into small JSON-able arrays (``ScreenResult.series``, saved under ``"series"``
+in the results JSON): price and regime labels of the whole history, the survivors' equity on
+real history and buy-and-hold, per-regime feature histograms of the training period beside the
+distilled points, and a few real episodes per regime. Every time series is cut to at most
+:data:`MAX_POINTS` points, so a results file stays small whatever the history's length.
+
+This module imports no plotting library: the screen calls it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["collect_series", "downsample_positions", "MAX_POINTS", "DISTRIBUTION_FEATURES"]
+
+MAX_POINTS = 2000
+#: Features drawn in the real-vs-distilled plot: one each of return, volatility, volume, trend.
+DISTRIBUTION_FEATURES = ("ret_1", "vol_16", "volume_z_16", "ma_dist_64")
+_BINS = 40
+_EPISODE_CANDLES = 40
+
+
+def downsample_positions(n: int, limit: int = MAX_POINTS) -> np.ndarray:
+    """At most ``limit`` evenly spaced positions of ``range(n)``, first and last included."""
+    if n <= limit:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
+
+
+def _list(values, digits: int = 6) -> list:
+    """Floats rounded to ``digits`` significant digits; NaN/inf → None (JSON has no NaN)."""
+    out = []
+    for v in np.asarray(values, dtype="float64"):
+        out.append(float(f"{v:.{digits}g}") if np.isfinite(v) else None)
+    return out
+
+
+def _iso(index) -> list[str]:
+    return [t.isoformat() for t in index]
+
+
+def collect_series(candles, *, data, sets: dict, records: list, curves: dict, periods: dict,
+                   screening_targets: list, holdout_targets: list, results: list, cash: float) -> dict:
+    """The report's series for one screen (see the module docstring).
+
+    ``periods``: name → candle positions ``(start, stop)``; ``results``: the full backtests of
+    ``screening_targets`` then of ``holdout_targets``, in order (as :func:`distillbt.screen.screen`
+    runs them); ``curves``: the screen's equity per configuration (for plain strategies, their
+    full backtest on the screening period).
+    """
+    frame = candles.frame
+    out = {"max_points": MAX_POINTS}
+    labels = pd.Series(np.asarray(data.regime, dtype=object), index=data.times)
+    out["price"], out["regimes"] = _timeline(frame, labels, periods)
+    out["equity"] = _equity(frame, records, curves, periods, screening_targets, holdout_targets, results, cash)
+    out["distributions"] = _distributions(data, sets)
+    out["episodes"] = _episodes(frame, data)
+    return out
+
+
+def _timeline(frame, labels: pd.Series, periods: dict) -> tuple[dict, dict]:
+    n = len(frame)
+    keep = downsample_positions(n)
+    price = {"times": _iso(frame.index[keep]), "close": _list(frame["close"].to_numpy()[keep])}
+    # Each drawn point carries the most frequent regime of the candles it stands for, so short
+    # regimes between two drawn points are not lost to the stride's luck.
+    full = labels.reindex(frame.index)
+    names = [str(n) for n in pd.unique(full.dropna())]
+    codes = np.full(n, -1, dtype=np.int64)
+    for k, name in enumerate(names):
+        codes[(full == name).to_numpy()] = k
+    bins = np.searchsorted(keep, np.arange(n), side="right") - 1
+    counts = np.zeros((len(keep), len(names) + 1), dtype=np.int64)
+    np.add.at(counts, (bins, codes + 1), 1)  # column 0 counts unlabelled candles
+    winner = counts[:, 1:].argmax(axis=1) if names else np.zeros(len(keep), dtype=np.int64)
+    labelled = counts[:, 1:].sum(axis=1) > 0 if names else np.zeros(len(keep), dtype=bool)
+    drawn = [names[w] if ok else None for w, ok in zip(winner, labelled)]
+    shares = {}
+    for name, (start, stop) in {"all": (0, n), **periods}.items():
+        part = full.iloc[start:stop].dropna()
+        shares[name] = {str(k): round(float(v), 6) for k, v in part.value_counts(normalize=True).items() if v > 0}
+    return price, {"labels": drawn, "aligned_with": "price.times", "shares": shares,
+                   "labeller": "fitted on the training period; labels are causal"}
+
+
+def _equity(frame, records, curves, periods, screening_targets, holdout_targets, results, cash) -> dict:
+    (s_start, s_stop), (h_start, h_stop) = periods["screening"], periods["holdout"]
+    positions = np.r_[np.arange(s_start, s_stop), np.arange(h_start, h_stop)]
+    n_screen = s_stop - s_start
+    full_screen = {r["name"]: res.get("equity") for r, res in zip(screening_targets, results[: len(screening_targets)])
+                   if not res.get("error")}
+    holdout = {r["name"]: res.get("equity") for r, res in zip(holdout_targets, results[len(screening_targets):])
+               if not res.get("error")}
+    keep = downsample_positions(len(positions))
+    out_curves = {}
+    for record in records:
+        if not record["survivor"]:
+            continue
+        name = record["name"]
+        line = np.full(len(positions), np.nan)
+        # Configurations screened by an estimate (vectorised, surrogate) were backtested in full
+        # afterwards; plain ones screened by a full backtest already have it in ``curves``.
+        screen_leg = full_screen.get(name, curves.get(name) if record["path"] == "full" else None)
+        if screen_leg is not None and len(screen_leg):
+            leg = np.asarray(screen_leg, dtype="float64")[-n_screen:]
+            line[n_screen - len(leg): n_screen] = leg
+        hold_leg = holdout.get(name)
+        if hold_leg is not None and len(hold_leg):
+            leg = np.asarray(hold_leg, dtype="float64")[-(len(positions) - n_screen):]
+            # The holdout backtest starts again from the cash; chaining it onto the screening
+            # leg's last value shows one account over both periods.
+            last = line[n_screen - 1]
+            scale = last / cash if np.isfinite(last) and cash else 1.0
+            line[len(positions) - len(leg):] = leg * scale
+        out_curves[name] = _list(line[keep], 8)
+    close = frame["close"].to_numpy()[positions]
+    return {
+        "times": _iso(frame.index[positions[keep]]),
+        "curves": out_curves,
+        "buy_and_hold": _list(cash * close[keep] / close[0], 8),
+        "holdout_start": frame.index[h_start].isoformat(),
+        "cash": cash,
+        "note": "full Backtrader backtests on real candles; the holdout leg is chained onto the screening "
+                "leg's final value; buy and hold = cash × close / first close, no costs",
+    }
+
+
+def _distributions(data, sets: dict) -> dict:
+    names = list(data.feature_names)
+    features = [f for f in DISTRIBUTION_FEATURES if f in names] or names[:4]
+    cols = [names.index(f) for f in features]
+    train = data.parts["train"]
+    X = data.X[train][:, cols]
+    regimes = np.asarray(data.regime[train], dtype=object)
+    real = {}
+    edges = {}
+    for j, feature in enumerate(features):
+        lo, hi = np.quantile(X[:, j], [0.005, 0.995])
+        edges[feature] = np.linspace(lo, hi if hi > lo else lo + 1.0, _BINS + 1)
+    for regime in pd.unique(regimes):
+        if regime is None or (isinstance(regime, float) and np.isnan(regime)):
+            continue
+        rows = X[regimes == regime]
+        real[str(regime)] = {
+            f: {"edges": _list(edges[f], 5),
+                "counts": np.histogram(rows[:, j], bins=edges[f])[0].astype(int).tolist()}
+            for j, f in enumerate(features)}
+    distilled = {}
+    for task, dset in sets.items():
+        set_names = list(dset.meta.get("feature_names") or names)
+        if not all(f in set_names for f in features):
+            continue
+        idx = [set_names.index(f) for f in features]
+        distilled[task] = {
+            "method": dset.meta.get("method"), "features": features,
+            "X": [_list(row, 5) for row in np.asarray(dset.X)[:, idx]],
+            "weight": _list(dset.weight, 6), "regime": [str(r) for r in dset.regime],
+        }
+    return {"features": features, "scale": "standardised with the training period's mean and std",
+            "real": real, "distilled": distilled}
+
+
+def _episodes(frame, data, per_regime: int = 2) -> list:
+    """Up to ``per_regime`` windows of ``_EPISODE_CANDLES`` candles per regime of the training period,
+    from its longest runs: a long run gives several windows spread along it, and a further run
+    is used only if it is long enough to fill a window (a 2-candle run would show other regimes)."""
+    train = data.parts["train"]
+    labels = np.asarray(data.regime[train], dtype=object)
+    times = data.times[train]
+    if not len(labels):
+        return []
+    change = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    stops = np.r_[change[1:], len(labels)]
+    runs: dict = {}
+    for a, b in zip(change, stops):
+        regime = labels[a]
+        if regime is None or (isinstance(regime, float) and np.isnan(regime)):
+            continue
+        runs.setdefault(str(regime), []).append((int(a), int(b)))
+    out = []
+    for regime, spans in runs.items():
+        centres: list = []
+        for a, b in sorted(spans, key=lambda ab: -(ab[1] - ab[0])):
+            if centres and b - a < _EPISODE_CANDLES:
+                break
+            k = min(per_regime - len(centres), max(1, (b - a) // _EPISODE_CANDLES))
+            centres += [(a + (b - a) * (2 * j + 1) // (2 * k), b - a) for j in range(k)]
+            if len(centres) >= per_regime:
+                break
+        for centre, length in centres:
+            middle = frame.index.get_loc(times[centre])
+            start = max(0, middle - _EPISODE_CANDLES // 2)
+            part = frame.iloc[start: start + _EPISODE_CANDLES]
+            out.append({"regime": regime, "start": part.index[0].isoformat(), "run_candles": length,
+                        "ohlc": [_list(row, 7) for row in part[["open", "high", "low", "close"]].to_numpy()]})
+    order = {"bull": 0, "bear": 1, "sideways": 2, "volatile": 3, "crash": 4}
+    return sorted(out, key=lambda e: (order.get(e["regime"], 9), e["start"]))

@@ -1,0 +1,627 @@
+"""Screen plain Backtrader strategies with learned surrogates; escalate what cannot be trusted.
+
+::
+
+    out = screen_plain(configurations, candles, train=(0, 250_000), screen=(250_000, 400_000),
+                       seed=0, n_jobs=2)
+    out.records[0]   # {"name", "score", "path": "surrogate" | "surrogate+escalated" | "full",
+                     #  "trust": {...}, "error"}
+    out.summary      # seconds of each phase, episode budget, counts per path
+
+Per configuration (DESIGN.md §6 has the measurements this follows):
+
+1. the windows its indicators use are read from its parameters (int parameters not named like
+   levels) and from ``period=N`` literals in the strategy's source; the indicator bank columns
+   at those periods (and their moving-average pairs) are its features;
+2. the real strategy runs in Backtrader on the base episodes (one run, episodes back to back);
+3. a :class:`~.model.PositionSurrogate` is fitted on the recorded decisions — first on
+   the first three quarters of every episode, to measure **agreement** on the last quarters
+   (walked from the state the strategy really held there), then on all of it;
+4. the surrogate walks the whole screening period (bank computed once for everything), and
+   :func:`distillbt.vectorized.simulate` turns its positions into the score the screen uses,
+   ``log(final value / cash)``, with Backtrader's fills, commission and sizing;
+5. **trust**: ``coverage`` — the fewest transitions seen out of, and into, any state the walk
+   relies on (free, and the better predictor of error in the prototype); ``agreement`` on the
+   held-out quarters; ``rate_ratio`` — how often the walk leaves a state compared with the
+   episodes (a surrogate that never exits shows up here). Below ``min_transitions``, below
+   ``min_agreement`` or with a rate ratio outside ``[1/rate_band, rate_band]``: the
+   configuration is **escalated** — recorded again on the rest of the episode pool (more
+   and other windows; ``pool_factor`` times the base budget) and refitted — and if it still
+   falls short, it gets a **full backtest** of the screening period.
+
+Every record says which path its score came from.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..backtest import BacktestJob, run_many
+from ..errors import InputError
+from ..vectorized import simulate
+from .episodes import Episodes, select_episodes, windows_as_episodes
+from .indicators import (KINDS, ZERO_CENTRED, IndicatorBank, bank_warmup, feature_names_for, periods_of,
+                         thresholds_of)
+from .model import PositionSurrogate
+from .recorder import NO_LABEL, record_many
+
+__all__ = ["screen_plain", "PlainScreen", "ConfigPlan", "plan_configuration", "successive_halving",
+           "DEFAULT_PERIODS", "full_warmup"]
+
+DEFAULT_PERIODS = (5, 10, 14, 20, 50, 100, 200)
+
+
+@dataclass
+class ConfigPlan:
+    """What the surrogate of one configuration needs: periods, bank columns, warm-up."""
+
+    configuration: object
+    periods: list
+    features: list
+    thresholds: list
+    warmup: int
+
+
+@dataclass
+class PlainScreen:
+    records: list = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    episodes: Episodes | None = None
+    curves: dict = field(default_factory=dict)  # name -> equity over the screening period
+
+
+def _all_params(cls, params) -> dict:
+    merged = dict(cls.params._getitems()) if hasattr(cls.params, "_getitems") else {}
+    merged.update(params)
+    return merged
+
+
+def plan_configuration(configuration) -> ConfigPlan:
+    """Periods (parameters + source literals), bank columns and warm-up of one configuration."""
+    cls = configuration.strategy.cls
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        source = None
+    params = _all_params(cls, configuration.params)
+    periods = periods_of(params, source) or list(DEFAULT_PERIODS)
+    # The longest window + 10 bars: every indicator is defined at the first scored bar. EMA-type
+    # ones (RSI, EMA) are still converging there, but the episode's bank columns are computed
+    # from the same first bar as the strategy's feed, so what it saw is what the tree learns
+    # from; the thresholds transfer to the converged columns of the screening period.
+    warmup = max(periods) + 10
+    return ConfigPlan(configuration, periods, feature_names_for(periods), thresholds_of(params), warmup)
+
+
+def full_warmup(plans, start: int) -> int:
+    """Warm-up bars for full backtests: every column converged (10x the longest window, at
+    least 200), never more than exist. The screen's default feeds the whole training period;
+    the result is the same once indicators have converged, and this is the faster baseline."""
+    names = [n for p in plans for n in p.features]
+    return min(start, bank_warmup(names))
+
+
+def _snap_candidates(names, thresholds) -> dict:
+    out = {}
+    levels = sorted(set(thresholds) | set(float(x) for x in range(5, 100, 5)))
+    for j, name in enumerate(names):
+        base = name[5:-1] if name.startswith("lag1(") else name[6:-1] if name.startswith("cross(") else name
+        kind = base.split(":")[0]
+        if kind in ZERO_CENTRED:
+            cands = [0.0]
+            if kind == "bb_z":
+                cands += [v for t in thresholds if 0 < abs(t) <= 5 for v in (t, -t)]
+            out[j] = cands
+        elif kind == "rsi":
+            out[j] = [v for v in levels if 0 < v < 100]
+    return out
+
+
+def _training_rows(rec, episode_bank, columns, which, part=slice(None)):
+    """Stack (features, state) → target over the episodes ``which`` of one recording, over
+    the bars ``part`` (a slice, or a function of the episode length giving one)."""
+    X, y = [], []
+    pos = {e: k for k, e in enumerate(rec["episodes"])}
+    for e in which:
+        k = pos[e]
+        sl = part(len(rec["state"][k])) if callable(part) else part
+        st, tg = rec["state"][k][sl], rec["target"][k][sl]
+        F = episode_bank[e][sl][:, columns]
+        ok = (tg != NO_LABEL) & ~np.isnan(F).any(axis=1)
+        X.append(np.column_stack([F[ok], st[ok].astype(np.float32)]))
+        y.append(tg[ok])
+    return np.concatenate(X), np.concatenate(y)
+
+
+def _head(n):
+    return slice(0, n - max(1, n // 4))
+
+
+def _tail(n):
+    return slice(n - max(1, n // 4), n)
+
+
+def _transitions(state, target, states):
+    out = {}
+    for s in states:
+        out[float(s)] = {"out": int(np.sum((state == s) & (target != s))),
+                         "into": int(np.sum((state != s) & (target == s))),
+                         "bars": int(np.sum(state == s))}
+    return out
+
+
+def _used_columns(model) -> list[int]:
+    """Bank columns (not the state) the fitted tree splits on."""
+    t = model.tree_.tree_
+    f = t.feature[t.children_left >= 0]
+    return sorted(set(int(j) for j in f if j != model.n_features_in_ - 1))
+
+
+def _fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed):
+    """Fit on held-in bars, agreement on held-out ones, refit on all; coverage and rates.
+
+    ``bank_of(e)`` is episode ``e``'s bank (this configuration's columns, computed from the
+    bar its own feed started at); ``screen_columns(names)`` the screening period's columns."""
+    cands = _snap_candidates(plan.features, plan.thresholds)
+    model_kw = dict(max_depth=max_depth, snap_candidates=cands, random_state=seed)
+    recorded = list(rec["episodes"])
+    banks = {e: bank_of(e) for e in recorded}
+    cols = list(range(len(plan.features)))
+    # Agreement: fit on the first three quarters of every episode, walk the last quarter from
+    # the state the strategy really held there (works with a single episode too).
+    agreement = None
+    X, y = _training_rows(rec, banks, cols, recorded, _head)
+    if len(np.unique(y)) > 1:
+        m = PositionSurrogate(**model_kw).fit(X, y)
+        hits = total = 0
+        for k, e in enumerate(recorded):
+            sl = _tail(len(rec["state"][k]))
+            st, tg = rec["state"][k][sl], rec["target"][k][sl]
+            walk = m.walk(banks[e][sl], start_state=float(st[0]))
+            ok = tg != NO_LABEL
+            hits += int(np.sum(walk[ok] == tg[ok]))
+            total += int(ok.sum())
+        agreement = hits / total if total else None
+    X, y = _training_rows(rec, banks, cols, recorded)
+    model = PositionSurrogate(**model_kw).fit(X, y)
+    used = _used_columns(model)
+    F = screen_columns([plan.features[j] for j in used], len(plan.features), used)
+    path = model.walk(F, start_state=0.0)
+    seen = _transitions(X[:, -1], y, model.states_)
+    prev = np.concatenate(([0.0], path[:-1]))
+    walked = _transitions(prev, path, model.states_)
+    relied = sorted(set(np.unique(path).tolist()) | {0.0})
+    coverage = min(min(seen[s]["out"], seen[s]["into"]) for s in relied) if len(relied) > 1 else \
+        min(seen[0.0]["out"], seen[0.0]["into"]) if seen[0.0]["out"] else 0
+    ratios = []
+    for s in relied:
+        ep_rate = seen[s]["out"] / seen[s]["bars"] if seen[s]["bars"] else 0.0
+        walk_rate = walked[s]["out"] / walked[s]["bars"] if walked[s]["bars"] else 0.0
+        if ep_rate > 0:
+            ratios.append(walk_rate / ep_rate)
+    trust = {"coverage": int(coverage), "agreement": agreement,
+             "rate_ratio": min(ratios) if ratios else None,
+             "rate_ratio_max": max(ratios) if ratios else None,
+             "episodes": len(recorded), "training_bars": int(len(y)), "bars_fed": int(rec.get("bars_fed", 0)),
+             "transitions": {str(int(s)): v for s, v in seen.items()},
+             "depth": int(model.tree_.get_depth()), "leaves": int(model.tree_.get_n_leaves()),
+             "snapped": int(model.snapped_), "features_used": [plan.features[j] for j in used]}
+    return model, path, trust
+
+
+def _trusted(trust, *, min_transitions, min_agreement, rate_band) -> bool:
+    if trust["coverage"] < min_transitions:
+        return False
+    if trust["agreement"] is not None and trust["agreement"] < min_agreement:
+        return False
+    lo, hi = trust["rate_ratio"], trust["rate_ratio_max"]
+    if lo is not None and (lo < 1.0 / rate_band or hi > rate_band):
+        return False
+    return True
+
+
+def _deficits(trust, min_transitions) -> list[tuple[float, str]]:
+    """(state, "out" | "into") pairs seen fewer than ``min_transitions`` times (all of them
+    when none is short: the configuration failed on agreement or rates)."""
+    tr = trust.get("transitions") or {}
+    short = [(float(s), k) for s, v in tr.items() for k in ("out", "into") if v[k] < min_transitions]
+    if not short:
+        short = [(float(s), k) for s in tr for k in ("out", "into")]
+    return short or [(0.0, "out"), (0.0, "into")]
+
+
+def screen_plain(
+    configurations,
+    candles,
+    *,
+    train: tuple[int, int],
+    screen: tuple[int, int],
+    seed: int = 0,
+    n_jobs: int = 1,
+    backend: str = "loky",
+    cash: float = 10_000.0,
+    commission: float = 0.001,
+    base_episodes: int = 6,
+    length: int | None = None,
+    pool_episodes: int | None = None,
+    escalation_rounds: int = 3,
+    escalation_episodes: int = 4,
+    source_bars: int | None = 120_000,
+    budget: float | None = None,
+    pool_factor: float | None = None,
+    max_depth: int = 8,
+    min_transitions: int = 4,
+    min_agreement: float = 0.95,
+    rate_band: float = 5.0,
+    min_speedup: float = 2.0,
+    escalate: bool = True,
+    full_fallback: bool = True,
+    episodes: tuple[Episodes, int] | None = None,
+    progress: bool = True,
+) -> PlainScreen:
+    """Score plain configurations on ``candles[screen[0]:screen[1]]`` (see the module).
+
+    ``train`` and ``screen`` are ``(start, stop)`` candle positions; episodes come from the
+    last ``source_bars`` candles of ``train`` (None: all of it). The episode budget is fixed,
+    not a share of history: ``base_episodes`` windows of ``length`` scored bars (default 400)
+    for every configuration (the same ones: common random numbers), each with the warm-up its
+    configuration needs (its longest window + 10 bars); the rest of a ``pool_episodes`` pool is
+    where escalation draws from — up to ``escalation_rounds`` rounds of ``escalation_episodes``
+    windows each, chosen where the configuration's own surrogate predicts the transitions it
+    has seen too rarely. ``budget`` (a fraction of the candles) and ``pool_factor`` are the
+    older way to size the base set and the pool. A configuration whose base episodes would
+    cost more than ``1 / min_speedup`` of its full backtest gets the full backtest directly
+    (short histories). ``episodes``: a ``(Episodes, n_base)`` pair made earlier.
+    """
+    began = time.perf_counter()
+    configurations = list(configurations)
+    frame = candles.frame
+    s_start, s_stop = (int(x) for x in screen)
+    t_start, t_stop = (int(x) for x in train)
+    if not (0 <= t_start < t_stop <= s_start < s_stop <= len(frame)):
+        raise InputError(f"periods must be ordered inside the candles: train {train}, screen {screen}")
+    timings = {}
+
+    t0 = time.perf_counter()
+    plans, records = [], []
+    for config in configurations:
+        record = {"name": config.name, "strategy": config.strategy.name, "params": dict(config.params),
+                  "score": None, "path": None, "trust": None, "error": None}
+        records.append(record)
+        try:
+            plans.append(plan_configuration(config))
+        except Exception as exc:  # noqa: BLE001 - reported per configuration
+            record["error"] = f"{config.name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            plans.append(None)
+    live = [i for i, p in enumerate(plans) if p is not None]
+    warm_needed = max([plans[i].warmup for i in live] or [10])
+    episode_warmup = min(warm_needed, 1000)
+    ep_len = int(length or 400)
+    if budget is not None:  # the older sizing: a share of the candles
+        n_base_wanted = max(1, math.ceil(max(2, int(budget * len(frame))) / ep_len))
+        n_pool = int(math.ceil(n_base_wanted * (pool_factor or 3.0)))
+    else:
+        n_base_wanted = max(1, int(base_episodes))
+        n_pool = max(n_base_wanted, int(pool_episodes or 0) if pool_factor is None
+                     else int(math.ceil(n_base_wanted * pool_factor)))
+    full_warm = full_warmup([plans[i] for i in live], s_start) if live else 0
+    full_bars = (s_stop - s_start) + full_warm
+
+    # Screening-period columns, computed on demand (only those some tree splits on) and shared.
+    screen_cache: dict = {}
+    n_screen = s_stop - s_start
+
+    def screen_columns(names_used, width, positions):
+        F = np.zeros((n_screen, width), dtype=np.float32)
+        for name, j in zip(names_used, positions):
+            if name not in screen_cache:
+                lead = min(s_start, bank_warmup([name]))
+                screen_cache[name] = IndicatorBank([name]).transform(
+                    {k: frame[k].to_numpy()[s_start - lead:s_stop] for k in ("high", "low", "close")})[lead:, 0]
+            F[:, j] = screen_cache[name]
+        return F
+    timings["plan_seconds"] = time.perf_counter() - t0
+
+    # Episodes from the training period (its last ``source_bars`` candles).
+    t0 = time.perf_counter()
+    src_start = t_start if source_bars is None else max(t_start, t_stop - int(source_bars))
+    if episodes is None:
+        all_periods = sorted({p for i in live for p in plans[i].periods})
+        picks = sorted({all_periods[0], all_periods[len(all_periods) // 2], all_periods[-1]}) if all_periods else [20]
+        summary_names = ["ret:1", "macd_hist"] + [f"{k}:{p}" for k in KINDS for p in picks]
+        eps, n_base = select_episodes(candles, start=src_start, stop=t_stop, length=ep_len,
+                                      warmup=episode_warmup, budget_bars=n_base_wanted * ep_len,
+                                      pool_factor=n_pool / n_base_wanted, summary_names=summary_names, seed=seed)
+    else:
+        eps, n_base = episodes
+    timings["episodes_seconds"] = time.perf_counter() - t0
+
+    bank_cache: dict = {}
+
+    def episode_bank(e, warmup, features):
+        """Episode ``e``'s columns ``features``, computed from the first bar a configuration
+        with ``warmup`` bars was fed, so they are what its indicators saw."""
+        key = (e, int(warmup), tuple(features))
+        if key not in bank_cache:
+            r = eps.rows(e)
+            sw = int(eps.warmup[e])
+            w = min(int(warmup), sw)
+            rows = slice(r.start + sw - w, r.stop)
+            ohlcv = eps.ohlcv[rows]
+            bank_cache[key] = IndicatorBank(list(features)).transform(
+                {"high": ohlcv[:, 1], "low": ohlcv[:, 2], "close": ohlcv[:, 3]})[w:]
+        return bank_cache[key]
+
+    def bank_fn(i):
+        return lambda e: episode_bank(e, plans[i].warmup, plans[i].features)
+
+    base = list(range(n_base))
+    extra = list(range(n_base, eps.n))
+
+    def record(jobs_, desc):
+        jobs = [(plans[i].configuration, which, plans[i].warmup) for i, which in jobs_]
+        return record_many(jobs, eps, cash=cash, commission=commission, timeframe=candles.timeframe,
+                           n_jobs=n_jobs, backend=backend, progress=progress, desc=desc)
+
+    curves = {}
+    o = frame["open"].to_numpy()[s_start:s_stop]
+    c = frame["close"].to_numpy()[s_start:s_stop]
+    models = {}
+
+    def fit_eval(i, rec):
+        try:
+            model, path, trust = _fit_and_trust(rec, plans[i], bank_fn(i), screen_columns,
+                                                max_depth=max_depth, seed=seed)
+        except Exception as exc:  # noqa: BLE001 - e.g. a strategy that never trades in the episodes
+            return i, None, {"trusted": False, "error": f"{type(exc).__name__}: {exc}",
+                             "episodes": len(rec["episodes"]), "bars_fed": int(rec.get("bars_fed", 0))}, None
+        result = simulate((o, c), path, cash=cash, commission=commission, start_index=0)
+        trust["trusted"] = _trusted(trust, min_transitions=min_transitions, min_agreement=min_agreement,
+                                    rate_band=rate_band)
+        return i, float(result["score"]), trust, (model, result["equity"])
+
+    def fit_all(items):
+        """Fit and evaluate ``(i, recording)`` pairs, in threads (numpy and the trees release
+        the GIL for most of it); write scores, trust and curves."""
+        items = list(items)
+        if n_jobs > 1 and len(items) > 1:
+            import joblib
+
+            out = joblib.Parallel(n_jobs=n_jobs, backend="threading")(
+                joblib.delayed(fit_eval)(i, rec) for i, rec in items)
+        else:
+            out = [fit_eval(i, rec) for i, rec in items]
+        for i, score, trust, extra_ in out:
+            records[i].update(score=score, trust=trust)
+            if extra_ is not None:
+                models[i] = extra_[0]
+                curves[plans[i].configuration.name] = extra_[1]
+            else:
+                models.pop(i, None)
+
+    # 0. Configurations whose full backtest is cheap next to their episodes (short histories).
+    direct_full = []
+    if min_speedup and min_speedup > 0:
+        for i in live:
+            cost = sum(int(eps.length[e]) + min(plans[i].warmup, int(eps.warmup[e])) for e in base)
+            if full_bars < min_speedup * cost:
+                direct_full.append(i)
+                records[i]["trust"] = {"trusted": False, "reason": f"full backtest ({full_bars} bars) is cheaper "
+                                       f"than {min_speedup:g}x its base episodes ({cost} bars)"}
+    surrogate_live = [i for i in live if i not in direct_full]
+
+    # 1. Base episodes, every configuration on the same ones (common random numbers).
+    t0 = time.perf_counter()
+    recs = dict(zip(surrogate_live, record([(i, base) for i in surrogate_live], "episodes"))) if surrogate_live else {}
+    timings["record_seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ok = []
+    for i in surrogate_live:
+        if recs[i].get("error"):
+            records[i]["error"] = recs[i]["error"]
+        else:
+            ok.append(i)
+    fit_all((i, recs[i]) for i in ok)
+    for i in ok:
+        records[i]["path"] = "surrogate"
+    timings["fit_eval_seconds"] = time.perf_counter() - t0
+
+    # 2. Escalation: more episodes, chosen over the whole episode source period where this
+    #    configuration's own surrogate predicts the transitions it has seen too rarely (and
+    #    where its columns leave the range the episodes showed); refit after each round.
+    t0 = time.perf_counter()
+    escalations = 0
+    source_bank, source_col = None, {}
+    for round_ in range(escalation_rounds if escalate else 0):
+        pending = [i for i in ok if not records[i]["trust"].get("trusted")]
+        if not pending:
+            break
+        names = list(dict.fromkeys(n for i in pending for n in plans[i].features))
+        if source_bank is None or any(n not in source_col for n in names):
+            lead = min(src_start, bank_warmup(names))
+            source_bank = IndicatorBank(names).transform(
+                {k: frame[k].to_numpy()[src_start - lead:t_stop] for k in ("high", "low", "close")})[lead:]
+            source_col = {n: j for j, n in enumerate(names)}
+        m = len(source_bank)
+        first = min(episode_warmup, m - ep_len) if m > ep_len else 0
+        w_starts = np.arange(first, m - ep_len + 1, ep_len)  # positions in the source bank
+        if not len(w_starts):
+            break
+        chosen_by = {}
+        for i in pending:
+            wanted = _deficits(records[i]["trust"], min_transitions)
+            F = source_bank[:, [source_col[n] for n in plans[i].features]]
+            score = np.zeros(m)
+            model = models.get(i)
+            if model is not None:
+                path = model.walk(F, start_state=0.0)
+                prev = np.concatenate(([0.0], path[:-1]))
+                for st, kind in wanted:
+                    score += 1000.0 * (((prev == st) & (path != st)) if kind == "out" else ((prev != st) & (path == st)))
+                rely = _used_columns(model)
+            else:
+                rely = []
+            if not rely:  # nothing learned yet: the configuration's own-period columns
+                own = {str(p) for p in plans[i].periods}
+                rely = [j for j, n in enumerate(plans[i].features)
+                        if "(" not in n and set(n.split(":")[1:]) & own]
+            if rely:
+                X = np.concatenate([bank_fn(i)(e) for e in recs[i]["episodes"]])[:, rely]
+                lo, hi = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
+                Fr = F[:, rely]
+                score += np.sum((Fr < lo) | (Fr > hi), axis=1)
+            per_window = np.add.reduceat(score, w_starts)[:len(w_starts)]
+            if w_starts[-1] + ep_len < m:
+                per_window[-1] -= score[w_starts[-1] + ep_len:].sum()
+            taken = {int(eps.source_start[e]) for e in recs[i]["episodes"]}
+            order = [int(k) for k in np.argsort(-per_window, kind="stable")
+                     if per_window[k] > 0 and src_start + int(w_starts[k]) not in taken]
+            if not order:  # no signal: windows in turn, away from those already recorded
+                order = [k for k in range(len(w_starts)) if src_start + int(w_starts[k]) not in taken]
+                step = max(1, len(order) // max(1, escalation_episodes))
+                order = order[::step]
+            chosen_by[i] = [src_start + int(w_starts[k]) for k in order[:escalation_episodes]]
+        starts_new = sorted({s_ for v in chosen_by.values() for s_ in v})
+        if not starts_new:
+            break
+        at = eps.n
+        eps = eps.extended(windows_as_episodes(candles, starts_new, length=ep_len, warmup=episode_warmup,
+                                               regime_names=eps.regime_names))
+        index_of = {s_: at + k for k, s_ in enumerate(starts_new)}
+        jobs = [(i, [index_of[s_] for s_ in chosen_by[i]]) for i in pending if chosen_by[i]]
+        more = record(jobs, f"escalation {round_ + 1}")
+        items = []
+        for (i, chosen), rec in zip(jobs, more):
+            if rec.get("error"):
+                records[i]["error"] = rec["error"]
+                continue
+            first_rec = recs[i]
+            recs[i] = {"episodes": first_rec["episodes"] + rec["episodes"],
+                       "state": first_rec["state"] + rec["state"], "target": first_rec["target"] + rec["target"],
+                       "bars_fed": int(first_rec.get("bars_fed", 0)) + int(rec.get("bars_fed", 0))}
+            items.append((i, recs[i]))
+        fit_all(items)
+        for i, _ in items:
+            records[i]["path"] = "surrogate+escalated"
+            records[i]["trust"]["escalation_rounds"] = round_ + 1
+        escalations += len(items)
+    ok = [i for i in ok if records[i]["error"] is None]
+    still = [i for i in ok if not records[i]["trust"].get("trusted")] + direct_full
+    timings["escalation_seconds"] = time.perf_counter() - t0
+
+    # 3. Full backtests: the last resort for what the surrogate could not earn trust on.
+    t0 = time.perf_counter()
+    if still and (full_fallback or direct_full):
+        todo = still if full_fallback else direct_full
+        warm = full_warmup([plans[i] for i in todo], s_start)
+        jobs = [BacktestJob(plans[i].configuration, candles, cash=cash, commission=commission,
+                            start=frame.index[s_start], end=frame.index[s_stop - 1], warmup_bars=warm,
+                            record_equity=True) for i in todo]
+        for i, res in zip(todo, run_many(jobs, n_jobs=n_jobs, backend=backend, progress=progress)):
+            if res.get("error"):
+                records[i]["error"] = res["error"]
+                continue
+            curves[records[i]["name"]] = res["equity"]
+            records[i].update(score=float(res["score"]), path="full", surrogate_score=records[i]["score"])
+    timings["full_seconds"] = time.perf_counter() - t0
+
+    paths = [r["path"] for r in records if r["error"] is None]
+    agreements = [r["trust"]["agreement"] for r in records
+                  if r["trust"] and r["trust"].get("agreement") is not None]
+    coverages = [r["trust"]["coverage"] for r in records if r["trust"] and "coverage" in r["trust"]]
+    fed = sum(int((r["trust"] or {}).get("bars_fed", 0)) for r in records)
+    summary = {
+        "episodes": eps.n, "base_episodes": n_base, "episode_length": int(eps.length[0]) if eps.n else 0,
+        "episode_warmup": episode_warmup, "base_bars": int(eps.length[:n_base].sum()),
+        "base_share": float(eps.length[:n_base].sum() / len(frame)),
+        "screen_columns": len(screen_cache), "episode_source": [int(src_start), int(t_stop)],
+        "paths": {p: paths.count(p) for p in ("surrogate", "surrogate+escalated", "full")},
+        "direct_full": len(direct_full), "escalations": escalations, "bars_fed": int(fed),
+        "full_bars_per_configuration": int(full_bars),
+        "errors": sum(1 for r in records if r["error"]),
+        "agreement": ({"min": float(np.min(agreements)), "q10": float(np.quantile(agreements, 0.1)),
+                       "q25": float(np.quantile(agreements, 0.25)), "median": float(np.median(agreements)),
+                       "max": float(np.max(agreements)), "n": len(agreements)} if agreements else None),
+        "coverage": ({"min": int(np.min(coverages)), "median": float(np.median(coverages)),
+                      "max": int(np.max(coverages))} if coverages else None),
+        "surrogate_seconds": sum(v for k, v in timings.items() if k != "full_seconds"),
+        **timings, "total_seconds": time.perf_counter() - began,
+        "regimes": list(eps.regime_names),
+    }
+    return PlainScreen(records=records, summary=summary, episodes=eps, curves=curves)
+
+
+def fill_screen_records(plain_jobs, candles, *, train, screen, **options) -> tuple[dict, dict]:
+    """The screen's plain-strategy branch: run :func:`screen_plain` for ``(record, config)``
+    pairs and write ``screen_score``, ``path`` and ``trust`` into each record (``full_score``
+    too where the path is a full backtest). Returns ``(summary, curves)``."""
+    out = screen_plain([c for _, c in plain_jobs], candles, train=train, screen=screen, **options)
+    for (record, _), res in zip(plain_jobs, out.records):
+        if res["error"]:
+            record["error"] = res["error"]
+            continue
+        record["path"] = res["path"]
+        record["screen_score"] = res["score"]
+        record["trust"] = res["trust"]
+        if res["path"] == "full":
+            record["full_score"] = res["score"]
+    return out.summary, out.curves
+
+
+def successive_halving(configurations, episodes: Episodes, *, rungs=(4, 8, 16), eta: int = 2,
+                       warmups=None, cash=10_000.0, commission=0.001, timeframe=None, n_jobs=1,
+                       backend="loky", progress=True) -> dict:
+    """Multi-fidelity baseline: estimate each configuration's score from its P&L on episodes.
+
+    Every configuration runs on the first ``rungs[0]`` episodes (the same ones for all: common
+    random numbers), the best ``1/eta`` go on to ``rungs[1]`` episodes, and so on; each rung
+    adds only the new episodes. The estimate is the weighted mean per-episode log return
+    (``Episodes.weights``). Configurations eliminated earlier rank below those that went on.
+    Returns ``{"scores": {name: estimate}, "rank_key": {name: (rung, estimate)},
+    "seconds", "bars"}``.
+    """
+    began = time.perf_counter()
+    configs = list(configurations)
+    plans = [plan_configuration(c) for c in configs]
+    warm = warmups or [p.warmup for p in plans]
+    alive = list(range(len(configs)))
+    returns = {i: {} for i in alive}
+    reached = {i: 0 for i in alive}
+    done = 0
+    bars = 0
+    estimate = {}
+    for r, n in enumerate(rungs):
+        n = min(int(n), episodes.n)
+        which = list(range(done, n))
+        if which:
+            jobs = [(configs[i], which, warm[i]) for i in alive]
+            out = record_many(jobs, episodes, cash=cash, commission=commission, timeframe=timeframe,
+                              n_jobs=n_jobs, backend=backend, progress=progress, desc=f"halving rung {r}")
+            for i, rec in zip(alive, out):
+                if rec.get("error"):
+                    returns[i] = None
+                    continue
+                bars += rec["bars_fed"]
+                for e, v in zip(rec["episodes"], rec["log_return"]):
+                    returns[i][e] = v
+        w = episodes.weights(n)
+        for i in alive:
+            reached[i] = r
+            if returns[i] is None:
+                estimate[i] = -math.inf
+                continue
+            vals = np.array([returns[i].get(e, 0.0) for e in range(n)])
+            estimate[i] = float(np.sum(w * np.nan_to_num(vals, neginf=-10.0)))
+        done = n
+        if r < len(rungs) - 1:
+            keep = max(1, int(math.ceil(len(alive) / eta)))
+            alive = sorted(alive, key=lambda i: -estimate[i])[:keep]
+    return {"scores": {configs[i].name: estimate[i] for i in estimate},
+            "rank_key": {configs[i].name: (reached[i], estimate[i]) for i in estimate},
+            "seconds": time.perf_counter() - began, "bars": bars}

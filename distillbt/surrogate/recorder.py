@@ -1,0 +1,178 @@
+"""Run the real, unmodified strategy in Backtrader on episodes and record what it decides.
+
+:class:`PositionRecorder` is a Backtrader analyzer: it reads the broker's position and value at
+every bar's close and never touches the strategy. :func:`record_episodes` runs one
+configuration on each chosen episode — a short run per episode with the ``warmup`` bars this
+configuration needs before it (orders on them dropped, so it starts flat as a full backtest
+does) and the conventions of :mod:`distillbt.backtest`: NumpyFeed, ``PercentSizer(95)``,
+commission, ``set_checksubmit(False)``, market orders filled at the next open.
+
+The label of bar ``t`` is the sign of the position held at the *next* fed bar's close — the
+target decided at ``t``'s close, which is what :func:`distillbt.vectorized.simulate` takes; the
+state at ``t`` is the sign of the position at ``t``'s own close (the target decided at
+``t - 1``). Strategies have memory, and that state is what carries it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import backtrader as bt
+import numpy as np
+
+from ..backtest import (SIZER_PERCENTS, NumpyFeed, StrategyRunError, _bt_timeframe, _Broker, _feed_arrays,
+                        _short_feed_bug)
+from ..errors import DistillbtError, InputError
+
+__all__ = ["PositionRecorder", "record_episodes", "record_many", "NO_LABEL"]
+
+NO_LABEL = -9  # the last fed bar: nothing after it shows what it decided
+
+
+class PositionRecorder(bt.Analyzer):
+    """Position size and broker value at every bar's close (warm-up included)."""
+
+    def __init__(self):
+        self.positions = []
+        self.values = []
+
+    def start(self):
+        data = self.strategy.datas[0]
+        # Bound once: this runs at every bar; the broker updates one Position object in place.
+        self._position = self.strategy.broker.getposition(data)
+        self._value = self.strategy.broker.getvalue
+        self._add_p, self._add_v = self.positions.append, self.values.append
+
+    def next(self):
+        self._add_p(self._position.size)
+        self._add_v(self._value())
+
+    def get_analysis(self):
+        positions = np.sign(np.asarray(self.positions, dtype=np.float64))
+        change = np.flatnonzero(np.diff(positions) != 0) + 1
+        return {
+            "positions": np.asarray(self.positions, dtype=np.float64),
+            "values": np.asarray(self.values, dtype=np.float64),
+            "entries": change[positions[change] != 0],
+            "exits": change[positions[change - 1] != 0],
+        }
+
+
+def record_episodes(configuration, episodes, which, *, warmup: int, cash: float = 10_000.0,
+                    commission: float = 0.001, timeframe: str | None = None) -> dict:
+    """Run ``configuration`` on each episode of ``which`` and return per-episode labels.
+
+    Each episode is one short run with exactly the full backtest's conventions: the
+    ``warmup`` bars before it are fed and every order submitted on them is dropped, so the
+    strategy is flat with ``cash`` at its first scored bar, as it is at the start of the
+    screening period. (Feeding episodes back to back in one run was cheaper by a few
+    milliseconds per episode, but the strategy then arrived in each one already in the state
+    its warm-up had put it in, and the surrogate never saw what "flat while the averages are
+    already crossed" means for an event-driven strategy: it entered at once where the real one
+    waits for the next cross.)
+
+    Returns a dict: ``name``, ``episodes`` (the indices, as given), ``state`` and ``target``
+    (lists of int8 arrays, one per episode, over its scored bars; ``NO_LABEL`` where the
+    decision is unknown — the last bar), ``log_return`` (per episode, over its scored bars:
+    for the multi-fidelity baseline), ``bars_fed``, ``seconds``, ``error`` (None).
+    Raises :class:`StrategyRunError` naming the configuration when the strategy raises.
+    """
+    began = time.perf_counter()
+    which = [int(i) for i in which]
+    if not which:
+        raise InputError("no episodes to record")
+    strategy_cls = configuration.strategy.cls
+    states, targets, rets, fed = [], [], [], 0
+    for i in which:
+        r = episodes.rows(i)
+        stored_warm, length = int(episodes.warmup[i]), int(episodes.length[i])
+        w = min(int(warmup), stored_warm)
+        rows = np.arange(r.start + stored_warm - w, r.stop)
+        arrays = _feed_arrays(episodes.time_ns[rows], *episodes.ohlcv[rows].T)
+        trade_from = arrays["datetime"][w] if w else -math.inf
+        pos, values = _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe)
+        fed += len(rows)
+        at = w + np.arange(length)
+        nxt = np.concatenate((pos[1:], [np.nan]))
+        states.append(pos[at].astype(np.int8))
+        targets.append(np.where(np.isnan(nxt[at]), NO_LABEL, nxt[at]).astype(np.int8))
+        v_end = values[at[-1]]
+        rets.append(math.log(v_end / cash) if v_end > 0 else -math.inf)
+    return {"name": configuration.name, "episodes": which, "state": states, "target": targets,
+            "log_return": np.asarray(rets), "bars_fed": int(fed),
+            "seconds": time.perf_counter() - began, "error": None}
+
+
+def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe):
+    def cerebro(runonce):
+        c = bt.Cerebro(stdstats=False, runonce=runonce, preload=True, maxcpus=1)
+        broker = _Broker()  # drops orders submitted before trade_from, as full backtests do
+        broker.trade_from = trade_from
+        c.setbroker(broker)
+        broker.setcash(cash)
+        broker.setcommission(commission=commission)
+        broker.set_checksubmit(False)
+        c.addsizer(bt.sizers.PercentSizer, percents=SIZER_PERCENTS)
+        kw = {}
+        if timeframe:
+            kw["timeframe"], kw["compression"] = _bt_timeframe(timeframe)
+        c.adddata(NumpyFeed(arrays=arrays, name="data", **kw))
+        c.addstrategy(strategy_cls, **configuration.params)
+        c.addanalyzer(PositionRecorder, _name="distillbt_positions")
+        return c
+
+    try:
+        try:
+            strat = cerebro(True).run()[0]
+        except IndexError as exc:
+            if not _short_feed_bug(exc):
+                raise
+            strat = cerebro(False).run()[0]
+    except Exception as exc:
+        lines = str(exc).strip().splitlines()
+        raise StrategyRunError(f"{configuration.name}: {type(exc).__name__}: "
+                               f"{lines[0] if lines else ''}".rstrip(": ")) from exc
+    rec = strat.analyzers.distillbt_positions.get_analysis()
+    if len(rec["positions"]) != len(arrays["datetime"]):
+        raise DistillbtError(f"{configuration.name}: recorded {len(rec['positions'])} bars of "
+                             f"{len(arrays['datetime'])} fed")
+    return np.sign(rec["positions"]), rec["values"]
+
+
+def _record_job(configuration, episodes, which, warmup, cash, commission, timeframe):
+    try:
+        return record_episodes(configuration, episodes, which, warmup=warmup, cash=cash,
+                               commission=commission, timeframe=timeframe)
+    except Exception as exc:  # noqa: BLE001 - one failing configuration must not stop the batch
+        lines = str(exc).strip().splitlines()
+        message = lines[0] if lines else type(exc).__name__
+        if not message.startswith(configuration.name):
+            message = f"{configuration.name}: {type(exc).__name__}: {message}"
+        return {"name": configuration.name, "error": message, "error_type": type(exc).__name__}
+
+
+def record_many(jobs, episodes, *, cash=10_000.0, commission=0.001, timeframe=None, n_jobs=1,
+                backend="loky", progress=True, desc="episodes") -> list[dict]:
+    """Record many ``(configuration, which, warmup)`` jobs (same order); failures become
+    ``{"name", "error"}`` records and the batch goes on."""
+    from tqdm.auto import tqdm
+
+    jobs = list(jobs)
+    bar = tqdm(total=len(jobs), desc=desc, unit="config", disable=not progress, leave=False)
+    out = []
+    try:
+        if n_jobs == 1 or len(jobs) <= 1:
+            results = (_record_job(c, episodes, w, wu, cash, commission, timeframe) for c, w, wu in jobs)
+        else:
+            import joblib
+
+            results = joblib.Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(
+                joblib.delayed(_record_job)(c, episodes, w, wu, cash, commission, timeframe)
+                for c, w, wu in jobs)
+        for result in results:
+            out.append(result)
+            bar.update()
+    finally:
+        bar.close()
+    return out

@@ -1,0 +1,262 @@
+"""Surrogate screening of plain strategies (distillbt.surrogate)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import backtrader as bt
+import numpy as np
+import pytest
+
+from distillbt.backtest import NumpyFeed, run_backtest
+from distillbt.data.sample import sample_market
+from distillbt.discovery import discover
+from distillbt.errors import InputError
+from distillbt.surrogate import (Episodes, IndicatorBank, PositionSurrogate, carry_states, screen_plain,
+                                 select_episodes)
+
+N = 16_000
+TRAIN, SCREEN = (0, 9_000), (9_000, 13_000)
+
+STRATEGIES = '''
+import backtrader as bt
+
+
+class Cross(bt.Strategy):
+    params = (("fast", 5), ("slow", 30))
+    grid = {"fast": [5], "slow": [30]}
+
+    def __init__(self):
+        self.x = bt.indicators.CrossOver(bt.indicators.SMA(period=self.p.fast),
+                                         bt.indicators.SMA(period=self.p.slow))
+
+    def next(self):
+        if not self.position and self.x > 0:
+            self.buy()
+        elif self.position and self.x < 0:
+            self.close()
+
+
+class Erratic(bt.Strategy):
+    """Trades on the digits of the price: nothing in the indicator bank explains it."""
+
+    params = (("period", 5),)  # unused; keeps the episodes' warm-up short
+
+    def next(self):
+        digit = int(self.data.close[0] * 1000) % 5
+        if not self.position and digit == 0:
+            self.buy()
+        elif self.position and digit in (1, 2):
+            self.close()
+
+
+class Broken(bt.Strategy):
+    def __init__(self):
+        self.bars = 0
+
+    def next(self):
+        self.bars += 1
+        if self.bars > 50:
+            raise RuntimeError("broken on purpose")
+'''
+
+
+@pytest.fixture(scope="module")
+def candles():
+    return sample_market(bars=N, seed=11)
+
+
+@pytest.fixture(scope="module")
+def found(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("plain")
+    (folder / "plain.py").write_text(textwrap.dedent(STRATEGIES))
+    return discover(folder)
+
+
+def _config(found, name):
+    return next(c for c in found.configurations() if c.strategy.name == name)
+
+
+# ------------------------------------------------------------------------ indicator bank
+
+
+class _Probe(bt.Strategy):
+    """Records Backtrader's own indicator values at every bar."""
+
+    def __init__(self):
+        d = self.data
+        self.ind = {
+            "sma": bt.ind.SMA(d.close, period=20), "ema": bt.ind.EMA(d.close, period=20),
+            "rsi": bt.ind.RSI(d.close, period=14, safediv=True),
+            "hi": bt.ind.Highest(d.high(-1), period=20), "lo": bt.ind.Lowest(d.low(-1), period=20),
+            "bb": bt.ind.BollingerBands(d.close, period=20, devfactor=2.0),
+            "macd": bt.ind.MACD(d.close), "roc": bt.ind.ROC(d.close, period=10),
+            "sma50": bt.ind.SMA(d.close, period=50),
+        }
+        self.ind["cross"] = bt.ind.CrossOver(self.ind["sma"], self.ind["sma50"])
+        self.rows = []
+
+    def next(self):
+        i = self.ind
+        self.rows.append([self.data.close[0], i["sma"][0], i["ema"][0], i["rsi"][0], i["hi"][0], i["lo"][0],
+                          i["bb"].top[0], i["macd"].macd[0], i["macd"].signal[0], i["roc"][0], i["sma50"][0],
+                          i["cross"][0]])
+
+
+def test_indicator_bank_matches_backtrader(candles):
+    frame = candles.frame.iloc[:1500]
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(NumpyFeed.from_candles(frame))
+    cerebro.addstrategy(_Probe)
+    rows = np.array(cerebro.run()[0].rows)
+    n = len(rows)
+    names = ["sma_dist:20", "ema_dist:20", "rsi:14", "dc_up:20", "dc_lo:20", "bb_z:20", "macd", "macd_hist",
+             "mom:10", "sma_pair:20:50", "cross(sma_pair:20:50)"]
+    X = IndicatorBank(names).transform(frame)[-n:].astype(np.float64)
+    close, sma, ema, rsi, hi, lo, top, macd, signal, roc, sma50, cross = rows.T
+    expected = np.column_stack([(close - sma) / sma, (close - ema) / ema, rsi, (close - hi) / hi, (close - lo) / lo,
+                                (close - sma) / ((top - sma) / 2.0), macd / close, (macd - signal) / close, roc,
+                                (sma - sma50) / sma50, cross])
+    ok = ~np.isnan(X).any(axis=1)
+    assert ok.sum() > n - 60
+    np.testing.assert_allclose(X[ok], expected[ok], rtol=2e-5, atol=2e-6)
+    # a breakout in Backtrader is a positive column here, bit for bit
+    assert np.array_equal(X[ok, 3] > 0, (close > hi)[ok])
+    assert np.abs(cross[ok]).sum() > 5  # the crossover column saw crosses both ways
+
+
+def test_unknown_bank_column_is_an_input_error():
+    with pytest.raises(InputError):
+        IndicatorBank(["nonsense:3"])
+
+
+# ------------------------------------------------------------------------ pieces
+
+
+def test_carry_states_matches_a_loop():
+    rng = np.random.default_rng(0)
+    table = rng.integers(0, 3, size=(1000, 3)).astype(np.int8)
+    expected, s = [], 1
+    for row in table:
+        s = row[s]
+        expected.append(s)
+    assert np.array_equal(carry_states(table, 1), expected)
+
+
+def test_episodes_round_trip_without_pickle(candles, tmp_path):
+    eps, n_base = select_episodes(candles, start=0, stop=9_000, length=300, warmup=100, budget_bars=600, seed=3)
+    assert 1 <= n_base <= eps.n and eps.bars == 300 * eps.n
+    assert eps.weights().sum() == pytest.approx(1.0)
+    np.savez(tmp_path / "e.npz", **eps.to_arrays())
+    with np.load(tmp_path / "e.npz", allow_pickle=False) as z:
+        back = Episodes.from_arrays(dict(z))
+    assert np.array_equal(back.ohlcv, eps.ohlcv) and back.regime_names == eps.regime_names
+    # the stored candles are the source's, warm-up included
+    first = int(eps.source_start[0])
+    np.testing.assert_array_equal(back.frame(0)["close"].to_numpy()[-300:],
+                                  candles.frame["close"].to_numpy()[first:first + 300])
+
+
+def test_surrogate_estimator_follows_sklearn_conventions():
+    values = np.r_[np.linspace(-1, -0.01, 100), np.linspace(0.03, 1, 100)]
+    X = np.column_stack([values, np.zeros(200)])
+    y = (X[:, 0] > 0).astype(int)  # the tree splits at 0.01; the data allow the true 0
+    model = PositionSurrogate(snap_candidates={0: [0.0]}).fit(X, y)
+    assert model.get_params()["max_depth"] == 8
+    assert model.snapped_ == 1 and model.tree_.tree_.threshold[0] == 0.0
+
+
+# ------------------------------------------------------------------------ the screen
+
+
+def _full(candles, config):
+    idx = candles.frame.index
+    return run_backtest(config.strategy.cls, candles, params=config.params, start=idx[SCREEN[0]],
+                        end=idx[SCREEN[1] - 1], warmup_bars=300)
+
+
+def test_crossover_surrogate_reproduces_its_positions_on_held_out_data(candles, found):
+    config = _config(found, "Cross")
+    out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, budget=0.06, progress=False)
+    record = out.records[0]
+    assert record["path"] in ("surrogate", "surrogate+escalated")
+    assert record["trust"]["trusted"] and record["trust"]["agreement"] >= 0.99
+    full = _full(candles, config)
+    # Positions: the surrogate's target at t is the position Backtrader holds at t + 1's close.
+    walked = out.curves[config.name]
+    assert len(walked) == SCREEN[1] - SCREEN[0]
+    assert record["score"] == pytest.approx(full["score"], abs=1e-9)
+
+
+def test_a_poor_surrogate_is_escalated_and_marked(candles, found):
+    config = _config(found, "Erratic")
+    out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, budget=0.03, pool_factor=2,
+                       progress=False)
+    record = out.records[0]
+    assert record["path"] == "full"
+    assert record["trust"]["trusted"] is False
+    assert record["score"] == pytest.approx(_full(candles, config)["score"], abs=1e-12)
+    assert out.summary["paths"] == {"surrogate": 0, "surrogate+escalated": 0, "full": 1}
+
+
+RARE_EXITS = '''
+import backtrader as bt
+
+
+class RareExit(bt.Strategy):
+    """Buys every short pullback, exits only below a long trailing channel."""
+
+    params = (("rsi_period", 2), ("level", 25), ("exit_period", 300))
+
+    def __init__(self):
+        self.rsi = bt.indicators.RSI(self.data.close, period=self.p.rsi_period, safediv=True)
+        self.floor = bt.indicators.Lowest(self.data.low(-1), period=self.p.exit_period)
+
+    def next(self):
+        if not self.position and self.rsi[0] < self.p.level:
+            self.buy()
+        elif self.position and self.data.close[0] < self.floor[0]:
+            self.close()
+'''
+
+
+def test_escalation_records_more_episodes_where_the_rare_transitions_are(candles, tmp_path):
+    (tmp_path / "rare.py").write_text(textwrap.dedent(RARE_EXITS))
+    config = next(iter(discover(tmp_path).configurations()))
+    kw = dict(train=TRAIN, screen=SCREEN, seed=0, base_episodes=1, length=300,
+              escalation_episodes=2, progress=False, full_fallback=False, min_speedup=0,
+              min_transitions=6)
+    out = screen_plain([config], candles, **kw)
+    record = out.records[0]
+    # one 300-bar episode shows a hold or two: too few exits, so it was escalated and says so
+    assert record["path"] == "surrogate+escalated"
+    assert record["trust"]["escalation_rounds"] >= 1 and record["trust"]["episodes"] > 1
+    assert out.summary["escalations"] >= 1 and out.summary["paths"]["surrogate+escalated"] == 1
+
+
+def test_results_are_deterministic_per_seed(candles, found):
+    config = _config(found, "Cross")
+    kw = dict(train=TRAIN, screen=SCREEN, budget=0.03, progress=False, full_fallback=False)
+    a = screen_plain([config], candles, seed=5, **kw)
+    b = screen_plain([config], candles, seed=5, **kw)
+    assert a.records[0]["score"] == b.records[0]["score"]
+    assert a.records[0]["trust"] == b.records[0]["trust"]
+    assert np.array_equal(a.episodes.source_start, b.episodes.source_start)
+
+
+def test_a_strategy_that_raises_while_recording_is_reported_and_the_batch_goes_on(candles, found):
+    configs = [_config(found, "Broken"), _config(found, "Cross")]
+    out = screen_plain(configs, candles, train=TRAIN, screen=SCREEN, seed=0, budget=0.03, progress=False,
+                       full_fallback=False)
+    broken, cross = out.records
+    assert broken["error"].startswith("Broken") and "broken on purpose" in broken["error"]
+    assert broken["score"] is None
+    assert cross["error"] is None and cross["score"] is not None
+    assert out.summary["errors"] == 1
+
+
+def test_screen_rejects_an_unknown_plain_mode(candles, found):
+    from distillbt.screen import screen
+
+    with pytest.raises(InputError):
+        screen(found, candles, plain="sometimes")
