@@ -29,6 +29,13 @@ class ParamsMixin:
             setattr(self, name, value)
         return self
 
+    #: Show only the arguments that differ from their defaults (for classes with many options).
+    _repr_changed_only = False
+
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        params = self.get_params()
+        if self._repr_changed_only:
+            defaults = type(self)().get_params()
+            params = {k: v for k, v in params.items() if v != defaults[k]}
+        args = ", ".join(f"{k}={v!r}" for k, v in params.items())
         return f"{type(self).__name__}({args})"

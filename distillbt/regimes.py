@@ -187,6 +187,8 @@ class RuleLabeller(ParamsMixin):
         Training candles with complete statistics (after the warm-up).
     """
 
+    _repr_changed_only = True
+
     def __init__(
         self,
         *,
@@ -211,11 +213,6 @@ class RuleLabeller(ParamsMixin):
         self.range_trend_factor = range_trend_factor
 
     # ------------------------------------------------------------------ sklearn protocol
-
-    def __repr__(self) -> str:
-        defaults = type(self)().get_params()
-        changed = {k: v for k, v in self.get_params().items() if v != defaults[k]}
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     @property
     def warmup(self) -> int:
@@ -485,6 +482,8 @@ class TrendVolatilityLabeller(ParamsMixin):
         Training candles after the warm-up; EM iterations run.
     """
 
+    _repr_changed_only = True
+
     def __init__(
         self,
         *,
@@ -503,11 +502,6 @@ class TrendVolatilityLabeller(ParamsMixin):
         self.return_weight = return_weight
         self.mean_duration = mean_duration
         self.n_iter = n_iter
-
-    def __repr__(self) -> str:
-        defaults = type(self)().get_params()
-        changed = {k: v for k, v in self.get_params().items() if v != defaults[k]}
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     @property
     def warmup(self) -> int:

@@ -37,10 +37,16 @@ def test_main_command_prints_what_the_readme_shows():
                 if "pip install -e . &&" in line)
     command = main.split("&& ")[-1].split()
     assert command[:3] == ["python", "-m", "distillbt"]
-    run = subprocess.run([sys.executable, *command[1:]], capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, *command[1:]], capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert run.returncode == 0, run.stderr
-    shown = next(block for block in fenced("") if block.startswith("source:   sample"))
-    assert run.stdout.strip() == shown.strip()
+    shown = next(block for block in fenced("") if block.startswith("source: sample"))
+    printed = run.stdout.splitlines()
+    # Every line the README shows is printed as shown (scores are deterministic per seed), except
+    # the timings; "…" stands for lines left out.
+    for line in shown.strip().splitlines():
+        if line.strip() == "…" or " s (+ distillation" in line or " s = " in line:
+            continue
+        assert line in printed, f"README shows a line the main command does not print:\n{line}"
 
 
 def test_python_examples_run(tmp_path):

@@ -191,12 +191,13 @@ def test_crossover_surrogate_reproduces_its_positions_on_held_out_data(candles, 
 def test_a_poor_surrogate_is_escalated_and_marked(candles, found):
     config = _config(found, "Erratic")
     out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, budget=0.03, pool_factor=2,
-                       progress=False)
+                       escalation_rounds=1, progress=False)
     record = out.records[0]
     assert record["path"] == "full"
     assert record["trust"]["trusted"] is False
     assert record["score"] == pytest.approx(_full(candles, config)["score"], abs=1e-12)
     assert out.summary["paths"] == {"surrogate": 0, "surrogate+escalated": 0, "full": 1}
+    assert record["surrogate_score"] is not None  # what the surrogate said is kept beside it
 
 
 RARE_EXITS = '''
@@ -232,6 +233,15 @@ def test_escalation_records_more_episodes_where_the_rare_transitions_are(candles
     assert record["path"] == "surrogate+escalated"
     assert record["trust"]["escalation_rounds"] >= 1 and record["trust"]["episodes"] > 1
     assert out.summary["escalations"] >= 1 and out.summary["paths"]["surrogate+escalated"] == 1
+
+
+def test_a_short_history_is_backtested_in_full_and_says_why(candles, found):
+    config = _config(found, "Cross")
+    out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, min_speedup=100, progress=False)
+    record = out.records[0]
+    assert record["path"] == "full" and "short history" in record["trust"]["reason"]
+    assert record["score"] == pytest.approx(_full(candles, config)["score"], abs=1e-12)
+    assert out.summary["direct_full"] == 1 and out.summary["bars_fed"] == 0
 
 
 def test_results_are_deterministic_per_seed(candles, found):

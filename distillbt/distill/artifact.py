@@ -138,7 +138,8 @@ class DistilledSet:
             digest.update(np.ascontiguousarray(values, dtype="float64").tobytes())
         for labels in (self.regime, self.part if self.part is not None else ()):
             digest.update("\x1f".join(map(str, labels)).encode())
-        meta = {k: v for k, v in self.meta.items() if k not in ("payload_bytes", "compression_ratio", "format_version")}
+        meta = {k: v for k, v in self.meta.items()
+                if k not in ("payload_bytes", "compression_ratio", "format_version", "precision")}
         digest.update(json.dumps(meta, sort_keys=True, default=_json_default).encode())
         return digest.hexdigest()
 

@@ -95,7 +95,8 @@ def distill(
     """Distil the training period of ``data`` into a :class:`DistilledSet`.
 
     With ``per_regime`` each regime's training rows are distilled separately (``size``
-    points split equally over regimes; ``exact-linear`` always gives d+1 per regime), one
+    points split equally over regimes; ``exact-linear`` needs at least d + 1 per regime, exactly
+    d + 1 for classification — the screen's default size), one
     joblib task per regime on ``backend`` (``loky`` processes by default, ``dask`` on a
     ``LocalCluster`` or the cluster at ``scheduler``). Seeds per task come from
     ``numpy.random.SeedSequence(seed)``, so the result does not depend on the backend or on

@@ -497,10 +497,20 @@ def _decode(data: dict) -> np.ndarray:
     return np.frombuffer(base64.b64decode(data["data"], validate=True), dtype=dtype).reshape(data["shape"])
 
 
-def reference_statistics(X, regime, block: int, times=None, last_candle=None) -> dict:
+#: Most blocks an artifact keeps as its reference: its header must not grow with the history
+#: (256 blocks of the default 400 rows: the latest ~100k training rows, ~150 kB of JSON).
+MAX_REFERENCE_BLOCKS = 256
+
+
+def reference_statistics(X, regime, block: int, times=None, last_candle=None, *,
+                         max_blocks: int = MAX_REFERENCE_BLOCKS) -> dict:
     """What an artifact stores of the rows it is distilled from for the regime policy
-    (``meta["reference"]``): per-block, per-regime counts and feature sums, JSON-able, and the
-    time of the last source candle (``last_candle``: what the candles' fingerprint covers)."""
+    (``meta["reference"]``): per-block, per-regime counts and feature sums of the latest
+    ``max_blocks`` blocks (on the same block grid as all the rows), JSON-able, and the time of
+    the last source candle (``last_candle``: what the candles' fingerprint covers)."""
+    start = max(0, (len(X) - max_blocks * block) // block * block)
+    X, regime = X[start:], np.asarray(regime)[start:]
+    times = times[start:] if times is not None else None
     out = _BlockStats.from_rows(X, regime, block, times).to_json()
     if last_candle is not None:
         out["last_candle"] = pd.Timestamp(last_candle).isoformat()

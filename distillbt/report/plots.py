@@ -225,7 +225,7 @@ def plot_equity_curves(times, curves: dict, path, *, benchmark=None, split=None,
         longest = max(len(_short(n, 72)) for n in series)
         ncol = max(1, min(4, len(series) + (benchmark is not None), int(1500 / (7.5 * longest + 60))))
         fig.legend(loc="outside lower center", ncol=ncol, fontsize=11)
-        top.set_title(title or "Survivors' full backtests on real candles vs buy and hold")
+        top.set_title(title or "Survivors' full backtests on the candle history vs buy and hold")
     return Path(path)
 
 
@@ -347,7 +347,8 @@ def plot_distributions(real: dict, distilled: dict | None, path, *, features=Non
                 hist = (real.get(regime) or {}).get(feature)
                 top = _draw_histogram(ax, hist, regime_colour(regime))
                 if points is not None and feature in points["X"]:
-                    mask = points["regime"] == regime
+                    # a set distilled from the whole period at once ("all") stands for every regime
+                    mask = (points["regime"] == regime) | (points["regime"] == "all")
                     _draw_rug(ax, points["X"][feature][mask], points["weight"][mask], top)
                 ax.set_yticks([])
                 ax.grid(axis="y", visible=False)
@@ -356,7 +357,9 @@ def plot_distributions(real: dict, distilled: dict | None, path, *, features=Non
                     ax.set_title(feature, fontsize=14)
                 if j == 0:
                     n = int((points["regime"] == regime).sum()) if points is not None else 0
-                    ax.set_ylabel(f"{regime}\n{n} pts", rotation=0, ha="right", va="center", fontsize=13,
+                    shared = int((points["regime"] == "all").sum()) if points is not None else 0
+                    count = f"{n} pts" if not shared else f"{shared} pts (all regimes)"
+                    ax.set_ylabel(f"{regime}\n{count}", rotation=0, ha="right", va="center", fontsize=13,
                                   color=regime_colour(regime), fontweight="bold")
                 if i == len(regime_names) - 1:
                     ax.set_xlabel("standardised value (training σ)", fontsize=12)

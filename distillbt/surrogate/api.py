@@ -3,7 +3,7 @@
 ::
 
     out = screen_plain(configurations, candles, train=(0, 250_000), screen=(250_000, 400_000),
-                       seed=0, n_jobs=2)
+                       seed=0, n_jobs=2)          # base_episodes=6, length=400: a fixed budget
     out.records[0]   # {"name", "score", "path": "surrogate" | "surrogate+escalated" | "full",
                      #  "trust": {...}, "error"}
     out.summary      # seconds of each phase, episode budget, counts per path
@@ -12,22 +12,29 @@ Per configuration (DESIGN.md §6 has the measurements this follows):
 
 1. the windows its indicators use are read from its parameters (int parameters not named like
    levels) and from ``period=N`` literals in the strategy's source; the indicator bank columns
-   at those periods (and their moving-average pairs) are its features;
-2. the real strategy runs in Backtrader on the base episodes (one run, episodes back to back);
+   at those periods (their moving-average pairs, lagged and crossover columns) are its
+   features; its warm-up is its longest window + 10 bars;
+2. the real strategy runs in Backtrader on a **fixed** budget of base episodes (default 6 ×
+   400 scored bars, regime-balanced; the same episodes for every configuration: common
+   random numbers) — the cost does not grow with history;
 3. a :class:`~.model.PositionSurrogate` is fitted on the recorded decisions — first on
    the first three quarters of every episode, to measure **agreement** on the last quarters
    (walked from the state the strategy really held there), then on all of it;
-4. the surrogate walks the whole screening period (bank computed once for everything), and
-   :func:`distillbt.vectorized.simulate` turns its positions into the score the screen uses,
-   ``log(final value / cash)``, with Backtrader's fills, commission and sizing;
+4. the surrogate walks the whole screening period (only the bank columns its tree splits on
+   are computed there, once, shared), and :func:`distillbt.vectorized.simulate` turns its
+   positions into the score the screen uses, ``log(final value / cash)``, with Backtrader's
+   fills, commission and sizing;
 5. **trust**: ``coverage`` — the fewest transitions seen out of, and into, any state the walk
    relies on (free, and the better predictor of error in the prototype); ``agreement`` on the
    held-out quarters; ``rate_ratio`` — how often the walk leaves a state compared with the
    episodes (a surrogate that never exits shows up here). Below ``min_transitions``, below
    ``min_agreement`` or with a rate ratio outside ``[1/rate_band, rate_band]``: the
-   configuration is **escalated** — recorded again on the rest of the episode pool (more
-   and other windows; ``pool_factor`` times the base budget) and refitted — and if it still
-   falls short, it gets a **full backtest** of the screening period.
+   configuration is **escalated** — new windows of the training period, longer each round,
+   chosen where its own surrogate predicts the transitions it saw too rarely (or where its
+   columns leave the range its episodes showed), recorded and refitted — and if it still
+   falls short after ``escalation_rounds``, it gets a **full backtest** of the screening
+   period (counted in the time). When the batch's base episodes would cost more than
+   ``1 / min_speedup`` of its full backtests (short histories), all of it is backtested in full.
 
 Every record says which path its score came from.
 """
@@ -256,7 +263,7 @@ def screen_plain(
     budget: float | None = None,
     pool_factor: float | None = None,
     max_depth: int = 8,
-    min_transitions: int = 4,
+    min_transitions: int = 3,
     min_agreement: float = 0.95,
     rate_band: float = 5.0,
     min_speedup: float = 2.0,
@@ -275,9 +282,10 @@ def screen_plain(
     where escalation draws from — up to ``escalation_rounds`` rounds of ``escalation_episodes``
     windows each, chosen where the configuration's own surrogate predicts the transitions it
     has seen too rarely. ``budget`` (a fraction of the candles) and ``pool_factor`` are the
-    older way to size the base set and the pool. A configuration whose base episodes would
-    cost more than ``1 / min_speedup`` of its full backtest gets the full backtest directly
-    (short histories). ``episodes``: a ``(Episodes, n_base)`` pair made earlier.
+    older way to size the base set and the pool. When the batch's base episodes would cost
+    more than ``1 / min_speedup`` of its full backtests (short histories), every configuration
+    gets the full backtest directly (``min_speedup=0``: always try the surrogate).
+    ``episodes``: a ``(Episodes, n_base)`` pair made earlier.
     """
     began = time.perf_counter()
     configurations = list(configurations)
@@ -328,10 +336,26 @@ def screen_plain(
         return F
     timings["plan_seconds"] = time.perf_counter() - t0
 
+    # Short histories: when the base episodes of the batch would cost more than
+    # ``1 / min_speedup`` of its full backtests, every configuration gets the full backtest
+    # (exact, and cheaper than a surrogate that would save less than that).
+    direct_full = []
+    if min_speedup and min_speedup > 0 and live:
+        cost = sum(n_base_wanted * (ep_len + min(plans[i].warmup, episode_warmup)) for i in live)
+        if full_bars * len(live) < min_speedup * cost:
+            direct_full = list(live)
+            for i in live:
+                records[i]["trust"] = {"trusted": False, "reason": f"short history: full backtests "
+                                       f"({full_bars * len(live)} bars) cost less than {min_speedup:g}x the "
+                                       f"base episodes ({cost} bars)"}
+    surrogate_live = [i for i in live if i not in direct_full]
+
     # Episodes from the training period (its last ``source_bars`` candles).
     t0 = time.perf_counter()
     src_start = t_start if source_bars is None else max(t_start, t_stop - int(source_bars))
-    if episodes is None:
+    if episodes is None and not surrogate_live:
+        eps, n_base = windows_as_episodes(candles, [], length=ep_len, warmup=0), 0
+    elif episodes is None:
         all_periods = sorted({p for i in live for p in plans[i].periods})
         picks = sorted({all_periods[0], all_periods[len(all_periods) // 2], all_periods[-1]}) if all_periods else [20]
         summary_names = ["ret:1", "macd_hist"] + [f"{k}:{p}" for k in KINDS for p in picks]
@@ -343,20 +367,27 @@ def screen_plain(
     timings["episodes_seconds"] = time.perf_counter() - t0
 
     bank_cache: dict = {}
+    # Configurations with the same warm-up are fed from the same first bar: one bank per
+    # (episode, warm-up) over the union of their columns shares the intermediate series.
+    group_names: dict = {}
+    for i in live:
+        group_names.setdefault(plans[i].warmup, {}).update(dict.fromkeys(plans[i].features))
+    group_col = {w: {n: j for j, n in enumerate(names_)} for w, names_ in group_names.items()}
 
     def episode_bank(e, warmup, features):
         """Episode ``e``'s columns ``features``, computed from the first bar a configuration
         with ``warmup`` bars was fed, so they are what its indicators saw."""
-        key = (e, int(warmup), tuple(features))
+        key = (e, int(warmup))
         if key not in bank_cache:
             r = eps.rows(e)
             sw = int(eps.warmup[e])
             w = min(int(warmup), sw)
             rows = slice(r.start + sw - w, r.stop)
             ohlcv = eps.ohlcv[rows]
-            bank_cache[key] = IndicatorBank(list(features)).transform(
+            bank_cache[key] = IndicatorBank(list(group_names[int(warmup)])).transform(
                 {"high": ohlcv[:, 1], "low": ohlcv[:, 2], "close": ohlcv[:, 3]})[w:]
-        return bank_cache[key]
+        col = group_col[int(warmup)]
+        return bank_cache[key][:, [col[n] for n in features]]
 
     def bank_fn(i):
         return lambda e: episode_bank(e, plans[i].warmup, plans[i].features)
@@ -405,17 +436,6 @@ def screen_plain(
             else:
                 models.pop(i, None)
 
-    # 0. Configurations whose full backtest is cheap next to their episodes (short histories).
-    direct_full = []
-    if min_speedup and min_speedup > 0:
-        for i in live:
-            cost = sum(int(eps.length[e]) + min(plans[i].warmup, int(eps.warmup[e])) for e in base)
-            if full_bars < min_speedup * cost:
-                direct_full.append(i)
-                records[i]["trust"] = {"trusted": False, "reason": f"full backtest ({full_bars} bars) is cheaper "
-                                       f"than {min_speedup:g}x its base episodes ({cost} bars)"}
-    surrogate_live = [i for i in live if i not in direct_full]
-
     # 1. Base episodes, every configuration on the same ones (common random numbers).
     t0 = time.perf_counter()
     recs = dict(zip(surrogate_live, record([(i, base) for i in surrogate_live], "episodes"))) if surrogate_live else {}
@@ -449,8 +469,12 @@ def screen_plain(
                 {k: frame[k].to_numpy()[src_start - lead:t_stop] for k in ("high", "low", "close")})[lead:]
             source_col = {n: j for j, n in enumerate(names)}
         m = len(source_bank)
-        first = min(episode_warmup, m - ep_len) if m > ep_len else 0
-        w_starts = np.arange(first, m - ep_len + 1, ep_len)  # positions in the source bank
+        # Longer windows each round (holds that outlast a base episode end inside them), about
+        # the same bars per round: 2 x length x escalation_episodes.
+        L = min(ep_len * 2 ** (round_ + 1), max(2, m - episode_warmup))
+        k_eps = max(1, escalation_episodes // 2 ** round_)
+        first = min(episode_warmup, m - L) if m > L else 0
+        w_starts = np.arange(first, m - L + 1, L)  # positions in the source bank
         if not len(w_starts):
             break
         chosen_by = {}
@@ -477,21 +501,24 @@ def screen_plain(
                 Fr = F[:, rely]
                 score += np.sum((Fr < lo) | (Fr > hi), axis=1)
             per_window = np.add.reduceat(score, w_starts)[:len(w_starts)]
-            if w_starts[-1] + ep_len < m:
-                per_window[-1] -= score[w_starts[-1] + ep_len:].sum()
-            taken = {int(eps.source_start[e]) for e in recs[i]["episodes"]}
-            order = [int(k) for k in np.argsort(-per_window, kind="stable")
-                     if per_window[k] > 0 and src_start + int(w_starts[k]) not in taken]
-            if not order:  # no signal: windows in turn, away from those already recorded
-                order = [k for k in range(len(w_starts)) if src_start + int(w_starts[k]) not in taken]
-                step = max(1, len(order) // max(1, escalation_episodes))
+            if w_starts[-1] + L < m:
+                per_window[-1] -= score[w_starts[-1] + L:].sum()
+            covered = np.zeros(m, dtype=bool)
+            for e in recs[i]["episodes"]:
+                a_ = int(eps.source_start[e]) - src_start
+                covered[max(0, a_):max(0, a_ + int(eps.length[e]))] = True
+            fresh = np.add.reduceat(covered, w_starts)[:len(w_starts)] < L // 2
+            order = [int(k) for k in np.argsort(-per_window, kind="stable") if per_window[k] > 0 and fresh[k]]
+            if not order:  # no signal: windows spread over the period, away from those recorded
+                order = [k for k in range(len(w_starts)) if fresh[k]]
+                step = max(1, len(order) // k_eps)
                 order = order[::step]
-            chosen_by[i] = [src_start + int(w_starts[k]) for k in order[:escalation_episodes]]
+            chosen_by[i] = [src_start + int(w_starts[k]) for k in order[:k_eps]]
         starts_new = sorted({s_ for v in chosen_by.values() for s_ in v})
         if not starts_new:
             break
         at = eps.n
-        eps = eps.extended(windows_as_episodes(candles, starts_new, length=ep_len, warmup=episode_warmup,
+        eps = eps.extended(windows_as_episodes(candles, starts_new, length=L, warmup=episode_warmup,
                                                regime_names=eps.regime_names))
         index_of = {s_: at + k for k, s_ in enumerate(starts_new)}
         jobs = [(i, [index_of[s_] for s_ in chosen_by[i]]) for i in pending if chosen_by[i]]
