@@ -67,7 +67,8 @@ TABLE_HEAD = ("| seed | base episodes × scored bars | Backtrader bars fed / con
 
 def _row(r):
     p, ag = r["paths"], r["ag"]
-    return (f"| {r['seed']} | {r['eps']} × {r['len']} | {r['fed']:,.0f} | {r['sur']:.1f} | {r['sur'] - r['no_full']:.1f} | "
+    return (f"| {r['seed']} | {r['eps']} × {r['len']} | {r['fed']:,.0f} | {r['sur']:.1f} | "
+            f"{r['sur'] - r['no_full']:.1f} | "
             f"{r['full']:.1f} | {r['full'] / r['sur']:.1f}x | {r['rho']:.3f} | {r['rec']:.2f} | "
             f"{p['surrogate']} / {p['surrogate+escalated']} / {p['full']} | "
             f"{ag.get('min', float('nan')):.3f} / {ag.get('q10', float('nan')):.3f} / "
@@ -147,7 +148,7 @@ def main():
     ap.add_argument("--halving", action="store_true", help="also the successive-halving baseline")
     ap.add_argument("--base-episodes", type=int, default=6)
     ap.add_argument("--length", type=int, default=400, help="scored bars per episode")
-    ap.add_argument("--min-speedup", type=float, default=2.0,
+    ap.add_argument("--min-speedup", type=float, default=3.0,
                     help="configurations whose base episodes cost more than 1/this of a full backtest get the "
                          "full backtest directly (0: always try the surrogate)")
     ap.add_argument("--progress", action="store_true")

@@ -153,9 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also backtest every configuration in full: rank agreement, recall, timings")
     screen.add_argument("--commission", type=float, default=0.001, help="fraction of traded value (default: 0.001)")
     screen.add_argument("--cash", type=float, default=10_000.0, help="starting cash (default: 10000)")
-    screen.add_argument("--plain", default="full", choices=["surrogate", "full"],
+    screen.add_argument("--plain", default="surrogate", choices=["surrogate", "full"],
                         help="plain strategies: a learned surrogate from episodes, escalated when it cannot be "
-                             "trusted, or a full backtest each (default: full)")
+                             "trusted (default; short histories get full backtests), or a full backtest each")
     screen.add_argument("--out", metavar="FILE", help="write the results as JSON to FILE")
     screen.add_argument("--report", metavar="DIR", help="also write a report (index.html, summary.md, plots) to DIR")
     screen.set_defaults(handler=_cmd_screen)
@@ -436,7 +436,7 @@ def _cmd_screen(args) -> int:
     result = screen(folder, candles, distilled=distilled, method=args.method, size=args.size, top=args.top,
                     min_score=args.min_score, validate=args.validate, n_jobs=args.jobs, backend=args.backend,
                     commission=args.commission, cash=args.cash, seed=args.seed, progress=not args.no_progress,
-                    plain=getattr(args, "plain", "full"))
+                    plain=getattr(args, "plain", "surrogate"))
     if args.out:
         Path(args.out).write_text(json.dumps(result.to_dict(), indent=1, default=_json_default))
     report = None
@@ -453,7 +453,8 @@ def _cmd_screen(args) -> int:
     for name, period in s["periods"].items():
         print(f"{name + ':':<11} {period['first']} → {period['last']} ({period['candles']} candles)")
     print(f"{s['configurations']} configurations ({s['model_configurations']} model: fitted on distilled "
-          f"points, vectorised; {s['plain_configurations']} plain: full backtests), score = {s['score']}")
+          f"points, vectorised; {s['plain_configurations']} plain: "
+          f"{'surrogates' if s.get('plain_surrogate') else 'full backtests'}), score = {s['score']}")
     if s.get("plain_surrogate"):
         ps = s["plain_surrogate"]
         print(f"plain strategies by surrogate (episodes: {ps['base_episodes']} × {ps['episode_length']} bars from "

@@ -6,7 +6,9 @@ Periods (in time order; fractions of the usable candles, default 50 / 30 / 20 %)
   model strategies fit their models on these real candles;
 - **screening**: every configuration is scored here — model strategies by the vectorised
   execution of a model fitted on the distilled points (milliseconds), plain strategies by a
-  full Backtrader backtest (marked ``path="full"``); ``validate=True`` also backtests every
+  learned surrogate of each configuration (``path="surrogate"`` or ``"surrogate+escalated"``;
+  ``"full"`` where it could not be trusted, on short histories, or with ``plain="full"``);
+  ``validate=True`` also backtests every
   configuration in full here, which is how far the screen can be trusted;
 - **holdout**: the survivors are backtested again on this later period, which nothing was
   selected on: the honest out-of-sample number.
@@ -143,7 +145,7 @@ def screen(
     fractions=DEFAULT_FRACTIONS,
     seed: int = 0,
     progress: bool = True,
-    plain: str = "full",
+    plain: str = "surrogate",
 ) -> ScreenResult:
     """Screen every configuration of the strategies in ``folder`` on ``candles``.
 
@@ -159,8 +161,9 @@ def screen(
 
     ``plain``: how plain (non-model) strategies are screened — ``"surrogate"`` (a learned
     surrogate of each configuration, escalated to more episodes and then to a full backtest
-    when it cannot be trusted; :mod:`distillbt.surrogate`) or ``"full"`` (default until the
-    surrogate is measured at full size: a full backtest each). Each record's ``path`` says which score it got.
+    when it cannot be trusted; :mod:`distillbt.surrogate`; the default — on short histories it
+    backtests everything in full itself) or ``"full"`` (a full backtest each). Each record's
+    ``path`` says which score it got.
     """
     if plain not in ("surrogate", "full"):
         raise InputError(f"plain must be 'surrogate' or 'full', not {plain!r}")
@@ -215,7 +218,7 @@ def screen(
         summaries[config.name] = outcome["returns"]
     screen_seconds = time.perf_counter() - screen_started
 
-    # Plain strategies have no fast path yet: a full backtest on the screening period.
+    # Plain strategies: a learned surrogate (distillbt.surrogate), or a full backtest each.
     plain_started = time.perf_counter()
     plain_summary = None
     if plain_jobs and plain == "surrogate":

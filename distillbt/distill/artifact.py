@@ -209,6 +209,7 @@ class DistilledSet:
         try:
             with os.fdopen(fd, "wb") as handle:
                 np.savez_compressed(handle, **arrays)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it owner-only; a saved set is an ordinary file
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -258,6 +259,12 @@ class DistilledSet:
             part = np.array([parts[c] for c in part_codes], dtype=object)
         return cls(X=X, y=y, weight=weight, regime=np.array([names[c] for c in codes], dtype=object),
                    meta=meta, part=part)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _json_default(value):

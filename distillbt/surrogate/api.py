@@ -47,7 +47,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..backtest import BacktestJob, run_many
 from ..errors import InputError
@@ -81,6 +80,7 @@ class PlainScreen:
     summary: dict = field(default_factory=dict)
     episodes: Episodes | None = None
     curves: dict = field(default_factory=dict)  # name -> equity over the screening period
+    full_results: dict = field(default_factory=dict)  # name -> run_many result of full backtests
 
 
 def _all_params(cls, params) -> dict:
@@ -266,7 +266,7 @@ def screen_plain(
     min_transitions: int = 3,
     min_agreement: float = 0.95,
     rate_band: float = 5.0,
-    min_speedup: float = 2.0,
+    min_speedup: float = 3.0,
     escalate: bool = True,
     full_fallback: bool = True,
     episodes: tuple[Episodes, int] | None = None,
@@ -393,7 +393,6 @@ def screen_plain(
         return lambda e: episode_bank(e, plans[i].warmup, plans[i].features)
 
     base = list(range(n_base))
-    extra = list(range(n_base, eps.n))
 
     def record(jobs_, desc):
         jobs = [(plans[i].configuration, which, plans[i].warmup) for i, which in jobs_]
@@ -487,7 +486,8 @@ def screen_plain(
                 path = model.walk(F, start_state=0.0)
                 prev = np.concatenate(([0.0], path[:-1]))
                 for st, kind in wanted:
-                    score += 1000.0 * (((prev == st) & (path != st)) if kind == "out" else ((prev != st) & (path == st)))
+                    moved = ((prev == st) & (path != st)) if kind == "out" else ((prev != st) & (path == st))
+                    score += 1000.0 * moved
                 rely = _used_columns(model)
             else:
                 rely = []
@@ -542,6 +542,7 @@ def screen_plain(
     still = [i for i in ok if not records[i]["trust"].get("trusted")] + direct_full
     timings["escalation_seconds"] = time.perf_counter() - t0
 
+    full_results = {}
     # 3. Full backtests: the last resort for what the surrogate could not earn trust on.
     t0 = time.perf_counter()
     if still and (full_fallback or direct_full):
@@ -555,6 +556,7 @@ def screen_plain(
                 records[i]["error"] = res["error"]
                 continue
             curves[records[i]["name"]] = res["equity"]
+            full_results[records[i]["name"]] = res
             records[i].update(score=float(res["score"]), path="full", surrogate_score=records[i]["score"])
     timings["full_seconds"] = time.perf_counter() - t0
 
@@ -581,7 +583,7 @@ def screen_plain(
         **timings, "total_seconds": time.perf_counter() - began,
         "regimes": list(eps.regime_names),
     }
-    return PlainScreen(records=records, summary=summary, episodes=eps, curves=curves)
+    return PlainScreen(records=records, summary=summary, episodes=eps, curves=curves, full_results=full_results)
 
 
 def fill_screen_records(plain_jobs, candles, *, train, screen, **options) -> tuple[dict, dict]:
@@ -598,6 +600,10 @@ def fill_screen_records(plain_jobs, candles, *, train, screen, **options) -> tup
         record["trust"] = res["trust"]
         if res["path"] == "full":
             record["full_score"] = res["score"]
+            if res["name"] in out.full_results:
+                from ..screen import _stats  # the same stats table as the screen's full backtests
+
+                record["full_stats"] = _stats(out.full_results[res["name"]])
     return out.summary, out.curves
 
 
