@@ -39,7 +39,7 @@ from distillbt._vectorised_screen import screen_vectorised  # noqa: E402
 from distillbt.backtest import BacktestJob, run_many  # noqa: E402
 from distillbt.data.sources import load_candles  # noqa: E402
 from distillbt.discovery import Configuration, discover  # noqa: E402
-from distillbt.screen import DEFAULT_FRACTIONS, TASK_OF_TARGET, _distilled_sets, _periods, _Vectoriser  # noqa: E402
+from distillbt.screen import DEFAULT_FRACTIONS, TASK_OF_TARGET, _distilled_sets, _periods  # noqa: E402
 from distillbt.strategy import ModelStrategy  # noqa: E402
 
 
@@ -59,7 +59,6 @@ def main():
     data = periods.pop("data")
     start, stop = periods["screening"]
 
-    began = time.perf_counter()
     sets, distill_seconds = _distilled_sets(None, data, sorted({TASK_OF_TARGET[c.strategy.cls.target] for c in configs}),
                                             method="exact-linear", size=None, per_regime=True, seed=args.seed,
                                             n_jobs=1, backend="loky", progress=False)
@@ -69,9 +68,9 @@ def main():
     screen_seconds = time.perf_counter() - began
     screen_scores = np.array([o["score"] for o in outcomes])
 
-    replica = _Vectoriser(candles, cash=cash, commission=commission, start=start, stop=stop)
-    full = [replica.run(c.strategy.cls, c.params, source="real",
-                        fit=lambda cls, params: cls.fit_model(candles, params=params, end=start))[0] for c in configs]
+    # every model fitted on the real candles before the screening period instead (sets=None)
+    full = screen_vectorised(configs, None, candles, task_of_target=TASK_OF_TARGET, cash=cash,
+                             commission=commission, start=start, stop=stop, n_jobs=1)
     full_scores = np.array([r["score"] for r in full])
 
     rng = np.random.default_rng(args.seed)

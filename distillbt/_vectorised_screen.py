@@ -21,16 +21,20 @@ from .stats import return_summary
 CHUNK = 16
 
 
-def screen_vectorised(configs, sets: dict, candles, *, task_of_target: dict, cash: float,
+def screen_vectorised(configs, sets: dict | None, candles, *, task_of_target: dict, cash: float,
                       commission: float, start: int, stop: int, n_jobs: int = 1,
-                      backend: str = "loky", progress=None) -> list[dict]:
+                      backend: str = "loky", progress=None, feature_cache: dict | None = None) -> list[dict]:
     """One outcome per configuration, in order: ``score``, ``final_value``, ``notes``,
     ``error`` (one line, the batch goes on) and ``returns`` (a return summary).
 
-    ``progress``: a tqdm bar to advance (or None).
+    ``sets``: task → distilled set to fit each model on; None fits each model on the real
+    candles before ``start`` instead (what a full backtest does: the replica that checks the
+    two executions agree). ``progress``: a tqdm bar to advance (or None). ``feature_cache``:
+    a dict of feature tables by options, filled here and reused by a later call on the same
+    candles and ``stop``.
     """
     frame = ohlcv_frame(candles).iloc[:stop]
-    feature_tables = {}
+    feature_tables = {} if feature_cache is None else feature_cache
     for config in configs:
         options = _options_key(config)
         if options is not None and options not in feature_tables:
@@ -100,7 +104,8 @@ def _run_chunk(chunk, *, frame, sets, feature_tables, task_of_target, cash, comm
             cls = config.strategy.cls
             key = cls.fit_key(config.params)
             if key not in models:
-                models[key] = cls.fit_model_on_distilled(sets[task_of_target[cls.target]], params=config.params)
+                models[key] = (cls.fit_model(frame, params=config.params, end=start) if sets is None else
+                               cls.fit_model_on_distilled(sets[task_of_target[cls.target]], params=config.params))
             fitted = models[key]
             table = feature_tables.get(_options_key(config))
             result = cls.vectorized(frame, fitted, params=config.params, cash=cash, commission=commission,

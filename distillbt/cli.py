@@ -436,7 +436,7 @@ def _cmd_screen(args) -> int:
     result = screen(folder, candles, distilled=distilled, method=args.method, size=args.size, top=args.top,
                     min_score=args.min_score, validate=args.validate, n_jobs=args.jobs, backend=args.backend,
                     commission=args.commission, cash=args.cash, seed=args.seed, progress=not args.no_progress,
-                    plain=getattr(args, "plain", "surrogate"))
+                    plain=args.plain)
     if args.out:
         Path(args.out).write_text(json.dumps(result.to_dict(), indent=1, default=_json_default))
     report = None

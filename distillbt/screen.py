@@ -31,7 +31,6 @@ from .distill.artifact import DistilledSet
 from .distill.prepare import prepare
 from .distill.runner import distill
 from .errors import InputError
-from .features import make_features
 from ._vectorised_screen import screen_vectorised
 from .stats import deflated_sharpe_ratio, probability_of_backtest_overfitting, return_summary
 from .strategy import ModelStrategy
@@ -74,30 +73,6 @@ class ScreenResult:
         lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [head] + rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
-
-
-class _Vectoriser:
-    """Runs model configurations vectorised over one period, fitting each model once per fit
-    key (configurations that differ only in their rule share it) and computing each feature
-    set once."""
-
-    def __init__(self, candles, *, cash, commission, start, stop):
-        self.candles, self.cash, self.commission, self.start, self.stop = candles, cash, commission, start, stop
-        self.models: dict = {}
-        self.feature_sets: dict = {}
-
-    def run(self, cls, params, *, fit, source: str) -> tuple[dict, object]:
-        """``fit(cls, params)`` makes the model on first use; ``source`` names what it was fitted on."""
-        key = (source, cls.__name__, cls.fit_key(params))
-        if key not in self.models:
-            self.models[key] = fit(cls, params)
-        fitted = self.models[key]
-        options = repr(sorted(fitted.feature_options.items()))
-        if options not in self.feature_sets:
-            self.feature_sets[options] = make_features(self.candles, **fitted.feature_options)
-        result = cls.vectorized(self.candles, fitted, params=params, cash=self.cash, commission=self.commission,
-                                start=self.start, end=self.stop, feature_set=self.feature_sets[options])
-        return result, fitted
 
 
 def _fmt(value) -> str:
@@ -195,7 +170,7 @@ def screen(
     # 2. The screen: model strategies fitted on distilled points, vectorised over screening.
     screen_started = time.perf_counter()
     records, curves, summaries = [], {}, {}
-    vectoriser = _Vectoriser(candles, cash=cash, commission=commission, start=s_start, stop=s_stop)
+    feature_cache: dict = {}  # features of the screening run, reused by the validation replicas
     plain_jobs, model_jobs = [], []
     for config, model in zip(configs, is_model):
         record = {"name": config.name, "strategy": config.strategy.name, "params": config.params,
@@ -207,7 +182,7 @@ def screen(
               leave=False) as bar:
         outcomes = screen_vectorised([c for _, c in model_jobs], sets, candles, task_of_target=TASK_OF_TARGET,
                                      cash=cash, commission=commission, start=s_start, stop=s_stop,
-                                     n_jobs=n_jobs, backend=backend, progress=bar)
+                                     n_jobs=n_jobs, backend=backend, progress=bar, feature_cache=feature_cache)
     for (record, config), outcome in zip(model_jobs, outcomes):
         if outcome["error"]:
             record["error"] = outcome["error"]
@@ -284,14 +259,16 @@ def screen(
         record["full_score"] = float(result["score"])
         record["full_stats"] = _stats(result)
         validation_seconds += float(result.get("seconds") or 0.0)
-        if record["path"] != "vectorised":
-            continue  # plain strategies have no model to replay
-        # The real-fitted model the worker used (same data, same code), run vectorised: do the
-        # two executions agree?
-        config = by_name[record["name"]]
-        replica, _ = vectoriser.run(config.strategy.cls, config.params, source="real",
-                                    fit=lambda cls, params: cls.fit_model(candles, params=params, end=s_start))
-        record["execution_rel_diff"] = abs(replica["final_value"] - result["final_value"]) / result["final_value"]
+    # The real-fitted model each worker used (same data, same code), run vectorised: do the two
+    # executions agree? Plain strategies have no model to replay.
+    replayed = [(r, res) for r, res in zip(screening_targets, results) if r["path"] == "vectorised"
+                and r.get("full_score") is not None]
+    replicas = screen_vectorised([by_name[r["name"]] for r, _ in replayed], None, candles,
+                                 task_of_target=TASK_OF_TARGET, cash=cash, commission=commission, start=s_start,
+                                 stop=s_stop, feature_cache=feature_cache) if replayed else []
+    for (record, result), replica in zip(replayed, replicas):
+        if replica["error"] is None:
+            record["execution_rel_diff"] = abs(replica["final_value"] - result["final_value"]) / result["final_value"]
     for record, result in zip(holdout_targets, results[len(screening_targets):]):
         if result.get("error"):
             record["holdout_error"] = result["error"]
@@ -400,7 +377,7 @@ def _trust(records, summaries, *, top, validate, validation_seconds, screen_seco
     if names:
         sharpes = np.array([summaries[n]["sharpe"] for n in names])
         for record in records:
-            if record["survivor"] and record["name"] in summaries and record["name"] in names:
+            if record["survivor"] and record["name"] in names:
                 s = summaries[record["name"]]
                 record["deflated_sharpe"] = float(deflated_sharpe_ratio(
                     s["sharpe"], sharpes, s["n_obs"], skew=s["skew"], kurtosis=s["kurtosis"]))
