@@ -28,7 +28,6 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 import pandas as pd
 
 from distillbt.data.sample import sample_market

@@ -21,11 +21,10 @@ import argparse
 import time
 
 import numpy as np
-import pandas as pd
 from scipy.stats import spearmanr
 
 from distillbt.data.candles import validate_candles
-from distillbt.data.sample import sample_market
+from distillbt.data.sample import continue_market, sample_market
 from distillbt.distill.prepare import prepare
 from distillbt.distill.runner import distill
 from distillbt.distill.update import _rows, update
@@ -33,15 +32,6 @@ from distillbt.models import LogisticRegression
 
 PLANTED = {"regime_params": {"volatile": {"vol": 5.0}},
            "regime_shares": {"bull": .25, "bear": .15, "sideways": .2, "volatile": .35, "crash": .05}}
-
-
-def extend(old, bars, seed, **options):
-    step = old.frame.index[1] - old.frame.index[0]
-    new = sample_market(bars=bars, seed=seed, start=str(old.end + step),
-                        start_price=float(old.frame["close"].iloc[-1]), **options)
-    frame = pd.concat([old.frame, new.frame])
-    return validate_candles(frame, symbol=old.symbol, source=f"{old.source}+{new.source}",
-                            timeframe=old.timeframe, synthetic=True)
 
 
 def skill(dset, test_X, test_ret):
@@ -68,7 +58,7 @@ def main(argv=None):
         old = sample_market(bars=args.old_bars, seed=100 + seed)
         parent = distill(prepare(old), method=args.method, size=args.size, per_regime=True, seed=seed,
                          n_jobs=args.jobs)
-        everything = extend(old, args.new_bars + args.test_bars, seed=200 + seed, **PLANTED)
+        everything = continue_market(old, args.new_bars + args.test_bars, seed=200 + seed, **PLANTED)
         cut = everything.frame.index[args.old_bars + args.new_bars - 1]
         known = validate_candles(everything.frame.loc[:cut], symbol=old.symbol, source=everything.source,
                                  timeframe=old.timeframe, synthetic=True)

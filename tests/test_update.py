@@ -9,7 +9,7 @@ import pytest
 from distillbt.cli import main
 from distillbt.data.candles import validate_candles
 from distillbt.data.resample import resample_candles
-from distillbt.data.sample import sample_market
+from distillbt.data.sample import continue_market, sample_market
 from distillbt.distill.artifact import ArtifactError, DistilledSet
 from distillbt.distill.distribution import DistributionMatching
 from distillbt.distill.gradient import GradientMatching
@@ -27,16 +27,6 @@ PLANTED = {"regime_params": {"volatile": {"vol": 5.0}},
            "regime_shares": {"bull": .25, "bear": .15, "sideways": .2, "volatile": .35, "crash": .05}}
 
 
-def extend(old, bars, seed, **options):
-    """``old`` followed by ``bars`` new candles of the sample market (seed ``seed``)."""
-    step = old.frame.index[1] - old.frame.index[0]
-    new = sample_market(bars=bars, seed=seed, start=str(old.end + step),
-                        start_price=float(old.frame["close"].iloc[-1]), **options)
-    frame = pd.concat([old.frame, new.frame])
-    return validate_candles(frame, symbol=old.symbol, source=f"{old.source}+{new.source}",
-                            timeframe=old.timeframe, synthetic=True)
-
-
 @pytest.fixture(scope="module")
 def market():
     old = sample_market(bars=OLD_BARS, seed=1)
@@ -45,8 +35,8 @@ def market():
                        method_params={"n_outer": 8, "n_inner": 2, "init": "random"})
     return {
         "old": old, "artifact": artifact,
-        "same": extend(old, NEW_BARS, seed=2),
-        "changed": extend(old, NEW_BARS, seed=2, **PLANTED),
+        "same": continue_market(old, NEW_BARS, seed=2),
+        "changed": continue_market(old, NEW_BARS, seed=2, **PLANTED),
     }
 
 
@@ -152,7 +142,7 @@ def test_periodic_redistils_on_the_window_and_records_lineage(market, tmp_path):
     assert loaded.lineage == result.lineage
     assert loaded.content_fingerprint() == result.content_fingerprint()
     # a chain: updating the update appends
-    longer = extend(market["changed"], 4_000, seed=3, **PLANTED)
+    longer = continue_market(market["changed"], 4_000, seed=3, **PLANTED)
     second, report2 = update(loaded, longer, policy="periodic", window=12_000)
     assert [e["policy"] for e in second.lineage] == ["periodic", "periodic"]
     assert second.lineage[1]["parent"] == loaded.content_fingerprint()

@@ -86,7 +86,7 @@ from ..errors import InputError
 from .candles import Candles, validate_candles
 from .timeframes import timeframe_ms
 
-__all__ = ["REGIMES", "DEFAULT_REGIME_SHARES", "DEFAULT_MEAN_REGIME_BARS", "sample_market"]
+__all__ = ["REGIMES", "DEFAULT_REGIME_SHARES", "DEFAULT_MEAN_REGIME_BARS", "sample_market", "continue_market"]
 
 #: Human names of the simulated regimes; also the categories of ``Candles.true_regimes``.
 REGIMES: tuple[str, ...] = ("bull", "bear", "sideways", "volatile", "crash")
@@ -230,6 +230,18 @@ def sample_market(
         synthetic=True,
         true_regimes=true_regimes,
     )
+
+
+def continue_market(old: Candles, bars: int, *, seed: int, **options) -> Candles:
+    """``old`` followed by ``bars`` new candles of the sample market (seed ``seed``), starting one
+    interval after its last candle at its last close; ``options`` go to :func:`sample_market`
+    (e.g. ``regime_shares`` or ``regime_params`` to plant a change of market). For trying the
+    updates of a distilled set on fresh candles."""
+    step = old.frame.index[1] - old.frame.index[0]
+    new = sample_market(bars=bars, seed=seed, start=str(old.end + step),
+                        start_price=float(old.frame["close"].iloc[-1]), **options)
+    return validate_candles(pd.concat([old.frame, new.frame]), symbol=old.symbol,
+                            source=f"{old.source}+{new.source}", timeframe=old.timeframe, synthetic=True)
 
 
 def _check_int(name: str, value, *, minimum: int) -> None:
