@@ -8,11 +8,14 @@ hold out the last ``--test-bars`` candles, and update the set with the rest by
 - ``periodic``: the full re-distillation (every regime from scratch on the latest window);
 - ``incremental``: warm start from the saved points, ``--steps`` iterations;
 
-timing each side by side in one run. A logistic model is trained on each set (and on the
+timing each side by side in one run. As a control, the regime policy also runs on a
+continuation *without* the planted change (what it re-distils there is a false alarm). A
+logistic model is trained on each set (and on the
 parent) and scored on the held-out candles: information coefficient (Spearman of the
 predicted probability with the next return) and accuracy. Mean ± std over the seeds.
 
-    python benchmarks/bench_update.py --seeds 5
+    python benchmarks/bench_update.py --seeds 5                                         # long history
+    python benchmarks/bench_update.py --seeds 5 --old-bars 60000 --new-bars 30000       # short history
 """
 
 from __future__ import annotations
@@ -43,8 +46,8 @@ def skill(dset, test_X, test_ret):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--old-bars", type=int, default=60_000)
-    ap.add_argument("--new-bars", type=int, default=30_000)
+    ap.add_argument("--old-bars", type=int, default=500_000)
+    ap.add_argument("--new-bars", type=int, default=60_000)
     ap.add_argument("--test-bars", type=int, default=10_000)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--method", default="gradient")
@@ -75,6 +78,11 @@ def main(argv=None):
             for part in ("features", "detect", "distil"):
                 out[f"{policy}_{part}"] = report.timings.get(part, 0.0)
         out["redistilled"] = ",".join(out["regime_report"].redistilled) or "-"
+        same = continue_market(old, args.new_bars, seed=200 + seed)
+        started = time.perf_counter()
+        _, control = update(parent, same, policy="regime", n_jobs=args.jobs)
+        out["control_s"] = time.perf_counter() - started
+        out["control"] = ",".join(control.redistilled) or "-"
         out["mix_changed"] = out["regime_report"].mix["changed"]
         # held-out candles, in the parent's feature space (all sets share it)
         test = _rows({**parent.meta, "task": "regression"}, everything,
@@ -85,7 +93,7 @@ def main(argv=None):
         out["inc_coef"] = inc["updated_coef_rel_error"]
         rows.append(out)
         print(f"seed {seed}: regime {out['regime_s']:.2f} s (re-distilled {out['redistilled']}, mix changed "
-              f"{out['mix_changed']}), periodic {out['periodic_s']:.2f} s, incremental {out['incremental_s']:.2f} s; "
+              f"{out['mix_changed']}; control re-distilled {out['control']}), periodic {out['periodic_s']:.2f} s, incremental {out['incremental_s']:.2f} s; "
               f"IC parent {out['parent_ic']:+.4f} regime {out['regime_ic']:+.4f} periodic {out['periodic_ic']:+.4f} "
               f"incremental {out['incremental_ic']:+.4f}", flush=True)
 
@@ -112,6 +120,9 @@ def main(argv=None):
         print(f"| {name} | {msf(name + '_s')} | {ratio.mean():.1f}x ± {ratio.std(ddof=1) if len(ratio) > 1 else 0:.1f} "
               f"| {what} | {ms(name + '_ic')} | {ms(name + '_acc')} |")
     print(f"| parent (not updated) | - | - | - | {ms('parent_ic')} | {ms('parent_acc')} |")
+    ratio = full / np.array([r["control_s"] for r in rows])
+    print(f"| regime, control (no planted change) | {msf('control_s')} | {ratio.mean():.1f}x | "
+          + "; ".join(f"s{r['seed']}: {r['control']}" for r in rows) + " | - | - |")
     print()
     print("| policy | features s | detect s | distil s |")
     print("|---|---:|---:|---:|")

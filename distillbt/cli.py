@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from .errors import DistillbtError
+from .errors import DistillbtError, InputError
 
 PROG = "distillbt"
 
@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--out", metavar="FILE", help="artifact path (default: distilled-METHOD.npz)")
     distill.add_argument("--precision", default="float64", choices=["float64", "float32", "float16"],
                          help="float type the points are stored in (default: float64, exact)")
+    distill.add_argument("--episodes", type=int, default=0, metavar="N",
+                         help="also store N candle windows of the training period (with 1000 warm-up bars "
+                              "each): the base episodes plain strategies' surrogates learn from when the set "
+                              "is given to screen --distilled (default: 0, none; the screen uses 6)")
     distill.add_argument("--timeframes", metavar="TF,TF,...",
                          help="multi-horizon: resample the candles to each interval (e.g. 15m,1h,1d) and "
                               "store one part per interval in one artifact")
@@ -187,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "was distilled from)")
     update.add_argument("--steps", type=int, default=20, help="incremental: matching iterations (default: 20)")
     update.add_argument("--alpha", type=float, default=0.01, help="regime: test level (default: 0.01)")
+    update.add_argument("--grow", type=float, default=2.0, metavar="X",
+                        help="regime: when the mix changed, also re-distil a regime whose new rows are X times "
+                             "its source rows or more (default: 2; 0 turns it off)")
     update.add_argument("--compare", action="store_true",
                         help="incremental: also run the full re-distillation and report closeness and speed-up")
     update.add_argument("--out", metavar="FILE", help="where to write the new set (default: ARTIFACT-updated.npz)")
@@ -288,6 +295,8 @@ def _cmd_distill(args) -> int:
     from .distill.runner import distill
 
     if args.timeframes:
+        if args.episodes:
+            raise InputError("--episodes is for a single-interval set: drop it or --timeframes")
         return _cmd_distill_horizons(args)
     candles = _load(args)
     data = prepare(candles)
@@ -296,8 +305,14 @@ def _cmd_distill(args) -> int:
                         weighting=args.weighting, seed=args.seed, n_jobs=args.jobs,
                         backend=args.backend, scheduler=args.scheduler, progress=not args.no_progress)
     distilled = distilled.with_precision(args.precision)
+    if args.episodes:
+        from .distill.episodes import training_episodes
+
+        distilled.episodes = training_episodes(data, n=args.episodes, seed=args.seed)
     path = distilled.save(args.out or f"distilled-{args.method}.npz")
     summary = {**distilled.summary(), "path": str(path), "synthetic_source": candles.synthetic}
+    if distilled.episodes is not None:
+        summary["episodes"] = distilled.episodes.summary()
     if _emit_json(args, summary):
         return 0
     label = " [SYNTHETIC sample market]" if candles.synthetic else ""
@@ -312,6 +327,10 @@ def _cmd_distill(args) -> int:
     print(f"compression:  {summary['compression_ratio']:,.0f}x ({summary['source_candles'] * 48:,} raw "
           f"bytes of time+OHLCV float64 / {summary['payload_bytes']:,} bytes of points "
           f"in {distilled.precision})")
+    if distilled.episodes is not None:
+        e = summary["episodes"]
+        print(f"episodes:     {e['n']} windows of {', '.join(map(str, e['length']))} bars (+{e['warmup']} warm-up), "
+              f"{e['first']} → {e['last']}; {e['bytes']:,} bytes, beside the points")
     print(f"time:         {distilled.meta['seconds']:.2f} s on {args.backend} with {args.jobs} job(s)")
     print(path)
     return 0
@@ -351,7 +370,7 @@ def _cmd_update(args) -> int:
     parent = DistilledSet.load(args.artifact)
     candles = _load(args)
     result, report = update(parent, candles, policy=args.policy, window=args.window, steps=args.steps,
-                            alpha=args.alpha, compare=args.compare, n_jobs=args.jobs, backend=args.backend,
+                            alpha=args.alpha, grow=args.grow or None, compare=args.compare, n_jobs=args.jobs, backend=args.backend,
                             progress=not args.no_progress)
     path = None
     if result is not parent:

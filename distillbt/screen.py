@@ -201,7 +201,8 @@ def screen(
 
         plain_summary, plain_curves = fill_screen_records(
             plain_jobs, candles, train=(train_start, train_stop), screen=(s_start, s_stop), seed=seed,
-            n_jobs=n_jobs, backend=backend, cash=cash, commission=commission, progress=progress)
+            n_jobs=n_jobs, backend=backend, cash=cash, commission=commission, progress=progress,
+            episodes=_stored_episodes(distilled, candles, s_start))
         for name, curve in plain_curves.items():
             summaries[name] = return_summary(np.asarray(curve, dtype="float64"))
     elif plain_jobs:
@@ -330,6 +331,26 @@ def _default_size(method, data, per_regime) -> int:
         return 100
     regimes = len(set(data.regime[data.parts["train"]])) if per_regime else 1
     return (len(data.feature_names) + 1) * regimes
+
+
+def _stored_episodes(distilled, candles: Candles, s_start: int):
+    """``(episodes, n_base)`` from the given distilled set(s) (``distill --episodes``), placed
+    in ``candles``; None when there are none. Refused when they come from another market or
+    reach into the screening period (the surrogates would learn from what they are scored on)."""
+    sets = list(distilled.values()) if isinstance(distilled, dict) else [distilled]
+    dset = next((d for d in sets if d is not None and getattr(d, "episodes", None) is not None
+                 and d.episodes.n), None)
+    if dset is None:
+        return None
+    for key, have in (("symbol", candles.symbol), ("timeframe", candles.timeframe)):
+        if dset.meta.get(key) not in (None, have):
+            raise InputError(f"the distilled set's episodes are of {dset.meta[key]} candles, the screen's of "
+                             f"{have}: distil from the same market and interval")
+    last = pd.Timestamp(int(dset.episodes.time_ns.max()), unit="ns", tz="UTC")
+    if last >= candles.frame.index[s_start]:
+        raise InputError(f"the distilled set's episodes reach {last}, which is not before the screening "
+                         f"period ({candles.frame.index[s_start]})")
+    return dset.episodes.located_in(candles.frame), dset.episodes.n
 
 
 def _distilled_sets(distilled, data, tasks, *, method, size, per_regime, seed, n_jobs, backend, progress):

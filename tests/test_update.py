@@ -83,6 +83,56 @@ def test_regime_policy_detects_the_planted_change(market):
     assert result.weight.sum() == pytest.approx(1.0)
 
 
+def test_regime_policy_redistils_a_regime_that_outgrew_its_source(market):
+    """A mix change alone re-weights; a regime whose new rows are ``grow`` times the rows its
+    points came from is re-distilled too (its feature test has little power on few old rows)."""
+    parent = market["artifact"]
+    shifted = continue_market(market["old"], NEW_BARS, seed=2, regime_shares={
+        "bull": .1, "bear": .1, "sideways": .1, "volatile": .6, "crash": .1})
+    trained_on = {j["regime"]: j["training_rows"] for j in parent.meta["jobs"]}
+    result, report = update(parent, shifted, policy="regime", grow=2.0)
+    assert report.mix["changed"], report.summary_lines()
+    outgrown = [r for r, v in report.regimes.items() if v["status"] == "outgrown"]
+    assert outgrown and set(outgrown) <= set(report.redistilled), report.summary_lines()
+    for name, v in report.regimes.items():
+        grew = v["rows_new"] >= 2 * trained_on[name]
+        assert (v["status"] == "outgrown") == (grew and v["status"] != "changed"), (name, v)
+    for name in report.kept:
+        assert parent.X[parent.regime == name].tobytes() == result.X[result.regime == name].tobytes()
+    _, off = update(parent, shifted, policy="regime", grow=None)
+    assert not any(v["status"] == "outgrown" for v in off.regimes.values())
+    assert set(off.redistilled) == set(report.redistilled) - set(outgrown)
+    with pytest.raises(InputError, match="grow"):
+        update(parent, shifted, policy="regime", grow=0.5)
+
+
+def test_mix_test_allows_for_regimes_that_outlast_a_block():
+    """Under no change, with regimes lasting ~2,000 rows (5 blocks), the mix test's false
+    alarms stay near its level: it permutes runs of blocks as long as the shares' memory.
+    Permuting single blocks calls most of these samples "changed"."""
+    from types import SimpleNamespace
+
+    import distillbt.distill.update as upd
+
+    rng = np.random.default_rng(0)
+
+    def rows(n):
+        switch = np.flatnonzero(rng.random(n) < 1 / 2000)
+        regime = np.zeros(n, dtype=int)
+        for at, code in zip(switch, rng.integers(0, 3, len(switch))):
+            regime[at:] = code
+        return SimpleNamespace(X=rng.normal(size=(n, 2)), regime=np.array(["a", "b", "c"], dtype=object)[regime])
+
+    samples = [(rows(60_000), rows(30_000)) for _ in range(30)]
+    alarms = sum(upd.regime_shift(old, new, block=400, alpha=0.05, n_permutations=499, seed=k)["mix"]["changed"]
+                 for k, (old, new) in enumerate(samples))
+    # 30 samples at level 0.05: 1.5 expected, 6 or more has probability 0.003 (this seed: 3;
+    # 25 when single blocks are permuted)
+    assert alarms <= 5, alarms
+    memory = upd._share_memory(upd._BlockStats.from_rows(samples[0][0].X, samples[0][0].regime, 400).n)
+    assert memory > 2
+
+
 def test_regime_policy_compares_with_the_stored_reference(market, monkeypatch, tmp_path):
     """The artifact carries per-block statistics of its training rows (JSON): the regime policy
     computes the features of the new candles only, and decides as it would from the

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .episodes import Episodes
 
 __all__ = ["DistilledSet", "ArtifactError", "FORMAT_VERSION", "PRECISIONS", "fingerprint_candles",
            "raw_candle_bytes"]
@@ -30,7 +31,9 @@ __all__ = ["DistilledSet", "ArtifactError", "FORMAT_VERSION", "PRECISIONS", "fin
 # policy, data range, time...; see :mod:`distillbt.distill.update`); ``timeframes`` and
 # ``horizons`` with the optional ``part`` array — a multi-horizon set, one part per candle
 # interval (``part`` codes index ``meta["timeframes"]``; ``meta["horizons"][tf]`` is that
-# part's own header: scaler, labeller, split...).
+# part's own header: scaler, labeller, split...); ``episodes`` with the ``episodes_*`` arrays —
+# candle windows of the training period for plain strategies' surrogates
+# (:mod:`distillbt.distill.episodes`; not counted in the payload, their bytes are in the header).
 
 FORMAT_VERSION = 1
 #: Float types a set can be stored in (see :meth:`DistilledSet.with_precision`).
@@ -73,6 +76,9 @@ class DistilledSet:
     meta: dict = field(default_factory=dict)
     #: Multi-horizon sets only: the candle interval (``"15m"``...) of each point, else None.
     part: np.ndarray | None = None
+    #: Optional candle windows of the training period (``distill --episodes``): the base
+    #: episodes plain strategies' surrogates learn from. Not part of :attr:`payload_bytes`.
+    episodes: Episodes | None = None
 
     @property
     def size(self) -> int:
@@ -205,6 +211,10 @@ class DistilledSet:
         if self.part is not None:
             parts = list(self.meta.get("timeframes") or [])
             arrays["part"] = np.array([parts.index(str(p)) for p in self.part], dtype="uint8")
+        if self.episodes is not None:
+            arrays.update(self.episodes.to_arrays())
+            header["episodes"] = self.episodes.summary()
+            arrays["meta"] = np.array(json.dumps(header, default=_json_default))
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -229,6 +239,12 @@ class DistilledSet:
                     raise ArtifactError(f"{path}: not a distilled set (missing {', '.join(missing)})")
                 arrays = {k: data[k] for k in _ARRAYS}
                 part_codes = data["part"] if "part" in data.files else None
+                episodes = None
+                if any(k.startswith("episodes_") for k in data.files):
+                    try:
+                        episodes = Episodes.from_arrays({k: data[k] for k in data.files if k.startswith("episodes_")})
+                    except InputError as error:
+                        raise ArtifactError(f"{path}: corrupt episodes in distilled set ({error})") from None
                 meta = json.loads(str(data["meta"]))
         except ArtifactError:
             raise
@@ -258,7 +274,7 @@ class DistilledSet:
                 raise ArtifactError(f"{path}: inconsistent parts in multi-horizon distilled set")
             part = np.array([parts[c] for c in part_codes], dtype=object)
         return cls(X=X, y=y, weight=weight, regime=np.array([names[c] for c in codes], dtype=object),
-                   meta=meta, part=part)
+                   meta=meta, part=part, episodes=episodes)
 
 
 def _umask() -> int:

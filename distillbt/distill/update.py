@@ -49,8 +49,13 @@ Policies
     has its source rows recomputed from ``candles``. ``candles`` must include the source
     period all the same: their fingerprint up to the set's last candle is checked.
 
-    - *Regime mix*: total variation distance between the old and the new shares of each
-      regime; p-value from ``n_permutations`` block permutations. A significant change
+    - *Regime mix*: chi-square divergence between the old and the new shares of the regimes
+      (relative to the pooled shares, so a rare regime turning common weighs as much as the
+      common ones' swings; the total variation distance is reported too); p-value from ``n_permutations`` permutations of *runs* of blocks. A regime
+      lasts longer than a block, so the mixes of neighbouring blocks are alike and permuting
+      single blocks would call most resamplings of the same market "changed"; a run is as
+      many blocks as the integrated autocorrelation time of the blocks' regime shares
+      (``share_memory_blocks`` in the report). A significant change
       (p < ``alpha``), or a regime the artifact does not know, re-weights the regimes (with
       ``frequency`` weighting) to the new shares. It re-distils nothing: a regime's points
       describe that regime, not how often it occurs.
@@ -62,8 +67,15 @@ Policies
       fewer than ``min_rows`` new rows, or new rows in fewer than two blocks, are not tested
       and kept.
 
-    Only the regimes that changed are re-distilled, from their new rows; the others' points
-    (and, when the mix did not change, their weights) stay byte-identical.
+    - *Outgrown*: when the mix changed, a regime whose new rows are ``grow`` times (default 2)
+      its source rows or more is re-distilled as well, tested or not: its points came from a
+      sample much smaller than the one there is now (typically a rare regime, such as crashes,
+      that the new candles visit often — its feature test has little power with so few old
+      blocks). ``grow=None`` turns this off.
+
+    Only the regimes that changed (or outgrew their source) are re-distilled, from their new
+    rows; the others' points (and, when the mix did not change, their weights) stay
+    byte-identical.
 
 Lineage
 -------
@@ -147,9 +159,9 @@ class UpdateReport:
                          f"{self.window.get('last')})")
         if self.mix:
             m = self.mix
-            lines.append(f"regime mix:  TV {m['tv']:.3f}, block-permutation p {m['p_value']:.4f} "
-                         f"(threshold TV {m['threshold']:.3f} at alpha {m['alpha']}; {m['blocks_old']}+"
-                         f"{m['blocks_new']} blocks of {m['block']} rows) → "
+            lines.append(f"regime mix:  TV {m['tv']:.3f}, chi-square {m['chi2']:.3f}, block-permutation p "
+                         f"{m['p_value']:.4f} (threshold {m['threshold']:.3f} at alpha {m['alpha']}; "
+                         f"{m['blocks_old']}+{m['blocks_new']} blocks of {m['block']} rows) → "
                          f"{'CHANGED' if m['changed'] else 'unchanged'}")
             lines.append("             old " + " ".join(f"{k} {v:.3f}" for k, v in m["old_shares"].items()))
             lines.append("             new " + " ".join(f"{k} {v:.3f}" for k, v in m["new_shares"].items()))
@@ -356,6 +368,8 @@ def _assemble(parent: DistilledSet, parts: dict, regime_weight: dict, meta: dict
                                else parts[r][2] / parts[r][2].sum() * regime_weight[r] for r in order]),
         regime=np.concatenate([np.full(len(parts[r][0]), r, dtype=object) for r in order]),
         meta=meta,
+        # the parent's episodes stay: training-period windows, still before any later screen
+        episodes=parent.episodes,
     )
 
 
@@ -377,6 +391,39 @@ def _permutations(n_old: int, n_new: int, n_perm: int, rng) -> np.ndarray:
     chosen = np.argsort(rng.random((n_perm, n)), axis=1)[:, :n_new]
     np.put_along_axis(out[1:], chosen, True, axis=1)
     return out
+
+
+def _share_memory(counts: np.ndarray, max_lag: int | None = None) -> float:
+    """Integrated autocorrelation time, in blocks, of the regime shares of consecutive blocks
+    (``counts``: blocks × regimes, in time order): 1 + 2 Σ ρ_k over the initial run of positive
+    autocorrelations (Geyer's initial positive sequence), the largest over regimes. Regimes
+    last longer than a block, so neighbouring blocks' mixes are alike; the mix test permutes
+    runs of this many blocks (1 when there are too few blocks to tell)."""
+    total = counts.sum(axis=1)
+    shares = counts[total > 0] / total[total > 0, None]
+    m = len(shares)
+    if m < 16:
+        return 1.0
+    x = shares - shares.mean(axis=0)
+    var = (x**2).sum(axis=0)
+    tau = 1.0
+    for j in np.flatnonzero(var > 0):
+        acc = 1.0
+        for k in range(1, max_lag or m // 4):
+            rho = float((x[:-k, j] * x[k:, j]).sum() / var[j])
+            if rho <= 0:
+                break
+            acc += 2 * rho
+        tau = max(tau, acc)
+    return tau
+
+
+def _merge_blocks(values: np.ndarray, size: int) -> np.ndarray:
+    """Sums over runs of ``size`` consecutive blocks (axis 0); a short last run joins the one
+    before, as in :func:`_blocks`."""
+    if size <= 1 or len(values) <= size:
+        return values if size <= 1 else values.sum(axis=0, keepdims=True)
+    return np.add.reduceat(values, np.arange(0, len(values), size)[: max(1, len(values) // size)], axis=0)
 
 
 class _BlockStats:
@@ -543,17 +590,28 @@ def regime_shift(old, new, *, block: int, alpha: float = 0.01, n_permutations: i
     assign = _permutations(n_bo, n_bn, n_permutations, rng)
     A = assign.astype(float)
 
-    # regime mix: TV distance between the shares of the two groups of blocks
-    counts = np.concatenate([old.n, new.n])
-    new_tot, all_tot = A @ counts, counts.sum(axis=0)
+    # regime mix: how the shares of the two groups of blocks differ. Regimes outlast
+    # a block, so runs of blocks as long as the shares' memory are permuted instead.
+    memory = max(_share_memory(old.n), _share_memory(new.n))
+    run = max(1, int(np.ceil(memory)))
+    old_runs, new_runs = _merge_blocks(old.n, run), _merge_blocks(new.n, run)
+    counts = np.concatenate([old_runs, new_runs])
+    A_mix = _permutations(len(old_runs), len(new_runs), n_permutations, rng).astype(float)
+    new_tot, all_tot = A_mix @ counts, counts.sum(axis=0)
     old_tot = all_tot - new_tot
     p_new = new_tot / new_tot.sum(axis=1, keepdims=True)
     p_old = old_tot / old_tot.sum(axis=1, keepdims=True)
     tv = 0.5 * np.abs(p_new - p_old).sum(axis=1)
+    # the test statistic: chi-square divergence from the pooled shares, so that a rare regime
+    # becoming common (crashes) counts as much as the big regimes' ordinary swings
+    pooled = all_tot / all_tot.sum()
+    chi2 = ((p_new - p_old) ** 2 / np.where(pooled > 0, pooled, 1.0)).sum(axis=1)
     mix = {
-        "tv": float(tv[0]), "p_value": float((1 + (tv[1:] >= tv[0]).sum()) / (1 + n_permutations)),
-        "threshold": float(np.quantile(tv[1:], 1 - alpha)), "alpha": alpha,
-        "block": block, "blocks_old": n_bo, "blocks_new": n_bn,
+        "tv": float(tv[0]), "chi2": float(chi2[0]),
+        "p_value": float((1 + (chi2[1:] >= chi2[0]).sum()) / (1 + n_permutations)),
+        "threshold": float(np.quantile(chi2[1:], 1 - alpha)), "alpha": alpha,
+        "block": block * run, "blocks_old": len(old_runs), "blocks_new": len(new_runs),
+        "share_memory_blocks": round(memory, 2),
         "old_shares": {r: float(v) for r, v in zip(names, p_old[0])},
         "new_shares": {r: float(v) for r, v in zip(names, p_new[0])},
         "unknown_regimes": [r for j, r in enumerate(names) if old.n[:, j].sum() == 0 and new.n[:, j].sum() > 0],
@@ -574,7 +632,7 @@ def regime_shift(old, new, *, block: int, alpha: float = 0.01, n_permutations: i
                           "why": f"too few rows to test (new {n_new_r} in {blocks_new_r} blocks, old in "
                                  f"{blocks_old_r}; need {min_rows} new rows and 2 blocks each)"}
             continue
-        n_b = counts[:, j]
+        n_b = np.concatenate([old.n[:, j], new.n[:, j]])
         s1 = np.concatenate([old.s1[:, j], new.s1[:, j]])
         s2 = np.concatenate([old.s2[:, j], new.s2[:, j]])
         nn, n1, n2 = A @ n_b, A @ s1, A @ s2
@@ -615,6 +673,7 @@ def update(
     block: int | None = None,
     n_permutations: int = 1999,
     min_rows: int = 200,
+    grow: float | None = 2.0,
     compare: bool = False,
     verify: bool = True,
     n_jobs: int = 1,
@@ -641,6 +700,9 @@ def update(
     alpha, block, n_permutations, min_rows
         The regime policy's tests: level, rows per block (default: the labeller's longest
         window), permutations, fewest new rows to test a regime.
+    grow : float, optional
+        Regime policy: when the mix changed, also re-distil a regime with ``grow`` times its
+        source rows or more among the new rows (None: never).
     compare : bool
         ``incremental`` only: also run the full re-distillation (``periodic``) and report
         how close and how much slower it is.
@@ -666,7 +728,7 @@ def update(
     # thread, as each joblib worker gets, is fastest; several oversubscribe a busy machine.
     with threadpool_limits(limits=1, user_api="blas"):
         return _update(artifact, candles, policy=policy, window=window, steps=steps, seed=seed, alpha=alpha,
-                       block=block, n_permutations=n_permutations, min_rows=min_rows, compare=compare,
+                       block=block, n_permutations=n_permutations, min_rows=min_rows, grow=grow, compare=compare,
                        verify=verify, n_jobs=n_jobs, backend=backend, progress=progress)
 
 
@@ -674,7 +736,7 @@ def _update(
     artifact: DistilledSet,
     candles: Candles,
     *,
-    policy, window, steps, seed, alpha, block, n_permutations, min_rows, compare, verify, n_jobs, backend,
+    policy, window, steps, seed, alpha, block, n_permutations, min_rows, grow, compare, verify, n_jobs, backend,
     progress,
 ) -> tuple[DistilledSet, UpdateReport]:
     if policy not in POLICIES:
@@ -682,7 +744,7 @@ def _update(
     if artifact.part is not None:
         return _update_horizons(artifact, candles, policy=policy, window=window, steps=steps, seed=seed,
                                 alpha=alpha, block=block, n_permutations=n_permutations, min_rows=min_rows,
-                                compare=compare, verify=verify, n_jobs=n_jobs, backend=backend, progress=progress)
+                                grow=grow, compare=compare, verify=verify, n_jobs=n_jobs, backend=backend, progress=progress)
     for name, value, low in (("steps", steps, 1), ("n_permutations", n_permutations, 19), ("min_rows", min_rows, 2)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise InputError(f"{name} must be an integer >= {low}, not {value!r}")
@@ -690,6 +752,9 @@ def _update(
         raise InputError(f"window must be a number of candles >= 2, not {window!r}")
     if not 0 < alpha < 1:
         raise InputError(f"alpha must be between 0 and 1, not {alpha!r}")
+    if grow is not None and (isinstance(grow, bool) or not isinstance(grow, (int, float, np.number))
+                             or not grow >= 1):
+        raise InputError(f"grow must be a number >= 1 (or None), not {grow!r}")
     meta = artifact.meta
     _check_market(meta, candles)
     for key in ("method", "task"):
@@ -722,7 +787,7 @@ def _update(
 
     if policy == "regime":
         result, report = _regime_update(artifact, candles, new, seed=seed, alpha=alpha, block=block,
-                                        n_permutations=n_permutations, min_rows=min_rows, n_jobs=n_jobs,
+                                        n_permutations=n_permutations, min_rows=min_rows, grow=grow, n_jobs=n_jobs,
                                         backend=backend, progress=progress, timings=timings, verify=verify)
     else:
         result, report = _window_update(artifact, candles, new, rows, policy=policy, window=window, steps=steps,
@@ -861,7 +926,7 @@ def _window_update(parent, candles, new, rows, *, policy, window, steps, seed, c
     return result, report
 
 
-def _regime_update(parent, candles, new, *, seed, alpha, block, n_permutations, min_rows, n_jobs, backend,
+def _regime_update(parent, candles, new, *, seed, alpha, block, n_permutations, min_rows, grow, n_jobs, backend,
                    progress, timings, verify=True):
     meta = parent.meta
     if not meta.get("per_regime", True):
@@ -908,7 +973,18 @@ def _regime_update(parent, candles, new, *, seed, alpha, block, n_permutations, 
     have = _points_of(parent)
     changed = [r for r, v in regimes.items() if v["status"] == "changed" and r in have]
     appeared = [r for r, v in regimes.items() if v["status"] == "new" and (new.regime == r).sum() > 0]
-    redo = changed + appeared
+    outgrown = []
+    trained_on = {j.get("regime"): j.get("training_rows") for j in meta.get("jobs") or []}
+    if grow is not None and mix["changed"]:
+        for r, v in regimes.items():
+            # the rows its points were distilled from (the reference keeps only the latest blocks)
+            source_rows = int((sources.get(r) or {}).get("rows") or trained_on.get(r) or v["rows_old"])
+            if r in have and r not in changed and v["rows_new"] >= max(min_rows, grow * source_rows):
+                v["status"] = "outgrown"
+                v["why"] = (f"{v['rows_new']} new rows, {v['rows_new'] / max(source_rows, 1):.1f}x its "
+                            f"{source_rows} source rows, and the mix changed: re-distilled from the larger sample")
+                outgrown.append(r)
+    redo = changed + appeared + outgrown
     for r in regimes:
         if r in have and r not in redo:
             regimes[r].setdefault("why", "")
@@ -932,6 +1008,7 @@ def _regime_update(parent, candles, new, *, seed, alpha, block, n_permutations, 
             policy="regime", action="checked", reason="no regime changed and the regime mix did not change: "
             "points and weights unchanged", regimes=regimes, mix=mix, timings=timings, kept=list(have))
         result = DistilledSet(X=parent.X, y=parent.y, weight=parent.weight, regime=parent.regime,
+                              episodes=parent.episodes,
                               meta={k: v for k, v in meta.items()
                                     if k not in ("payload_bytes", "compression_ratio", "format_version")})
         return result, report
@@ -984,8 +1061,10 @@ def _regime_update(parent, candles, new, *, seed, alpha, block, n_permutations, 
         why.append("feature distribution changed in " + ", ".join(changed))
     if appeared:
         why.append("new regime(s) " + ", ".join(appeared))
+    if outgrown:
+        why.append("outgrew their source rows: " + ", ".join(outgrown))
     if mix["changed"]:
-        why.append(f"regime mix changed (TV {mix['tv']:.3f}, p {mix['p_value']:.4f})")
+        why.append(f"regime mix changed (chi-square {mix['chi2']:.3f}, TV {mix['tv']:.3f}, p {mix['p_value']:.4f})")
     action = "partial" if redo else "reweighted"
     report = UpdateReport(policy="regime", action=action,
                           reason="; ".join(why) + (f": re-distilled {', '.join(redo)}, kept {', '.join(kept) or '-'}"
@@ -1001,8 +1080,6 @@ def _update_horizons(artifact, candles, **options):
     for tf in artifact.timeframes:
         part = artifact.part_for(tf)
         parts[tf], reports[tf] = update(part, resample_candles(candles, tf), **options)
-    if all(parts[tf] is artifact.part_for(tf) or reports[tf].action == "none" for tf in parts):
-        pass
     first = next(iter(reports.values()))
     report = UpdateReport(policy=first.policy, action=",".join(f"{tf}:{r.action}" for tf, r in reports.items()),
                           reason="; ".join(f"{tf}: {r.reason}" for tf, r in reports.items()),

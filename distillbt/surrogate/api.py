@@ -51,8 +51,8 @@ import numpy as np
 from ..backtest import BacktestJob, run_many
 from ..errors import InputError
 from ..vectorized import simulate
-from .episodes import Episodes, select_episodes, windows_as_episodes
-from .indicators import (KINDS, ZERO_CENTRED, IndicatorBank, bank_warmup, feature_names_for, periods_of,
+from ..distill.episodes import Episodes, select_episodes, windows_as_episodes
+from ..indicators import (KINDS, ZERO_CENTRED, IndicatorBank, bank_warmup, feature_names_for, periods_of,
                          thresholds_of)
 from .model import PositionSurrogate
 from .recorder import NO_LABEL, record_many
@@ -285,7 +285,9 @@ def screen_plain(
     older way to size the base set and the pool. When the batch's base episodes would cost
     more than ``1 / min_speedup`` of its full backtests (short histories), every configuration
     gets the full backtest directly (``min_speedup=0``: always try the surrogate).
-    ``episodes``: a ``(Episodes, n_base)`` pair made earlier.
+    ``episodes``: a ``(Episodes, n_base)`` pair made earlier (e.g. stored with a distilled set,
+    ``distill --episodes``); chosen here all the same when their warm-up is shorter than the
+    configurations need (``summary["episodes_from"]`` says which).
     """
     began = time.perf_counter()
     configurations = list(configurations)
@@ -353,17 +355,29 @@ def screen_plain(
     # Episodes from the training period (its last ``source_bars`` candles).
     t0 = time.perf_counter()
     src_start = t_start if source_bars is None else max(t_start, t_stop - int(source_bars))
-    if episodes is None and not surrogate_live:
-        eps, n_base = windows_as_episodes(candles, [], length=ep_len, warmup=0), 0
-    elif episodes is None:
+
+    def choose_episodes():
+        # window summaries at the batch's shortest, median and longest periods
         all_periods = sorted({p for i in live for p in plans[i].periods})
         picks = sorted({all_periods[0], all_periods[len(all_periods) // 2], all_periods[-1]}) if all_periods else [20]
         summary_names = ["ret:1", "macd_hist"] + [f"{k}:{p}" for k in KINDS for p in picks]
-        eps, n_base = select_episodes(candles, start=src_start, stop=t_stop, length=ep_len,
-                                      warmup=episode_warmup, budget_bars=n_base_wanted * ep_len,
-                                      pool_factor=n_pool / n_base_wanted, summary_names=summary_names, seed=seed)
+        return select_episodes(candles, start=src_start, stop=t_stop, length=ep_len, warmup=episode_warmup,
+                               budget_bars=n_base_wanted * ep_len, pool_factor=n_pool / n_base_wanted,
+                               summary_names=summary_names, seed=seed)
+
+    episodes_from = "selected"
+    if episodes is None and not surrogate_live:
+        eps, n_base = windows_as_episodes(candles, [], length=ep_len, warmup=0), 0
+    elif episodes is None:
+        eps, n_base = choose_episodes()
     else:
         eps, n_base = episodes
+        episodes_from = "given"
+        if eps.n and int(eps.warmup.max()) < episode_warmup and surrogate_live:
+            # too little warm-up for these configurations' indicators: choose them here
+            episodes_from = (f"selected (the given episodes have {int(eps.warmup.max())} warm-up bars, "
+                             f"the configurations need {episode_warmup})")
+            eps, n_base = choose_episodes()
     timings["episodes_seconds"] = time.perf_counter() - t0
 
     bank_cache: dict = {}
@@ -566,7 +580,7 @@ def screen_plain(
     coverages = [r["trust"]["coverage"] for r in records if r["trust"] and "coverage" in r["trust"]]
     fed = sum(int((r["trust"] or {}).get("bars_fed", 0)) for r in records)
     summary = {
-        "episodes": eps.n, "base_episodes": n_base, "episode_length": int(eps.length[0]) if eps.n else 0,
+        "episodes": eps.n, "base_episodes": n_base, "episodes_from": episodes_from, "episode_length": int(eps.length[0]) if eps.n else 0,
         "episode_warmup": episode_warmup, "base_bars": int(eps.length[:n_base].sum()),
         "base_share": float(eps.length[:n_base].sum() / len(frame)),
         "screen_columns": len(screen_cache), "episode_source": [int(src_start), int(t_stop)],

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from ..errors import InputError
+from .errors import InputError
 
 __all__ = ["IndicatorBank", "feature_names_for", "bank_warmup", "periods_of", "thresholds_of",
            "ZERO_CENTRED", "KINDS"]

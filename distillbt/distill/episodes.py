@@ -6,6 +6,12 @@
                           budget_bars=5_000, pool_factor=4, summary_names=[...], seed=0)
     eps.n, eps.bars, eps.regime_names[eps.regimes]       # ordered: any prefix is a smaller set
     arrays = eps.to_arrays(); same = Episodes.from_arrays(arrays)   # numpy only, no pickle
+    eps = training_episodes(prepare(candles), n=6)   # what ``distill --episodes 6`` stores
+
+Plain strategies' surrogates (:mod:`distillbt.surrogate`) are trained on a strategy's own
+decisions over these windows. A distilled set can carry them (``DistilledSet.episodes``,
+stored in its ``.npz`` as plain arrays), and ``screen --distilled`` then uses them instead of
+choosing its own.
 
 How they are chosen
 -------------------
@@ -36,9 +42,13 @@ import pandas as pd
 
 from ..data.candles import COLUMNS
 from ..errors import InputError
-from .indicators import IndicatorBank
+from ..indicators import IndicatorBank
 
-__all__ = ["Episodes", "select_episodes"]
+__all__ = ["Episodes", "select_episodes", "training_episodes", "DEFAULT_EPISODE_WARMUP"]
+
+#: Warm-up bars stored before each episode by default: the most the surrogate feeds any
+#: configuration (its longest indicator window + 10 bars, capped there).
+DEFAULT_EPISODE_WARMUP = 1000
 
 
 @dataclass
@@ -109,6 +119,27 @@ class Episodes:
                         np.concatenate((self.time_ns, other.time_ns)), np.concatenate((self.ohlcv, other.ohlcv)),
                         np.concatenate((self.offsets, self.offsets[-1] + other.offsets[1:])).astype(np.int64))
 
+    def first_scored_ns(self) -> np.ndarray:
+        """Time (ns since the epoch, UTC) of each episode's first scored bar."""
+        return self.time_ns[self.offsets[:-1] + self.warmup]
+
+    def located_in(self, frame: pd.DataFrame) -> Episodes:
+        """A copy whose ``source_start`` are positions in ``frame`` (matched by time; -1 where
+        the time is not there): episodes stored with a distilled set, used on other candles."""
+        index = pd.DatetimeIndex(frame.index).as_unit("ns")
+        where = index.get_indexer(pd.DatetimeIndex(pd.to_datetime(self.first_scored_ns(), utc=True)).as_unit("ns"))
+        return Episodes(where.astype(np.int64), self.length, self.warmup, self.regimes, self.regime_share,
+                        self.regime_names, self.time_ns, self.ohlcv, self.offsets)
+
+    def summary(self) -> dict:
+        """JSON-able description (what a distilled set's header says of its episodes)."""
+        first = pd.to_datetime(self.time_ns[0], utc=True).isoformat() if self.n else None
+        last = pd.to_datetime(self.time_ns[-1], utc=True).isoformat() if self.n else None
+        return {"n": self.n, "scored_bars": self.bars, "stored_bars": int(len(self.ohlcv)),
+                "length": [int(v) for v in np.unique(self.length)], "warmup": int(self.warmup.max(initial=0)),
+                "regimes": [self.regime_names[r] for r in self.regimes], "first": first, "last": last,
+                "bytes": int(sum(a.nbytes for a in self.to_arrays().values()))}
+
     def to_arrays(self, prefix: str = "episodes_") -> dict:
         """Plain numpy arrays (no objects): store them in an ``.npz`` beside other arrays."""
         names = np.array(self.regime_names, dtype=np.str_)
@@ -130,7 +161,10 @@ class Episodes:
         except KeyError as exc:
             raise InputError(f"episode arrays are missing {exc.args[0]!r}") from None
         if eps.ohlcv.ndim != 2 or eps.ohlcv.shape[1] != 5 or len(eps.offsets) != eps.n + 1 \
-                or eps.offsets[-1] != len(eps.ohlcv) or len(eps.time_ns) != len(eps.ohlcv):
+                or eps.offsets[-1] != len(eps.ohlcv) or len(eps.time_ns) != len(eps.ohlcv) \
+                or not len(eps.length) == len(eps.warmup) == len(eps.regimes) == len(eps.regime_share) == eps.n \
+                or not np.array_equal(np.diff(eps.offsets), eps.warmup + eps.length) \
+                or (eps.n and not 0 <= eps.regimes.min() <= eps.regimes.max() < len(eps.regime_names)):
             raise InputError("episode arrays are inconsistent (shapes or offsets)")
         return eps
 
@@ -294,3 +328,22 @@ def select_episodes(candles, *, start: int, stop: int, length: int, warmup: int,
         offsets=np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
     )
     return eps, min(n_base, eps.n)
+
+
+def training_episodes(data, *, n: int = 6, length: int = 400, warmup: int = DEFAULT_EPISODE_WARMUP,
+                      source_bars: int | None = 120_000, seed: int = 0) -> Episodes:
+    """The first ``n`` episodes :func:`select_episodes` orders from the training period of
+    ``data`` (a :class:`~distillbt.distill.prepare.PreparedData`) — its last ``source_bars``
+    candles (None: all), up to the candle of its last training row — with ``warmup`` bars
+    before each; window summaries at generic indicator periods (the screen, which knows the
+    configurations, uses theirs when it chooses episodes itself). What ``distill --episodes``
+    stores with a distilled set: the base episodes of plain strategies' surrogates."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise InputError(f"the number of episodes must be an integer >= 1, not {n!r}")
+    frame = data.candles.frame
+    train = data.parts["train"]
+    stop = int(frame.index.get_loc(data.times[train][-1])) + 1
+    start = 0 if source_bars is None else max(0, stop - int(source_bars))
+    eps, _ = select_episodes(frame, start=start, stop=stop, length=length, warmup=warmup,
+                             budget_bars=int(n) * int(length), pool_factor=1.0, seed=seed)
+    return eps.subset(np.arange(min(int(n), eps.n)))
