@@ -34,6 +34,8 @@ def screen_vectorised(configs, sets: dict | None, candles, *, task_of_target: di
     candles and ``stop``.
     """
     frame = ohlcv_frame(candles).iloc[:stop]
+    # a multi-horizon set gives each model the part of the traded interval (or all of them)
+    timeframe = getattr(candles, "timeframe", None)
     feature_tables = {} if feature_cache is None else feature_cache
     for config in configs:
         options = _options_key(config)
@@ -41,7 +43,7 @@ def screen_vectorised(configs, sets: dict | None, candles, *, task_of_target: di
             feature_tables[options] = make_features(frame, **dict(options)).X
     chunks = _chunks(configs)
     arguments = dict(frame=frame, sets=sets, feature_tables=feature_tables, task_of_target=task_of_target,
-                     cash=cash, commission=commission, start=start)
+                     cash=cash, commission=commission, start=start, timeframe=timeframe)
     if n_jobs == 1:
         outputs = (_run_chunk(chunk, **arguments) for chunk in chunks)
     else:
@@ -95,7 +97,7 @@ def _chunks(configs) -> list[list]:
     return chunks
 
 
-def _run_chunk(chunk, *, frame, sets, feature_tables, task_of_target, cash, commission, start):
+def _run_chunk(chunk, *, frame, sets, feature_tables, task_of_target, cash, commission, start, timeframe=None):
     models = {}
     outcomes = []
     for position, config in chunk:
@@ -105,7 +107,8 @@ def _run_chunk(chunk, *, frame, sets, feature_tables, task_of_target, cash, comm
             key = cls.fit_key(config.params)
             if key not in models:
                 models[key] = (cls.fit_model(frame, params=config.params, end=start) if sets is None else
-                               cls.fit_model_on_distilled(sets[task_of_target[cls.target]], params=config.params))
+                               cls.fit_model_on_distilled(sets[task_of_target[cls.target]], params=config.params,
+                                                          timeframe=timeframe))
             fitted = models[key]
             table = feature_tables.get(_options_key(config))
             result = cls.vectorized(frame, fitted, params=config.params, cash=cash, commission=commission,

@@ -45,6 +45,9 @@ def _shared_parsers() -> dict[str, argparse.ArgumentParser]:
     data.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
     data.add_argument("--timeframe", dest="file_timeframe", metavar="TF",
                       help="declare a candle file's interval instead of inferring it")
+    data.add_argument("--until", dest="data_until", metavar="TIME",
+                      help="use only the candles opening before TIME (UTC; exclusive, as fetch --until), "
+                           "e.g. distil on the older part of the data and screen on all of it")
     jobs = _Parser(add_help=False)
     jobs.add_argument("--jobs", type=int, default=1, metavar="N", help="parallel jobs (default: 1)")
     jobs.add_argument("--backend", default="loky", choices=["loky", "threading", "dask"],
@@ -160,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     screen.add_argument("--plain", default="surrogate", choices=["surrogate", "full"],
                         help="plain strategies: a learned surrogate from episodes, escalated when it cannot be "
                              "trusted (default; short histories get full backtests), or a full backtest each")
+    screen.add_argument("--horizons", metavar="TF,TF", default="",
+                        help="model strategies also fit their model at these longer intervals and trade the mean "
+                             "prediction (e.g. 1h,4h; points from the parts of a --distilled multi-horizon set, "
+                             "or distilled now)")
     screen.add_argument("--out", metavar="FILE", help="write the results as JSON to FILE")
     screen.add_argument("--report", metavar="DIR", help="also write a report (index.html, summary.md, plots) to DIR")
     screen.set_defaults(handler=_cmd_screen)
@@ -226,9 +233,30 @@ def _int_list(text: str, flag: str) -> list[int]:
 def _load(args):
     from .data.sources import load_candles
 
-    return load_candles(args.data or "sample", cache_dir=args.cache_dir, sample_bars=args.sample_bars,
-                        sample_timeframe=args.sample_timeframe, seed=args.seed,
-                        timeframe=args.file_timeframe)
+    candles = load_candles(args.data or "sample", cache_dir=args.cache_dir, sample_bars=args.sample_bars,
+                           sample_timeframe=args.sample_timeframe, seed=args.seed,
+                           timeframe=args.file_timeframe)
+    return _until(candles, args.data_until) if getattr(args, "data_until", None) else candles
+
+
+def _until(candles, moment):
+    import pandas as pd
+
+    from .data.candles import validate_candles
+
+    try:
+        stamp = pd.Timestamp(moment)
+    except (TypeError, ValueError):
+        raise InputError(f"--until: {moment!r} is not a time (e.g. 2021-06-01 or 2021-06-01T12:00)") from None
+    stamp = stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
+    keep = candles.frame.index < stamp
+    head = candles.frame.loc[keep]
+    if head.empty:
+        raise InputError(f"--until {moment}: no candle opens before it (the first opens "
+                         f"{candles.frame.index[0].isoformat()})")
+    true = candles.true_regimes.loc[keep] if candles.true_regimes is not None else None
+    return validate_candles(head, symbol=candles.symbol, source=f"{candles.source} until {stamp.isoformat()}",
+                            timeframe=candles.timeframe, synthetic=candles.synthetic, true_regimes=true)
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -455,7 +483,7 @@ def _cmd_screen(args) -> int:
     result = screen(folder, candles, distilled=distilled, method=args.method, size=args.size, top=args.top,
                     min_score=args.min_score, validate=args.validate, n_jobs=args.jobs, backend=args.backend,
                     commission=args.commission, cash=args.cash, seed=args.seed, progress=not args.no_progress,
-                    plain=args.plain)
+                    plain=args.plain, horizons=args.horizons)
     if args.out:
         Path(args.out).write_text(json.dumps(result.to_dict(), indent=1, default=_json_default))
     report = None

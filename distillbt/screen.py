@@ -25,12 +25,14 @@ from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
 from .backtest import BacktestJob, run_many
-from .data.candles import Candles
-from .discovery import Configuration, Discovery, StrategyError, discover
+from .data.candles import Candles, validate_candles
+from .data.resample import resample_candles
+from .discovery import Configuration, Discovery, StrategyError, configuration_name, discover
 from .distill.artifact import DistilledSet
 from .distill.prepare import prepare
 from .distill.runner import distill
 from .errors import InputError
+from .horizons import check_horizons
 from ._vectorised_screen import screen_vectorised
 from .stats import deflated_sharpe_ratio, probability_of_backtest_overfitting, return_summary
 from .strategy import ModelStrategy
@@ -121,6 +123,7 @@ def screen(
     seed: int = 0,
     progress: bool = True,
     plain: str = "surrogate",
+    horizons=(),
 ) -> ScreenResult:
     """Screen every configuration of the strategies in ``folder`` on ``candles``.
 
@@ -139,6 +142,12 @@ def screen(
     when it cannot be trusted; :mod:`distillbt.surrogate`; the default — on short histories it
     backtests everything in full itself) or ``"full"`` (a full backtest each). Each record's
     ``path`` says which score it got.
+
+    ``horizons``: longer candle intervals (e.g. ``("1h", "4h")``) every model configuration
+    also fits its model at, trading the mean prediction (the ``horizons`` param of
+    :class:`~distillbt.strategy.ModelStrategy`; :mod:`distillbt.horizons`). Their points
+    come from the parts of a multi-horizon ``distilled`` set (``distill --timeframes``), or
+    are distilled now from the training period resampled to each interval.
     """
     if plain not in ("surrogate", "full"):
         raise InputError(f"plain must be 'surrogate' or 'full', not {plain!r}")
@@ -147,6 +156,9 @@ def screen(
     configs = found.configurations()
     if not configs:
         raise StrategyError(f"no strategy configurations found in {folder}")
+    horizons = check_horizons(candles.timeframe, horizons) if horizons else ()
+    if horizons:
+        configs = [_with_horizons(c, horizons) if issubclass(c.strategy.cls, ModelStrategy) else c for c in configs]
     if top < 1 or (min_score is None and top > len(configs)):
         raise InputError(f"--top {top} must be between 1 and the number of configurations ({len(configs)})")
 
@@ -160,12 +172,14 @@ def screen(
     tasks = sorted({TASK_OF_TARGET[c.strategy.cls.target] for c, m in zip(configs, is_model) if m})
     sets, distill_seconds = _distilled_sets(distilled, data, tasks, method=method, size=size,
                                             per_regime=per_regime, seed=seed, n_jobs=n_jobs,
-                                            backend=backend, progress=progress)
+                                            backend=backend, progress=progress, horizons=horizons,
+                                            train_stop=train_stop)
     for task, dset in sets.items():
-        last_train = pd.Timestamp(dset.meta["split"]["train"]["last"])
-        if last_train >= candles.frame.index[s_start]:
-            raise InputError(f"the distilled set was trained up to {last_train}, which is not before "
-                             f"the screening period ({candles.frame.index[s_start]})")
+        for part in ([dset.part_for(tf) for tf in dset.timeframes] if dset.part is not None else [dset]):
+            last_train = pd.Timestamp(part.meta["split"]["train"]["last"])
+            if last_train >= candles.frame.index[s_start]:
+                raise InputError(f"the distilled set was trained up to {last_train}, which is not before "
+                                 f"the screening period ({candles.frame.index[s_start]})")
 
     # 2. The screen: model strategies fitted on distilled points, vectorised over screening.
     screen_started = time.perf_counter()
@@ -289,7 +303,8 @@ def screen(
         "model_configurations": int(sum(is_model)), "plain_configurations": len(plain_jobs),
         "errors": sum(1 for r in records if r["error"]),
         "distilled": {task: {"method": d.meta.get("method"), "points": d.size, "per_regime": d.meta.get("per_regime"),
-                             "compression_ratio": d.compression_ratio, "fallback": d.meta.get("fallback")}
+                             "compression_ratio": d.compression_ratio, "fallback": d.meta.get("fallback"),
+                             "timeframes": d.timeframes}
                       for task, d in sets.items()},
         "distill_seconds": distill_seconds, "screen_seconds": screen_seconds,
         "plain_full_seconds": plain_seconds, "full_seconds": full_seconds,
@@ -353,11 +368,24 @@ def _stored_episodes(distilled, candles: Candles, s_start: int):
     return dset.episodes.located_in(candles.frame), dset.episodes.n
 
 
-def _distilled_sets(distilled, data, tasks, *, method, size, per_regime, seed, n_jobs, backend, progress):
+def _with_horizons(config: Configuration, horizons: tuple) -> Configuration:
+    params = {**config.params, "horizons": horizons}
+    return Configuration(config.strategy, params, configuration_name(config.strategy.name, params))
+
+
+def _distilled_sets(distilled, data, tasks, *, method, size, per_regime, seed, n_jobs, backend, progress,
+                    horizons=(), train_stop=None):
+    base = data.candles.timeframe
     if distilled is not None:
         given = distilled if isinstance(distilled, dict) else {distilled.meta.get("task"): distilled}
-        # a multi-horizon set: the part of the screened candles' interval
-        given = {k: v.part_for(data.candles.timeframe) if getattr(v, "part", None) is not None else v
+        for v in given.values():
+            missing = [tf for tf in (base, *horizons) if horizons and tf not in
+                       (v.timeframes if v.part is not None else [])]
+            if missing:
+                raise InputError(f"horizons need a multi-horizon distilled set with {base} and "
+                                 f"{', '.join(horizons)} parts (distill --timeframes); it lacks {', '.join(missing)}")
+        # a multi-horizon set: the part of the screened candles' interval (all of it for horizons)
+        given = {k: v.part_for(base) if getattr(v, "part", None) is not None and not horizons else v
                  for k, v in given.items()}
         sets = {}
         for task in tasks:
@@ -385,7 +413,31 @@ def _distilled_sets(distilled, data, tasks, *, method, size, per_regime, seed, n
                                  task=task, per_regime=False, seed=seed, n_jobs=n_jobs, backend=backend,
                                  progress=progress)
             sets[task].meta["fallback"] = f"not per regime: {str(error).splitlines()[0]}"
+        if horizons:
+            sets[task] = _with_coarse_parts(sets[task], data.candles, horizons, train_stop, method=method,
+                                            size=size, task=task, per_regime=per_regime, seed=seed,
+                                            n_jobs=n_jobs, backend=backend)
     return sets, time.perf_counter() - started
+
+
+def _with_coarse_parts(base_set, candles: Candles, horizons, train_stop: int, *, method, size, **options):
+    """A multi-horizon set: ``base_set`` and, per horizon, the training period resampled and
+    distilled on its own (features, scaler and labeller fitted on those candles only; the
+    last 10% of them is left out as the split's validation and test, so nothing the coarse
+    part learns from reaches the screening period)."""
+    head = validate_candles(candles.frame.iloc[:train_stop], symbol=candles.symbol, source=candles.source,
+                            timeframe=candles.timeframe, synthetic=candles.synthetic)
+    parts = {candles.timeframe: base_set}
+    for tf in horizons:
+        coarse = resample_candles(head, tf)
+        try:
+            data = prepare(coarse, fractions=(0.9, 0.05, 0.05))
+            parts[tf] = distill(data, method=method, size=size or _default_size(method, data, options["per_regime"]),
+                                **options)
+        except InputError as error:
+            raise InputError(f"horizon {tf}: {len(coarse)} candles in the training period: "
+                             f"{str(error).splitlines()[0]}") from None
+    return DistilledSet.combine_horizons(parts, meta={"timeframe": candles.timeframe})
 
 
 def _trust(records, summaries, *, top, validate, validation_seconds, screen_seconds) -> dict:

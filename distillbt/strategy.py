@@ -76,10 +76,11 @@ thresholds, are in those standard deviations. ``target = "direction"``: the mode
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 import inspect
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType, MethodType, SimpleNamespace
 
 import backtrader as bt
@@ -89,6 +90,7 @@ import pandas as pd
 from .data.candles import COLUMNS
 from .errors import InputError
 from .features import FEATURE_DEFAULTS, FeatureSet, Standardizer, make_features, ohlcv_frame
+from .horizons import FittedEnsemble, check_horizons, frame_timeframe, resampled_frame
 from .vectorized import positions_from_predictions, simulate
 
 __all__ = ["ModelStrategy", "FittedModel", "RULE_PARAMS", "TARGETS"]
@@ -239,6 +241,10 @@ class ModelStrategy(bt.Strategy):
     trade_start : int or timestamp
         First bar (position in the feed, or its time) whose signal may trade; earlier bars
         only warm the features up. Default 0.
+    horizons : tuple of str
+        Longer candle intervals (e.g. ``("1h", "4h")``) at which the model is fitted too; the
+        strategy then trades the mean prediction of all of them (:mod:`distillbt.horizons`;
+        ``fitted`` is then a :class:`~distillbt.horizons.FittedEnsemble`). Default: none.
 
     Class attributes
     ----------------
@@ -258,6 +264,7 @@ class ModelStrategy(bt.Strategy):
         ("allow_short", True),
         ("fraction", 0.95),
         ("trade_start", 0),
+        ("horizons", ()),
     )
 
     features: tuple[str, ...] = ()
@@ -316,6 +323,8 @@ class ModelStrategy(bt.Strategy):
                 raise InputError(
                     f"{cls.__name__} has no param {name!r}; params: {', '.join(values)}"
                 )
+            if name == "horizons" and isinstance(value, list):
+                value = tuple(value)  # hashable: it is part of the fit key
             values[name] = value
         return _Config(cls, values)
 
@@ -359,6 +368,11 @@ class ModelStrategy(bt.Strategy):
         per candle (only the training rows' are used).
         """
         cfg = cls.configure(params)
+        if cfg.p.horizons:
+            if sample_weight is not None:
+                raise InputError("sample_weight is per candle of one interval: not with horizons")
+            return cls._fit_ensemble(candles, params, lambda part, p, a, b: cls.fit_model(part, params=p, start=a,
+                                                                                           end=b), start, end)
         names, options = _feature_spec(cfg)
         target, horizon = _target(cfg), _horizon(cfg)
         frame = ohlcv_frame(candles)
@@ -399,6 +413,22 @@ class ModelStrategy(bt.Strategy):
             horizon=horizon, trained_horizon=horizon, target_scale=scale, trained_on="candles",
             n_train=len(rows),
         )
+
+    @classmethod
+    def _fit_ensemble(cls, candles, params, fit_one, start, end) -> FittedEnsemble:
+        """One fit per interval (the candles' own and ``horizons``) on the same period."""
+        frame = ohlcv_frame(candles)
+        base = frame_timeframe(candles)
+        horizons = check_horizons(base, cls.configure(params).p.horizons)
+        first, stop = _bounds(frame.index, start, end)
+        # each interval's model is fitted on its own candles; they are single-interval fits
+        single = {**(params or {}), "horizons": ()}
+        members = [fit_one(frame, single, first, stop)]
+        for tf in horizons:
+            coarse = resampled_frame(frame.iloc[:stop], base, tf)
+            begin = int(coarse.index.searchsorted(frame.index[first])) if first < stop else len(coarse)
+            members.append(fit_one(coarse, single, begin, len(coarse)))
+        return _ensemble(cls, params, (base, *horizons), members)
 
     @classmethod
     def fit_model_on_points(cls, X, y, weight=None, *, params: Mapping | None = None,
@@ -507,6 +537,19 @@ class ModelStrategy(bt.Strategy):
 
         ``timeframe``: the interval of the candles the model will trade; a multi-horizon set
         gives the part of that interval (required when the set has several parts)."""
+        horizons = cls.configure(params).p.horizons
+        if horizons:
+            parts = getattr(distilled, "timeframes", None) or []
+            if getattr(distilled, "part", None) is None or timeframe is None:
+                raise InputError(f"{cls.__name__} with horizons needs a multi-horizon distilled set "
+                                 f"(distill --timeframes) and the traded interval (timeframe=)")
+            wanted = (timeframe, *check_horizons(timeframe, horizons))
+            missing = [tf for tf in wanted if tf not in parts]
+            if missing:
+                raise InputError(f"the distilled set has no {', '.join(missing)} part (it has {', '.join(parts)})")
+            single = {**(params or {}), "horizons": ()}
+            members = [cls.fit_model_on_distilled(distilled.part_for(tf), params=single) for tf in wanted]
+            return _ensemble(cls, params, wanted, members)
         if getattr(distilled, "part", None) is not None:
             if timeframe is None:
                 if len(distilled.timeframes) != 1:
@@ -580,7 +623,8 @@ class ModelStrategy(bt.Strategy):
     # -- inside Backtrader ------------------------------------------------------------------
     def start(self):
         cls = type(self)
-        frame = _feed_frame(self.data)
+        # a multi-horizon model resamples the feed: it needs the candles' times
+        frame = _feed_frame(self.data, times=bool(self.p.horizons))
         values = {name: getattr(self.p, name) for name in self.p._getkeys()}
         first = _trade_start(self.p.trade_start, self.data, len(frame))
         fitted = self.p.fitted
@@ -719,8 +763,14 @@ def _fit(estimator, X, y, weight):
     return estimator if fitted is None else fitted
 
 
+def _ensemble(cls, params, timeframes, members) -> FittedEnsemble:
+    """The members, re-keyed to the strategy's own params (horizons included)."""
+    key = cls.fit_key(params)
+    return FittedEnsemble(tuple(timeframes), tuple(replace(m, fit_key=key) for m in members))
+
+
 def _check_fitted(cls, fitted, params) -> None:
-    if not isinstance(fitted, FittedModel):
+    if not isinstance(fitted, (FittedModel, FittedEnsemble)):
         raise InputError(f"fitted must be a FittedModel (see {cls.__name__}.fit_model), "
                          f"not {type(fitted).__name__}")
     if fitted.fit_key != cls.fit_key(params):
@@ -759,16 +809,25 @@ def _bounds(index: pd.Index, start, end) -> tuple[int, int]:
     return first, stop
 
 
-def _feed_frame(data) -> pd.DataFrame:
-    """The feed's candles as a frame, read once from its preloaded buffers."""
+def _feed_frame(data, *, times: bool = False) -> pd.DataFrame:
+    """The feed's candles as a frame, read once from its preloaded buffers (indexed by their
+    UTC open times with ``times``)."""
     n = data.buflen()
     arrays = {name: getattr(data.lines, name).array for name in COLUMNS}
     if n == 0 or any(len(values) != n for values in arrays.values()):
         raise InputError(
             "ModelStrategy needs a preloaded data feed (Cerebro(preload=True), no exactbars)"
         )
+    index = None
+    if times:
+        # Backtrader's float day numbers, to the millisecond (their float error is ~10 µs)
+        days = np.asarray(data.datetime.array, dtype="float64") - _EPOCH_DAYNUM
+        index = pd.DatetimeIndex(np.round(days * 86_400_000).astype("int64") * 1_000_000, tz="UTC")
     return pd.DataFrame({name: np.asarray(values, dtype="float64")
-                         for name, values in arrays.items()})
+                         for name, values in arrays.items()}, index=index)
+
+
+_EPOCH_DAYNUM = bt.date2num(_dt.datetime(1970, 1, 1))
 
 
 def _trade_start(value, data, n: int) -> int:
