@@ -7,6 +7,7 @@ unexpected failure (one line; set DISTILLBT_DEBUG=1 for the traceback), 130 inte
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -104,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="distil the training period into a small set of points",
         description="Distil the training period (the first 60% of usable candles) of a data source into "
                     "a small weighted set of points, saved as .npz + JSON (no pickle).")
-    distill.add_argument("--method", default="gradient", help=f"one of: {', '.join(_methods())}")
+    distill.add_argument("--method", default="gradient",
+                         help=f"one of: {', '.join(_methods())}; gradient@mlp (or trajectory@mlp) matches the "
+                              "MLP instead of the task's linear model")
     distill.add_argument("--size", type=int, default=50, metavar="M", help="points in the set (default: 50)")
     distill.add_argument("--task", default="classification", choices=["classification", "regression"],
                          help="next-candle direction (default) or next-candle return")
@@ -326,11 +329,12 @@ def _cmd_distill(args) -> int:
         if args.episodes:
             raise InputError("--episodes is for a single-interval set: drop it or --timeframes")
         return _cmd_distill_horizons(args)
+    method, method_params = _method_and_learner(args.method)
     candles = _load(args)
     data = prepare(candles)
-    distilled = distill(data, method=args.method, size=args.size, task=args.task,
+    distilled = distill(data, method=method, size=args.size, task=args.task,
                         per_regime=args.per_regime or bool(args.regime), regimes=args.regime,
-                        weighting=args.weighting, seed=args.seed, n_jobs=args.jobs,
+                        weighting=args.weighting, seed=args.seed, method_params=method_params, n_jobs=args.jobs,
                         backend=args.backend, scheduler=args.scheduler, progress=not args.no_progress)
     distilled = distilled.with_precision(args.precision)
     if args.episodes:
@@ -364,12 +368,29 @@ def _cmd_distill(args) -> int:
     return 0
 
 
+def _method_and_learner(spelled: str):
+    """``gradient@mlp`` → ("gradient", {"learner": "mlp"}): the learner a matching method matches."""
+    from .distill.registry import method_class
+    from .evaluate import DISTILL_LEARNERS
+
+    method, _, learner = spelled.partition("@")
+    if not learner:
+        return method, None
+    if learner not in DISTILL_LEARNERS:
+        raise InputError(f"unknown learner {learner!r} in {spelled!r}: choose one of {', '.join(DISTILL_LEARNERS)}")
+    if "learner" not in inspect.signature(method_class(method).__init__).parameters:
+        raise InputError(f"{method} does not match a learner: drop @{learner}")
+    return method, {"learner": learner}
+
+
 def _cmd_distill_horizons(args) -> int:
     from .distill.update import distill_horizons
 
     timeframes = [tf.strip() for tf in args.timeframes.split(",") if tf.strip()]
+    method, method_params = _method_and_learner(args.method)
     candles = _load(args)
-    distilled = distill_horizons(candles, timeframes, method=args.method, size=args.size, task=args.task,
+    distilled = distill_horizons(candles, timeframes, method=method, method_params=method_params,
+                                 size=args.size, task=args.task,
                                  per_regime=args.per_regime or bool(args.regime), regimes=args.regime,
                                  weighting=args.weighting, seed=args.seed, n_jobs=args.jobs, backend=args.backend,
                                  scheduler=args.scheduler, progress=not args.no_progress)

@@ -147,6 +147,8 @@ def test_bad_artifacts_are_typed_errors(data, tmp_path):
     (["--regime", "unicorn"], "regime 'unicorn' has no training candles"),
     (["--size", "2", "--per-regime"], "smaller than the number of regimes"),
     (["--backend", "spark"], "invalid choice"),
+    (["--method", "gradient@svm"], "unknown learner 'svm'"),
+    (["--method", "kmedoids@mlp"], "kmedoids does not match a learner"),
 ])
 def test_cli_distill_errors_exit_2_with_one_line(argv, needle, tmp_path, capsys):
     code = main(["distill", "--sample-bars", "20000", "--no-progress", "--out", str(tmp_path / "x.npz"), *argv])
@@ -162,3 +164,16 @@ def test_cli_distill_writes_an_artifact(tmp_path, capsys):
     assert code == 0 and stdout.strip().splitlines()[-1] == str(out)
     assert "SYNTHETIC" in stdout and "compression:" in stdout
     assert DistilledSet.load(out).size == 10
+
+
+def test_cli_distill_matches_a_named_learner(tmp_path):
+    # the regression task matches least squares by default; name the logistic model instead
+    # (gradient@mlp takes the same path and a minute of matching)
+    out = tmp_path / "named.npz"
+    assert main(["distill", "--sample-bars", "20000", "--method", "gradient@logistic", "--task", "classification",
+                 "--size", "10", "--no-progress", "--out", str(out)]) == 0
+    dset = DistilledSet.load(out)
+    assert dset.meta["method"] == "gradient" and dset.meta["config"]["learner"] == "logistic"
+    assert main(["distill", "--sample-bars", "20000", "--method", "gradient", "--task", "regression",
+                 "--size", "10", "--no-progress", "--out", str(out)]) == 0
+    assert DistilledSet.load(out).meta["config"]["learner"] != "logistic"
