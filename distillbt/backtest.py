@@ -390,16 +390,9 @@ def run_backtest(
     times = frame.index[first:stop]
     setup = dict(arrays=arrays, strategy_cls=strategy_cls, params=params, cash=cash,
                  commission=commission, timeframe=candles.timeframe, symbol=candles.symbol,
-                 trade_from=arrays["datetime"][warm] if warm else -math.inf, start=times[0])
+                 trade_from=arrays["datetime"][warm] if warm else -math.inf)
     try:
-        try:
-            strategy = _cerebro(runonce=True, **setup).run()[0]
-        except IndexError as exc:
-            if not _short_feed_bug(exc):
-                raise
-            # Backtrader's vectorised indicators index past the end when the feed is shorter
-            # than their period; bar-by-bar mode handles it and gives the same results.
-            strategy = _cerebro(runonce=False, **setup).run()[0]
+        strategy = run_cerebro(analyzers={"distillbt": (_Recorder, {"trade_from": times[0]})}, **setup)
     except Exception as exc:
         raise StrategyRunError(f"{name}: {_first_line(exc)}") from exc
     record = strategy.analyzers.distillbt
@@ -439,8 +432,22 @@ def run_backtest(
     return result
 
 
+def run_cerebro(*, analyzers: dict, **setup) -> bt.Strategy:
+    """Run one strategy with the shared execution conventions (module docstring) and the
+    ``analyzers`` (name → (class, kwargs)); returns the strategy instance. The full backtests
+    and the surrogate's episode recordings both run through here, so their fills agree."""
+    try:
+        return _cerebro(runonce=True, analyzers=analyzers, **setup).run()[0]
+    except IndexError as exc:
+        if not _short_feed_bug(exc):
+            raise
+        # Backtrader's vectorised indicators index past the end when the feed is shorter
+        # than their period; bar-by-bar mode handles it and gives the same results.
+        return _cerebro(runonce=False, analyzers=analyzers, **setup).run()[0]
+
+
 def _cerebro(*, arrays, strategy_cls, params, cash, commission, timeframe, symbol, trade_from,
-             start, runonce) -> bt.Cerebro:
+             analyzers, runonce) -> bt.Cerebro:
     """A Cerebro with the shared execution conventions (module docstring), ready to run."""
     cerebro = bt.Cerebro(stdstats=False, runonce=runonce, preload=True, maxcpus=1)
     broker = _Broker()
@@ -450,11 +457,13 @@ def _cerebro(*, arrays, strategy_cls, params, cash, commission, timeframe, symbo
     broker.setcommission(commission=commission)
     broker.set_checksubmit(False)
     cerebro.addsizer(bt.sizers.PercentSizer, percents=SIZER_PERCENTS)
-    frame, compression = _bt_timeframe(timeframe)
-    cerebro.adddata(NumpyFeed(arrays=arrays, name=symbol or "data", timeframe=frame,
-                              compression=compression))
+    interval = {}
+    if timeframe:
+        interval["timeframe"], interval["compression"] = _bt_timeframe(timeframe)
+    cerebro.adddata(NumpyFeed(arrays=arrays, name=symbol or "data", **interval))
     cerebro.addstrategy(strategy_cls, **params)
-    cerebro.addanalyzer(_Recorder, _name="distillbt", trade_from=start)
+    for name, (analyzer, kwargs) in analyzers.items():
+        cerebro.addanalyzer(analyzer, _name=name, **kwargs)
     return cerebro
 
 

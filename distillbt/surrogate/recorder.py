@@ -21,8 +21,7 @@ import time
 import backtrader as bt
 import numpy as np
 
-from ..backtest import (SIZER_PERCENTS, NumpyFeed, StrategyRunError, _bt_timeframe, _Broker, _feed_arrays,
-                        _short_feed_bug)
+from ..backtest import StrategyRunError, _feed_arrays, run_cerebro
 from ..errors import DistillbtError, InputError
 
 __all__ = ["PositionRecorder", "record_episodes", "record_many", "NO_LABEL"]
@@ -105,30 +104,10 @@ def record_episodes(configuration, episodes, which, *, warmup: int, cash: float 
 
 
 def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe):
-    def cerebro(runonce):
-        c = bt.Cerebro(stdstats=False, runonce=runonce, preload=True, maxcpus=1)
-        broker = _Broker()  # drops orders submitted before trade_from, as full backtests do
-        broker.trade_from = trade_from
-        c.setbroker(broker)
-        broker.setcash(cash)
-        broker.setcommission(commission=commission)
-        broker.set_checksubmit(False)
-        c.addsizer(bt.sizers.PercentSizer, percents=SIZER_PERCENTS)
-        kw = {}
-        if timeframe:
-            kw["timeframe"], kw["compression"] = _bt_timeframe(timeframe)
-        c.adddata(NumpyFeed(arrays=arrays, name="data", **kw))
-        c.addstrategy(strategy_cls, **configuration.params)
-        c.addanalyzer(PositionRecorder, _name="distillbt_positions")
-        return c
-
     try:
-        try:
-            strat = cerebro(True).run()[0]
-        except IndexError as exc:
-            if not _short_feed_bug(exc):
-                raise
-            strat = cerebro(False).run()[0]
+        strat = run_cerebro(arrays=arrays, strategy_cls=strategy_cls, params=configuration.params, cash=cash,
+                            commission=commission, timeframe=timeframe, symbol=None, trade_from=trade_from,
+                            analyzers={"distillbt_positions": (PositionRecorder, {})})
     except Exception as exc:
         lines = str(exc).strip().splitlines()
         raise StrategyRunError(f"{configuration.name}: {type(exc).__name__}: "
