@@ -245,21 +245,16 @@ def _load(args):
 def _until(candles, moment):
     import pandas as pd
 
-    from .data.candles import validate_candles
-
     try:
         stamp = pd.Timestamp(moment)
     except (TypeError, ValueError):
         raise InputError(f"--until: {moment!r} is not a time (e.g. 2021-06-01 or 2021-06-01T12:00)") from None
     stamp = stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
-    keep = candles.frame.index < stamp
-    head = candles.frame.loc[keep]
-    if head.empty:
+    stop = int(candles.frame.index.searchsorted(stamp, side="left"))
+    if stop == 0:
         raise InputError(f"--until {moment}: no candle opens before it (the first opens "
                          f"{candles.frame.index[0].isoformat()})")
-    true = candles.true_regimes.loc[keep] if candles.true_regimes is not None else None
-    return validate_candles(head, symbol=candles.symbol, source=f"{candles.source} until {stamp.isoformat()}",
-                            timeframe=candles.timeframe, synthetic=candles.synthetic, true_regimes=true)
+    return candles.rows(slice(0, stop), source=f"{candles.source} until {stamp.isoformat()}")
 
 
 # -- commands ------------------------------------------------------------------------------

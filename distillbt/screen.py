@@ -25,7 +25,7 @@ from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
 from .backtest import BacktestJob, run_many
-from .data.candles import Candles, validate_candles
+from .data.candles import Candles
 from .data.resample import resample_candles
 from .discovery import Configuration, Discovery, StrategyError, configuration_name, discover
 from .distill.artifact import DistilledSet
@@ -425,8 +425,7 @@ def _with_coarse_parts(base_set, candles: Candles, horizons, train_stop: int, *,
     distilled on its own (features, scaler and labeller fitted on those candles only; the
     last 10% of them is left out as the split's validation and test, so nothing the coarse
     part learns from reaches the screening period)."""
-    head = validate_candles(candles.frame.iloc[:train_stop], symbol=candles.symbol, source=candles.source,
-                            timeframe=candles.timeframe, synthetic=candles.synthetic)
+    head = candles.rows(slice(0, train_stop))
     parts = {candles.timeframe: base_set}
     for tf in horizons:
         coarse = resample_candles(head, tf)

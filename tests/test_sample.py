@@ -197,3 +197,13 @@ def test_bad_timeframe_is_an_unknown_timeframe_error():
 def test_arguments_are_keyword_only():
     with pytest.raises(TypeError):
         sample_market(100)
+
+
+def test_rows_cuts_candles_and_their_true_regimes():
+    market = sample_market(bars=3_000, seed=4)
+    head = market.rows(slice(0, 1_000), source="cut")
+    assert len(head) == 1_000 and head.source == "cut" and head.symbol == market.symbol
+    assert head.end == market.frame.index[999] and head.timeframe == market.timeframe
+    assert head.true_regimes.equals(market.true_regimes.iloc[:1_000])
+    with pytest.raises(InputError, match="no candles"):
+        market.rows(slice(3_000, None))

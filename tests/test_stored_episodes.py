@@ -32,8 +32,7 @@ def market():
 @pytest.fixture(scope="module")
 def early_set(market):
     """A set distilled from the first 30,000 candles, with 3 episodes of its training period."""
-    head = validate_candles(market.frame.iloc[:30_000], symbol=market.symbol, source=market.source,
-                            timeframe=market.timeframe, synthetic=True)
+    head = market.rows(slice(0, 30_000))
     data = prepare(head)
     dset = distill(data, method="kmedoids", size=10, per_regime=False, seed=0)
     dset.episodes = training_episodes(data, n=3, length=300, warmup=200, seed=1)

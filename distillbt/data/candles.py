@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import CandleValidationError
+from ..errors import CandleValidationError, InputError
 from .timeframes import timeframe_from_ms, timeframe_ms
 
 __all__ = ["COLUMNS", "Candles", "validate_candles", "find_gaps"]
@@ -66,6 +66,16 @@ class Candles:
     def missing_candles(self) -> int:
         """How many candles the gaps leave out."""
         return int(self.gaps["missing"].sum()) if len(self.gaps) else 0
+
+    def rows(self, rows: slice, *, source: str | None = None) -> "Candles":
+        """The candles ``frame.iloc[rows]`` (their true regimes too), validated, with the same
+        provenance (``source`` to say how they were cut)."""
+        frame = self.frame.iloc[rows]
+        if frame.empty:
+            raise InputError(f"no candles in rows {rows.start}:{rows.stop} of {len(self)}")
+        true = self.true_regimes.iloc[rows] if self.true_regimes is not None else None
+        return validate_candles(frame, symbol=self.symbol, source=source or self.source,
+                                timeframe=self.timeframe, synthetic=self.synthetic, true_regimes=true)
 
     def summary(self) -> dict:
         """Plain-dict summary (for printing and JSON): rows, range, interval, gaps."""
