@@ -18,6 +18,8 @@ one.
 
 from __future__ import annotations
 
+import hashlib
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,13 +106,30 @@ class FittedEnsemble:
 
         frame = ohlcv_frame(candles)
         base = self.timeframes[0]
-        columns = [self.members[0].signal(frame, feature_set=feature_set)]
-        for tf, member in zip(self.timeframes[1:], self.members[1:]):
-            columns.append(_coarse_signal(member, frame, base, tf))
+        # Rule variants of one fit (a threshold grid) ask for the same candles' coarse
+        # predictions in turn: resampling and coarse features are computed once per candles.
+        memo = _COARSE.setdefault(self, {})
+        key = _candles_key(frame)
+        if key not in memo:
+            memo.clear()  # only the latest candles: a screen asks for one series at a time
+            memo[key] = [_coarse_signal(member, frame, base, tf)
+                         for tf, member in zip(self.timeframes[1:], self.members[1:])]
+        columns = [self.members[0].signal(frame, feature_set=feature_set), *memo[key]]
         stacked = np.vstack(columns)
         out = stacked.mean(axis=0)
         out[~np.isfinite(stacked).all(axis=0)] = np.nan
         return out
+
+
+#: Per ensemble (weakly held, never pickled): the coarse predictions of the latest candles.
+_COARSE: "weakref.WeakKeyDictionary[FittedEnsemble, dict]" = weakref.WeakKeyDictionary()
+
+
+def _candles_key(frame: pd.DataFrame) -> tuple:
+    """Identifies candles by their times and values (a digest: same range, other prices differ)."""
+    digest = hashlib.blake2b(np.ascontiguousarray(pd.DatetimeIndex(frame.index).asi8).tobytes(), digest_size=16)
+    digest.update(np.ascontiguousarray(frame[["open", "high", "low", "close", "volume"]].to_numpy()).tobytes())
+    return len(frame), digest.hexdigest()
 
 
 def _coarse_signal(member, frame: pd.DataFrame, base: str, timeframe: str) -> np.ndarray:
