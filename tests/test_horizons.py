@@ -124,8 +124,8 @@ def test_screen_trades_the_mean_of_the_horizons_and_full_backtests_agree(tmp_pat
         assert record["execution_rel_diff"] < 1e-9
     # points distilled now at both intervals (the screen checked both parts end before screening)
     assert result.summary["distilled"]["regression"]["timeframes"] == ["15m", "1h"]
+    single = distill_horizons(candles, ["15m"], method="random", size=10, task="regression")
     with pytest.raises(InputError, match="multi-horizon distilled set"):
-        single = distill_horizons(candles, ["15m"], method="random", size=10, task="regression")
         screen(tmp_path, candles, distilled=single, horizons=("1h",), top=1, progress=False)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import backtrader as bt
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from distillbt.backtest import NumpyFeed, run_backtest
 from distillbt.data.sample import sample_market
-from distillbt.discovery import discover
+from distillbt.discovery import Configuration, configuration_name, discover
 from distillbt.errors import InputError
 from distillbt.surrogate import (Episodes, IndicatorBank, PositionSurrogate, carry_states, screen_plain,
                                  select_episodes)
@@ -200,30 +201,13 @@ def test_a_poor_surrogate_is_escalated_and_marked(candles, found):
     assert record["surrogate_score"] is not None  # what the surrogate said is kept beside it
 
 
-RARE_EXITS = '''
-import backtrader as bt
-
-
-class RareExit(bt.Strategy):
-    """Buys every short pullback, exits only below a long trailing channel."""
-
-    params = (("rsi_period", 2), ("level", 25), ("exit_period", 300))
-
-    def __init__(self):
-        self.rsi = bt.indicators.RSI(self.data.close, period=self.p.rsi_period, safediv=True)
-        self.floor = bt.indicators.Lowest(self.data.low(-1), period=self.p.exit_period)
-
-    def next(self):
-        if not self.position and self.rsi[0] < self.p.level:
-            self.buy()
-        elif self.position and self.data.close[0] < self.floor[0]:
-            self.close()
-'''
-
-
-def test_escalation_records_more_episodes_where_the_rare_transitions_are(candles, tmp_path):
-    (tmp_path / "rare.py").write_text(textwrap.dedent(RARE_EXITS))
-    config = next(iter(discover(tmp_path).configurations()))
+def test_escalation_records_more_episodes_where_the_rare_transitions_are(candles):
+    # strategies/pullback_trailing.py: buys every short pullback, exits only below a long
+    # trailing channel (here 300 bars)
+    spec = next(s for s in discover(Path(__file__).resolve().parents[1] / "strategies").strategies
+                if s.name == "PullbackTrailing")
+    params = {"rsi_period": 2, "level": 25, "exit_period": 300}
+    config = Configuration(spec, params, configuration_name(spec.name, params))
     kw = dict(train=TRAIN, screen=SCREEN, seed=0, base_episodes=1, length=300,
               escalation_episodes=2, progress=False, full_fallback=False, min_speedup=0,
               min_transitions=6)
