@@ -133,11 +133,6 @@ def _strip(name: str) -> str:
     return name
 
 
-def _kind(name: str) -> str:
-    base = _strip(name)
-    return base.split(":")[0]
-
-
 class IndicatorBank:
     """Compute named bank columns over one candle series (float32 matrix, NaN in warm-up).
 

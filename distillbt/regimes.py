@@ -942,13 +942,9 @@ def _forward(lik: np.ndarray, transition: np.ndarray, start: np.ndarray) -> np.n
     return _scan(lik[None], transition[None], start[None])[0]
 
 
-def _backward(lik: np.ndarray, transition: np.ndarray) -> np.ndarray:
-    """Backward messages β_t ∝ A (lik_{t+1} ⊙ β_{t+1}), β_last = 1 (fit only: training data)."""
-    return _forward_backward(lik, transition, np.ones(lik.shape[1]))[1]
-
-
 def _forward_backward(lik: np.ndarray, transition: np.ndarray, start: np.ndarray):
-    """:func:`_forward` and :func:`_backward` in one :func:`_scan` of two sequences.
+    """Filtered probabilities α (as :func:`_forward`) and backward messages β_t ∝ A (lik_{t+1}
+    ⊙ β_{t+1}), β_last = 1, in one :func:`_scan` of two sequences.
 
     With g_t = lik_t ⊙ β_t, run backwards g_t = lik_t ⊙ (A g_{t+1}), g_last ∝ lik_last: a scan
     over the reversed blocks with ``mat = Aᵀ`` from ones (A·1 = 1); then β_t = A g_{t+1}.

@@ -18,7 +18,7 @@ from distillbt.regimes import (
     REGIME_NAMES,
     RuleLabeller,
     TrendVolatilityLabeller,
-    _backward,
+    _forward_backward,
     _chain,
     _forward,
     _mixture_split,
@@ -101,7 +101,8 @@ def test_forward_backward_are_the_sequential_recursions(t):
     a = rng.uniform(0.0, 1.0, (k, k)) + np.eye(k) * 20
     a /= a.sum(axis=1, keepdims=True)
     start = rng.uniform(0.1, 1.0, k)
-    alpha, beta = _forward(lik, a, start), _backward(lik, a)
+    # the fit's forward-backward pass and the filter predict uses
+    alpha, (fb_alpha, beta) = _forward(lik, a, start), _forward_backward(lik, a, start)
     want_a, want_b = np.empty((t, k)), np.full((t, k), 1 / k)
     prev = start / start.sum()
     for i in range(t):
@@ -112,6 +113,7 @@ def test_forward_backward_are_the_sequential_recursions(t):
         want_b[i] = a @ (lik[i + 1] * want_b[i + 1])
         want_b[i] /= want_b[i].sum()
     np.testing.assert_allclose(alpha, want_a, rtol=1e-9)
+    np.testing.assert_allclose(fb_alpha, want_a, rtol=1e-9)
     np.testing.assert_allclose(beta / beta.sum(axis=1, keepdims=True), want_b, rtol=1e-9)
     # Causal bit for bit: changing later blocks leaves the filter up to them unchanged.
     cut = t // 2

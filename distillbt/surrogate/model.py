@@ -98,12 +98,6 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "tree_")
         return self.tree_.predict(np.nan_to_num(np.asarray(X, dtype=np.float32), nan=0.0))
 
-    def used_states(self) -> np.ndarray:
-        """The state values the tree's splits can tell apart (all of them if it splits on the
-        state column; otherwise the decision does not depend on the state)."""
-        check_is_fitted(self, "tree_")
-        return self.states_
-
     def splits_on_state(self) -> bool:
         t = self.tree_.tree_
         return bool(np.any(t.feature[t.children_left >= 0] == self.n_features_in_ - 1))
