@@ -166,7 +166,8 @@ class IndicatorBank:
         high, low, close = (np.ascontiguousarray(np.asarray(frame[c], dtype=np.float64))
                             for c in ("high", "low", "close"))
         cache: dict = {}
-        out = np.empty((len(close), len(self.names)), dtype=np.float32)
+        # Column-major: each column is written whole here and read whole by the surrogates.
+        out = np.empty((len(close), len(self.names)), dtype=np.float32, order="F")
         with np.errstate(divide="ignore", invalid="ignore"):
             for j, name in enumerate(self.names):
                 out[:, j] = self._column(name, high, low, close, cache)

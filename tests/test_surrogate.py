@@ -134,14 +134,54 @@ def test_unknown_bank_column_is_an_input_error():
 # ------------------------------------------------------------------------ pieces
 
 
-def test_carry_states_matches_a_loop():
-    rng = np.random.default_rng(0)
-    table = rng.integers(0, 3, size=(1000, 3)).astype(np.int8)
-    expected, s = [], 1
+def _carry_loop(table, s):
+    out = []
     for row in table:
         s = row[s]
-        expected.append(s)
-    assert np.array_equal(carry_states(table, 1), expected)
+        out.append(s)
+    return np.array(out, dtype=table.dtype)
+
+
+@pytest.mark.parametrize("n_states", [1, 2, 3])
+def test_carry_states_matches_a_loop(n_states):
+    """Dense random maps, and mostly-identity tables with sparse constant and state-dependent
+    rows (what rule strategies produce: the shortcuts of the scan are exercised)."""
+    rng = np.random.default_rng(n_states)
+    identity = np.arange(n_states, dtype=np.int8)
+    for moving_share in (1.0, 0.3, 0.02, 0.0):
+        for n in (1, 7, 1000):
+            table = np.tile(identity, (n, 1))
+            moving = rng.random(n) < moving_share
+            table[moving] = rng.integers(0, n_states, size=(int(moving.sum()), n_states))
+            for start in range(n_states):
+                assert np.array_equal(carry_states(table, start), _carry_loop(table, start))
+
+
+def test_walk_is_the_tree_applied_bar_by_bar():
+    """The walk (compact tree copy, state scan) gives what ``predict`` gives bar by bar with
+    the state carried in a loop, flat where a used column is NaN; the estimator's own tree
+    is left as fitted."""
+    rng = np.random.default_rng(0)
+    n, d = 3000, 6
+    F = rng.normal(size=(n, d)).astype(np.float32)
+    F[:, 2] = np.sin(np.arange(n) / 40.0)
+    F[:50, 2] = np.nan  # warm-up of a used column
+    F[:, 4] = np.nan  # a column the tree never uses
+    state = rng.choice([-1.0, 0.0, 1.0], size=n)
+    y = np.where(F[:, 2] > 0.5, 1, np.where(F[:, 2] < -0.5, -1, np.where(F[:, 0] > 1.5, 0, state)))
+    model = PositionSurrogate(max_depth=6).fit(np.column_stack([F, state])[50:], y[50:].astype(int))
+    features_before = model.tree_.tree_.feature.copy()
+    assert model.splits_on_state() and 2 in model.walk_columns_ and 4 not in model.walk_columns_
+    for start in (-1.0, 0.0, 1.0):
+        expected, s = [], start
+        for t in range(n):
+            if np.isnan(F[t, 2]):
+                s = 0.0
+            else:
+                s = float(model.predict(np.r_[np.nan_to_num(F[t]), s][None])[0])
+            expected.append(s)
+        assert np.array_equal(model.walk(F, start_state=start), expected)
+    assert np.array_equal(model.tree_.tree_.feature, features_before)
 
 
 def test_episodes_round_trip_without_pickle(candles, tmp_path):

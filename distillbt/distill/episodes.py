@@ -187,11 +187,17 @@ def _labels(frame: pd.DataFrame, start: int, stop: int) -> tuple[np.ndarray, tup
         labels = labeller.predict(frame.iloc[:stop])
     except Exception:  # noqa: BLE001 - too little or too flat data: one regime, said so
         return np.zeros(stop, dtype=int), ("all",)
-    names = tuple(sorted(set(labels.dropna().astype(str))))
+    # Through the categorical codes: converting every label to a string first took longer
+    # than labelling.
+    labels = pd.Categorical(labels)
+    raw = np.asarray(labels.codes, dtype=int)
+    used = np.unique(raw[raw >= 0])
+    names = tuple(sorted(str(labels.categories[c]) for c in used))
     if not names:
         return np.zeros(stop, dtype=int), ("all",)
-    codes = pd.Categorical(labels.astype(object), categories=list(names)).codes.astype(int)
-    return codes, names
+    remap = np.full(len(labels.categories), -1)
+    remap[used] = [names.index(str(labels.categories[c])) for c in used]
+    return np.where(raw >= 0, remap[raw], -1), names
 
 
 def _herding(Z: np.ndarray, k: int) -> list[int]:

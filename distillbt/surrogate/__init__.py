@@ -13,12 +13,29 @@ The pieces, in the order the screen uses them:
   successive-halving baseline.
 """
 
-from .api import PlainScreen, full_warmup, plan_configuration, screen_plain, successive_halving
-from ..distill.episodes import Episodes, select_episodes
-from ..indicators import IndicatorBank, feature_names_for, periods_of
-from .model import PositionSurrogate, carry_states
-from .recorder import PositionRecorder, record_episodes
+from importlib import import_module
 
-__all__ = ["screen_plain", "PlainScreen", "plan_configuration", "full_warmup", "successive_halving",
-           "Episodes", "select_episodes", "IndicatorBank", "feature_names_for", "periods_of",
-           "PositionSurrogate", "carry_states", "PositionRecorder", "record_episodes"]
+# Loaded on first use: the recording workers import only ``.recorder`` (Backtrader), not the
+# learners and scipy, which cost them about a second at start-up.
+_LAZY = {
+    "screen_plain": ".api", "PlainScreen": ".api", "plan_configuration": ".api", "full_warmup": ".api",
+    "successive_halving": ".api",
+    "Episodes": "..distill.episodes", "select_episodes": "..distill.episodes",
+    "IndicatorBank": "..indicators", "feature_names_for": "..indicators", "periods_of": "..indicators",
+    "PositionSurrogate": ".model", "carry_states": ".model",
+    "PositionRecorder": ".recorder", "record_episodes": ".recorder",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -328,7 +328,7 @@ def screen_plain(
     n_screen = s_stop - s_start
 
     def screen_columns(names_used, width, positions):
-        F = np.zeros((n_screen, width), dtype=np.float32)
+        F = np.zeros((n_screen, width), dtype=np.float32, order="F")
         for name, j in zip(names_used, positions):
             if name not in screen_cache:
                 lead = min(s_start, bank_warmup([name]))
@@ -381,37 +381,26 @@ def screen_plain(
     timings["episodes_seconds"] = time.perf_counter() - t0
 
     bank_cache: dict = {}
-    # Configurations with the same warm-up are fed from the same first bar: one bank per
-    # (episode, warm-up) over the union of their columns shares the intermediate series.
-    group_names: dict = {}
-    for i in live:
-        group_names.setdefault(plans[i].warmup, {}).update(dict.fromkeys(plans[i].features))
-    group_col = {w: {n: j for j, n in enumerate(names_)} for w, names_ in group_names.items()}
 
     def episode_bank(e, warmup, features):
         """Episode ``e``'s columns ``features``, computed from the first bar a configuration
-        with ``warmup`` bars was fed, so they are what its indicators saw."""
-        key = (e, int(warmup))
-        if key not in bank_cache:
+        with ``warmup`` bars was fed, so they are what its indicators saw. Columns are cached
+        per (episode, warm-up) and computed on first request only."""
+        columns = bank_cache.setdefault((e, int(warmup)), {})
+        missing = [n for n in features if n not in columns]
+        if missing:
             r = eps.rows(e)
             sw = int(eps.warmup[e])
             w = min(int(warmup), sw)
-            rows = slice(r.start + sw - w, r.stop)
-            ohlcv = eps.ohlcv[rows]
-            bank_cache[key] = IndicatorBank(list(group_names[int(warmup)])).transform(
-                {"high": ohlcv[:, 1], "low": ohlcv[:, 2], "close": ohlcv[:, 3]})[w:]
-        col = group_col[int(warmup)]
-        return bank_cache[key][:, [col[n] for n in features]]
+            ohlcv = eps.ohlcv[r.start + sw - w:r.stop]
+            values = IndicatorBank(missing).transform({"high": ohlcv[:, 1], "low": ohlcv[:, 2], "close": ohlcv[:, 3]})
+            columns.update((n, values[w:, j]) for j, n in enumerate(missing))
+        return np.column_stack([columns[n] for n in features])
 
     def bank_fn(i):
         return lambda e: episode_bank(e, plans[i].warmup, plans[i].features)
 
     base = list(range(n_base))
-
-    def record(jobs_, desc):
-        jobs = [(plans[i].configuration, which, plans[i].warmup) for i, which in jobs_]
-        return record_many(jobs, eps, cash=cash, commission=commission, timeframe=candles.timeframe,
-                           n_jobs=n_jobs, backend=backend, progress=progress, desc=desc)
 
     curves = {}
     o = frame["open"].to_numpy()[s_start:s_stop]
@@ -430,40 +419,45 @@ def screen_plain(
                                     rate_band=rate_band)
         return i, float(result["score"]), trust, (model, result["equity"])
 
-    def fit_all(items):
-        """Fit and evaluate ``(i, recording)`` pairs, in threads (numpy and the trees release
-        the GIL for most of it); write scores, trust and curves."""
-        items = list(items)
-        if n_jobs > 1 and len(items) > 1:
+    def record_and_fit(jobs_, desc, merge=lambda i, rec: rec):
+        """Record ``(i, episodes)`` jobs in worker processes, then fit and evaluate each
+        configuration in threads (numpy and the trees release the GIL for most of it; fitting
+        while the workers still record was slower: the fits starve the process that feeds
+        them). ``merge(i, record)`` combines a new recording with what ``i`` had. Writes
+        scores, trust and curves; returns ``{i: recording}`` and the seconds of both steps."""
+        t0 = time.perf_counter()
+        jobs = [(plans[i].configuration, which, plans[i].warmup) for i, which in jobs_]
+        out = record_many(jobs, eps, cash=cash, commission=commission, timeframe=candles.timeframe, n_jobs=n_jobs,
+                          backend=backend, progress=progress, desc=desc)
+        arrived = {i: rec if rec.get("error") else merge(i, rec) for (i, _), rec in zip(jobs_, out)}
+        t1 = time.perf_counter()
+        todo = [(i, rec) for i, rec in arrived.items() if not rec.get("error")]
+        if n_jobs > 1 and len(todo) > 1:
             import joblib
 
-            out = joblib.Parallel(n_jobs=n_jobs, backend="threading")(
-                joblib.delayed(fit_eval)(i, rec) for i, rec in items)
+            fitted = joblib.Parallel(n_jobs=n_jobs, backend="threading")(
+                joblib.delayed(fit_eval)(i, rec) for i, rec in todo)
         else:
-            out = [fit_eval(i, rec) for i, rec in items]
-        for i, score, trust, extra_ in out:
+            fitted = [fit_eval(i, rec) for i, rec in todo]
+        for i, score, trust, extra_ in fitted:
             records[i].update(score=score, trust=trust)
             if extra_ is not None:
                 models[i] = extra_[0]
                 curves[plans[i].configuration.name] = extra_[1]
             else:
                 models.pop(i, None)
+        return arrived, t1 - t0, time.perf_counter() - t1
 
     # 1. Base episodes, every configuration on the same ones (common random numbers).
-    t0 = time.perf_counter()
-    recs = dict(zip(surrogate_live, record([(i, base) for i in surrogate_live], "episodes"))) if surrogate_live else {}
-    timings["record_seconds"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    recs, timings["record_seconds"], timings["fit_eval_seconds"] = (
+        record_and_fit([(i, base) for i in surrogate_live], "episodes") if surrogate_live else ({}, 0.0, 0.0))
     ok = []
     for i in surrogate_live:
         if recs[i].get("error"):
             records[i]["error"] = recs[i]["error"]
         else:
             ok.append(i)
-    fit_all((i, recs[i]) for i in ok)
-    for i in ok:
-        records[i]["path"] = "surrogate"
-    timings["fit_eval_seconds"] = time.perf_counter() - t0
+            records[i]["path"] = "surrogate"
 
     # 2. Escalation: more episodes, chosen over the whole episode source period where this
     #    configuration's own surrogate predicts the transitions it has seen too rarely (and
@@ -536,22 +530,22 @@ def screen_plain(
                                                regime_names=eps.regime_names))
         index_of = {s_: at + k for k, s_ in enumerate(starts_new)}
         jobs = [(i, [index_of[s_] for s_ in chosen_by[i]]) for i in pending if chosen_by[i]]
-        more = record(jobs, f"escalation {round_ + 1}")
-        items = []
-        for (i, chosen), rec in zip(jobs, more):
+
+        def merged(i, rec):
+            first_rec = recs[i]
+            return {"episodes": first_rec["episodes"] + rec["episodes"], "state": first_rec["state"] + rec["state"],
+                    "target": first_rec["target"] + rec["target"],
+                    "bars_fed": int(first_rec.get("bars_fed", 0)) + int(rec.get("bars_fed", 0))}
+
+        more, _, _ = record_and_fit(jobs, f"escalation {round_ + 1}", merge=merged)
+        for i, rec in more.items():
             if rec.get("error"):
                 records[i]["error"] = rec["error"]
                 continue
-            first_rec = recs[i]
-            recs[i] = {"episodes": first_rec["episodes"] + rec["episodes"],
-                       "state": first_rec["state"] + rec["state"], "target": first_rec["target"] + rec["target"],
-                       "bars_fed": int(first_rec.get("bars_fed", 0)) + int(rec.get("bars_fed", 0))}
-            items.append((i, recs[i]))
-        fit_all(items)
-        for i, _ in items:
+            recs[i] = rec
             records[i]["path"] = "surrogate+escalated"
             records[i]["trust"]["escalation_rounds"] = round_ + 1
-        escalations += len(items)
+            escalations += 1
     ok = [i for i in ok if records[i]["error"] is None]
     still = [i for i in ok if not records[i]["trust"].get("trusted")] + direct_full
     timings["escalation_seconds"] = time.perf_counter() - t0

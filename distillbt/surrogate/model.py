@@ -22,6 +22,9 @@ better at 4–8x the cost; logistic regression blurs thresholds). Two refinement
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.tree import DecisionTreeClassifier
@@ -35,21 +38,58 @@ __all__ = ["PositionSurrogate", "carry_states"]
 def carry_states(table: np.ndarray, start: int) -> np.ndarray:
     """States along a path: ``s[t] = table[t, s[t-1]]`` with ``s[-1] = start`` (indices).
 
-    ``table`` is ``(n, S)`` of state indices. Prefix composition of the per-bar maps:
-    after the step with shift ``k``, row ``t`` maps a state at ``t - 2k`` to the state at
-    ``t``.
+    ``table`` is ``(n, S)`` of state indices (``S <= 3``: short, flat, long). Each row is a
+    map of the state; the path is the prefix composition of those maps, computed as a
+    Hillis–Steele scan (``log2(n)`` numpy steps) with three shortcuts that keep it to a few
+    milliseconds over 10^5 bars:
+
+    - a map is encoded as one small integer (``S**S <= 27`` codes) and two maps compose
+      through a lookup table, one 1-d gather per step;
+    - identity rows (most bars of a rule strategy: "keep what you hold") are dropped before
+      the scan and the states carried forward over them afterwards;
+    - the scan stops once every unfinished composition is constant (a constant map, such as
+      "flat while the indicator warms up" or "long after a cross", forgets what came before).
     """
     table = np.asarray(table)
     n, S = table.shape
     if n == 0:
         return np.zeros(0, dtype=table.dtype)
-    comp = table.copy()
+    if not 1 <= S <= 3:
+        raise InputError(f"carry_states handles 1 to 3 states, got {S}")
+    moving = np.flatnonzero((table != np.arange(S, dtype=table.dtype)).any(axis=1))
+    if len(moving) == 0:
+        return np.full(n, start, dtype=table.dtype)
+    weights, decode, compose, constant = _map_algebra(S)
+    comp = table[moving].astype(np.int64) @ weights
+    m = len(comp)
     shift = 1
-    while shift < n:
-        # later ∘ earlier: comp[t][s] <- comp[t][comp[t - shift][s]]
-        comp[shift:] = np.take_along_axis(comp[shift:], comp[:-shift], axis=1)
+    # Invariant: rows < shift compose every map from the first; rows >= shift the last 2*shift.
+    while shift < m and not constant[comp[shift:]].all():
+        comp[shift:] = compose[comp[shift:], comp[:-shift]]
         shift *= 2
-    return comp[:, start]
+    at_moving = decode[comp, start]
+    # Bars between two moving rows keep the state the earlier one left.
+    last = np.full(n, -1, dtype=np.int64)
+    last[moving] = np.arange(m)
+    np.maximum.accumulate(last, out=last)
+    out = np.concatenate(([start], at_moving)).astype(table.dtype)
+    return out[last + 1]
+
+
+@functools.lru_cache(maxsize=None)
+def _map_algebra(S: int):
+    """Maps of ``S`` states as codes: ``weights`` (code of map ``m`` is ``m @ weights``),
+    ``decode[code]`` (the map), ``compose[later, earlier]`` (code of ``later ∘ earlier``) and
+    ``constant[code]``."""
+    weights = S ** np.arange(S)
+    decode = np.array(list(np.ndindex(*(S,) * S)), dtype=np.int64)[:, ::-1]
+    compose = np.empty((S ** S, S ** S), dtype=np.int64)
+    for later in range(S ** S):
+        compose[later] = (decode[later][decode] * weights).sum(axis=1)
+    constant = (decode == decode[:, :1]).all(axis=1)
+    for array in (weights, decode, compose, constant):
+        array.flags.writeable = False  # shared between calls and threads
+    return weights, decode, compose, constant
 
 
 class PositionSurrogate(ClassifierMixin, BaseEstimator):
@@ -92,6 +132,7 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         self.states_ = np.array(sorted(set(np.unique(X[:, -1]).tolist()) | set(self.classes_.tolist()) | {0.0}))
         self.snapped_ = self._snap(np.nan_to_num(X, nan=0.0)) if self.snap and self.snap_candidates else 0
+        self._compact_walk_tree()
         return self
 
     def predict(self, X):
@@ -105,30 +146,56 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
     def walk(self, F, start_state: float = 0.0) -> np.ndarray:
         """Positions over ``F`` (bank columns, no state), carrying the state bar to bar.
 
-        Rows with a NaN column (indicator warm-up) decide flat, as a strategy does before its
-        indicators are ready.
+        Rows with a NaN in a column the tree splits on (indicator warm-up) decide flat, as a
+        strategy does before its indicators are ready. Only those columns are read (a
+        column-major ``F`` reads fastest); the others may hold anything.
         """
         check_is_fitted(self, "tree_")
-        F = np.asarray(F, dtype=np.float32)
+        F = np.asarray(F)
+        if F.ndim != 2 or F.shape[1] != self.n_features_in_ - 1:
+            raise InputError(f"F must be (n, {self.n_features_in_ - 1}) bank columns, got {F.shape}")
         n = len(F)
         states = self.states_
-        Xs = np.empty((n, F.shape[1] + 1), dtype=np.float32)
-        Xs[:, :-1] = np.nan_to_num(F, nan=0.0)
-        warm = np.isnan(F).any(axis=1)
+        # The used columns then the state, column-major, for the compact copy of the tree.
+        X = np.empty((n, len(self.walk_columns_) + 1), dtype=np.float32, order="F")
+        warm = np.zeros(n, dtype=bool)
+        for k, j in enumerate(self.walk_columns_):
+            X[:, k] = F[:, j]
+            missing = np.isnan(X[:, k])
+            warm |= missing
+            X[missing, k] = 0.0
         index = {float(s): i for i, s in enumerate(states)}
         zero = index[0.0]
         table = np.empty((n, len(states)), dtype=np.int8)
         if self.splits_on_state():
             for j, s in enumerate(states):
-                Xs[:, -1] = s
-                pred = self.tree_.predict(Xs)
-                table[:, j] = _to_index(pred, states)
+                X[:, -1] = s
+                table[:, j] = self.walk_leaf_state_[self.walk_tree_.apply(X)]
         else:
-            Xs[:, -1] = 0.0
-            table[:] = _to_index(self.tree_.predict(Xs), states)[:, None]
+            X[:, -1] = 0.0
+            table[:] = self.walk_leaf_state_[self.walk_tree_.apply(X)][:, None]
         table[warm] = zero
         path = carry_states(table, index.get(float(start_state), zero))
         return states[path]
+
+    def _compact_walk_tree(self) -> None:
+        """A copy of the fitted (snapped) tree that reads only the columns it splits on.
+
+        The walk runs the tree's own traversal (``Tree.apply``, which takes any float32 matrix
+        and follows its strides) on ``[used columns..., state]``: the estimator's ``predict``
+        would validate and copy every bank column, several times the cost over 10^5 bars.
+        """
+        tree = self.tree_.tree_
+        state_column = self.n_features_in_ - 1
+        internal = tree.children_left >= 0
+        self.walk_columns_ = sorted(set(int(f) for f in tree.feature[internal]) - {state_column})
+        compact = {j: k for k, j in enumerate(self.walk_columns_)}
+        compact[state_column] = len(self.walk_columns_)
+        self.walk_tree_ = copy.deepcopy(tree)
+        feature = self.walk_tree_.feature  # a view of the copy's nodes: written in place
+        for node in np.flatnonzero(internal):
+            feature[node] = compact[int(feature[node])]
+        self.walk_leaf_state_ = _to_index(self.classes_[np.argmax(tree.value[:, 0, :], axis=1)], self.states_)
 
     def _snap(self, X) -> int:
         t = self.tree_.tree_

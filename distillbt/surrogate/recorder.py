@@ -77,28 +77,42 @@ def record_episodes(configuration, episodes, which, *, warmup: int, cash: float 
     for the multi-fidelity baseline), ``bars_fed``, ``seconds``, ``error`` (None).
     Raises :class:`StrategyRunError` naming the configuration when the strategy raises.
     """
-    began = time.perf_counter()
-    which = [int(i) for i in which]
-    if not which:
-        raise InputError("no episodes to record")
-    strategy_cls = configuration.strategy.cls
-    states, targets, rets, fed = [], [], [], 0
+    return _record_windows(configuration, [int(i) for i in which], _windows(episodes, which, warmup), cash=cash,
+                           commission=commission, timeframe=timeframe)
+
+
+def _windows(episodes, which, warmup) -> list[tuple]:
+    """``(time_ns, ohlcv, warm-up bars, scored bars)`` of each episode in ``which``, with at
+    most ``warmup`` of its stored warm-up bars: plain arrays, so a worker process recording
+    them need not import the episode module (and scipy behind it)."""
+    out = []
     for i in which:
-        r = episodes.rows(i)
+        r = episodes.rows(int(i))
         stored_warm, length = int(episodes.warmup[i]), int(episodes.length[i])
         w = min(int(warmup), stored_warm)
-        rows = np.arange(r.start + stored_warm - w, r.stop)
-        arrays = _feed_arrays(episodes.time_ns[rows], *episodes.ohlcv[rows].T)
+        rows = slice(r.start + stored_warm - w, r.stop)
+        out.append((episodes.time_ns[rows], episodes.ohlcv[rows], w, length))
+    return out
+
+
+def _record_windows(configuration, which, windows, *, cash, commission, timeframe) -> dict:
+    if not windows:
+        raise InputError("no episodes to record")
+    began = time.perf_counter()
+    strategy_cls = configuration.strategy.cls
+    states, targets, rets, fed = [], [], [], 0
+    for time_ns, ohlcv, w, length in windows:
+        arrays = _feed_arrays(time_ns, *ohlcv.T)
         trade_from = arrays["datetime"][w] if w else -math.inf
         pos, values = _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe)
-        fed += len(rows)
+        fed += len(time_ns)
         at = w + np.arange(length)
         nxt = np.concatenate((pos[1:], [np.nan]))
         states.append(pos[at].astype(np.int8))
         targets.append(np.where(np.isnan(nxt[at]), NO_LABEL, nxt[at]).astype(np.int8))
         v_end = values[at[-1]]
         rets.append(math.log(v_end / cash) if v_end > 0 else -math.inf)
-    return {"name": configuration.name, "episodes": which, "state": states, "target": targets,
+    return {"name": configuration.name, "episodes": list(which), "state": states, "target": targets,
             "log_return": np.asarray(rets), "bars_fed": int(fed),
             "seconds": time.perf_counter() - began, "error": None}
 
@@ -119,10 +133,10 @@ def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, time
     return np.sign(rec["positions"]), rec["values"]
 
 
-def _record_job(configuration, episodes, which, warmup, cash, commission, timeframe):
+def _record_job(configuration, which, windows, cash, commission, timeframe):
     try:
-        return record_episodes(configuration, episodes, which, warmup=warmup, cash=cash,
-                               commission=commission, timeframe=timeframe)
+        return _record_windows(configuration, which, windows, cash=cash, commission=commission,
+                               timeframe=timeframe)
     except Exception as exc:  # noqa: BLE001 - one failing configuration must not stop the batch
         lines = str(exc).strip().splitlines()
         message = lines[0] if lines else type(exc).__name__
@@ -137,18 +151,18 @@ def record_many(jobs, episodes, *, cash=10_000.0, commission=0.001, timeframe=No
     ``{"name", "error"}`` records and the batch goes on."""
     from tqdm.auto import tqdm
 
-    jobs = list(jobs)
+    # The episodes travel as plain arrays (see _windows).
+    jobs = [(c, [int(i) for i in w], _windows(episodes, w, wu)) for c, w, wu in jobs]
     bar = tqdm(total=len(jobs), desc=desc, unit="config", disable=not progress, leave=False)
     out = []
     try:
         if n_jobs == 1 or len(jobs) <= 1:
-            results = (_record_job(c, episodes, w, wu, cash, commission, timeframe) for c, w, wu in jobs)
+            results = (_record_job(c, w, win, cash, commission, timeframe) for c, w, win in jobs)
         else:
             import joblib
 
             results = joblib.Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(
-                joblib.delayed(_record_job)(c, episodes, w, wu, cash, commission, timeframe)
-                for c, w, wu in jobs)
+                joblib.delayed(_record_job)(c, w, win, cash, commission, timeframe) for c, w, win in jobs)
         for result in results:
             out.append(result)
             bar.update()
