@@ -182,6 +182,12 @@ def test_walk_is_the_tree_applied_bar_by_bar():
             expected.append(s)
         assert np.array_equal(model.walk(F, start_state=start), expected)
     assert np.array_equal(model.tree_.tree_.feature, features_before)
+    # restarts: stretches walked at once equal stretches walked one by one
+    cuts = [0, 700, 1900, n]
+    starts = [1.0, -1.0, 0.0]
+    pieces = [model.walk(F[a:b], start_state=s0) for a, b, s0 in zip(cuts, cuts[1:], starts)]
+    together = model.walk(F, restarts=dict(zip(cuts[:-1], starts)))
+    assert np.array_equal(together, np.concatenate(pieces))
 
 
 def test_episodes_round_trip_without_pickle(candles, tmp_path):

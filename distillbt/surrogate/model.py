@@ -143,12 +143,15 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         t = self.tree_.tree_
         return bool(np.any(t.feature[t.children_left >= 0] == self.n_features_in_ - 1))
 
-    def walk(self, F, start_state: float = 0.0) -> np.ndarray:
+    def walk(self, F, start_state: float = 0.0, *, restarts=None) -> np.ndarray:
         """Positions over ``F`` (bank columns, no state), carrying the state bar to bar.
 
         Rows with a NaN in a column the tree splits on (indicator warm-up) decide flat, as a
         strategy does before its indicators are ready. Only those columns are read (a
-        column-major ``F`` reads fastest); the others may hold anything.
+        column-major ``F`` reads fastest); the others may hold anything. ``restarts``
+        (``{row: state}``) walks several stretches at once: at each such row the state
+        before it is taken to be the given one, whatever the walk carried there
+        (``start_state`` is the restart at row 0).
         """
         check_is_fitted(self, "tree_")
         F = np.asarray(F)
@@ -175,6 +178,9 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
             X[:, -1] = 0.0
             table[:] = self.walk_leaf_state_[self.walk_tree_.apply(X)][:, None]
         table[warm] = zero
+        for row, state in (restarts or {}).items():
+            # whatever came before, this bar moves on from ``state``: a constant map
+            table[row] = table[row, index.get(float(state), zero)]
         path = carry_states(table, index.get(float(start_state), zero))
         return states[path]
 
