@@ -5,8 +5,7 @@ The public API, importable from here (heavy modules such as ccxt load on first u
     from distillbt import load_candles, sample_market, load_file, fetch_candles
 """
 
-from importlib import import_module
-
+from ._lazy import lazy_attributes
 from .data.candles import Candles, validate_candles
 from .errors import *  # noqa: F401,F403 - the exception hierarchy is public API
 from .errors import __all__ as _errors_all
@@ -29,13 +28,4 @@ _LAZY = {
 __all__ = ["Candles", "validate_candles", "__version__", *_LAZY, *_errors_all]
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'distillbt' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

@@ -13,7 +13,7 @@ The pieces, in the order the screen uses them:
   successive-halving baseline.
 """
 
-from importlib import import_module
+from .._lazy import lazy_attributes
 
 # Loaded on first use: the recording workers import only ``.recorder`` (Backtrader), not the
 # learners and scipy, which cost them about a second at start-up.
@@ -29,13 +29,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)
