@@ -224,7 +224,8 @@ def _full(candles, config):
 
 def test_crossover_surrogate_reproduces_its_positions_on_held_out_data(candles, found):
     config = _config(found, "Cross")
-    out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, budget=0.06, progress=False)
+    out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=3, pool_episodes=9,
+                       progress=False)
     record = out.records[0]
     assert record["path"] in ("surrogate", "surrogate+escalated")
     assert record["trust"]["trusted"] and record["trust"]["agreement"] >= 0.99
@@ -237,7 +238,7 @@ def test_crossover_surrogate_reproduces_its_positions_on_held_out_data(candles, 
 
 def test_a_poor_surrogate_is_escalated_and_marked(candles, found):
     config = _config(found, "Erratic")
-    out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, budget=0.03, pool_factor=2,
+    out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=2, pool_episodes=4,
                        escalation_rounds=1, progress=False)
     record = out.records[0]
     assert record["path"] == "full"
@@ -276,7 +277,7 @@ def test_a_short_history_is_backtested_in_full_and_says_why(candles, found):
 
 def test_results_are_deterministic_per_seed(candles, found):
     config = _config(found, "Cross")
-    kw = dict(train=TRAIN, screen=SCREEN, budget=0.03, progress=False, full_fallback=False)
+    kw = dict(train=TRAIN, screen=SCREEN, base_episodes=2, pool_episodes=6, progress=False, full_fallback=False)
     a = screen_plain([config], candles, seed=5, **kw)
     b = screen_plain([config], candles, seed=5, **kw)
     assert a.records[0]["score"] == b.records[0]["score"]
@@ -286,8 +287,8 @@ def test_results_are_deterministic_per_seed(candles, found):
 
 def test_a_strategy_that_raises_while_recording_is_reported_and_the_batch_goes_on(candles, found):
     configs = [_config(found, "Broken"), _config(found, "Cross")]
-    out = screen_plain(configs, candles, train=TRAIN, screen=SCREEN, seed=0, budget=0.03, progress=False,
-                       full_fallback=False)
+    out = screen_plain(configs, candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=2, pool_episodes=6,
+                       progress=False, full_fallback=False)
     broken, cross = out.records
     assert broken["error"].startswith("Broken") and "broken on purpose" in broken["error"]
     assert broken["score"] is None

@@ -260,8 +260,6 @@ def screen_plain(
     escalation_rounds: int = 3,
     escalation_episodes: int = 4,
     source_bars: int | None = 120_000,
-    budget: float | None = None,
-    pool_factor: float | None = None,
     max_depth: int = 8,
     min_transitions: int = 3,
     min_agreement: float = 0.95,
@@ -278,13 +276,14 @@ def screen_plain(
     last ``source_bars`` candles of ``train`` (None: all of it). The episode budget is fixed,
     not a share of history: ``base_episodes`` windows of ``length`` scored bars (default 400)
     for every configuration (the same ones: common random numbers), each with the warm-up its
-    configuration needs (its longest window + 10 bars); the rest of a ``pool_episodes`` pool is
-    where escalation draws from — up to ``escalation_rounds`` rounds of ``escalation_episodes``
-    windows each, chosen where the configuration's own surrogate predicts the transitions it
-    has seen too rarely. ``budget`` (a fraction of the candles) and ``pool_factor`` are the
-    older way to size the base set and the pool. When the batch's base episodes would cost
-    more than ``1 / min_speedup`` of its full backtests (short histories), every configuration
-    gets the full backtest directly (``min_speedup=0``: always try the surrogate).
+    configuration needs (its longest window + 10 bars), in a chosen pool of ``pool_episodes``
+    (at least the base ones; ``PlainScreen.episodes`` holds them, e.g. for
+    :func:`successive_halving`). Escalation chooses its own windows: up to
+    ``escalation_rounds`` rounds of ``escalation_episodes`` windows (fewer and longer each
+    round), where the configuration's own surrogate predicts the transitions it has seen too
+    rarely. When the batch's base episodes would cost more than ``1 / min_speedup`` of its
+    full backtests (short histories), every configuration gets the full backtest directly
+    (``min_speedup=0``: always try the surrogate).
     ``episodes``: a ``(Episodes, n_base)`` pair made earlier (e.g. stored with a distilled set,
     ``distill --episodes``); chosen here all the same when their warm-up is shorter than the
     configurations need (``summary["episodes_from"]`` says which).
@@ -313,13 +312,8 @@ def screen_plain(
     warm_needed = max([plans[i].warmup for i in live] or [10])
     episode_warmup = min(warm_needed, 1000)
     ep_len = int(length or 400)
-    if budget is not None:  # the older sizing: a share of the candles
-        n_base_wanted = max(1, math.ceil(max(2, int(budget * len(frame))) / ep_len))
-        n_pool = int(math.ceil(n_base_wanted * (pool_factor or 3.0)))
-    else:
-        n_base_wanted = max(1, int(base_episodes))
-        n_pool = max(n_base_wanted, int(pool_episodes or 0) if pool_factor is None
-                     else int(math.ceil(n_base_wanted * pool_factor)))
+    n_base_wanted = max(1, int(base_episodes))
+    n_pool = max(n_base_wanted, int(pool_episodes or 0))
     full_warm = full_warmup([plans[i] for i in live], s_start) if live else 0
     full_bars = (s_stop - s_start) + full_warm
 
