@@ -23,6 +23,8 @@ from distillbt.data.sample import sample_market
 from distillbt.discovery import discover, load_strategy_file
 from distillbt.errors import InputError
 
+from .strategy_sources import IMPORT, sma_cross
+
 REPO = Path(__file__).resolve().parents[1]
 SmaCross = load_strategy_file(REPO / "strategies" / "sma_cross.py").SmaCross
 RsiReversion = load_strategy_file(REPO / "strategies" / "rsi_reversion.py").RsiReversion
@@ -228,23 +230,7 @@ def test_bad_arguments(candles, kwargs, message):
 
 
 FOLDER_FILES = {
-    "sma.py": """
-        import backtrader as bt
-
-        class Sma(bt.Strategy):
-            params = (("fast", 5), ("slow", 20))
-            grid = {"fast": [5, 10], "slow": [20, 40]}
-
-            def __init__(self):
-                self.cross = bt.indicators.CrossOver(bt.indicators.SMA(period=self.p.fast),
-                                                     bt.indicators.SMA(period=self.p.slow))
-
-            def next(self):
-                if not self.position and self.cross > 0:
-                    self.buy()
-                elif self.position and self.cross < 0:
-                    self.close()
-        """,
+    "sma.py": IMPORT + sma_cross("Sma", fast=5, slow=20, grid={"fast": [5, 10], "slow": [20, 40]}),
     "boom.py": """
         import backtrader as bt
 

@@ -17,25 +17,11 @@ from distillbt.discovery import (
 )
 from distillbt.errors import InputError
 
+from .strategy_sources import IMPORT, sma_cross
+
 REPO = Path(__file__).resolve().parents[1]
 
-SMA = """
-import backtrader as bt
-
-class SmaCross(bt.Strategy):
-    params = (("fast", 10), ("slow", 50))
-    grid = {"fast": [5, 10], "slow": [50, 100, 200]}
-
-    def __init__(self):
-        self.cross = bt.indicators.CrossOver(bt.indicators.SMA(period=self.p.fast),
-                                             bt.indicators.SMA(period=self.p.slow))
-
-    def next(self):
-        if not self.position and self.cross > 0:
-            self.buy()
-        elif self.position and self.cross < 0:
-            self.close()
-"""
+SMA = IMPORT + sma_cross("SmaCross", fast=10, slow=50, grid={"fast": [5, 10], "slow": [50, 100, 200]})
 
 TWO = """
 import backtrader as bt

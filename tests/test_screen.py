@@ -10,6 +10,8 @@ from distillbt.cli import main
 from distillbt.data.sample import sample_market
 from distillbt.screen import screen
 
+from .strategy_sources import IMPORT, sma_cross
+
 ROOT = Path(__file__).resolve().parents[1]
 
 MODEL = textwrap.dedent('''
@@ -25,23 +27,7 @@ MODEL = textwrap.dedent('''
         def make_estimator(self):
             return Ridge(alpha=self.p.alpha)
 ''')
-PLAIN = textwrap.dedent('''
-    import backtrader as bt
-
-    class Cross(bt.Strategy):
-        params = (("fast", 5), ("slow", 30))
-        grid = {"fast": [5, 10]}
-
-        def __init__(self):
-            self.cross = bt.indicators.CrossOver(bt.indicators.SMA(period=self.p.fast),
-                                                 bt.indicators.SMA(period=self.p.slow))
-
-        def next(self):
-            if not self.position and self.cross > 0:
-                self.buy()
-            elif self.position and self.cross < 0:
-                self.close()
-''')
+PLAIN = IMPORT + sma_cross("Cross", fast=5, slow=30, grid={"fast": [5, 10]})
 
 
 @pytest.fixture(scope="module")

@@ -16,27 +16,12 @@ from distillbt.errors import InputError
 from distillbt.surrogate import (Episodes, IndicatorBank, PositionSurrogate, carry_states, screen_plain,
                                  select_episodes)
 
+from .strategy_sources import IMPORT, sma_cross
+
 N = 16_000
 TRAIN, SCREEN = (0, 9_000), (9_000, 13_000)
 
-STRATEGIES = '''
-import backtrader as bt
-
-
-class Cross(bt.Strategy):
-    params = (("fast", 5), ("slow", 30))
-    grid = {"fast": [5], "slow": [30]}
-
-    def __init__(self):
-        self.x = bt.indicators.CrossOver(bt.indicators.SMA(period=self.p.fast),
-                                         bt.indicators.SMA(period=self.p.slow))
-
-    def next(self):
-        if not self.position and self.x > 0:
-            self.buy()
-        elif self.position and self.x < 0:
-            self.close()
-
+STRATEGIES = IMPORT + sma_cross("Cross", fast=5, slow=30, grid={"fast": [5], "slow": [30]}) + '''
 
 class Erratic(bt.Strategy):
     """Trades on the digits of the price: nothing in the indicator bank explains it."""
