@@ -65,6 +65,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
+from ._parallel import map_in_order
 from .data.candles import COLUMNS, Candles
 from .data.timeframes import timeframe_ms
 from .discovery import Configuration, configuration_name, strategy_params
@@ -595,24 +596,8 @@ def run_many(
     for job in jobs:
         if not isinstance(job, BacktestJob):
             raise InputError(f"jobs must be BacktestJob objects, not {type(job).__name__}")
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(jobs), desc="backtests", unit="run", disable=not progress)
-    results = []
-    try:
-        if n_jobs == 1:
-            outputs = map(_run_job, jobs)
-        else:
-            import joblib
-
-            parallel = joblib.Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")
-            outputs = parallel(joblib.delayed(_run_job)(job) for job in jobs)
-        for result in outputs:
-            results.append(result)
-            bar.update()
-    finally:
-        bar.close()
-    return results
+    return map_in_order(_run_job, [(job,) for job in jobs], n_jobs=n_jobs, backend=backend, desc="backtests",
+                        unit="run", progress=progress)
 
 
 def _run_job(job: BacktestJob) -> dict:

@@ -21,6 +21,7 @@ import time
 import backtrader as bt
 import numpy as np
 
+from .._parallel import map_in_order
 from ..backtest import StrategyRunError, _feed_arrays, run_cerebro
 from ..errors import DistillbtError, InputError
 
@@ -149,23 +150,8 @@ def record_many(jobs, episodes, *, cash=10_000.0, commission=0.001, timeframe=No
                 backend="loky", progress=True, desc="episodes") -> list[dict]:
     """Record many ``(configuration, which, warmup)`` jobs (same order); failures become
     ``{"name", "error"}`` records and the batch goes on."""
-    from tqdm.auto import tqdm
-
     # The episodes travel as plain arrays (see _windows).
-    jobs = [(c, [int(i) for i in w], _windows(episodes, w, wu)) for c, w, wu in jobs]
-    bar = tqdm(total=len(jobs), desc=desc, unit="config", disable=not progress, leave=False)
-    out = []
-    try:
-        if n_jobs == 1 or len(jobs) <= 1:
-            results = (_record_job(c, w, win, cash, commission, timeframe) for c, w, win in jobs)
-        else:
-            import joblib
-
-            results = joblib.Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(
-                joblib.delayed(_record_job)(c, w, win, cash, commission, timeframe) for c, w, win in jobs)
-        for result in results:
-            out.append(result)
-            bar.update()
-    finally:
-        bar.close()
-    return out
+    arguments = [(c, [int(i) for i in w], _windows(episodes, w, wu), cash, commission, timeframe)
+                 for c, w, wu in jobs]
+    return map_in_order(_record_job, arguments, n_jobs=1 if len(arguments) <= 1 else n_jobs, backend=backend,
+                        desc=desc, unit="config", progress=progress, leave=False)
