@@ -371,8 +371,7 @@ class ModelStrategy(bt.Strategy):
         if cfg.p.horizons:
             if sample_weight is not None:
                 raise InputError("sample_weight is per candle of one interval: not with horizons")
-            return cls._fit_ensemble(candles, params, lambda part, p, a, b: cls.fit_model(part, params=p, start=a,
-                                                                                           end=b), start, end)
+            return cls._fit_ensemble(candles, params, start, end)
         names, options = _feature_spec(cfg)
         target, horizon = _target(cfg), _horizon(cfg)
         frame = ohlcv_frame(candles)
@@ -415,7 +414,7 @@ class ModelStrategy(bt.Strategy):
         )
 
     @classmethod
-    def _fit_ensemble(cls, candles, params, fit_one, start, end) -> FittedEnsemble:
+    def _fit_ensemble(cls, candles, params, start, end) -> FittedEnsemble:
         """One fit per interval (the candles' own and ``horizons``) on the same period."""
         frame = ohlcv_frame(candles)
         base = frame_timeframe(candles)
@@ -423,11 +422,11 @@ class ModelStrategy(bt.Strategy):
         first, stop = _bounds(frame.index, start, end)
         # each interval's model is fitted on its own candles; they are single-interval fits
         single = {**(params or {}), "horizons": ()}
-        members = [fit_one(frame, single, first, stop)]
+        members = [cls.fit_model(frame, params=single, start=first, end=stop)]
         for tf in horizons:
             coarse = resampled_frame(frame.iloc[:stop], base, tf)
             begin = int(coarse.index.searchsorted(frame.index[first])) if first < stop else len(coarse)
-            members.append(fit_one(coarse, single, begin, len(coarse)))
+            members.append(cls.fit_model(coarse, params=single, start=begin, end=len(coarse)))
         return _ensemble(cls, params, (base, *horizons), members)
 
     @classmethod
