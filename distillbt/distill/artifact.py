@@ -202,6 +202,8 @@ class DistilledSet:
         codes = np.array([names.index(str(r)) for r in self.regime], dtype="uint8")
         header = {**self.meta, "regimes": names, "format_version": FORMAT_VERSION,
                   "payload_bytes": self.payload_bytes, "compression_ratio": self.compression_ratio}
+        if self.episodes is not None:
+            header["episodes"] = self.episodes.summary()
         precision = self.precision
         if precision not in PRECISIONS:
             raise ArtifactError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
@@ -213,8 +215,6 @@ class DistilledSet:
             arrays["part"] = np.array([parts.index(str(p)) for p in self.part], dtype="uint8")
         if self.episodes is not None:
             arrays.update(self.episodes.to_arrays())
-            header["episodes"] = self.episodes.summary()
-            arrays["meta"] = np.array(json.dumps(header, default=_json_default))
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
