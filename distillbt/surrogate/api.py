@@ -51,7 +51,7 @@ import numpy as np
 from ..backtest import BacktestJob, run_many
 from ..errors import InputError
 from ..vectorized import simulate
-from ..distill.episodes import Episodes, select_episodes, windows_as_episodes
+from ..distill.episodes import DEFAULT_EPISODE_WARMUP, Episodes, select_episodes, windows_as_episodes
 from ..indicators import (KINDS, ZERO_CENTRED, IndicatorBank, bank_warmup, feature_names_for, periods_of,
                          thresholds_of)
 from .model import PositionSurrogate
@@ -310,7 +310,7 @@ def screen_plain(
             plans.append(None)
     live = [i for i, p in enumerate(plans) if p is not None]
     warm_needed = max([plans[i].warmup for i in live] or [10])
-    episode_warmup = min(warm_needed, 1000)
+    episode_warmup = min(warm_needed, DEFAULT_EPISODE_WARMUP)
     ep_len = int(length or 400)
     n_base_wanted = max(1, int(base_episodes))
     n_pool = max(n_base_wanted, int(pool_episodes or 0))
@@ -416,9 +416,9 @@ def screen_plain(
     def record_and_fit(jobs_, desc, merge=lambda i, rec: rec):
         """Record ``(i, episodes)`` jobs in worker processes, then fit and evaluate each
         configuration in threads (numpy and the trees release the GIL for most of it; fitting
-        while the workers still record was slower: the fits starve the process that feeds
-        them). ``merge(i, record)`` combines a new recording with what ``i`` had. Writes
-        scores, trust and curves; returns ``{i: recording}`` and the seconds of both steps."""
+        in threads while the workers still recorded measured slower on two cores).
+        ``merge(i, record)`` combines a new recording with what ``i`` had. Writes scores,
+        trust and curves; returns ``{i: recording}`` and the seconds of both steps."""
         t0 = time.perf_counter()
         jobs = [(plans[i].configuration, which, plans[i].warmup) for i, which in jobs_]
         out = record_many(jobs, eps, cash=cash, commission=commission, timeframe=candles.timeframe, n_jobs=n_jobs,
