@@ -421,8 +421,8 @@ def _share_memory(counts: np.ndarray, max_lag: int | None = None) -> float:
 def _merge_blocks(values: np.ndarray, size: int) -> np.ndarray:
     """Sums over runs of ``size`` consecutive blocks (axis 0); a short last run joins the one
     before, as in :func:`_blocks`."""
-    if size <= 1 or len(values) <= size:
-        return values if size <= 1 else values.sum(axis=0, keepdims=True)
+    if size <= 1:
+        return values
     return np.add.reduceat(values, np.arange(0, len(values), size)[: max(1, len(values) // size)], axis=0)
 
 
@@ -601,13 +601,13 @@ def regime_shift(old, new, *, block: int, alpha: float = 0.01, n_permutations: i
     old_tot = all_tot - new_tot
     p_new = new_tot / new_tot.sum(axis=1, keepdims=True)
     p_old = old_tot / old_tot.sum(axis=1, keepdims=True)
-    tv = 0.5 * np.abs(p_new - p_old).sum(axis=1)
+    tv = 0.5 * float(np.abs(p_new[0] - p_old[0]).sum())  # reported beside the test statistic
     # the test statistic: chi-square divergence from the pooled shares, so that a rare regime
     # becoming common (crashes) counts as much as the big regimes' ordinary swings
     pooled = all_tot / all_tot.sum()
     chi2 = ((p_new - p_old) ** 2 / np.where(pooled > 0, pooled, 1.0)).sum(axis=1)
     mix = {
-        "tv": float(tv[0]), "chi2": float(chi2[0]),
+        "tv": tv, "chi2": float(chi2[0]),
         "p_value": float((1 + (chi2[1:] >= chi2[0]).sum()) / (1 + n_permutations)),
         "threshold": float(np.quantile(chi2[1:], 1 - alpha)), "alpha": alpha,
         "block": block * run, "blocks_old": len(old_runs), "blocks_new": len(new_runs),
