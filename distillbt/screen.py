@@ -378,9 +378,9 @@ def _distilled_sets(distilled, data, tasks, *, method, size, per_regime, seed, n
     base = data.candles.timeframe
     if distilled is not None:
         given = distilled if isinstance(distilled, dict) else {distilled.meta.get("task"): distilled}
-        for v in given.values():
-            missing = [tf for tf in (base, *horizons) if horizons and tf not in
-                       (v.timeframes if v.part is not None else [])]
+        for v in given.values() if horizons else ():
+            parts = v.timeframes if v.part is not None else []
+            missing = [tf for tf in (base, *horizons) if tf not in parts]
             if missing:
                 raise InputError(f"horizons need a multi-horizon distilled set with {base} and "
                                  f"{', '.join(horizons)} parts (distill --timeframes); it lacks {', '.join(missing)}")
