@@ -280,8 +280,8 @@ class GradientMatching(BaseDistiller):
                 # The MLP's labels start at the base rate, not at 0.1/0.9: on a weak signal a
                 # set starting there keeps large residuals that cancel only at the matched θ,
                 # and the network (more parameters than 50 points pin down) fits them as
-                # soon as its training leaves those θ — on the sample market the validation
-                # loss at α = 1e-3 rose from 0.6928 to 0.85-0.96 (the full data's: 0.6928).
+                # soon as its training leaves those θ (its validation loss at small decays then
+                # rises far above the full data's).
                 start = np.full(size, float(w @ ys))
         else:
             P, t = check_init_points(init_points, init_targets, size, d)
