@@ -24,15 +24,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import joblib
 import numpy as np
 from scipy.stats import spearmanr
-from tqdm.auto import tqdm
 
 from .distill.prepare import PreparedData
 from .distill.registry import EVALUATION_METHODS, METHODS
 from .distill.runner import distill
 from .errors import InputError
+from .executor import using
 from .models import MLP, LogisticRegression, Ridge
 
 __all__ = ["evaluate", "Evaluation", "LEARNERS", "DEFAULT_METHODS", "RIDGE_ALPHAS", "LOGISTIC_ALPHAS",
@@ -184,7 +183,7 @@ def _split_method(method, task):
     return name, (DISTILL_LEARNER[task] if name == "gradient" else None)
 
 
-def _job(data, method, size, seed, task, learners, per_regime, weighting, full_coef):
+def _job(method, size, seed, task, *, data, learners, per_regime, weighting, full_coef):
     started = time.perf_counter()
     name, learner = _split_method(method, task)
     params = {"learner": learner} if learner is not None else None
@@ -210,12 +209,19 @@ def evaluate(
     weighting: str = "frequency",
     n_jobs: int = 1,
     progress: bool = True,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    executor=None,
 ) -> Evaluation:
     """Run the protocol; returns an :class:`Evaluation` (see the module docstring).
 
     ``full`` is evaluated once per seed (its size is the whole training period). The ridge
     learner also reports ``coef_rel_error``: the relative distance of its coefficients to
     the full-data ridge fit with the same λ.
+
+    One job per (method, size, seed, task) on ``executor``, else the active
+    :class:`~distillbt.executor.Executor`, else one made from ``n_jobs``, ``backend`` and
+    ``scheduler``; each job distils in its worker's process. Results do not depend on where.
     """
     unknown = [m for m in methods if m.partition("@")[0] not in METHODS
                or (m.partition("@")[1] and m.partition("@")[2] not in DISTILL_LEARNERS)]
@@ -235,10 +241,10 @@ def evaluate(
     plan = [(m, (n_train if m == "full" else s), seed, task)
             for m in methods for s in (sizes if m != "full" else sizes[:1]) for seed in range(seeds)
             for task in tasks]
-    jobs = [joblib.delayed(_job)(data, m, s, seed, task, learners, per_regime, weighting, full_coef)
-            for m, s, seed, task in plan]
-    results = list(tqdm(joblib.Parallel(n_jobs=n_jobs, return_as="generator")(jobs), total=len(jobs),
-                        disable=not progress, desc="evaluate", unit="set"))
+    common = {"data": data, "learners": learners, "per_regime": per_regime, "weighting": weighting,
+              "full_coef": full_coef}
+    with using(executor, n_jobs=n_jobs, backend=backend, scheduler=scheduler) as ex:
+        results = ex.map(_job, plan, kwargs=common, desc="evaluate", unit="set", progress=progress)
 
     evaluation = Evaluation(context={
         "source": data.candles.source, "synthetic": data.candles.synthetic,

@@ -10,6 +10,7 @@ an empty page, which must never pass for "no more data"), and drops the unfinish
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
@@ -27,6 +28,8 @@ from ..errors import (
 )
 from .symbols import category_of
 from .timeframes import timeframe_ms
+
+log = logging.getLogger(__name__)
 
 __all__ = ["BybitClient", "Page", "API_URL_ENV", "category_of"]
 
@@ -221,7 +224,10 @@ class BybitClient:
                 last = error
                 if attempt < self.max_retries:
                     delay = min(self.max_backoff_s, self.backoff_s * 2**attempt)
-                    self._sleep(self._jitter.uniform(0, delay))
+                    wait = self._jitter.uniform(0, delay)
+                    log.warning("bybit: %s: %s; retry %d of %d in %.1f s", type(error).__name__,
+                                _first_line(error), attempt + 1, self.max_retries, wait)
+                    self._sleep(wait)
         raise ExchangeUnavailableError(
             f"bybit still failing after {self.max_retries + 1} attempts: "
             f"{type(last).__name__}: {_first_line(last)}"

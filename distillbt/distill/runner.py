@@ -1,23 +1,22 @@
-"""Distil per regime, one joblib task per (regime, method), on processes or a Dask cluster."""
+"""Distil per regime, one task per (regime, method), on the executor (processes, threads or a
+Dask cluster: :mod:`distillbt.executor`)."""
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import time
 
-import joblib
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..errors import InputError
+from ..executor import BACKENDS, using
 from .artifact import DistilledSet
+from .drift import reference_statistics
 from .prepare import PreparedData
 from .registry import METHODS, method_class
 
 __all__ = ["METHODS", "BACKENDS", "WEIGHTINGS", "distill", "method_class", "allocate_sizes"]
 
-BACKENDS = ("loky", "threading", "dask")
 #: ``frequency``: a regime weighs its share of the training period (reproduces the history);
 #: ``equal``: every regime weighs the same (rare regimes such as crashes get a voice).
 WEIGHTINGS = ("frequency", "equal")
@@ -53,29 +52,6 @@ def _fit_one(cls, size, task, seed, params, X, y):
     }
 
 
-@contextlib.contextmanager
-def _backend(backend: str, n_jobs: int, scheduler: str | None):
-    if backend not in BACKENDS:
-        raise InputError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
-    if backend != "dask":
-        with joblib.parallel_config(backend=backend, n_jobs=n_jobs):
-            yield
-        return
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError as error:
-        raise InputError("the dask backend needs dask.distributed: pip install 'distillbt[dask]'") from error
-    with contextlib.ExitStack() as stack:
-        if scheduler:
-            client = stack.enter_context(Client(scheduler))
-        else:
-            cluster = stack.enter_context(LocalCluster(n_workers=max(n_jobs, 1), threads_per_worker=1,
-                                                       processes=True, dashboard_address=None))
-            client = stack.enter_context(Client(cluster))
-        with joblib.parallel_config(backend="dask", n_jobs=n_jobs):
-            yield client
-
-
 def distill(
     data: PreparedData,
     *,
@@ -91,14 +67,16 @@ def distill(
     backend: str = "loky",
     scheduler: str | None = None,
     progress: bool = False,
+    executor=None,
 ) -> DistilledSet:
     """Distil the training period of ``data`` into a :class:`DistilledSet`.
 
     With ``per_regime`` each regime's training rows are distilled separately (``size``
     points split equally over regimes; ``exact-linear`` needs at least d + 1 per regime, exactly
     d + 1 for classification — the screen's default size), one
-    joblib task per regime on ``backend`` (``loky`` processes by default, ``dask`` on a
-    ``LocalCluster`` or the cluster at ``scheduler``). Seeds per task come from
+    task per regime on ``backend`` (``loky`` processes by default, ``dask`` on a
+    ``LocalCluster`` or the cluster at ``scheduler``) — or on ``executor``, or on the active
+    :class:`~distillbt.executor.Executor` (then the three keywords are ignored). Seeds per task come from
     ``numpy.random.SeedSequence(seed)``, so the result does not depend on the backend or on
     ``n_jobs``. ``regimes`` restricts the set to those regimes.
     """
@@ -120,13 +98,12 @@ def distill(
     sizes = allocate_sizes(counts, size)
     names = list(sizes)
     seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(len(names))]
-    jobs = [joblib.delayed(_fit_one)(cls, sizes[r], task, s, method_params, X[labels == r], y[labels == r])
-            for r, s in zip(names, seeds)]
+    jobs = [(cls, sizes[r], task, s, method_params, X[labels == r], y[labels == r]) for r, s in zip(names, seeds)]
 
     started = time.perf_counter()
-    with _backend(backend, n_jobs, scheduler):
-        results = list(tqdm(joblib.Parallel(return_as="generator")(jobs), total=len(jobs),
-                            disable=not progress, desc=f"distil {method}", unit="regime", leave=False))
+    with using(executor, n_jobs=n_jobs, backend=backend, scheduler=scheduler) as ex:
+        backend = ex.backend
+        results = ex.map(_fit_one, jobs, desc=f"distil {method}", unit="regime", progress=progress, leave=False)
     seconds = time.perf_counter() - started
 
     total = sum(counts.values())
@@ -143,9 +120,7 @@ def distill(
         "seconds": seconds, "backend": backend,
     }
     # what the regime policy of ``update`` compares new candles with: per-block statistics of
-    # the training rows (JSON, see distillbt.distill.update), so it need not recompute them
-    from .update import reference_statistics
-
+    # the training rows (JSON, see distillbt.distill.drift), so it need not recompute them
     meta["reference"] = reference_statistics(X, data.regime[train], data.labeller.warmup, data.times[train],
                                              last_candle=data.candles.end)
     return DistilledSet(

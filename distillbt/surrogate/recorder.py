@@ -8,7 +8,7 @@ does) and the conventions of :mod:`distillbt.backtest`: NumpyFeed, ``PercentSize
 commission, ``set_checksubmit(False)``, market orders filled at the next open.
 
 The label of bar ``t`` is the sign of the position held at the *next* fed bar's close — the
-target decided at ``t``'s close, which is what :func:`distillbt.vectorized.simulate` takes; the
+target decided at ``t``'s close, which is what :func:`distillbt.vectorised.simulate` takes; the
 state at ``t`` is the sign of the position at ``t``'s own close (the target decided at
 ``t - 1``). Strategies have memory, and that state is what carries it.
 """
@@ -21,9 +21,9 @@ import time
 import backtrader as bt
 import numpy as np
 
-from .._parallel import map_in_order
 from ..backtest import StrategyRunError, _feed_arrays, run_cerebro
 from ..errors import DistillbtError, InputError
+from ..executor import using
 
 __all__ = ["PositionRecorder", "record_episodes", "record_many", "NO_LABEL"]
 
@@ -147,11 +147,14 @@ def _record_job(configuration, which, windows, cash, commission, timeframe):
 
 
 def record_many(jobs, episodes, *, cash=10_000.0, commission=0.001, timeframe=None, n_jobs=1,
-                backend="loky", progress=True, desc="episodes") -> list[dict]:
+                backend="loky", progress=True, desc="episodes", scheduler=None, executor=None) -> list[dict]:
     """Record many ``(configuration, which, warmup)`` jobs (same order); failures become
-    ``{"name", "error"}`` records and the batch goes on."""
+    ``{"name", "error"}`` records and the batch goes on. They run on ``executor``, else the
+    active one, else one made from ``n_jobs``, ``backend`` and ``scheduler``
+    (:func:`distillbt.executor.using`); a single job runs in this process."""
     # The episodes travel as plain arrays (see _windows).
     arguments = [(c, [int(i) for i in w], _windows(episodes, w, wu), cash, commission, timeframe)
                  for c, w, wu in jobs]
-    return map_in_order(_record_job, arguments, n_jobs=1 if len(arguments) <= 1 else n_jobs, backend=backend,
-                        desc=desc, unit="config", progress=progress, leave=False)
+    with using(executor, n_jobs=n_jobs, backend=backend, scheduler=scheduler) as ex:
+        ex.require_strategy_files(c for c, _, _ in jobs)
+        return ex.map(_record_job, arguments, desc=desc, unit="config", progress=progress, leave=False)

@@ -1,0 +1,370 @@
+"""One executor for every parallel step: joblib processes, threads or a Dask cluster.
+
+::
+
+    with Executor(n_jobs=4, backend="dask") as ex:      # a LocalCluster of 4 workers
+        results = ex.map(function, [(a,), (b,)], desc="jobs", unit="job")
+        screen(folder, candles)                         # every stage inside reuses the cluster
+
+An :class:`Executor` is made once per command (the CLI builds it from ``--jobs``,
+``--backend`` and ``--scheduler``) and entered as a context manager. For ``dask`` it opens a
+``dask.distributed.Client`` — a ``LocalCluster(n_workers=n_jobs, threads_per_worker=1,
+processes=True)`` on this machine when no scheduler is given, the cluster at ``scheduler``
+otherwise — and for every backend it sets ``joblib.parallel_config(backend, n_jobs)`` for what
+runs inside. Entering is re-entrant: the cluster starts on the first entry and stops on the last
+exit (:meth:`Executor.start` / :meth:`Executor.close` hold it open across several blocks).
+:meth:`Executor.map` runs ``function(*args)`` per job — in this process for one worker or one
+job (except on Dask), results in job order, a tqdm bar — and :meth:`Executor.thread_map` runs
+work on this process's own data in up to ``n_jobs`` threads whatever the backend.
+
+The Python API (``distill``, ``screen``, ``run_many``, ``evaluate``, …) keeps its ``n_jobs=`` /
+``backend=`` (/ ``scheduler=``) keywords: each parallel step runs on :func:`using`, which gives
+the *active* executor when there is one — the keywords are then ignored, so a nested call never
+starts a second cluster — and otherwise makes one from the keywords for the duration of the
+call. Workers (processes and Dask workers) never see an active executor, so a step that runs
+inside a worker (e.g. ``evaluate``'s per-set ``distill``) runs in that worker's process.
+
+Results never depend on the backend: every step orders its results by job, and seeds are made
+per job before anything is sent.
+
+Strategy files on a remote cluster
+----------------------------------
+Strategies are imported by file path in the workers (:mod:`distillbt.discovery`). A
+``LocalCluster`` runs on this machine, so the paths are there. For a cluster at ``--scheduler``
+the files are not uploaded (``Client.upload_file`` imports a file under its stem at another
+path, which the stable module names and the folder's ``_helpers.py`` imports do not survive);
+instead :meth:`Executor.require_files` asks every worker, once per file, whether it can read
+the same path with the same content (a shared or synced file system), and fails with a one-line
+:class:`~distillbt.errors.InputError` naming the first missing or different file before any job
+is sent. The workers also need ``distillbt`` itself (and the strategies' imports) installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError
+
+__all__ = ["Executor", "BACKENDS", "using", "current", "parallel_api"]
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("loky", "threading", "dask")
+
+_ACTIVE: contextvars.ContextVar[Executor | None] = contextvars.ContextVar("distillbt_executor", default=None)
+
+
+def current() -> Executor | None:
+    """The executor entered in this thread of this process, if any."""
+    return _ACTIVE.get()
+
+
+def _cores(n_jobs: int) -> int:
+    """joblib's meaning of ``n_jobs``: ``-1`` every core, ``-2`` all but one, …"""
+    if n_jobs > 0:
+        return n_jobs
+    return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+
+
+@dataclass(eq=False)
+class Executor:
+    """Where parallel work runs: ``n_jobs`` workers of ``backend`` (``loky`` processes,
+    ``threading`` threads, or ``dask``: a LocalCluster of ``n_jobs`` worker processes, or the
+    cluster at ``scheduler``, whose workers then set the parallelism)."""
+
+    n_jobs: int = 1
+    backend: str = "loky"
+    scheduler: str | None = None
+    client: object = field(default=None, init=False, repr=False)
+    _refs: int = field(default=0, init=False, repr=False)
+    _entries: list = field(default_factory=list, init=False, repr=False)
+    _stack: contextlib.ExitStack | None = field(default=None, init=False, repr=False)
+    _checked: dict = field(default_factory=dict, init=False, repr=False)
+    _log_level: int = field(default=logging.INFO, init=False, repr=False)  # DEBUG for using()'s own
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise InputError(f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
+        try:
+            self.n_jobs = int(self.n_jobs)
+        except (TypeError, ValueError):
+            raise InputError(f"n_jobs must be a whole number, not {self.n_jobs!r}") from None
+        if self.n_jobs == 0:
+            raise InputError("n_jobs must not be 0 (1: in this process; -1: every core)")
+        if self.scheduler and self.backend != "dask":
+            log.warning("scheduler %s is for the dask backend: ignored on %s", self.scheduler, self.backend)
+            self.scheduler = None
+
+    # -- the context ---------------------------------------------------------------------------
+    @property
+    def workers(self) -> int:
+        """Jobs that run at once: ``n_jobs`` (every core for -1), or a remote cluster's threads."""
+        if self.backend == "dask" and self.client is not None and self.scheduler:
+            return max(1, sum(self.client.ncores().values()))
+        return _cores(self.n_jobs)
+
+    @property
+    def address(self) -> str | None:
+        """The Dask scheduler's address while entered (None for the other backends)."""
+        return getattr(getattr(self.client, "scheduler", None), "address", None)
+
+    def __enter__(self) -> Executor:
+        """Start (if not started) and make this the active executor of this thread, with
+        ``joblib.parallel_config(backend, n_jobs)`` set for what runs inside."""
+        import joblib
+
+        self.start()
+        try:
+            config = joblib.parallel_config(backend=self.backend, n_jobs=self._joblib_jobs())
+            config.__enter__()
+        except BaseException:
+            self.close()
+            raise
+        self._entries.append((_ACTIVE.set(self), config))
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        token, config = self._entries.pop()
+        config.__exit__(None, None, None)
+        _ACTIVE.reset(token)
+        self.close()
+
+    def start(self) -> Executor:
+        """Start the Dask cluster or client (for every backend: count one more user); the last
+        :meth:`close` stops it. ``with executor:`` does both, and activates it."""
+        if self._refs == 0:
+            stack = contextlib.ExitStack()
+            try:
+                if self.backend == "dask":
+                    self.client = self._open_client(stack)
+            except BaseException:
+                stack.close()
+                self.client = None
+                raise
+            self._stack = stack
+            if self.backend == "dask":
+                where = (f"the cluster at {self.scheduler}" if self.scheduler else
+                         f"a LocalCluster of {_cores(self.n_jobs)} workers")
+                log.log(self._log_level, "executor: dask on %s, scheduler %s, %d worker thread(s)", where,
+                        self.address, self.workers)
+            else:
+                log.log(self._log_level, "executor: %s with %d job(s)", self.backend, _cores(self.n_jobs))
+        self._refs += 1
+        return self
+
+    def close(self) -> None:
+        """Undo one :meth:`start`; the last one closes the Dask client and cluster."""
+        if self._refs <= 0:
+            return
+        self._refs -= 1
+        if self._refs == 0:
+            stack, self._stack = self._stack, None
+            try:
+                stack.close()
+            finally:
+                self.client = None
+                self._checked.clear()
+
+    def _open_client(self, stack: contextlib.ExitStack):
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError as error:
+            raise InputError("the dask backend needs dask.distributed: pip install 'distillbt[dask]'") from error
+        if self.scheduler:
+            try:
+                return stack.enter_context(Client(self.scheduler, timeout=20))
+            except (OSError, TimeoutError, ValueError) as error:
+                raise InputError(f"cannot reach the Dask scheduler at {self.scheduler}: "
+                                 f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from None
+        cluster = stack.enter_context(LocalCluster(n_workers=_cores(self.n_jobs), threads_per_worker=1,
+                                                   processes=True, dashboard_address=None))
+        return stack.enter_context(Client(cluster))
+
+    def _joblib_jobs(self) -> int:
+        # joblib's dask backend runs on every thread of the cluster whatever n_jobs says
+        return -1 if self.backend == "dask" else self.n_jobs
+
+    # -- running -------------------------------------------------------------------------------
+    def _serial(self, count: int) -> bool:
+        """In this process: one worker or one job (a Dask executor always uses its cluster)."""
+        return count == 0 or (self.backend != "dask" and (count == 1 or _cores(self.n_jobs) == 1))
+
+    def imap(self, function: Callable, arguments: Iterable[tuple], *, kwargs: dict | None = None) -> Iterator:
+        """``function(*args, **kwargs)`` for each ``args``, results yielded in job order as they
+        arrive. ``kwargs`` are the same for every job (large arrays in them are memory-mapped
+        for loky, scattered once for Dask). With ``dask``, the executor must be entered."""
+        arguments = list(arguments)
+        kwargs = kwargs or {}
+        if self._serial(len(arguments)):
+            return (function(*args, **kwargs) for args in arguments)
+        if self.backend == "dask" and self.client is None:
+            raise RuntimeError("enter the dask executor (with executor: ...) before running jobs on it")
+        import joblib
+
+        if self.backend != "threading":
+            function = _Logged(function, logging.getLogger("distillbt").getEffectiveLevel())
+        if self.backend == "dask":
+            # the dask backend only works configured (a fresh Parallel(backend="dask") breaks)
+            with joblib.parallel_config(backend="dask", n_jobs=-1):
+                parallel = joblib.Parallel(return_as="generator")
+        else:
+            parallel = joblib.Parallel(n_jobs=self.n_jobs, backend=self.backend, return_as="generator")
+        return parallel(joblib.delayed(function)(*args, **kwargs) for args in arguments)
+
+    def map(self, function: Callable, arguments: Iterable[tuple], *, kwargs: dict | None = None,
+            desc: str = "jobs", unit: str = "job", progress: bool = True, leave: bool = True) -> list:
+        """``[function(*args, **kwargs) for args in arguments]``: in this process when
+        ``n_jobs == 1`` or there is one job (not for ``dask``), else on the workers; results in
+        job order; a tqdm bar on stderr counts them (``progress``)."""
+        from tqdm.auto import tqdm
+
+        arguments = list(arguments)
+        results = []
+        with self, tqdm(total=len(arguments), desc=desc, unit=unit, disable=not progress, leave=leave) as bar:
+            for result in self.imap(function, arguments, kwargs=kwargs):
+                results.append(result)
+                bar.update()
+        return results
+
+    def thread_map(self, function: Callable, arguments: Iterable[tuple]) -> list:
+        """``[function(*args) for args in arguments]`` in threads of *this* process (at most
+        ``n_jobs`` of them, whatever the backend), for work on data this process holds (shared
+        caches, closures) that releases the GIL; in order."""
+        arguments = list(arguments)
+        threads = min(_cores(self.n_jobs), len(arguments))
+        if threads <= 1:
+            return [function(*args) for args in arguments]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="distillbt") as pool:
+            return list(pool.map(lambda args: function(*args), arguments))
+
+    # -- strategy files on remote workers --------------------------------------------------------
+    def require_files(self, paths: Iterable) -> None:
+        """On a cluster at ``scheduler``: check that every worker reads each of ``paths`` (strategy
+        files, imported there by path) with this machine's content; :class:`InputError` naming the
+        first that is missing or different. A no-op on this machine's backends; each file is
+        checked once per entry."""
+        if self.backend != "dask" or not self.scheduler or self.client is None:
+            return
+        wanted = {}
+        for path in paths:
+            path = str(Path(path).resolve())
+            if path not in self._checked and os.path.isfile(path):
+                wanted[path] = _sha256(path)
+        if not wanted:
+            return
+        answers = self.client.run(_file_problems, wanted)
+        for worker, problems in sorted(answers.items()):
+            if problems:
+                path, problem = problems[0]
+                raise InputError(f"Dask worker {worker} {problem} {path}: strategy files must be at the same "
+                                 "path on every worker (a shared file system), or drop --scheduler for a "
+                                 "LocalCluster")
+        self._checked.update(wanted)
+        log.debug("executor: %d file(s) readable on %d worker(s)", len(wanted), len(answers))
+
+    def require_strategy_files(self, configurations: Iterable) -> None:
+        """:meth:`require_files` for the files the strategies of ``configurations`` come from
+        (:class:`~distillbt.discovery.Configuration` objects, or anything with one at
+        ``.configuration``)."""
+        if self.backend != "dask" or not self.scheduler:
+            return
+        files = set()
+        for item in configurations:
+            config = getattr(item, "configuration", item)
+            file = getattr(getattr(config, "strategy", None), "file", None)
+            if file:
+                files.add(file)
+        self.require_files(sorted(files))
+
+
+def _sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _file_problems(wanted: dict) -> list:
+    """Run on each Dask worker: ``[(path, "cannot read" | "has a different")]``."""
+    problems = []
+    for path, digest in wanted.items():
+        try:
+            if _sha256(path) != digest:
+                problems.append((path, "has a different"))
+        except OSError:
+            problems.append((path, "cannot read"))
+    return problems
+
+
+class _Logged:
+    """A job that runs in a worker process with the caller's ``distillbt`` log level (a stderr
+    handler in the worker when it has none), so ``-v`` shows what happens in workers too."""
+
+    def __init__(self, function, level: int):
+        self.function, self.level = function, level
+        self.__name__ = getattr(function, "__name__", "job")
+
+    def __call__(self, *args, **kwargs):
+        logger = logging.getLogger("distillbt")
+        if logger.level != self.level:
+            logger.setLevel(self.level)
+            if not logger.handlers and self.level < logging.WARNING:
+                handler = logging.StreamHandler()
+                handler.setFormatter(logging.Formatter(LOG_FORMAT))
+                logger.addHandler(handler)
+        return self.function(*args, **kwargs)
+
+
+#: the CLI's one-line log format (also used by workers)
+LOG_FORMAT = "%(name)s: %(levelname)s: %(message)s"
+
+
+@contextlib.contextmanager
+def using(executor: Executor | None = None, *, n_jobs: int = 1, backend: str = "loky",
+          scheduler: str | None = None) -> Iterator[Executor]:
+    """The executor a parallel step runs on, entered for the block: ``executor`` if given, else
+    the active one (the keywords are then ignored: one cluster per command), else a new
+    ``Executor(n_jobs, backend, scheduler)``."""
+    chosen = executor or current()
+    if chosen is None:
+        chosen = Executor(n_jobs=n_jobs, backend=backend or "loky", scheduler=scheduler)
+        chosen._log_level = logging.DEBUG if chosen.backend != "dask" else logging.INFO
+    elif executor is None and (backend, _cores(n_jobs)) != (chosen.backend, _cores(chosen.n_jobs)):
+        log.debug("running on the active executor (%s, %d jobs), not on %s with %d",
+                  chosen.backend, chosen.n_jobs, backend, n_jobs)
+    with chosen:
+        yield chosen
+
+
+def parallel_api(function):
+    """Decorate a public function that takes ``n_jobs=`` and ``backend=``: its body runs inside
+    :func:`using` (so every step in it shares one executor, e.g. one LocalCluster), and it gains
+    the keywords ``scheduler=`` and ``executor=`` where it lacks them."""
+    import inspect
+
+    signature = inspect.signature(function)
+    own = [name for name in ("scheduler", "executor") if name not in signature.parameters]
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        extra = {name: kwargs.pop(name) for name in own if name in kwargs}
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = {**bound.arguments, **extra}
+        with using(values.get("executor"), n_jobs=values.get("n_jobs", 1), backend=values.get("backend", "loky"),
+                   scheduler=values.get("scheduler")):
+            return function(*args, **kwargs)
+
+    parameters = list(signature.parameters.values())
+    at = next((k for k, p in enumerate(parameters) if p.kind is inspect.Parameter.VAR_KEYWORD), len(parameters))
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None) for name in own]
+    wrapper.__signature__ = signature.replace(parameters=parameters[:at] + added + parameters[at:])
+    return wrapper
+
