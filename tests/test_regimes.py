@@ -18,12 +18,12 @@ from distillbt.regimes import (
     REGIME_NAMES,
     RuleLabeller,
     TrendVolatilityLabeller,
-    _forward_backward,
-    _chain,
-    _forward,
-    _mixture_split,
     regime_agreement,
 )
+from distillbt.regimes.recursions import chain as _chain
+from distillbt.regimes.recursions import forward as _forward
+from distillbt.regimes.recursions import forward_backward as _forward_backward
+from distillbt.regimes.rules import mixture_split as _mixture_split
 
 
 @pytest.fixture(scope="module")
