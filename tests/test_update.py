@@ -112,7 +112,7 @@ def test_mix_test_allows_for_regimes_that_outlast_a_block(monkeypatch):
     Permuting single blocks calls most of these samples "changed"."""
     from types import SimpleNamespace
 
-    import distillbt.distill.update as upd
+    import distillbt.distill.drift as upd
 
     rng = np.random.default_rng(0)
 
