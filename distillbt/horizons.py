@@ -75,7 +75,7 @@ class FittedEnsemble:
     interval it trades; ``members`` in the same order), trading their mean prediction.
 
     It stands wherever a :class:`~distillbt.strategy.FittedModel` does (``fitted=``,
-    ``vectorized``, the screen): ``signal`` gives one prediction per base candle, and
+    ``vectorised``, the screen): ``signal`` gives one prediction per base candle, and
     ``strategy``, ``fit_key``, ``target``... are the trading interval's model's.
     """
 

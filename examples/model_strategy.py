@@ -95,9 +95,9 @@ def main():
         on_points, on_candles = fits[key]
 
         # Vectorised: features → predictions → position_rule → a numpy replay of the fills.
-        screened = strategy.vectorized(candles, on_points, params=params, cash=CASH, commission=COMMISSION,
+        screened = strategy.vectorised(candles, on_points, params=params, cash=CASH, commission=COMMISSION,
                                        start=screen_start, end=screen_stop)
-        vectorised = strategy.vectorized(candles, on_candles, params=params, cash=CASH, commission=COMMISSION,
+        vectorised = strategy.vectorised(candles, on_candles, params=params, cash=CASH, commission=COMMISSION,
                                          start=screen_start, end=screen_stop)
         # Backtrader: the same fitted model passed as the `fitted` param; the training candles
         # are fed first as warm-up (no order fills before trade_start).

@@ -8,7 +8,7 @@ in between; long or flat only with ``allow_short=False``). ``alpha`` is the L2 p
 
 from distillbt.models import LogisticRegression
 from distillbt.strategy import RULE_PARAMS, ModelStrategy
-from distillbt.vectorized import positions_from_predictions
+from distillbt.vectorised import positions_from_predictions
 
 
 class LogisticDirection(ModelStrategy):

@@ -12,7 +12,7 @@ listed in ``rule_params``: configurations that differ only in it share one fitte
 from distillbt.errors import InputError
 from distillbt.models import Ridge
 from distillbt.strategy import RULE_PARAMS, ModelStrategy
-from distillbt.vectorized import positions_from_predictions
+from distillbt.vectorised import positions_from_predictions
 
 LOOKBACKS = {
     "short": ("ret_1", "ret_2", "ret_4", "ma_dist_16"),

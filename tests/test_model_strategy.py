@@ -20,7 +20,7 @@ from distillbt.errors import InputError
 from distillbt.features import Standardizer, make_features
 from distillbt.models import LogisticRegression, Ridge
 from distillbt.strategy import FittedModel, ModelStrategy
-from distillbt.vectorized import positions_from_predictions, simulate
+from distillbt.vectorised import positions_from_predictions, simulate
 
 STRATEGIES = Path(__file__).resolve().parents[1] / "strategies"
 MODEL_STRATEGY_FILES = (
@@ -133,9 +133,9 @@ def market():
     ],
     ids=["ridge-long-short", "ridge-long-only", "logistic-long-short"],
 )
-def test_backtrader_and_vectorized_agree_trade_for_trade(market, strategy, params):
+def test_backtrader_and_vectorised_agree_trade_for_trade(market, strategy, params):
     fitted = strategy.fit_model(market, params=params, end=SPLIT)
-    vec = strategy.vectorized(market, fitted, params=params, start=SPLIT)
+    vec = strategy.vectorised(market, fitted, params=params, start=SPLIT)
     strat, final = run_backtrader(recording(strategy), market.frame, fitted=fitted,
                                   trade_start=SPLIT, **params)
     assert vec["trades"] > 50
@@ -148,7 +148,7 @@ def test_backtrader_and_vectorized_agree_trade_for_trade(market, strategy, param
 
 def test_backtrader_fits_itself_on_the_bars_before_trade_start(market):
     params = {"alpha": 0.1, "long_threshold": 0.03, "short_threshold": -0.03}
-    vec = RidgeLags.vectorized(market, params=params, start=SPLIT)  # fits on [0, SPLIT)
+    vec = RidgeLags.vectorised(market, params=params, start=SPLIT)  # fits on [0, SPLIT)
     when = market.frame.index[SPLIT]  # a time works as well as a position
     strat, final = run_backtrader(recording(RidgeLags), market.frame, trade_start=when,
                                   **params)
@@ -175,7 +175,7 @@ def test_a_long_entry_into_a_gap_is_dropped_in_both_executions():
     Scripted.script = script
     try:
         fitted = Scripted.fit_model(frame, end=50)
-        vec = Scripted.vectorized(frame, fitted, start=50)
+        vec = Scripted.vectorised(frame, fitted, start=50)
         strat, final = run_backtrader(recording(Scripted), frame, fitted=fitted, trade_start=50)
     finally:
         Scripted.script = np.zeros(0)
@@ -268,7 +268,7 @@ def test_fit_on_points_and_on_candles_give_the_same_model_type(market):
                                              task="regression")
 
     first, again, other = distilled_stand_in(1), distilled_stand_in(1), distilled_stand_in(2)
-    runs = [LogitLags.vectorized(market, m, start=SPLIT, feature_set=fs)
+    runs = [LogitLags.vectorised(market, m, start=SPLIT, feature_set=fs)
             for m in (first, again, other)]
     np.testing.assert_array_equal(runs[0]["equity"], runs[1]["equity"])
     assert runs[0]["final_value"] == runs[1]["final_value"]
@@ -303,7 +303,7 @@ def test_exact_linear_distilled_points_reproduce_the_real_fit():
 def test_positions_at_t_ignore_candles_after_t(market):
     params = {"alpha": 0.1, "long_threshold": 0.02, "short_threshold": -0.02}
     fitted = RidgeLags.fit_model(market, params=params, end=SPLIT)
-    base = RidgeLags.vectorized(market, fitted, params=params, start=SPLIT)
+    base = RidgeLags.vectorised(market, fitted, params=params, start=SPLIT)
     t = 4500
     frame = market.frame.copy()
     rng = np.random.default_rng(0)
@@ -314,7 +314,7 @@ def test_positions_at_t_ignore_candles_after_t(market):
     for col in ("open", "high", "low", "close"):
         frame.loc[after, col] = frame.loc[after, col] * factor
     frame.loc[after, "volume"] = rng.uniform(1, 1000, after.sum())
-    moved = RidgeLags.vectorized(frame, fitted, params=params, start=SPLIT)
+    moved = RidgeLags.vectorised(frame, fitted, params=params, start=SPLIT)
     upto = t - SPLIT + 1
     np.testing.assert_array_equal(moved["positions"][:upto], base["positions"][:upto])
     np.testing.assert_array_equal(moved["equity"][:upto], base["equity"][:upto])
@@ -331,9 +331,9 @@ def test_mistakes_raise_input_errors(market):
         RidgeLags.fit_model(market, params={"alhpa": 1.0}, end=SPLIT)
     fitted = RidgeLags.fit_model(market, params={"alpha": 0.1}, end=SPLIT)
     with pytest.raises(InputError, match="fitted for"):
-        RidgeLags.vectorized(market, fitted, params={"alpha": 1.0}, start=SPLIT)
+        RidgeLags.vectorised(market, fitted, params={"alpha": 1.0}, start=SPLIT)
     with pytest.raises(InputError, match="give a fitted model"):
-        RidgeLags.vectorized(market)
+        RidgeLags.vectorised(market)
     with pytest.raises(InputError, match="lack"):
         RidgeLags.fit_model_on_points(np.zeros((3, 2)), np.zeros(3),
                                       feature_names=("ret_1", "ret_2"),
@@ -370,7 +370,7 @@ def test_strategy_file_loads_and_runs_every_configuration(filename, small_market
         key = strategy.fit_key(params)
         if key not in models:
             models[key] = strategy.fit_model(small_market, params=params, end=1500)
-        out = strategy.vectorized(small_market, models[key], params=params, start=1500,
+        out = strategy.vectorised(small_market, models[key], params=params, start=1500,
                                   feature_set=fs)
         assert np.isfinite(out["score"]) and len(out["equity"]) == 1500
     # The screen's path: fitted on (stand-in) distilled points, run over real candles.
@@ -384,7 +384,7 @@ def test_strategy_file_loads_and_runs_every_configuration(filename, small_market
                                          np.full(100, 0.01), params=params,
                                          feature_names=fs.names, scaler_stats=scaler,
                                          task="regression")
-    out = strategy.vectorized(small_market, model, params=params, start=1500)
+    out = strategy.vectorised(small_market, model, params=params, start=1500)
     assert np.isfinite(out["score"])
     assert bool(model.notes) == (model.horizon != 1)
 
