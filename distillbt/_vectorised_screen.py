@@ -4,7 +4,8 @@ points and run vectorised over the screening period, in parallel over configurat
 Configurations are cut into chunks of at most :data:`CHUNK` that keep configurations sharing a
 fitted model (same ``fit_key``) together, so each model is fitted once per chunk. Features are
 computed once in the calling process for every distinct feature set and handed to the workers
-(joblib memory-maps the large arrays for process backends instead of copying them per task).
+(joblib memory-maps the large arrays for process backends instead of copying them per task;
+Dask scatters them once).
 A worker returns, per configuration, a few numbers and a :func:`~distillbt.stats.return_summary`
 — never the equity curve — so memory does not grow with bars × configurations.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from itertools import groupby
 
+from .executor import using
 from .features import make_features, ohlcv_frame
 from .stats import return_summary
 
@@ -23,7 +25,8 @@ CHUNK = 16
 
 def screen_vectorised(configs, sets: dict | None, candles, *, task_of_target: dict, cash: float,
                       commission: float, start: int, stop: int, n_jobs: int = 1,
-                      backend: str = "loky", progress=None, feature_cache: dict | None = None) -> list[dict]:
+                      backend: str = "loky", progress=None, feature_cache: dict | None = None,
+                      scheduler: str | None = None, executor=None) -> list[dict]:
     """One outcome per configuration, in order: ``score``, ``final_value``, ``notes``,
     ``error`` (one line, the batch goes on) and ``returns`` (a return summary).
 
@@ -31,7 +34,8 @@ def screen_vectorised(configs, sets: dict | None, candles, *, task_of_target: di
     candles before ``start`` instead (what a full backtest does: the replica that checks the
     two executions agree). ``progress``: a tqdm bar to advance (or None). ``feature_cache``:
     a dict of feature tables by options, filled here and reused by a later call on the same
-    candles and ``stop``.
+    candles and ``stop``. Chunks run on ``executor``, else the active one, else one made from
+    ``n_jobs``, ``backend`` and ``scheduler`` (:func:`distillbt.executor.using`).
     """
     frame = ohlcv_frame(candles).iloc[:stop]
     # a multi-horizon set gives each model the part of the traded interval (or all of them)
@@ -44,19 +48,14 @@ def screen_vectorised(configs, sets: dict | None, candles, *, task_of_target: di
     chunks = _chunks(configs)
     arguments = dict(frame=frame, sets=sets, feature_tables=feature_tables, task_of_target=task_of_target,
                      cash=cash, commission=commission, start=start, timeframe=timeframe)
-    if n_jobs == 1:
-        outputs = (_run_chunk(chunk, **arguments) for chunk in chunks)
-    else:
-        import joblib
-
-        outputs = joblib.Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(
-            joblib.delayed(_run_chunk)(chunk, **arguments) for chunk in chunks)
     by_position = {}
-    for chunk_outcomes in outputs:
-        for position, outcome in chunk_outcomes:
-            by_position[position] = outcome
-        if progress is not None:
-            progress.update(len(chunk_outcomes))
+    with using(executor, n_jobs=n_jobs, backend=backend, scheduler=scheduler) as ex:
+        ex.require_strategy_files(configs)
+        for chunk_outcomes in ex.imap(_run_chunk, [(chunk,) for chunk in chunks], kwargs=arguments):
+            for position, outcome in chunk_outcomes:
+                by_position[position] = outcome
+            if progress is not None:
+                progress.update(len(chunk_outcomes))
     return [by_position[i] for i in range(len(configs))]
 
 
@@ -104,14 +103,14 @@ def _run_chunk(chunk, *, frame, sets, feature_tables, task_of_target, cash, comm
         outcome = {"score": None, "final_value": None, "notes": None, "error": None, "returns": None}
         try:
             cls = config.strategy.cls
-            key = cls.fit_key(config.params)
+            key = (cls, cls.fit_key(config.params))  # two strategies can share params
             if key not in models:
                 models[key] = (cls.fit_model(frame, params=config.params, end=start) if sets is None else
                                cls.fit_model_on_distilled(sets[task_of_target[cls.target]], params=config.params,
                                                           timeframe=timeframe))
             fitted = models[key]
             table = feature_tables.get(_options_key(config))
-            result = cls.vectorized(frame, fitted, params=config.params, cash=cash, commission=commission,
+            result = cls.vectorised(frame, fitted, params=config.params, cash=cash, commission=commission,
                                     start=start, end=len(frame), feature_set=table)
             outcome.update(score=float(result["score"]), final_value=float(result["final_value"]),
                            notes=fitted.notes or None, returns=return_summary(result["equity"]))
