@@ -15,6 +15,7 @@ from distillbt.discovery import Configuration, configuration_name, discover
 from distillbt.errors import InputError
 from distillbt.surrogate import (Episodes, IndicatorBank, PositionSurrogate, carry_states, screen_plain,
                                  select_episodes)
+from distillbt.surrogate.api import _trusted
 
 from .strategy_sources import IMPORT, sma_cross
 
@@ -286,3 +287,132 @@ def test_screen_rejects_an_unknown_plain_mode(candles, found):
 
     with pytest.raises(InputError):
         screen(found, candles, plain="sometimes")
+
+
+# ------------------------------------------------------------------------ calibrated trust
+
+TRUST_BATCH = IMPORT + sma_cross("Cross", fast=5, slow=30) + '''
+
+class EmaLongShort(bt.Strategy):
+    """Always in the market: never returns to flat once it entered."""
+
+    params = (("fast", 10), ("slow", 50))
+
+    def __init__(self):
+        self.fast = bt.ind.EMA(self.data.close, period=self.p.fast)
+        self.slow = bt.ind.EMA(self.data.close, period=self.p.slow)
+
+    def next(self):
+        units = 0.95 * self.broker.getvalue() / self.data.close[0]
+        if self.fast[0] > self.slow[0] and self.position.size <= 0:
+            self.order_target_size(target=units)
+        elif self.fast[0] < self.slow[0] and self.position.size >= 0:
+            self.order_target_size(target=-units)
+
+
+class WmaCross(bt.Strategy):
+    """Weighted averages: outside the indicator bank, learnt through a proxy."""
+
+    params = (("fast", 10), ("slow", 30))
+
+    def __init__(self):
+        self.cross = bt.ind.CrossOver(bt.ind.WMA(self.data.close, period=self.p.fast),
+                                      bt.ind.WMA(self.data.close, period=self.p.slow))
+
+    def next(self):
+        if not self.position and self.cross[0] > 0:
+            self.buy()
+        elif self.position and self.cross[0] < 0:
+            self.close()
+
+
+class RsiTimeExit(bt.Strategy):
+    """Exits after a number of bars in the trade: nothing in the bank counts them."""
+
+    params = (("rsi_period", 7), ("hold", 20))
+
+    def __init__(self):
+        self.rsi = bt.ind.RSI(self.data.close, period=self.p.rsi_period, safediv=True)
+        self.entered = 0
+
+    def next(self):
+        if not self.position:
+            if self.rsi[0] < 30:
+                self.buy()
+                self.entered = len(self)
+        elif len(self) - self.entered >= self.p.hold:
+            self.close()
+
+
+class MacdSignalCross(bt.Strategy):
+    """MACD at periods the bank does not hold: learnt through the 12/26 columns."""
+
+    params = (("me1", 8), ("me2", 40))
+
+    def __init__(self):
+        macd = bt.ind.MACD(self.data.close, period_me1=self.p.me1, period_me2=self.p.me2, period_signal=9)
+        self.cross = bt.ind.CrossOver(macd.macd, macd.signal)
+
+    def next(self):
+        if not self.position and self.cross[0] > 0:
+            self.buy()
+        elif self.position and self.cross[0] < 0:
+            self.close()
+'''
+
+
+@pytest.fixture(scope="module")
+def trust_batch(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("trust")
+    (folder / "batch.py").write_text(textwrap.dedent(TRUST_BATCH))
+    return discover(folder).configurations()
+
+
+def test_default_trust_rejects_surrogates_that_are_off_by_more_than_the_tolerance(candles, trust_batch):
+    """A calibration-style batch (benchmarks/bench_trust.py): raw trust, no escalation or
+    fallback, a longer screening period. Every configuration the default thresholds trust is
+    within 0.05 (log return) of its full backtest; the exact surrogates — an always-in
+    long/short one included, which never returns to flat — are trusted; and the batch holds a
+    surrogate off by more that looser thresholds without the P&L gaps would trust."""
+    screen = (SCREEN[0], N)
+    out = screen_plain(trust_batch, candles, train=TRAIN, screen=screen, seed=0, base_episodes=4, escalate=False,
+                       full_fallback=False, min_speedup=0, progress=False)
+    idx = candles.frame.index
+    errors = {}
+    for config, record in zip(trust_batch, out.records):
+        assert record["error"] is None, record["error"]
+        full = run_backtest(config.strategy.cls, candles, params=config.params, start=idx[screen[0]],
+                            end=idx[screen[1] - 1], warmup_bars=300)
+        errors[config.name] = (abs(record["score"] - full["score"]), record["trust"])
+        assert record["trust"]["pnl_gap"] is not None and record["trust"]["threshold_gap"] is not None
+    summary = {n: (round(e, 4), t["agreement"], t["pnl_gap"], t["threshold_gap"]) for n, (e, t) in errors.items()}
+    trusted = {name for name, (_, trust) in errors.items() if trust["trusted"]}
+    assert {"Cross", "EmaLongShort"} <= trusted, summary
+    assert all(errors[name][0] <= 0.05 for name in trusted), summary
+    # the batch discriminates: looser thresholds without the gap trust a surrogate off by more
+    loose = dict(min_transitions=3, min_agreement=0.9, rate_band=5.0)
+    assert any(err > 0.05 and _trusted(trust, **loose) for err, trust in errors.values()), summary
+
+
+def test_trust_defaults_refuse_each_failure_the_calibration_showed():
+    """The default thresholds of screen_plain (calibrated by benchmarks/bench_trust.py) on
+    the trust signals of the failure modes seen there."""
+    import inspect
+
+    defaults = {k: v.default for k, v in inspect.signature(screen_plain).parameters.items()
+                if k in ("min_transitions", "min_agreement", "rate_band", "max_pnl_gap")}
+    exact = {"coverage": 20, "agreement": 1.0, "rate_ratio": 0.8, "rate_ratio_max": 1.2, "pnl_gap": 0.0,
+             "threshold_gap": 0.0}
+    assert _trusted(exact, **defaults)
+    # an always-in strategy that never returns to flat: coverage counts only what the walk uses
+    assert _trusted({**exact, "coverage": 4}, **defaults)
+    failures = {
+        "proxy rule (WMA cross on SMA columns)": {"agreement": 0.97, "pnl_gap": 0.3, "threshold_gap": 0.1},
+        "proxy with a small held-out gap": {"agreement": 0.96},
+        "threshold the episodes place loosely (SMA x 1.005)": {"agreement": 0.999, "threshold_gap": 0.2},
+        "held-out mistakes that cost": {"agreement": 0.998, "pnl_gap": 0.2},
+        "never exits": {"rate_ratio": 0.05},
+        "exit never seen": {"coverage": 0},
+    }
+    for what, change in failures.items():
+        assert not _trusted({**exact, **change}, **defaults), what

@@ -17,31 +17,49 @@ Per configuration (DESIGN.md §6 has the measurements this follows):
 2. the real strategy runs in Backtrader on a **fixed** budget of base episodes (default 6 ×
    400 scored bars, regime-balanced; the same episodes for every configuration: common
    random numbers) — the cost does not grow with history;
-3. a :class:`~.model.PositionSurrogate` is fitted on the recorded decisions — first on
-   the first three quarters of every episode, to measure **agreement** on the last quarters
-   (walked from the state the strategy really held there), then on all of it;
+3. a :class:`~.model.PositionSurrogate` is fitted on the recorded decisions — first three
+   times, each time without one of the last three quarters of every episode, to measure
+   **agreement** and the **P&L gap** on the quarters left out (walked from the state the
+   strategy really held there), then on all of it;
 4. the surrogate walks the whole screening period (only the bank columns its tree splits on
-   are computed there, once, shared), and :func:`distillbt.vectorized.simulate` turns its
+   are computed there, once, shared), and :func:`distillbt.vectorised.simulate` turns its
    positions into the score the screen uses, ``log(final value / cash)``, with Backtrader's
    fills, commission and sizing;
-5. **trust**: ``coverage`` — the fewest transitions seen out of, and into, any state the walk
-   relies on (free, and the better predictor of error in the prototype); ``agreement`` on the
-   held-out quarters; ``rate_ratio`` — how often the walk leaves a state compared with the
-   episodes (a surrogate that never exits shows up here). Below ``min_transitions``, below
-   ``min_agreement`` or with a rate ratio outside ``[1/rate_band, rate_band]``: the
-   configuration is **escalated** — new windows of the training period, longer each round,
+5. **trust**: ``coverage`` — the fewest transitions seen out of any state the walk holds and
+   into any state it enters; ``agreement`` on held-out quarters (the last three of every
+   episode, each walked by a tree fitted on the rest); ``rate_ratio`` — how often the walk leaves a
+   state compared with the episodes (a surrogate that never exits shows up here);
+   ``pnl_gap`` — what the held-out walks' mistakes cost or earned against the real positions,
+   scaled to the screening period's length, and ``threshold_gap`` — how much the screen's
+   score moves when each split the data cannot place exactly goes to either end of the gap
+   its training values leave (both in log-return units: estimates of the score's error).
+   Below ``min_transitions``, below ``min_agreement``, with a rate ratio outside
+   ``[1/rate_band, rate_band]`` or a gap above ``max_pnl_gap``: the configuration is
+   **escalated** — new windows of the training period, longer each round,
    chosen where its own surrogate predicts the transitions it saw too rarely (or where its
    columns leave the range its episodes showed), recorded and refitted — and if it still
    falls short after ``escalation_rounds``, it gets a **full backtest** of the screening
    period (counted in the time). When the batch's base episodes would cost more than
    ``1 / min_speedup`` of its full backtests (short histories), all of it is backtested in full.
 
+The default thresholds (``min_transitions=3, min_agreement=0.998, rate_band=3,
+max_pnl_gap=0.1``) are the cheapest of a grid that kept the share of trusted configurations
+more than 0.05 (log return) from their full backtest at ≤ 5 % on strategies written for the
+purpose (``benchmarks/bench_trust.py --calibrate``; 41 configurations, sample market 300k
+candles, seeds 0–2, 4/6/12 base episodes: 49 % trusted, 2.8 % of them off by more). The
+held-out agreement and gaps carry the decision (a proxy rule — a WMA cross learnt on SMA
+columns — agrees on ≈ 0.9 of held-out bars; a split placed loosely agrees on 0.997–0.999 and
+only the gap sees it); coverage and the rate band cost nothing there and are kept as a net.
+``--check`` measures the thresholds on a second, different set.
+
 Every record says which path its score came from.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -50,7 +68,8 @@ import numpy as np
 
 from ..backtest import BacktestJob, run_many
 from ..errors import InputError
-from ..vectorized import simulate
+from ..executor import current, parallel_api
+from ..vectorised import simulate
 from ..distill.episodes import DEFAULT_EPISODE_WARMUP, Episodes, select_episodes, windows_as_episodes
 from ..indicators import (KINDS, ZERO_CENTRED, IndicatorBank, bank_warmup, feature_names_for, periods_of,
                          thresholds_of)
@@ -61,6 +80,8 @@ __all__ = ["screen_plain", "PlainScreen", "ConfigPlan", "plan_configuration", "s
            "DEFAULT_PERIODS", "full_warmup"]
 
 DEFAULT_PERIODS = (5, 10, 14, 20, 50, 100, 200)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -146,14 +167,6 @@ def _training_rows(rec, episode_bank, columns, which, part=slice(None)):
     return np.concatenate(X), np.concatenate(y)
 
 
-def _head(n):
-    return slice(0, n - max(1, n // 4))
-
-
-def _tail(n):
-    return slice(n - max(1, n // 4), n)
-
-
 def _transitions(state, target, states):
     out = {}
     for s in states:
@@ -170,41 +183,103 @@ def _used_columns(model) -> list[int]:
     return sorted(set(int(j) for j in f if j != model.n_features_in_ - 1))
 
 
-def _fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed):
-    """Fit on held-in bars, agreement on held-out ones, refit on all; coverage and rates.
+def _fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commission=0.001, fraction=0.95,
+                   folds=3):
+    """Fit on held-in bars, agreement and P&L gap on held-out ones, refit on all; coverage
+    and rates.
 
     ``bank_of(e)`` is episode ``e``'s bank (this configuration's columns, computed from the
-    bar its own feed started at); ``screen_columns(names)`` the screening period's columns."""
+    bar its own feed started at); ``screen_columns(names)`` the screening period's columns.
+    Held out: the last three quarters of every episode are cut in ``folds`` blocks; fold ``k``
+    fits on everything but block ``k`` and walks block ``k`` of every episode from the state
+    the strategy really held there. The first quarter is always fitted on: an episode starts
+    flat with its indicators already set (an event strategy waits for the next cross), a
+    situation the screening period shows once and a tree never shown it would fail on. ``agreement`` is the share of held-out bars whose position the walks got
+    right; ``pnl_gap`` what the walks' mistakes would have cost or earned — per held-out bar
+    ``fraction × (walk − real) × next bar's return``, minus the commission of the trades only
+    one of them made — summed per block and scaled to the screening period's length as a
+    random walk (``sqrt(Σ block² × screen bars / held-out bars)``, log-return units: the
+    error the screen's score would carry); ``pnl_bias`` the same sum scaled linearly (a
+    systematic gap)."""
     cands = _snap_candidates(plan.features, plan.thresholds)
     model_kw = dict(max_depth=max_depth, snap_candidates=cands, random_state=seed)
     recorded = list(rec["episodes"])
     banks = {e: bank_of(e) for e in recorded}
     cols = list(range(len(plan.features)))
-    # Agreement: fit on the first three quarters of every episode, walk the last quarter from
-    # the state the strategy really held there (works with a single episode too).
-    agreement = None
-    X, y = _training_rows(rec, banks, cols, recorded, _head)
-    if len(np.unique(y)) > 1:
+    ret_col = plan.features.index("ret:1") if "ret:1" in plan.features else None
+    lengths = [len(rec["state"][k]) for k in range(len(recorded))]
+
+    def block(n, k):
+        edges = np.linspace(n // 4, n, folds + 1).round().astype(int)
+        return slice(int(edges[k]), int(edges[k + 1]))
+
+    agreement, hits, seen_bars, sums, n_held = None, 0, 0, [], 0
+    for k in range(folds):
+        X, y = [], []
+        for e_i, e in enumerate(recorded):
+            n = lengths[e_i]
+            out_ = block(n, k)
+            keep = np.ones(n, dtype=bool)
+            keep[out_] = False
+            Xe, ye = _training_rows(rec, banks, cols, [e], lambda _n, keep=keep: keep)
+            X.append(Xe)
+            y.append(ye)
+        X, y = np.concatenate(X), np.concatenate(y)
+        if len(y) == 0 or len(np.unique(y)) < 2:
+            continue
         m = PositionSurrogate(**model_kw).fit(X, y)
-        # One walk over every episode's last quarter, restarted at each from the real state.
-        tails = [_tail(len(rec["state"][k])) for k in range(len(recorded))]
-        F = np.concatenate([banks[e][sl] for e, sl in zip(recorded, tails)])
-        targets = np.concatenate([rec["target"][k][sl] for k, sl in enumerate(tails)])
-        starts = np.cumsum([0] + [sl.stop - sl.start for sl in tails[:-1]])
-        first_states = [float(rec["state"][k][sl][0]) for k, sl in enumerate(tails)]
+        sls = [block(n, k) for n in lengths]
+        F = np.concatenate([banks[e][sl] for e, sl in zip(recorded, sls)])
+        starts = np.cumsum([0] + [sl.stop - sl.start for sl in sls[:-1]])
+        first_states = [float(rec["state"][j][sl][0]) if sl.stop > sl.start else 0.0 for j, sl in enumerate(sls)]
         walk = m.walk(F, restarts=dict(zip(starts.tolist(), first_states)))
-        ok = targets != NO_LABEL
-        agreement = float(np.mean(walk[ok] == targets[ok])) if ok.any() else None
+        at = 0
+        for j, (e, sl) in enumerate(zip(recorded, sls)):
+            w = walk[at:at + sl.stop - sl.start]
+            at += sl.stop - sl.start
+            if not len(w):
+                continue
+            tg = rec["target"][j][sl].astype(np.float64)
+            st = rec["state"][j][sl].astype(np.float64)
+            ok = tg != NO_LABEL
+            hits += int(np.sum(w[ok] == tg[ok]))
+            seen_bars += int(ok.sum())
+            if ret_col is None:
+                continue
+            r_all = banks[e][:, ret_col].astype(np.float64)
+            r_next = np.concatenate((r_all[1:], [0.0]))[sl]
+            r_next = np.nan_to_num(r_next)
+            tg_ok = np.where(ok, tg, w)
+            w_prev = np.concatenate(([st[0]], w[:-1]))
+            d = fraction * (w - tg_ok) * r_next
+            d -= commission * fraction * (np.abs(w - w_prev) - np.abs(tg_ok - st))
+            sums.append(float(d.sum()))
+            n_held += len(w)
+    if seen_bars:
+        agreement = hits / seen_bars
     X, y = _training_rows(rec, banks, cols, recorded)
     model = PositionSurrogate(**model_kw).fit(X, y)
     used = _used_columns(model)
     F = screen_columns([plan.features[j] for j in used], len(plan.features), used)
     path = model.walk(F, start_state=0.0)
+    n_screen = len(path)
+    if sums and n_held:
+        sums_ = np.asarray(sums)
+        pnl_gap = float(math.sqrt(float(np.sum(sums_ ** 2)) * n_screen / n_held))
+        pnl_bias = float(abs(sums_.sum()) * n_screen / n_held)
+    else:
+        pnl_gap = pnl_bias = None
+    threshold_gap = _threshold_gap(model, X, cands, F, path, screen_columns, commission=commission,
+                                   fraction=fraction) if ret_col is not None else None
     seen = _transitions(X[:, -1], y, model.states_)
     prev = np.concatenate(([0.0], path[:-1]))
     walked = _transitions(prev, path, model.states_)
     relied = sorted(set(np.unique(path).tolist()) | {0.0})
-    coverage = min(min(seen[s]["out"], seen[s]["into"]) for s in relied) if len(relied) > 1 else \
+    # The transitions the walk relies on: out of every state it holds (it must know how to
+    # leave, even if it never does: "never exits"), into every state it enters. Flat before
+    # the first entry is not entered (an always-in strategy never returns to it).
+    needed = [seen[s]["out"] for s in relied] + [seen[s]["into"] for s in relied if walked[s]["into"]]
+    coverage = min(needed) if len(relied) > 1 else \
         min(seen[0.0]["out"], seen[0.0]["into"]) if seen[0.0]["out"] else 0
     ratios = []
     for s in relied:
@@ -215,6 +290,10 @@ def _fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed):
     trust = {"coverage": int(coverage), "agreement": agreement,
              "rate_ratio": min(ratios) if ratios else None,
              "rate_ratio_max": max(ratios) if ratios else None,
+             "pnl_gap": pnl_gap, "pnl_bias": pnl_bias, "threshold_gap": threshold_gap,
+             "heldout_bars": int(n_held),
+             "exposure_episodes": float(np.mean(y != 0)) if len(y) else None,
+             "exposure_walk": float(np.mean(path != 0)) if n_screen else None,
              "episodes": len(recorded), "training_bars": int(len(y)), "bars_fed": int(rec.get("bars_fed", 0)),
              "transitions": {str(int(s)): v for s, v in seen.items()},
              "depth": int(model.tree_.get_depth()), "leaves": int(model.tree_.get_n_leaves()),
@@ -222,13 +301,66 @@ def _fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed):
     return model, path, trust
 
 
-def _trusted(trust, *, min_transitions, min_agreement, rate_band) -> bool:
+def _pnl_difference(a, b, r_next, *, commission, fraction) -> float:
+    """What holding ``a`` instead of ``b`` (targets per bar) earns, approximately, in log
+    return: ``fraction × (a − b) × next bar's return`` minus the extra commission."""
+    da = np.abs(np.diff(a, prepend=0.0))
+    db = np.abs(np.diff(b, prepend=0.0))
+    return float(np.sum(fraction * (a - b) * r_next) - commission * fraction * np.sum(da - db))
+
+
+def _threshold_gap(model, X, cands, F, path, screen_columns, *, commission, fraction):
+    """How much the screen's score depends on where, inside the gap its training values
+    leave open, each split threshold lies. A split the data cannot place exactly (no natural
+    boundary was snapped to) is moved to either end of its gap — the training predictions
+    are the same — and the screen walked again: the largest difference in (approximate) P&L,
+    log-return units. 0 when every split is snapped or the walks agree."""
+    t = model.tree_.tree_
+    state_col = X.shape[1] - 1
+    internal = np.flatnonzero(t.children_left >= 0)
+    nodes = []
+    Xf = np.nan_to_num(X, nan=0.0).astype(np.float32)
+    reach = None
+    for node in internal:
+        f = int(t.feature[node])
+        if f == state_col:
+            continue
+        thr = float(t.threshold[node])
+        if any(abs(thr - c) < 1e-12 for c in cands.get(f, ())):
+            continue  # snapped to the column's natural boundary
+        if reach is None:
+            reach = model.tree_.decision_path(Xf).tocsc()
+        rows = reach.indices[reach.indptr[node]:reach.indptr[node + 1]]
+        vals = Xf[rows, f]
+        left, right = vals[vals <= thr], vals[vals > thr]
+        if not len(left) or not len(right):
+            continue
+        nodes.append((node, float(left.max()), float(np.nextafter(np.float32(right.min()), np.float32(-np.inf)))))
+    if not nodes:
+        return 0.0
+    r = screen_columns(["ret:1"], 1, [0])[:, 0].astype(np.float64)
+    r_next = np.nan_to_num(np.concatenate((r[1:], [0.0])))
+    gap = 0.0
+    for end in (1, 2):
+        alt = copy.deepcopy(model)
+        for node, lo, hi in nodes:
+            alt.walk_tree_.threshold[node] = (lo, hi)[end - 1]
+        other = alt.walk(F, start_state=0.0)
+        if not np.array_equal(other, path):
+            gap = max(gap, abs(_pnl_difference(other, path, r_next, commission=commission, fraction=fraction)))
+    return gap
+
+
+def _trusted(trust, *, min_transitions, min_agreement, rate_band, max_pnl_gap=math.inf) -> bool:
     if trust["coverage"] < min_transitions:
         return False
     if trust["agreement"] is not None and trust["agreement"] < min_agreement:
         return False
     lo, hi = trust["rate_ratio"], trust["rate_ratio_max"]
     if lo is not None and (lo < 1.0 / rate_band or hi > rate_band):
+        return False
+    gaps = [g for g in (trust.get("pnl_gap"), trust.get("threshold_gap")) if g is not None]
+    if gaps and max(gaps) > max_pnl_gap:
         return False
     return True
 
@@ -243,6 +375,7 @@ def _deficits(trust, min_transitions) -> list[tuple[float, str]]:
     return short or [(0.0, "out"), (0.0, "into")]
 
 
+@parallel_api  # one executor for the whole call (takes scheduler=, executor=)
 def screen_plain(
     configurations,
     candles,
@@ -262,8 +395,9 @@ def screen_plain(
     source_bars: int | None = 120_000,
     max_depth: int = 8,
     min_transitions: int = 3,
-    min_agreement: float = 0.95,
-    rate_band: float = 5.0,
+    min_agreement: float = 0.998,
+    rate_band: float = 3.0,
+    max_pnl_gap: float = 0.1,
     min_speedup: float = 3.0,
     escalate: bool = True,
     full_fallback: bool = True,
@@ -410,13 +544,16 @@ def screen_plain(
                              "episodes": len(rec["episodes"]), "bars_fed": int(rec.get("bars_fed", 0))}, None
         result = simulate((o, c), path, cash=cash, commission=commission, start_index=0)
         trust["trusted"] = _trusted(trust, min_transitions=min_transitions, min_agreement=min_agreement,
-                                    rate_band=rate_band)
+                                    rate_band=rate_band, max_pnl_gap=max_pnl_gap)
         return i, float(result["score"]), trust, (model, result["equity"])
 
     def record_and_fit(jobs_, desc, merge=lambda i, rec: rec):
-        """Record ``(i, episodes)`` jobs in worker processes, then fit and evaluate each
-        configuration in threads (numpy and the trees release the GIL for most of it; fitting
-        in threads while the workers still recorded measured slower on two cores).
+        """Record ``(i, episodes)`` jobs on the executor's workers, then fit and evaluate each
+        configuration in up to ``n_jobs`` threads of this process whatever the backend: the
+        fits share this process's column caches (``screen_columns``, ``episode_bank``) and
+        the episodes, which workers would each recompute or receive; numpy and the trees
+        release the GIL for most of it (fitting in threads while the workers still recorded
+        measured slower on two cores).
         ``merge(i, record)`` combines a new recording with what ``i`` had. Writes scores,
         trust and curves; returns ``{i: recording}`` and the seconds of both steps."""
         t0 = time.perf_counter()
@@ -426,13 +563,7 @@ def screen_plain(
         arrived = {i: rec if rec.get("error") else merge(i, rec) for (i, _), rec in zip(jobs_, out)}
         t1 = time.perf_counter()
         todo = [(i, rec) for i, rec in arrived.items() if not rec.get("error")]
-        if n_jobs > 1 and len(todo) > 1:
-            import joblib
-
-            fitted = joblib.Parallel(n_jobs=n_jobs, backend="threading")(
-                joblib.delayed(fit_eval)(i, rec) for i, rec in todo)
-        else:
-            fitted = [fit_eval(i, rec) for i, rec in todo]
+        fitted = current().thread_map(fit_eval, todo)  # the executor parallel_api entered
         for i, score, trust, extra_ in fitted:
             records[i].update(score=score, trust=trust)
             if extra_ is not None:
@@ -531,6 +662,8 @@ def screen_plain(
                     "target": first_rec["target"] + rec["target"],
                     "bars_fed": int(first_rec.get("bars_fed", 0)) + int(rec.get("bars_fed", 0))}
 
+        log.info("escalation round %d: %d configuration(s) not trusted yet, %d new window(s) of %d bars",
+                 round_ + 1, len(pending), len(starts_new), L)
         more, _, _ = record_and_fit(jobs, f"escalation {round_ + 1}", merge=merged)
         for i, rec in more.items():
             if rec.get("error"):
@@ -549,10 +682,12 @@ def screen_plain(
     t0 = time.perf_counter()
     if still and (full_fallback or direct_full):
         todo = still if full_fallback else direct_full
-        warm = full_warmup([plans[i] for i in todo], s_start)
+        log.info("%d configuration(s) get a full backtest (%d short history, %d not trusted after escalation)",
+                 len(todo), len(direct_full), len(todo) - len(direct_full))
+        # the screen's one baseline: bounded warm-up per configuration (distillbt.baseline)
         jobs = [BacktestJob(plans[i].configuration, candles, cash=cash, commission=commission,
-                            start=frame.index[s_start], end=frame.index[s_stop - 1], warmup_bars=warm,
-                            record_equity=True) for i in todo]
+                            start=frame.index[s_start], end=frame.index[s_stop - 1],
+                            warmup_bars=full_warmup([plans[i]], s_start), record_equity=True) for i in todo]
         for i, res in zip(todo, run_many(jobs, n_jobs=n_jobs, backend=backend, progress=progress)):
             if res.get("error"):
                 records[i]["error"] = res["error"]
@@ -588,27 +723,7 @@ def screen_plain(
     return PlainScreen(records=records, summary=summary, episodes=eps, curves=curves, full_results=full_results)
 
 
-def fill_screen_records(plain_jobs, candles, *, train, screen, **options) -> tuple[dict, dict]:
-    """The screen's plain-strategy branch: run :func:`screen_plain` for ``(record, config)``
-    pairs and write ``screen_score``, ``path`` and ``trust`` into each record (``full_score``
-    too where the path is a full backtest). Returns ``(summary, curves)``."""
-    out = screen_plain([c for _, c in plain_jobs], candles, train=train, screen=screen, **options)
-    for (record, _), res in zip(plain_jobs, out.records):
-        if res["error"]:
-            record["error"] = res["error"]
-            continue
-        record["path"] = res["path"]
-        record["screen_score"] = res["score"]
-        record["trust"] = res["trust"]
-        if res["path"] == "full":
-            record["full_score"] = res["score"]
-            if res["name"] in out.full_results:
-                from ..screen import _stats  # the same stats table as the screen's full backtests
-
-                record["full_stats"] = _stats(out.full_results[res["name"]])
-    return out.summary, out.curves
-
-
+@parallel_api
 def successive_halving(configurations, episodes: Episodes, *, rungs=(4, 8, 16), eta: int = 2,
                        warmups=None, cash=10_000.0, commission=0.001, timeframe=None, n_jobs=1,
                        backend="loky", progress=True) -> dict:
