@@ -57,7 +57,7 @@ def child(args) -> None:
     result = screen(args.folder, candles, top=10, n_jobs=args.jobs, seed=args.seed, progress=False)
     s = result.summary
     print(json.dumps({"configs": s["configurations"], "before_mb": before, "after_mb": _peak_mb(),
-                      "screen_seconds": s["screen_seconds"], "full_seconds": s["full_seconds"]}))
+                      "screen_seconds": s["screen_seconds"], "survivors_seconds": s["survivors_seconds"]}))
 
 
 def main():

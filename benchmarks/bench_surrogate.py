@@ -7,8 +7,8 @@
 
 Every plain (non-model) strategy of ``strategies/`` with its grid. Periods: training = first
 50 % of the candles (episodes come from here), screening = next 30 % (everything is scored
-here). Full backtests: every configuration in Backtrader on the screening period, warm-up
-``full_warmup`` bars before it (10x the longest window; the fastest exact baseline). The
+here). Full backtests: every configuration in Backtrader on the screening period, the
+baseline of ``distillbt.baseline`` (its own bounded warm-up: 10x its longest window). The
 surrogate time counts everything: bank, episodes, recording, fitting, evaluation, escalation
 and the full backtests of configurations it escalated that far. Both paths use ``--jobs``
 worker processes, started (and every strategy imported in them) before anything is timed;
@@ -33,12 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from distillbt.backtest import BacktestJob, run_many  # noqa: E402
+from distillbt.baseline import baseline_job, warmup_bars  # noqa: E402
 from distillbt.data.sample import sample_market  # noqa: E402
 from distillbt.data.sources import load_candles  # noqa: E402
 from distillbt.discovery import discover  # noqa: E402
 from distillbt.strategy import ModelStrategy  # noqa: E402
 from distillbt.surrogate import screen_plain, successive_halving  # noqa: E402
-from distillbt.surrogate.api import full_warmup, plan_configuration  # noqa: E402
 
 
 def recall(pred: dict, true: dict, k=5, survivors=10) -> float:
@@ -47,10 +47,9 @@ def recall(pred: dict, true: dict, k=5, survivors=10) -> float:
     return sum(n in top_pred for n in top_true) / k
 
 
-def _full_chunk(configs, candles, screen, warm, jobs, progress):
-    idx = candles.frame.index
-    return run_many([BacktestJob(c, candles, start=idx[screen[0]], end=idx[screen[1] - 1], warmup_bars=warm,
-                                 record_equity=False) for c in configs], n_jobs=jobs, progress=progress)
+def _full_chunk(configs, candles, screen, jobs, progress):
+    return run_many([baseline_job(c, candles, start=screen[0], stop=screen[1], cash=10_000.0, commission=0.001)
+                     for c in configs], n_jobs=jobs, progress=progress)
 
 
 def _warm_workers(configs, candles, screen, jobs):
@@ -64,7 +63,7 @@ def _warm_workers(configs, candles, screen, jobs):
 
 
 TABLE_HEAD = ("| seed | base episodes × scored bars | Backtrader bars fed / config (full: {fb:,}) | surrogate s "
-              "| of which full fallback s | full backtests s | speed-up | Spearman | top-5 recall (10 survivors) "
+              "| of which full fallback s | full backtests s | speed-up | Spearman, surrogate paths (all) | top-5 recall (10 survivors) "
               "| paths surrogate / escalated / full | agreement min / q10 / median | scores off by > 1e-3 |\n"
               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|")
 
@@ -73,7 +72,7 @@ def _row(r):
     p, ag = r["paths"], r["ag"]
     return (f"| {r['seed']} | {r['eps']} × {r['len']} | {r['fed']:,.0f} | {r['sur']:.1f} | "
             f"{r['sur'] - r['no_full']:.1f} | "
-            f"{r['full']:.1f} | {r['full'] / r['sur']:.1f}x | {r['rho']:.3f} | {r['rec']:.2f} | "
+            f"{r['full']:.1f} | {r['full'] / r['sur']:.1f}x | {r['rho']:.3f} ({r['rho_all']:.3f}) | {r['rec']:.2f} | "
             f"{p['surrogate']} / {p['surrogate+escalated']} / {p['full']} | "
             f"{ag.get('min', float('nan')):.3f} / {ag.get('q10', float('nan')):.3f} / "
             f"{ag.get('median', float('nan')):.3f} | {r['wrong']} |")
@@ -84,7 +83,7 @@ def run(candles, label, seeds, jobs, halving, progress, options):
     configs = [c for c in found.configurations() if not issubclass(c.strategy.cls, ModelStrategy)]
     n = len(candles.frame)
     train, screen = (0, n // 2), (n // 2, int(n * 0.8))
-    warm = full_warmup([plan_configuration(c) for c in configs], screen[0])
+    warm = max(warmup_bars(c) for c in configs)
     print(f"\n## {label}: {n:,} candles, screening {screen[1] - screen[0]:,}, {len(configs)} plain "
           f"configurations ({', '.join(sorted({c.strategy.name for c in configs}))}), --jobs {jobs}, "
           f"surrogate options {options}", flush=True)
@@ -98,7 +97,7 @@ def run(candles, label, seeds, jobs, halving, progress, options):
     for seed, slot in zip(seeds, slots):
         for k in slot:
             t = time.perf_counter()
-            full += _full_chunk(chunks[k], candles, screen, warm, jobs, progress)
+            full += _full_chunk(chunks[k], candles, screen, jobs, progress)
             full_s += time.perf_counter() - t
             print(f"  full backtests {len(full)}/{len(configs)}: {full_s:.0f} s", flush=True)
         t = time.perf_counter()
@@ -107,23 +106,28 @@ def run(candles, label, seeds, jobs, halving, progress, options):
         outs.append((seed, out, time.perf_counter() - t))
         print(f"  surrogate seed {seed}: {outs[-1][2]:.1f} s", flush=True)
     truth = {r["name"]: r["score"] for r in full if not r.get("error")}
-    print(f"full backtests: {full_s:.1f} s (warm-up {warm} bars; {len(truth)} scored)", flush=True)
+    print(f"full backtests: {full_s:.1f} s (warm-up ≤ {warm} bars; {len(truth)} scored)", flush=True)
     rows = []
     eps0 = outs[0][1] if outs else None
     for seed, out, sur_s in outs:
         pred = {r["name"]: r["score"] for r in out.records if r["score"] is not None}
         common = [k for k in truth if k in pred]
-        rho = spearmanr([pred[k] for k in common], [truth[k] for k in common]).statistic
+        # Fidelity of the surrogates themselves: full fallbacks are exact by construction and
+        # are left out (``rho_all`` counts them, labelled so).
+        fast = [r["name"] for r in out.records if r["path"] != "full" and r["name"] in truth and r["score"] is not None]
+        rho = spearmanr([pred[k] for k in fast], [truth[k] for k in fast]).statistic
+        rho_all = spearmanr([pred[k] for k in common], [truth[k] for k in common]).statistic
         s = out.summary
         ag = s["agreement"] or {}
         off = sorted(((abs(r["score"] - truth[r["name"]]), r["name"], r["path"]) for r in out.records
                       if r["path"] != "full" and r["score"] is not None and r["name"] in truth), reverse=True)
         wrong = sum(1 for d, _, _ in off if d > 1e-3)
-        rows.append(dict(seed=seed, sur=sur_s, no_full=sur_s - s["full_seconds"], full=full_s, rho=rho,
+        rows.append(dict(seed=seed, sur=sur_s, no_full=sur_s - s["full_seconds"], full=full_s, rho=rho, rho_all=rho_all, n_fast=len(fast),
                          rec=recall({k: pred[k] for k in common}, {k: truth[k] for k in common}),
                          paths=s["paths"], ag=ag, eps=s["base_episodes"], len=s["episode_length"],
                          fed=s["bars_fed"] / max(1, len(configs)), wrong=wrong, phases=s))
-        print(f"seed {seed}: surrogate {sur_s:.1f} s ({full_s / sur_s:.1f}x), Spearman {rho:.3f}, recall "
+        print(f"seed {seed}: surrogate {sur_s:.1f} s ({full_s / sur_s:.1f}x), Spearman {rho:.3f} over the {len(fast)} "
+              f"surrogate-scored ({rho_all:.3f} over all {len(common)}, full fallbacks included), recall "
               f"{rows[-1]['rec']:.2f}, paths {s['paths']}, escalations {s['escalations']}, phases " +
               ", ".join(f"{k[:-8]} {v:.1f}" for k, v in s.items() if k.endswith("_seconds")), flush=True)
         print(f"  agreement over configurations: {ag}; coverage {s['coverage']}", flush=True)

@@ -55,6 +55,7 @@ records with the message there).
 from __future__ import annotations
 
 import array
+import logging
 import math
 import time
 from collections import deque
@@ -65,11 +66,11 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from ._parallel import map_in_order
 from .data.candles import COLUMNS, Candles
 from .data.timeframes import timeframe_ms
 from .discovery import Configuration, configuration_name, strategy_params
 from .errors import DistillbtError, InputError
+from .executor import using
 from .stats import performance_stats
 
 __all__ = [
@@ -82,6 +83,8 @@ __all__ = [
     "DEFAULT_COMMISSION",
     "SIZER_PERCENTS",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CASH = 10_000.0
 DEFAULT_COMMISSION = 0.001
@@ -444,6 +447,8 @@ def run_cerebro(*, analyzers: dict, **setup) -> bt.Strategy:
             raise
         # Backtrader's vectorised indicators index past the end when the feed is shorter
         # than their period; bar-by-bar mode handles it and gives the same results.
+        log.info("%s: Backtrader's vectorised run failed on a short feed (%s: %s); running bar by bar",
+                 getattr(setup.get("strategy_cls"), "__name__", "strategy"), type(exc).__name__, exc)
         return _cerebro(runonce=False, analyzers=analyzers, **setup).run()[0]
 
 
@@ -573,6 +578,10 @@ class BacktestJob:
     end: object = None
     warmup_bars: int = 0
     record_equity: bool = True
+    #: Model strategies only: fit the model in the worker, outside Backtrader, on the candles
+    #: before this position (:meth:`~distillbt.strategy.ModelStrategy.fit_model`'s ``end``)
+    #: and pass it as ``fitted``; the result's ``fit_seconds`` says what the fit cost.
+    fit_until: int | None = None
 
 
 def run_many(
@@ -581,23 +590,27 @@ def run_many(
     n_jobs: int = 1,
     backend: str = "loky",
     progress: bool = True,
+    scheduler: str | None = None,
+    executor=None,
 ) -> list[dict]:
-    """Run many full backtests, in parallel with joblib, and return their results in order.
+    """Run many full backtests, in parallel, and return their results in order.
 
     Each result is :func:`run_backtest`'s dict; a job that fails (its strategy raises, cannot
     be imported, bad options) gives an error record instead — ``strategy``, ``name``,
     ``params``, ``error`` (one line), ``error_type``, ``seconds`` — and the batch goes on.
 
-    ``n_jobs`` and ``backend`` go to joblib (``n_jobs=-1``: every core; ``backend="dask"``
-    needs a ``dask.distributed`` client). ``n_jobs=1`` runs in this process without joblib.
-    ``progress`` shows a tqdm bar on stderr.
+    They run on ``executor``, else on the active :class:`~distillbt.executor.Executor`, else on
+    one made from ``n_jobs`` (``-1``: every core), ``backend`` (``loky``, ``threading``,
+    ``dask``) and ``scheduler`` (Dask: a running cluster; default a LocalCluster) for this
+    call. ``n_jobs=1`` runs in this process. ``progress`` shows a tqdm bar on stderr.
     """
     jobs = list(jobs)
     for job in jobs:
         if not isinstance(job, BacktestJob):
             raise InputError(f"jobs must be BacktestJob objects, not {type(job).__name__}")
-    return map_in_order(_run_job, [(job,) for job in jobs], n_jobs=n_jobs, backend=backend, desc="backtests",
-                        unit="run", progress=progress)
+    with using(executor, n_jobs=n_jobs, backend=backend, scheduler=scheduler) as ex:
+        ex.require_strategy_files(jobs)
+        return ex.map(_run_job, [(job,) for job in jobs], desc="backtests", unit="run", progress=progress)
 
 
 def _run_job(job: BacktestJob) -> dict:
@@ -605,11 +618,18 @@ def _run_job(job: BacktestJob) -> dict:
     config = job.configuration
     began = time.perf_counter()
     try:
-        return run_backtest(
-            config.strategy.cls, job.candles, params=config.params, cash=job.cash,
+        params, fit_seconds = dict(config.params), 0.0
+        if job.fit_until is not None:
+            params["fitted"], fit_seconds = _fitted_model(config, job.candles, job.fit_until)
+        result = run_backtest(
+            config.strategy.cls, job.candles, params=params, cash=job.cash,
             commission=job.commission, start=job.start, end=job.end,
             warmup_bars=job.warmup_bars, record_equity=job.record_equity, name=config.name,
         )
+        result["params"] = dict(config.params)
+        result["fit_seconds"] = fit_seconds
+        result["seconds"] = time.perf_counter() - began
+        return result
     except Exception as exc:  # every failure becomes a record; the batch goes on
         if isinstance(exc, StrategyRunError):
             message = str(exc)  # already names the configuration
@@ -626,3 +646,25 @@ def _run_job(job: BacktestJob) -> dict:
             "error_type": type(exc).__name__,
             "seconds": time.perf_counter() - began,
         }
+
+
+#: Models fitted in this process, by what shaped the fit: rule variants of one model (a
+#: threshold grid) share it, as the fastest exact baseline would. Bounded: a worker keeps few.
+_FITTED: dict = {}
+_FITTED_KEEP = 8
+
+
+def _fitted_model(config: Configuration, candles: Candles, until: int):
+    """``(model, seconds spent fitting)``; 0 seconds when this process fitted it already."""
+    cls = config.strategy.cls
+    frame = candles.frame
+    key = (config.strategy.module, config.strategy.file, cls.__name__, repr(cls.fit_key(config.params)), int(until),
+           len(frame), frame.index[0].value, frame.index[min(until, len(frame) - 1)].value)
+    if key in _FITTED:
+        return _FITTED[key], 0.0
+    began = time.perf_counter()
+    model = cls.fit_model(frame, params=config.params, end=int(until))
+    if len(_FITTED) >= _FITTED_KEEP:
+        _FITTED.pop(next(iter(_FITTED)))
+    _FITTED[key] = model
+    return model, time.perf_counter() - began

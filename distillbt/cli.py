@@ -7,6 +7,7 @@ unexpected failure (one line; set DISTILLBT_DEBUG=1 for the traceback), 130 inte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import os
@@ -50,11 +51,14 @@ def _shared_parsers() -> dict[str, argparse.ArgumentParser]:
                       help="use only the candles opening before TIME (UTC; exclusive, as fetch --until), "
                            "e.g. distil on the older part of the data and screen on all of it")
     jobs = _Parser(add_help=False)
-    jobs.add_argument("--jobs", type=int, default=1, metavar="N", help="parallel jobs (default: 1)")
-    jobs.add_argument("--backend", default="loky", choices=["loky", "threading", "dask"],
-                      help="joblib backend: loky processes (default) or a Dask cluster")
+    jobs.add_argument("--jobs", type=int, default=1, metavar="N",
+                      help="parallel jobs, -1 every core (default: 1); with --backend dask the LocalCluster's workers")
+    jobs.add_argument("--backend", default=None, choices=["loky", "threading", "dask"],
+                      help="where parallel work runs, for every stage of the command: loky processes (default), "
+                           "threads, or a Dask cluster (the default with --scheduler)")
     jobs.add_argument("--scheduler", metavar="ADDRESS",
-                      help="with --backend dask: a running scheduler (default: a LocalCluster of --jobs workers)")
+                      help="Dask: a running scheduler, e.g. tcp://host:8786 (default: a LocalCluster of --jobs "
+                           "workers); its workers must read the strategy files at the same paths")
     output = _Parser(add_help=False)
     output.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                         help="print machine-readable JSON instead of text; with FILE, write it there too")
@@ -66,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     shared = _shared_parsers()
     parser = _Parser(prog=PROG, description="Fast Backtrader strategy screening on distilled market data.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log what happens on stderr: -v progress of stages (INFO), -vv details (DEBUG)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log errors only, no warnings")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
@@ -149,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="rank every strategy configuration fast, backtest the survivors",
         description="Screen every configuration of the Backtrader strategies in DIR: model strategies are "
                     "fitted on distilled points and evaluated vectorised over the screening period, plain "
-                    "strategies are backtested in full; the top survivors are backtested in full on the "
-                    "screening and holdout periods.")
+                    "strategies through a learned surrogate of each configuration (a full backtest where it "
+                    "cannot be trusted); the top survivors are backtested in full on the screening and "
+                    "holdout periods.")
     screen.add_argument("folder", metavar="DIR", help="folder of strategy .py files")
     screen.add_argument("--distilled", metavar="ARTIFACT", help="a distilled set (.npz) instead of distilling now")
     screen.add_argument("--method", default="exact-linear",
@@ -159,8 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="distilled points (default: features + 1 per regime for exact-linear, else 100)")
     screen.add_argument("--top", type=int, default=10, metavar="K", help="survivors (default: 10)")
     screen.add_argument("--min-score", type=float, help="survivors: screen score at least this instead of --top")
-    screen.add_argument("--validate", action="store_true",
-                        help="also backtest every configuration in full: rank agreement, recall, timings")
+    validation = screen.add_mutually_exclusive_group()
+    validation.add_argument("--validate", action="store_true",
+                            help="also backtest every configuration in full: rank agreement, recall, speed-up")
+    validation.add_argument("--validate-sample", type=int, metavar="N",
+                            help="backtest N configurations drawn at random (seeded by --seed) in full: rank "
+                                 "agreement with a bootstrap 90%% interval, speed-up estimated for all")
+    screen.add_argument("--min-speedup", type=float, default=3.0, metavar="X",
+                        help="plain strategies: back-test in full when the surrogates would be less than X times "
+                             "faster (short histories); 0 forces the surrogate (default: 3)")
     screen.add_argument("--commission", type=float, default=0.001, help="fraction of traded value (default: 0.001)")
     screen.add_argument("--cash", type=float, default=10_000.0, help="starting cash (default: 10000)")
     screen.add_argument("--plain", default="surrogate", choices=["surrogate", "full"],
@@ -442,7 +457,8 @@ def _cmd_evaluate(args) -> int:
     data = prepare(candles)
     kwargs = {"learners": learners} if learners else {}
     result = evaluate(data, methods=methods, sizes=sizes, seeds=args.seeds, per_regime=args.per_regime,
-                      n_jobs=args.jobs, progress=not args.no_progress, **kwargs)
+                      n_jobs=args.jobs, backend=args.backend, scheduler=args.scheduler, progress=not args.no_progress,
+                      **kwargs)
     if args.out:
         Path(args.out).write_text(json.dumps(result.to_dict(), indent=1))
     if _emit_json(args, result.to_dict()):
@@ -497,7 +513,8 @@ def _cmd_screen(args) -> int:
     candles = _load(args)
     distilled = DistilledSet.load(args.distilled) if args.distilled else None
     result = screen(folder, candles, distilled=distilled, method=args.method, size=args.size, top=args.top,
-                    min_score=args.min_score, validate=args.validate, n_jobs=args.jobs, backend=args.backend,
+                    min_score=args.min_score, validate=args.validate, validate_sample=args.validate_sample,
+                    min_speedup=args.min_speedup, n_jobs=args.jobs, backend=args.backend,
                     commission=args.commission, cash=args.cash, seed=args.seed, progress=not args.no_progress,
                     plain=args.plain, horizons=args.horizons)
     if args.out:
@@ -521,25 +538,15 @@ def _cmd_screen(args) -> int:
     if s.get("plain_surrogate"):
         ps = s["plain_surrogate"]
         print(f"plain strategies by surrogate (episodes: {ps['base_episodes']} × {ps['episode_length']} bars from "
-              f"training): paths {ps['paths']}, {ps['surrogate_seconds']:.1f} s + {ps['full_seconds']:.1f} s of "
-              f"full fallbacks" + (f", Spearman vs full {ps['spearman']:.3f}" if "spearman" in ps else ""))
+              f"training): paths {ps['paths']}")
     print(result.table())
     for problem in result.problems:
         print(f"skipped {problem['file']}: {problem['message']}")
     for record in result.records:
-        if record["error"]:
-            print(f"failed {record['name']}: {record['error']}")
-    print(f"screen {s['screen_seconds']:.1f} s (+ distillation {s['distill_seconds']:.1f} s), full backtests "
-          f"{s['full_seconds']:.1f} s; screen/full/holdout scores from the screening/screening/holdout periods")
-    if "pbo" in s:
-        print(f"probability of backtest overfitting: {s['pbo']:.2f}")
-    if "spearman" in s:
-        print(f"validation: Spearman {s['spearman']:.3f} over {s['spearman_configurations']} model configurations, "
-              f"top-{s['topk']} recall {s['topk_recall']:.2f}, full backtests {s['validation_full_seconds']:.1f} s "
-              f"= {s['speedup']:.0f}x the screen, vectorised vs Backtrader max difference "
-              f"{s.get('execution_max_rel_diff', float('nan')):.1e}")
-        if s["wrongly_eliminated"]:
-            print("wrongly eliminated: " + "; ".join(s["wrongly_eliminated"]))
+        if record.error:
+            print(f"failed {record.name}: {record.error}")
+    for line in result.summary_lines():
+        print(line)
     if report is not None:
         print(f"report: {report}")
     if args.out:
@@ -576,7 +583,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
-        return args.handler(args)
+        with _logging(args.verbose, args.quiet), _executor(args) as executor:
+            if executor is not None and getattr(args, "folder", None):
+                executor.require_files(Path(args.folder).glob("*.py"))  # strategies on remote Dask workers
+            return args.handler(args)
     except _UsageError as error:
         print(str(error), file=sys.stderr)
         return 2
@@ -592,6 +602,53 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: internal error: {type(error).__name__}: {_one_line(error)} "
               "(set DISTILLBT_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+
+
+def _executor(args):
+    """The one executor of a command that takes ``--jobs`` (entered around the whole command, so
+    every stage runs on it and Dask starts one cluster); a null context for the others."""
+    if not hasattr(args, "jobs"):
+        return contextlib.nullcontext()
+    from .executor import Executor
+
+    args.backend = args.backend or ("dask" if args.scheduler else "loky")
+    return Executor(n_jobs=args.jobs, backend=args.backend, scheduler=args.scheduler)
+
+
+@contextlib.contextmanager
+def _logging(verbose: int, quiet: bool):
+    """The ``distillbt`` logger to stderr, one line per message, for one command: WARNING by
+    default, -v INFO, -vv DEBUG, -q ERROR. Dask's own loggers go to WARNING (ERROR with -q,
+    INFO with -vv). The loggers are as they were afterwards."""
+    import logging
+
+    from .executor import LOG_FORMAT
+
+    class StderrHandler(logging.StreamHandler):
+        """Writes to whatever ``sys.stderr`` is when a message comes (tests swap it)."""
+
+        @property
+        def stream(self):
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, value):
+            pass
+
+    level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    ours, theirs = logging.getLogger("distillbt"), logging.getLogger("distributed")
+    before = ours.level, theirs.level
+    handler = StderrHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    ours.addHandler(handler)
+    ours.setLevel(level)
+    theirs.setLevel(logging.INFO if level == logging.DEBUG else max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        ours.removeHandler(handler)
+        ours.setLevel(before[0])
+        theirs.setLevel(before[1])
 
 
 def _one_line(error: BaseException) -> str:

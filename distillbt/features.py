@@ -43,6 +43,10 @@ window of ``w`` rows then covers more than ``w`` intervals of time.
 Causality: pandas rolling windows end at the current row and are computed in time order, so
 changing candles after ``t`` leaves every feature at ``t`` and before bit-for-bit unchanged
 (``tests/test_features.py`` checks it). The target at ``t`` uses ``close[t+1]`` by definition.
+Full backtests do not use this code: inside Backtrader a model strategy computes its features
+with a second, independent implementation of this table from the bars delivered so far
+(:mod:`distillbt.live_features`), so the agreement of the two executions also checks these
+definitions for look-ahead (``tests/test_live_execution.py``).
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ __all__ = [
     "Standardizer",
     "chronological_split",
     "ohlcv_frame",
+    "feature_warmup",
 ]
 
 #: Default windows of :func:`make_features`, in bars.
@@ -249,9 +254,30 @@ def make_features(
         index=frame.index,
         name="direction",
     )
-    warmup = min(len(frame), max(max(lags), long_, max(volume_w) - 1, max(ma_w) - 1))
+    warmup = min(len(frame), _warmup(lags, vol_w, volume_w, ma_w))
     return FeatureSet(X=X, target=target, direction=direction, names=tuple(X.columns),
                       warmup=warmup)
+
+
+def feature_warmup(
+    *,
+    return_lags: Sequence[int] = FEATURE_DEFAULTS["return_lags"],
+    vol_windows: Sequence[int] = FEATURE_DEFAULTS["vol_windows"],
+    volume_windows: Sequence[int] = FEATURE_DEFAULTS["volume_windows"],
+    ma_windows: Sequence[int] = FEATURE_DEFAULTS["ma_windows"],
+) -> int:
+    """Leading rows :func:`make_features` leaves NaN with these options: every feature is a
+    finite window, so a row with this many candles before it has exactly the values it would
+    have after any longer history (up to the causal zero-volume floor, see the module
+    docstring)."""
+    return _warmup(_windows("return_lags", return_lags, minimum=1),
+                   _windows("vol_windows", vol_windows, minimum=2),
+                   _windows("volume_windows", volume_windows, minimum=2),
+                   _windows("ma_windows", ma_windows, minimum=2))
+
+
+def _warmup(lags, vol_w, volume_w, ma_w) -> int:
+    return max(max(lags), max(vol_w), max(volume_w) - 1, max(ma_w) - 1)
 
 
 def _nan_inf(values: np.ndarray) -> np.ndarray:

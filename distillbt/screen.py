@@ -12,19 +12,47 @@ Periods (in time order; fractions of the usable candles, default 50 / 30 / 20 %)
   configuration in full here, which is how far the screen can be trusted;
 - **holdout**: the survivors are backtested again on this later period, which nothing was
   selected on: the honest out-of-sample number.
+
+The stages, in order: configurations → periods → distillation → model scores → plain scores →
+ranking (everything up to here is the *screen*) → validation backtests → survivors' backtests
+→ agreement of the two executions → summary.
+
+Accounting (the summary's timings, in wall seconds)
+----------------------------------------------------
+- ``screen_seconds``: *all* the time before survivors — discovery, periods, distillation,
+  model strategies, plain strategies (episodes, recording, escalation, full fallbacks) and
+  ranking; its parts ``distill_seconds``, ``model_seconds`` (model strategies vectorised) and
+  ``plain_seconds`` (plain strategies, fallbacks included);
+- ``validation_full_seconds``: the wall time of the validation's full backtests (every
+  scored configuration with ``validate``, the sample with ``validate_sample``; fallbacks are
+  backtested again so the figure is the whole batch's), run with the screen's own jobs;
+  with a sample, ``estimated_full_seconds`` scales it to every scored configuration;
+- ``speedup`` = full time (measured, or estimated from the sample) / ``screen_seconds``;
+  ``paths.model`` / ``paths.plain`` each divide their share of it (by the runs' own
+  seconds) by their own part of the screen (model: distillation + model strategies);
+- ``survivors_seconds``: the survivors' full backtests (screening where not validated,
+  holdout); ``total_seconds``: everything.
+
+Every full backtest — validation, survivors, fallbacks — is :mod:`distillbt.baseline`'s
+(bounded warm-up, ``validation_warmup_bars`` the longest; models fitted outside Backtrader),
+and each record that had one carries ``full_seconds`` and ``full_warmup_bars``. Rank
+agreement: ``spearman`` over every validated configuration (plain full fallbacks included:
+their screen score *is* a full backtest), ``spearman_fast_path`` over the fast paths only
+(vectorised and surrogate scores), each with a bootstrap 90 % interval (``…_ci90``).
 """
 
 from __future__ import annotations
 
+import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
-from tqdm.auto import tqdm
+from scipy.stats import bootstrap, spearmanr
 
-from .backtest import BacktestJob, run_many
+from .baseline import is_model
 from .data.candles import Candles
 from .data.resample import resample_candles
 from .discovery import Configuration, Discovery, StrategyError, configuration_name, discover
@@ -32,24 +60,25 @@ from .distill.artifact import DistilledSet
 from .distill.prepare import prepare
 from .distill.runner import distill
 from .errors import InputError
+from .executor import parallel_api
 from .horizons import check_horizons
 from ._vectorised_screen import screen_vectorised
-from .stats import deflated_sharpe_ratio, probability_of_backtest_overfitting, return_summary
-from .strategy import ModelStrategy
+from .records import FAST_PATHS, ScreenRecord
+from .scorers import TASK_OF_TARGET, ModelScorer, PlainScorer, ScreenRun
+from .stats import deflated_sharpe_ratio, headline_stats, probability_of_backtest_overfitting
 
-__all__ = ["screen", "ScreenResult", "DEFAULT_FRACTIONS", "TASK_OF_TARGET"]
+__all__ = ["screen", "ScreenResult", "ScreenRecord", "DEFAULT_FRACTIONS", "TASK_OF_TARGET"]
 
 DEFAULT_FRACTIONS = (0.5, 0.3, 0.2)
-TASK_OF_TARGET = {"return": "regression", "direction": "classification"}
-_STAT_KEYS = ("total_return_pct", "cagr_pct", "sharpe", "sortino", "max_drawdown_pct", "n_trades",
-              "win_rate_pct", "profit_factor", "exposure_pct")
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class ScreenResult:
-    """One record per configuration (ranked) and a summary (periods, timings, trust)."""
+    """One :class:`~distillbt.records.ScreenRecord` per configuration (ranked), a summary
+    (periods, timings — module docstring, "Accounting" —, trust) and the problems met."""
 
-    records: list = field(default_factory=list)
+    records: list[ScreenRecord] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
     problems: list = field(default_factory=list)
     #: What the report's plots need (price, regimes, survivors' equity, distributions,
@@ -57,7 +86,7 @@ class ScreenResult:
     series: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        out = {"summary": self.summary, "records": self.records, "problems": self.problems}
+        out = {"summary": self.summary, "records": [r.to_dict() for r in self.records], "problems": self.problems}
         if self.series:
             out["series"] = self.series
         return out
@@ -67,14 +96,62 @@ class ScreenResult:
         rows = []
         for r in self.records[:limit]:
             rows.append([
-                str(r["screen_rank"]) if r["screen_rank"] else "-", "*" if r["survivor"] else "",
-                r["name"], r["path"], _fmt(r.get("screen_score")), _fmt(r.get("full_score")),
-                _fmt(r.get("holdout_score")),
+                str(r.screen_rank) if r.screen_rank else "-", "*" if r.survivor else "",
+                r.name, r.path, _fmt(r.screen_score), _fmt(r.full_score), _fmt(r.holdout_score),
             ])
         widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [head] + rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
+
+    def summary_lines(self) -> list[str]:
+        """The summary as the CLI prints it: timings, overfitting, validation per path."""
+        s = self.summary
+        lines = [f"screen {s['screen_seconds']:.1f} s before survivors (distillation {s['distill_seconds']:.1f} s, "
+                 f"model strategies {s['model_seconds']:.1f} s, plain strategies {s['plain_seconds']:.1f} s), "
+                 f"survivors' full backtests {s['survivors_seconds']:.1f} s; screen/full/holdout scores from the "
+                 f"screening/screening/holdout periods"]
+        if "pbo" in s:
+            lines.append(f"probability of backtest overfitting: {s['pbo']:.2f}")
+        if "validation" not in s:
+            return lines
+        warm = f"warm-up ≤ {s['validation_warmup_bars']:,} bars"
+        if s["validation"] == "all":
+            head = (f"validation: full backtests of all {s['validated_configurations']} configurations "
+                    f"{s['validation_full_seconds']:.1f} s ({warm})")
+        else:
+            head = (f"validation: {s['validated_configurations']} configurations drawn at random, backtested in full "
+                    f"in {s['validation_full_seconds']:.1f} s ({warm}); all {s['configurations']} estimated at "
+                    f"{s['estimated_full_seconds']:.1f} s")
+        lines.append(head + (f" = {s['speedup']:.1f}x the screen" if s.get("speedup") else ""))
+        if "spearman" in s:
+            lines.append(f"  Spearman {_rho(s, '')} over {s['spearman_configurations']} configurations"
+                         + (f" ({_rho(s, '_fast_path')} over the {s['spearman_fast_path_configurations']} on fast "
+                            "paths)" if "spearman_fast_path" in s else "")
+                         + (f", top-{s['topk']} recall {s['topk_recall']:.2f}" if "topk" in s else ""))
+        for path, label in (("model", "model strategies"), ("plain", "plain strategies")):
+            p = s.get("paths", {}).get(path)
+            if not p:
+                continue
+            speed = f" = {p['speedup']:.1f}x" if p.get("speedup") else ""
+            fallbacks = f", {p['full_fallbacks']} full fallbacks" if p["full_fallbacks"] else ""
+            rho = f"; Spearman {_rho(p, '')}" if "spearman" in p else ""
+            if "spearman_fast_path" in p and p["full_fallbacks"]:
+                rho += f" ({_rho(p, '_fast_path')} on the fast path)"
+            lines.append(f"  {label}: {p['configurations']} validated{fallbacks}; screen {p['screen_seconds']:.1f} s, "
+                         f"their full backtests {p['full_seconds']:.1f} s{speed}{rho}")
+        if "execution_max_rel_diff" in s:
+            lines.append(f"  vectorised vs Backtrader executions: max relative difference in final value "
+                         f"{s['execution_max_rel_diff']:.1e}")
+        if s.get("wrongly_eliminated"):
+            lines.append("  wrongly eliminated: " + "; ".join(s["wrongly_eliminated"]))
+        return lines
+
+
+def _rho(fields: dict, key: str) -> str:
+    value = f"{fields[f'spearman{key}']:.3f}"
+    interval = fields.get(f"spearman{key}_ci90")
+    return value + (f" [90% {interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
 
 
 def _fmt(value) -> str:
@@ -100,10 +177,7 @@ def _describe(candles: Candles, start: int, stop: int) -> dict:
     return {"first": index[start].isoformat(), "last": index[stop - 1].isoformat(), "candles": stop - start}
 
 
-def _stats(result: dict) -> dict:
-    return {k: result.get(k) for k in _STAT_KEYS if k in result}
-
-
+@parallel_api
 def screen(
     folder,
     candles: Candles,
@@ -115,6 +189,7 @@ def screen(
     top: int = 10,
     min_score: float | None = None,
     validate: bool = False,
+    validate_sample: int | None = None,
     n_jobs: int = 1,
     backend: str = "loky",
     commission: float = 0.001,
@@ -123,6 +198,7 @@ def screen(
     seed: int = 0,
     progress: bool = True,
     plain: str = "surrogate",
+    min_speedup: float = 3.0,
     horizons=(),
 ) -> ScreenResult:
     """Screen every configuration of the strategies in ``folder`` on ``candles``.
@@ -139,206 +215,310 @@ def screen(
 
     ``plain``: how plain (non-model) strategies are screened — ``"surrogate"`` (a learned
     surrogate of each configuration, escalated to more episodes and then to a full backtest
-    when it cannot be trusted; :mod:`distillbt.surrogate`; the default — on short histories it
-    backtests everything in full itself) or ``"full"`` (a full backtest each). Each record's
-    ``path`` says which score it got.
+    when it cannot be trusted; :mod:`distillbt.surrogate`; the default) or ``"full"`` (a full
+    backtest each). Each record's ``path`` says which score it got. ``min_speedup``: below
+    this expected speed-up of the surrogates over full backtests (short histories) the plain
+    strategies are backtested in full; 0 forces the surrogate.
+
+    ``validate``: backtest *every* configuration in full on the screening period and report
+    how far the screen agrees (Spearman, top-k recall, speed-up against those backtests).
+    ``validate_sample``: backtest only that many configurations drawn at random (seeded by
+    ``seed``) and report Spearman with a bootstrap 90 % interval, and the speed-up against
+    the full backtests of all configurations estimated from the sample. Every full backtest
+    is the baseline of :mod:`distillbt.baseline` (bounded warm-up, models fitted outside
+    Backtrader). Timings (module docstring, "Accounting") are in the summary.
 
     ``horizons``: longer candle intervals (e.g. ``("1h", "4h")``) every model configuration
     also fits its model at, trading the mean prediction (the ``horizons`` param of
     :class:`~distillbt.strategy.ModelStrategy`; :mod:`distillbt.horizons`). Their points
     come from the parts of a multi-horizon ``distilled`` set (``distill --timeframes``), or
     are distilled now from the training period resampled to each interval.
+
+    ``n_jobs``, ``backend`` (and ``scheduler``, ``executor``): one executor for every stage
+    (:mod:`distillbt.executor`).
     """
     if plain not in ("surrogate", "full"):
         raise InputError(f"plain must be 'surrogate' or 'full', not {plain!r}")
+    if validate_sample is not None and (isinstance(validate_sample, bool) or int(validate_sample) < 3):
+        raise InputError(f"--validate-sample must be at least 3, not {validate_sample!r}")
     started = time.perf_counter()
+    horizons = check_horizons(candles.timeframe, horizons) if horizons else ()
+    found, configs = _configurations(folder, horizons)
+    if top < 1 or (min_score is None and top > len(configs)):
+        raise InputError(f"--top {top} must be between 1 and the number of configurations ({len(configs)})")
+    periods = _periods(candles, fractions)
+    data = periods.pop("data")
+    run = ScreenRun(candles=candles, periods=periods, cash=cash, commission=commission, n_jobs=n_jobs,
+                    backend=backend, progress=progress, seed=seed)
+    records = [ScreenRecord.of(c, path="vectorised" if is_model(c) else "full") for c in configs]
+
+    sets, distill_seconds = _distilled_sets(
+        distilled, data, _tasks(configs), method=method, size=size, per_regime=per_regime, seed=seed,
+        n_jobs=n_jobs, backend=backend, progress=progress, horizons=horizons, train_stop=periods["training"][1])
+    _check_sets_precede_screening(sets, candles, periods["screening"][0])
+    models = ModelScorer(sets)
+    scorers = (models, PlainScorer(plain=plain, min_speedup=min_speedup,
+                                   episodes=_stored_episodes(distilled, candles, periods["screening"][0])))
+    reports = {scorer.part: scorer.score(run, [(r, c) for r, c in zip(records, configs) if scorer.accepts(c)])
+               for scorer in scorers}
+    _rank(records, top=top, min_score=min_score)
+    screen_seconds = time.perf_counter() - started
+
+    validation = _validate(run, records, configs, full=validate, sample=validate_sample)
+    survivors_seconds = _backtest_survivors(run, records, configs)
+    _check_executions(run, records, configs, models.feature_cache)
+
+    timings = {"screen_seconds": screen_seconds, "distill_seconds": distill_seconds,
+               **{f"{part}_seconds": report.seconds for part, report in reports.items()},
+               "survivors_seconds": survivors_seconds}
+    summary = _summary(run, records, sets, timings)
+    summary.update(_overfitting(records, run.summaries))
+    summary.update(_fidelity(records, validation, timings, top=top, seed=seed))
+    if reports["plain"].summary is not None:
+        summary["plain_surrogate"] = reports["plain"].summary
+    summary["total_seconds"] = time.perf_counter() - started
+    records.sort(key=lambda r: (r.screen_rank is None, r.screen_rank or 0))
+    return ScreenResult(records=records, summary=summary,
+                        problems=[{"file": p.file, "message": p.message} for p in found.errors],
+                        series=_series(run, data, sets, records))
+
+
+#: Bootstrap resamples of the validation Spearman's 90 % interval.
+_BOOTSTRAP_RESAMPLES = 1000
+
+
+def _configurations(folder, horizons: tuple):
     found: Discovery = folder if isinstance(folder, Discovery) else discover(folder)
     configs = found.configurations()
     if not configs:
         raise StrategyError(f"no strategy configurations found in {folder}")
-    horizons = check_horizons(candles.timeframe, horizons) if horizons else ()
     if horizons:
-        configs = [_with_horizons(c, horizons) if issubclass(c.strategy.cls, ModelStrategy) else c for c in configs]
-    if top < 1 or (min_score is None and top > len(configs)):
-        raise InputError(f"--top {top} must be between 1 and the number of configurations ({len(configs)})")
+        configs = [_with_horizons(c, horizons) if is_model(c) else c for c in configs]
+    return found, configs
 
-    periods = _periods(candles, fractions)
-    data = periods.pop("data")
-    (train_start, train_stop), (s_start, s_stop), (h_start, h_stop) = (
-        periods["training"], periods["screening"], periods["holdout"])
-    is_model = [issubclass(c.strategy.cls, ModelStrategy) for c in configs]
 
-    # 1. Distilled training points, one set per task the model strategies need.
-    tasks = sorted({TASK_OF_TARGET[c.strategy.cls.target] for c, m in zip(configs, is_model) if m})
-    sets, distill_seconds = _distilled_sets(distilled, data, tasks, method=method, size=size,
-                                            per_regime=per_regime, seed=seed, n_jobs=n_jobs,
-                                            backend=backend, progress=progress, horizons=horizons,
-                                            train_stop=train_stop)
-    for task, dset in sets.items():
+def _tasks(configs) -> list:
+    return sorted({TASK_OF_TARGET[c.strategy.cls.target] for c in configs if is_model(c)})
+
+
+def _check_sets_precede_screening(sets: dict, candles: Candles, s_start: int) -> None:
+    for dset in sets.values():
         for part in ([dset.part_for(tf) for tf in dset.timeframes] if dset.part is not None else [dset]):
             last_train = pd.Timestamp(part.meta["split"]["train"]["last"])
             if last_train >= candles.frame.index[s_start]:
                 raise InputError(f"the distilled set was trained up to {last_train}, which is not before "
                                  f"the screening period ({candles.frame.index[s_start]})")
 
-    # 2. The screen: model strategies fitted on distilled points, vectorised over screening.
-    screen_started = time.perf_counter()
-    records, curves, summaries = [], {}, {}
-    feature_cache: dict = {}  # features of the screening run, reused by the validation replicas
-    plain_jobs, model_jobs = [], []
-    for config, model in zip(configs, is_model):
-        record = {"name": config.name, "strategy": config.strategy.name, "params": config.params,
-                  "file": str(config.strategy.file), "path": "vectorised" if model else "full",
-                  "screen_score": None, "screen_rank": None, "survivor": False, "error": None}
-        records.append(record)
-        (model_jobs if model else plain_jobs).append((record, config))
-    with tqdm(total=len(model_jobs), desc="screen", unit="config", disable=not progress or not model_jobs,
-              leave=False) as bar:
-        outcomes = screen_vectorised([c for _, c in model_jobs], sets, candles, task_of_target=TASK_OF_TARGET,
-                                     cash=cash, commission=commission, start=s_start, stop=s_stop,
-                                     n_jobs=n_jobs, backend=backend, progress=bar, feature_cache=feature_cache)
-    for (record, config), outcome in zip(model_jobs, outcomes):
-        if outcome["error"]:
-            record["error"] = outcome["error"]
-            continue
-        record["screen_score"] = outcome["score"]
-        if outcome["notes"]:
-            record["notes"] = outcome["notes"]
-        summaries[config.name] = outcome["returns"]
-    screen_seconds = time.perf_counter() - screen_started
 
-    # Plain strategies: a learned surrogate (distillbt.surrogate), or a full backtest each.
-    plain_started = time.perf_counter()
-    plain_summary = None
-    if plain_jobs and plain == "surrogate":
-        from .surrogate.api import fill_screen_records
-
-        plain_summary, plain_curves = fill_screen_records(
-            plain_jobs, candles, train=(train_start, train_stop), screen=(s_start, s_stop), seed=seed,
-            n_jobs=n_jobs, backend=backend, cash=cash, commission=commission, progress=progress,
-            episodes=_stored_episodes(distilled, candles, s_start))
-        for name, curve in plain_curves.items():
-            summaries[name] = return_summary(np.asarray(curve, dtype="float64"))
-    elif plain_jobs:
-        results = run_many([BacktestJob(c, candles, cash=cash, commission=commission,
-                                        start=candles.frame.index[s_start], end=candles.frame.index[s_stop - 1],
-                                        warmup_bars=s_start) for _, c in plain_jobs],
-                           n_jobs=n_jobs, backend=backend, progress=progress)
-        for (record, config), result in zip(plain_jobs, results):
-            if result.get("error"):
-                record["error"] = result["error"]
-                continue
-            record["screen_score"] = record["full_score"] = float(result["score"])
-            record["full_stats"] = _stats(result)
-            if result.get("equity") is not None:
-                curves[config.name] = np.asarray(result["equity"], dtype="float64")
-                summaries[config.name] = return_summary(curves[config.name])
-    plain_seconds = time.perf_counter() - plain_started
-
-    # 3. Rank and select survivors.
-    scored = sorted((r for r in records if r["screen_score"] is not None and np.isfinite(r["screen_score"])),
-                    key=lambda r: -r["screen_score"])
+def _rank(records, *, top, min_score) -> None:
+    scored = sorted((r for r in records if r.scored and np.isfinite(r.screen_score)), key=lambda r: -r.screen_score)
     for rank, record in enumerate(scored, start=1):
-        record["screen_rank"] = rank
-        record["survivor"] = (record["screen_score"] >= min_score) if min_score is not None else rank <= top
+        record.screen_rank = rank
+        record.survivor = (record.screen_score >= min_score) if min_score is not None else rank <= top
+
+
+def _validate(run: ScreenRun, records, configs, *, full: bool, sample: int | None) -> dict | None:
+    """Baseline full backtests of every scored configuration (``full``) or of ``sample`` drawn
+    at random, on the screening period, timed together (wall). Fills each record's full
+    backtest and returns ``{"mode", "names", "wall_seconds", "scored"}``."""
+    if not full and not sample:
+        return None
+    scored = [i for i, r in enumerate(records) if r.scored]
+    if full:
+        chosen, mode = scored, "all"
+    else:
+        rng = np.random.default_rng(np.random.SeedSequence([run.seed, 13]))
+        chosen = sorted(rng.choice(scored, size=min(int(sample), len(scored)), replace=False).tolist())
+        mode = "sample"
+    jobs = run.jobs([configs[i] for i in chosen], "screening", record_equity={r.name for r in records if r.survivor})
+    results, wall = run.backtest(jobs)
+    for i, result in zip(chosen, results):
+        record = records[i]
+        if result.get("error"):
+            record.error = record.error or result["error"]
+            continue
+        record.take_full(result)
+        run.full_results[record.name] = result
+        if record.survivor:
+            run.screening_curves[record.name] = result["equity"]
+    return {"mode": mode, "names": [records[i].name for i in chosen], "wall_seconds": wall, "scored": len(scored)}
+
+
+def _backtest_survivors(run: ScreenRun, records, configs) -> float:
+    """Baseline full backtests of the survivors: on the screening period where the screen
+    estimated them (and validation did not already), and on the holdout period."""
     by_name = {c.name: c for c in configs}
-
-    # 4. Full backtests: survivors on screening (if not yet) and holdout; everything with --validate.
-    full_started = time.perf_counter()
-
-    def job_for(record, start, stop):
-        config = by_name[record["name"]]
-        params = dict(config.params)
-        if record["path"] == "vectorised":
-            # The model is fitted inside the worker on the real candles before ``start`` (its
-            # own fit_model): fitted objects may hold classes of the user's strategy file,
-            # which a worker cannot unpickle before it has imported that file.
-            params["trade_start"] = candles.frame.index[start]
-        return BacktestJob(Configuration(config.strategy, params, config.name), candles, cash=cash,
-                           commission=commission, start=candles.frame.index[start],
-                           end=candles.frame.index[stop - 1], warmup_bars=start,
-                           # only survivors' curves are shown; the rest would pile up in memory
-                           record_equity=record["survivor"])
-
-    screening_targets = [r for r in records if r["path"] in _FAST_PATHS and r["screen_score"] is not None
-                         and (validate or r["survivor"])]
-    holdout_targets = [r for r in records if r["survivor"]]
-    jobs = [job_for(r, s_start, s_stop) for r in screening_targets] + \
-           [job_for(r, h_start, h_stop) for r in holdout_targets]
-    results = run_many(jobs, n_jobs=n_jobs, backend=backend, progress=progress) if jobs else []
-    validation_seconds = 0.0
-    for record, result in zip(screening_targets, results[: len(screening_targets)]):
+    survivors = [r for r in records if r.survivor]
+    screening = [r for r in survivors if r.path in FAST_PATHS and r.name not in run.full_results]
+    jobs = run.jobs([by_name[r.name] for r in screening], "screening", record_equity=True) + \
+        run.jobs([by_name[r.name] for r in survivors], "holdout", record_equity=True)
+    results, wall = run.backtest(jobs)
+    for record, result in zip(screening, results[: len(screening)]):
         if result.get("error"):
-            record["error"] = result["error"]
+            record.error = result["error"]
             continue
-        record["full_score"] = float(result["score"])
-        record["full_stats"] = _stats(result)
-        validation_seconds += float(result.get("seconds") or 0.0)
-    # The real-fitted model each worker used (same data, same code), run vectorised: do the two
-    # executions agree? Plain strategies have no model to replay.
-    replayed = [(r, res) for r, res in zip(screening_targets, results) if r["path"] == "vectorised"
-                and r.get("full_score") is not None]
-    replicas = screen_vectorised([by_name[r["name"]] for r, _ in replayed], None, candles,
-                                 task_of_target=TASK_OF_TARGET, cash=cash, commission=commission, start=s_start,
-                                 stop=s_stop, feature_cache=feature_cache) if replayed else []
-    for (record, result), replica in zip(replayed, replicas):
+        record.take_full(result)
+        run.full_results[record.name] = result
+        run.screening_curves[record.name] = result["equity"]
+    for record, result in zip(survivors, results[len(screening):]):
+        if result.get("error"):
+            record.holdout_error = result["error"]
+            continue
+        record.holdout_score = float(result["score"])
+        record.holdout_stats = headline_stats(result)
+        record.holdout_seconds = float(result["seconds"])
+        run.holdout_curves[record.name] = result["equity"]
+    for record in survivors:  # screened by a full backtest: that run is the screening leg
+        if record.path == "full" and record.name in run.curves:
+            run.screening_curves.setdefault(record.name, run.curves[record.name])
+    return wall
+
+
+def _check_executions(run: ScreenRun, records, configs, feature_cache) -> None:
+    """Model configurations backtested in full: the same real-fitted model run vectorised
+    (``execution_rel_diff``): do the vectorised and the Backtrader executions agree?"""
+    by_name = {c.name: c for c in configs}
+    replayed = [r for r in records if r.path == "vectorised" and r.name in run.full_results]
+    if not replayed:
+        return
+    s_start, s_stop = run.periods["screening"]
+    replicas = screen_vectorised([by_name[r.name] for r in replayed], None, run.candles,
+                                 task_of_target=TASK_OF_TARGET, cash=run.cash, commission=run.commission,
+                                 start=s_start, stop=s_stop, feature_cache=feature_cache)
+    for record, replica in zip(replayed, replicas):
+        final = run.full_results[record.name]["final_value"]
         if replica["error"] is None:
-            record["execution_rel_diff"] = abs(replica["final_value"] - result["final_value"]) / result["final_value"]
-    for record, result in zip(holdout_targets, results[len(screening_targets):]):
-        if result.get("error"):
-            record["holdout_error"] = result["error"]
-            continue
-        record["holdout_score"] = float(result["score"])
-        record["holdout_stats"] = _stats(result)
-    full_seconds = time.perf_counter() - full_started
+            record.execution_rel_diff = abs(replica["final_value"] - final) / final
 
-    summary = {
+
+def _summary(run: ScreenRun, records, sets, timings) -> dict:
+    candles = run.candles
+    warm = [r.full_warmup_bars for r in records if r.full_warmup_bars is not None]
+    n_model = sum(r.path == "vectorised" for r in records)
+    return {
         "source": candles.source, "symbol": candles.symbol, "timeframe": candles.timeframe,
         "synthetic": candles.synthetic,
-        "periods": {name: _describe(candles, *bounds) for name, bounds in
-                    (("training", (train_start, train_stop)), ("screening", (s_start, s_stop)),
-                     ("holdout", (h_start, h_stop)))},
+        "periods": {name: _describe(candles, *bounds) for name, bounds in run.periods.items()},
         "score": "log(final value / initial cash)",
-        "cash": cash, "commission": commission, "configurations": len(configs),
-        "model_configurations": int(sum(is_model)), "plain_configurations": len(plain_jobs),
-        "errors": sum(1 for r in records if r["error"]),
+        "cash": run.cash, "commission": run.commission, "configurations": len(records),
+        "model_configurations": n_model, "plain_configurations": len(records) - n_model,
+        "errors": sum(1 for r in records if r.error),
         "distilled": {task: {"method": d.meta.get("method"), "points": d.size, "per_regime": d.meta.get("per_regime"),
                              "compression_ratio": d.compression_ratio, "fallback": d.meta.get("fallback"),
                              "timeframes": d.timeframes}
                       for task, d in sets.items()},
-        "distill_seconds": distill_seconds, "screen_seconds": screen_seconds,
-        "plain_full_seconds": plain_seconds, "full_seconds": full_seconds,
-        "survivors": [r["name"] for r in records if r["survivor"]],
+        **timings,
+        "validation_warmup_bars": max(warm) if warm else None,
+        "survivors": [r.name for r in records if r.survivor],
     }
-    summary.update(_trust(records, summaries, top=top, validate=validate, validation_seconds=validation_seconds,
-                          screen_seconds=screen_seconds))
-    if plain_summary is not None:
-        summary["plain_surrogate"] = _plain_trust(records, plain_summary, validate=validate)
-    summary["total_seconds"] = time.perf_counter() - started
-    records.sort(key=lambda r: (r["screen_rank"] is None, r["screen_rank"] or 0))
+
+
+def _series(run: ScreenRun, data, sets, records) -> dict:
+    """What the report's plots need (:mod:`distillbt.report.series`: plain arrays, no
+    plotting library)."""
     from .report.series import collect_series
 
-    series = collect_series(candles, data=data, sets=sets, records=records, curves=curves, periods=periods,
-                            screening_targets=screening_targets, holdout_targets=holdout_targets,
-                            results=results, cash=cash)
-    return ScreenResult(records=records, summary=summary,
-                        problems=[{"file": p.file, "message": p.message} for p in found.errors], series=series)
+    return collect_series(run.candles, data=data, sets=sets, records=[r.to_dict() for r in records],
+                          curves=run.curves, periods=run.periods, screening_curves=run.screening_curves,
+                          holdout_curves=run.holdout_curves, cash=run.cash)
 
 
-_FAST_PATHS = ("vectorised", "surrogate", "surrogate+escalated")
-
-
-def _plain_trust(records, plain_summary, *, validate) -> dict:
-    """The plain strategies' surrogate screen: its phases and paths, and with ``validate`` its
-    own Spearman against the full backtests (escalated-to-full records count as exact)."""
-    out = {k: v for k, v in plain_summary.items() if k != "regimes"}
-    plain = [r for r in records if r["path"] in ("surrogate", "surrogate+escalated", "full")
-             and "trust" in r and r["screen_score"] is not None and r.get("full_score") is not None]
-    if validate and len(plain) >= 3:
-        out["spearman"] = float(spearmanr([r["screen_score"] for r in plain],
-                                          [r["full_score"] for r in plain]).statistic)
-        out["validated_configurations"] = len(plain)
+def _overfitting(records, summaries) -> dict:
+    """Deflated Sharpe ratios of the survivors and the probability of backtest overfitting,
+    from each configuration's screen equity (:func:`~distillbt.stats.return_summary`)."""
+    out: dict = {}
+    names = [r.name for r in records if r.name in summaries and summaries[r.name]["n_obs"] > 2]
+    if not names:
+        return out
+    sharpes = np.array([summaries[n]["sharpe"] for n in names])
+    for record in records:
+        if record.survivor and record.name in names:
+            s = summaries[record.name]
+            record.deflated_sharpe = float(deflated_sharpe_ratio(
+                s["sharpe"], sharpes, s["n_obs"], skew=s["skew"], kurtosis=s["kurtosis"]))
+    length = min(len(summaries[n]["block_returns"]) for n in names)
+    if len(names) >= 8 and length >= 64:
+        blocks = np.column_stack([summaries[n]["block_returns"][:length] for n in names])
+        out["pbo"] = float(probability_of_backtest_overfitting(blocks, n_splits=16)["pbo"])
     return out
+
+
+def _fidelity(records, validation, timings, *, top, seed) -> dict:
+    """How far the screen can be trusted, from the validation backtests (module docstring,
+    "Accounting"): speed-up, Spearman (all validated configurations, and the fast paths only),
+    top-k recall (full validation), per path, and the executions' agreement."""
+    if validation is None:
+        return {}
+    names = set(validation["names"])
+    validated = [r for r in records if r.name in names and r.full_score is not None and r.scored]
+    wall = validation["wall_seconds"]
+    out: dict = {"validation": validation["mode"], "validated_configurations": len(validated),
+                 "validation_full_seconds": wall}
+    if validation["mode"] == "all":
+        full_seconds = wall
+    else:
+        # the sample's wall time per configuration, times every scored configuration
+        full_seconds = wall * validation["scored"] / max(len(validation["names"]), 1)
+        out["estimated_full_seconds"] = full_seconds
+    out["speedup"] = full_seconds / timings["screen_seconds"] if timings["screen_seconds"] > 0 else None
+    out.update(_rank_agreement(validated, seed=seed, key=""))
+    fast = [r for r in validated if r.path in FAST_PATHS]
+    out["fast_path_configurations"] = len(fast)
+    out.update(_rank_agreement(fast, seed=seed, key="_fast_path"))
+    if validation["mode"] == "all" and validated:
+        k = min(5, top, len(validated))
+        true_top = sorted(validated, key=lambda r: -r.full_score)[:k]
+        out["topk"] = k
+        out["topk_recall"] = sum(r.survivor for r in true_top) / k
+        out["wrongly_eliminated"] = [r.name for r in true_top if not r.survivor]
+    # Each path against its own full backtests; their share of the validation wall time is
+    # their share of the runs' summed seconds (the runs of both paths share the workers).
+    total_run_seconds = sum(r.full_seconds for r in validated) or 1.0
+    paths = {}
+    for path, members, seconds in (
+            ("model", [r for r in validated if r.path == "vectorised"],
+             timings["distill_seconds"] + timings["model_seconds"]),
+            ("plain", [r for r in validated if r.path != "vectorised"], timings["plain_seconds"])):
+        if not members:
+            continue
+        path_full = full_seconds * sum(r.full_seconds for r in members) / total_run_seconds
+        entry = {"configurations": len(members), "screen_seconds": seconds, "full_seconds": path_full,
+                 "speedup": path_full / seconds if seconds > 0 else None,
+                 "full_fallbacks": sum(r.path == "full" for r in members)}
+        entry.update(_rank_agreement(members, seed=seed, key=""))
+        entry.update(_rank_agreement([r for r in members if r.path in FAST_PATHS], seed=seed, key="_fast_path"))
+        paths[path] = entry
+    out["paths"] = paths
+    diffs = [r.execution_rel_diff for r in validated if r.execution_rel_diff is not None]
+    if diffs:
+        out["execution_max_rel_diff"] = float(max(diffs))
+    return out
+
+
+def _rank_agreement(records, *, seed: int, key: str) -> dict:
+    """``spearman{key}`` over the records' screen and full scores with a bootstrap 90 %
+    interval (``spearman{key}_ci90``), and how many there were; {} for fewer than 3."""
+    if len(records) < 3:
+        return {}
+    screen_scores = np.array([r.screen_score for r in records], dtype="float64")
+    full_scores = np.array([r.full_score for r in records], dtype="float64")
+    out = {f"spearman{key}": _spearman(screen_scores, full_scores), f"spearman{key}_configurations": len(records)}
+    if np.ptp(screen_scores) > 0 and np.ptp(full_scores) > 0:
+        with warnings.catch_warnings():
+            # a resample of a few points can repeat one value: Spearman is undefined there (NaN)
+            warnings.simplefilter("ignore")
+            interval = bootstrap((screen_scores, full_scores), _spearman, paired=True, vectorized=False,
+                                 n_resamples=_BOOTSTRAP_RESAMPLES, confidence_level=0.9, method="percentile",
+                                 rng=np.random.default_rng(seed)).confidence_interval
+        if np.isfinite([interval.low, interval.high]).all():
+            out[f"spearman{key}_ci90"] = [float(interval.low), float(interval.high)]
+    return out
+
+
+def _spearman(a, b) -> float:
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
 
 
 def _default_size(method, data, per_regime) -> int:
@@ -413,6 +593,8 @@ def _distilled_sets(distilled, data, tasks, *, method, size, per_regime, seed, n
                                  task=task, per_regime=False, seed=seed, n_jobs=n_jobs, backend=backend,
                                  progress=progress)
             sets[task].meta["fallback"] = f"not per regime: {str(error).splitlines()[0]}"
+            log.warning("%s: distilling per regime failed (%s): distilled the whole training period at once",
+                        task, str(error).splitlines()[0])
         if horizons:
             sets[task] = _with_coarse_parts(sets[task], data.candles, horizons, train_stop, method=method,
                                             size=size, task=task, per_regime=per_regime, seed=seed,
@@ -439,41 +621,3 @@ def _with_coarse_parts(base_set, candles: Candles, horizons, train_stop: int, *,
     return DistilledSet.combine_horizons(parts, meta={"timeframe": candles.timeframe})
 
 
-def _trust(records, summaries, *, top, validate, validation_seconds, screen_seconds) -> dict:
-    """Overfitting statistics always; fidelity against full backtests with --validate.
-
-    ``summaries``: configuration name → :func:`~distillbt.stats.return_summary` of its screen
-    equity (the per-bar moments for the Deflated Sharpe Ratio, block sums for PBO)."""
-    out: dict = {}
-    names = [r["name"] for r in records if r["name"] in summaries and summaries[r["name"]]["n_obs"] > 2]
-    if names:
-        sharpes = np.array([summaries[n]["sharpe"] for n in names])
-        for record in records:
-            if record["survivor"] and record["name"] in names:
-                s = summaries[record["name"]]
-                record["deflated_sharpe"] = float(deflated_sharpe_ratio(
-                    s["sharpe"], sharpes, s["n_obs"], skew=s["skew"], kurtosis=s["kurtosis"]))
-        length = min(len(summaries[n]["block_returns"]) for n in names)
-        if len(names) >= 8 and length >= 64:
-            blocks = np.column_stack([summaries[n]["block_returns"][:length] for n in names])
-            out["pbo"] = float(probability_of_backtest_overfitting(blocks, n_splits=16)["pbo"])
-    if validate:
-        pairs = [(r["screen_score"], r["full_score"], r) for r in records
-                 if r["path"] == "vectorised" and r.get("full_score") is not None and r["screen_score"] is not None]
-        if len(pairs) >= 3:
-            screen_scores, full_scores, recs = map(list, zip(*pairs))
-            # Fidelity of the fast path only: plain strategies' screen scores *are* full backtests.
-            out["spearman"] = float(spearmanr(screen_scores, full_scores).statistic)
-            out["spearman_configurations"] = len(recs)
-            ranked = [r for r in records if r.get("full_score") is not None]
-            k = min(5, top, len(ranked))
-            true_top = sorted(ranked, key=lambda r: -r["full_score"])[:k]
-            out["topk"] = k
-            out["topk_recall"] = sum(r["survivor"] for r in true_top) / k
-            out["wrongly_eliminated"] = [r["name"] for r in true_top if not r["survivor"]]
-            out["validation_full_seconds"] = validation_seconds
-            out["speedup"] = validation_seconds / screen_seconds if screen_seconds > 0 else None
-            diffs = [r["execution_rel_diff"] for r in recs if "execution_rel_diff" in r]
-            if diffs:
-                out["execution_max_rel_diff"] = float(max(diffs))
-    return out

@@ -70,6 +70,8 @@ from .errors import InputError
 
 __all__ = [
     "performance_stats",
+    "STAT_KEYS",
+    "headline_stats",
     "bar_returns",
     "return_summary",
     "probabilistic_sharpe_ratio",
@@ -84,6 +86,16 @@ _YEAR_NS = 365.25 * 86_400e9
 # The standard normal from the standard library: scipy.stats alone takes over a second to import,
 # and every worker process of run_many pays that.
 _NORMAL = NormalDist()
+
+
+#: The statistics a screen keeps of each full backtest (its table and report).
+STAT_KEYS = ("total_return_pct", "cagr_pct", "sharpe", "sortino", "max_drawdown_pct", "n_trades",
+             "win_rate_pct", "profit_factor", "exposure_pct")
+
+
+def headline_stats(result: dict) -> dict:
+    """The :data:`STAT_KEYS` of a backtest result that has them."""
+    return {k: result.get(k) for k in STAT_KEYS if k in result}
 
 
 def bar_returns(equity) -> np.ndarray:

@@ -60,9 +60,10 @@ def test_quickstart_example_screens_and_writes_a_report(tmp_path):
     assert "rank  survivor  configuration" in text
     assert text.count("RidgeMomentum(") >= 12 and text.count("SmaCross(") >= 9
     # the trust figures
-    for figure in ("Spearman rank correlation", "top-5 recall", "vectorised vs Backtrader", "survivors"):
+    for figure in ("Spearman", "top-5 recall", "vectorised vs Backtrader", "survivors", "x the screen",
+                   "model strategies:", "before survivors"):
         assert figure in text, figure
-    assert len([line for line in text.splitlines() if "holdout score" in line]) == 5
+    assert len([line for line in text.splitlines() if line.startswith("  ") and "holdout score" in line]) == 5
     # the report, at the path printed last
     assert text.strip().splitlines()[-1] == f"report: {(out / 'index.html').resolve()}"
     page = (out / "index.html").read_text()

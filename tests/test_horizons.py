@@ -39,12 +39,12 @@ def test_a_coarse_prediction_is_used_from_the_close_of_its_last_base_candle(mark
     assert np.isnan(got[:last_of_hour[0]]).all()  # before the first complete hour closes
 
 
-def test_backtrader_and_vectorized_agree_trade_for_trade(market):
+def test_backtrader_and_vectorised_agree_trade_for_trade(market):
     fitted = RidgeLags.fit_model(market, params=PARAMS, end=SPLIT)
     assert isinstance(fitted, FittedEnsemble) and fitted.timeframes == ("15m", "1h", "4h")
     assert [m.n_train for m in fitted.members][1] < fitted.members[0].n_train
     assert fitted.fit_key == RidgeLags.fit_key(PARAMS) and fitted.strategy == "RidgeLags"
-    vec = RidgeLags.vectorized(market, fitted, params=PARAMS, start=SPLIT)
+    vec = RidgeLags.vectorised(market, fitted, params=PARAMS, start=SPLIT)
     strat, final = run_backtrader(recording(RidgeLags), market.frame, fitted=fitted, trade_start=SPLIT, **PARAMS)
     assert vec["trades"] > 20
     assert_same_execution(vec, strat, final, SPLIT)
@@ -54,21 +54,21 @@ def test_backtrader_and_vectorized_agree_trade_for_trade(market):
     assert_same_execution(vec, strat, final, SPLIT)
     # the ensemble trades otherwise than the 15m model alone
     single = {k: v for k, v in PARAMS.items() if k != "horizons"}
-    alone = RidgeLags.vectorized(market, RidgeLags.fit_model(market, params=single, end=SPLIT), params=single,
+    alone = RidgeLags.vectorised(market, RidgeLags.fit_model(market, params=single, end=SPLIT), params=single,
                                  start=SPLIT)
     assert not np.array_equal(alone["positions"], vec["positions"])
 
 
 def test_positions_at_t_ignore_candles_after_t(market):
     fitted = RidgeLags.fit_model(market, params=PARAMS, end=SPLIT)
-    base = RidgeLags.vectorized(market, fitted, params=PARAMS, start=SPLIT)
+    base = RidgeLags.vectorised(market, fitted, params=PARAMS, start=SPLIT)
     t = 9000
     frame = market.frame.copy()
     after = frame.index > frame.index[t]
     factor = np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.02, after.sum())))
     for col in ("open", "high", "low", "close"):
         frame.loc[after, col] = frame.loc[after, col] * factor
-    moved = RidgeLags.vectorized(frame, fitted, params=PARAMS, start=SPLIT)
+    moved = RidgeLags.vectorised(frame, fitted, params=PARAMS, start=SPLIT)
     upto = t - SPLIT + 1
     np.testing.assert_array_equal(moved["positions"][:upto], base["positions"][:upto])
     assert not np.array_equal(moved["positions"], base["positions"])
@@ -117,11 +117,11 @@ def test_screen_trades_the_mean_of_the_horizons_and_full_backtests_agree(tmp_pat
     candles = sample_market(bars=20_000, seed=5)
     result = screen(tmp_path, candles, horizons="1h", top=2, validate=True, progress=False,
                     commission=COMMISSION)
-    assert all("horizons=('1h',)" in r["name"] for r in result.records)
-    assert all(r["error"] is None for r in result.records), [r["error"] for r in result.records]
+    assert all("horizons=('1h',)" in r.name for r in result.records)
+    assert all(r.error is None for r in result.records), [r.error for r in result.records]
     # the vectorised replica of each real-fitted ensemble equals its Backtrader backtest
     for record in result.records:
-        assert record["execution_rel_diff"] < 1e-9
+        assert record.execution_rel_diff < 1e-9
     # points distilled now at both intervals (the screen checked both parts end before screening)
     assert result.summary["distilled"]["regression"]["timeframes"] == ["15m", "1h"]
     single = distill_horizons(candles, ["15m"], method="random", size=10, task="regression")

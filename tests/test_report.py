@@ -78,8 +78,8 @@ def results(candles):
     (s0, s1), (h0, h1) = bounds["screening"], bounds["holdout"]
     close = candles.frame["close"].to_numpy()
     estimated = [r for r in survivors if r["path"] != "full"]  # backtested in full after the screen
-    results_ = [{"equity": 10_000 * close[s0:s1] / close[s0]} for r in estimated]
-    results_ += [{"equity": 10_000 * (close[h0:h1] / close[h0]) ** 0.5} for _ in survivors]
+    screening_curves = {r["name"]: 10_000 * close[s0:s1] / close[s0] for r in estimated}
+    holdout_curves = {r["name"]: 10_000 * (close[h0:h1] / close[h0]) ** 0.5 for r in survivors}
     curves = {r["name"]: 10_000 * np.linspace(1, 1.1, s1 - s0) for r in recs}
 
     class Set:  # the two attributes collect_series reads of a DistilledSet
@@ -89,8 +89,8 @@ def results(candles):
         meta = {"method": "kmedoids", "feature_names": list(data.feature_names)}
 
     series = collect_series(candles, data=data, sets={"classification": Set}, records=recs, curves=curves,
-                            periods=bounds, screening_targets=estimated,
-                            holdout_targets=survivors, results=results_, cash=10_000.0)
+                            periods=bounds, screening_curves=screening_curves,
+                            holdout_curves=holdout_curves, cash=10_000.0)
     summary = {
         "source": candles.source, "symbol": candles.symbol, "timeframe": candles.timeframe, "synthetic": True,
         "periods": {k: {"first": index[a].isoformat(), "last": index[b - 1].isoformat(), "candles": b - a}
@@ -99,8 +99,14 @@ def results(candles):
         "configurations": len(recs), "model_configurations": 10, "plain_configurations": 2, "errors": 0,
         "distilled": {"classification": {"method": "kmedoids", "points": 15, "per_regime": False,
                                          "compression_ratio": 300.0, "fallback": None}},
-        "distill_seconds": 0.5, "screen_seconds": 0.2, "plain_full_seconds": 3.0, "full_seconds": 9.0,
-        "validation_full_seconds": 20.0, "speedup": 100.0, "spearman": 0.93, "spearman_configurations": 10,
+        "distill_seconds": 0.5, "model_seconds": 0.2, "plain_seconds": 3.0, "screen_seconds": 3.8,
+        "survivors_seconds": 9.0, "validation": "all", "validated_configurations": 12,
+        "validation_full_seconds": 38.0, "speedup": 10.0, "spearman": 0.93, "spearman_configurations": 12,
+        "spearman_ci90": [0.85, 0.97], "spearman_fast_path": 0.92, "spearman_fast_path_configurations": 10,
+        "paths": {"model": {"configurations": 10, "screen_seconds": 0.7, "full_seconds": 28.0, "speedup": 40.0,
+                            "full_fallbacks": 0, "spearman": 0.92},
+                  "plain": {"configurations": 2, "screen_seconds": 3.0, "full_seconds": 10.0, "speedup": 3.3,
+                            "full_fallbacks": 2}},
         "topk": 3, "topk_recall": 1.0, "wrongly_eliminated": [], "pbo": 0.1,
     }
     for r in survivors:

@@ -52,24 +52,24 @@ def result(folder, candles):
 
 def test_every_configuration_is_ranked_and_marked(result):
     assert len(result.records) == 8 + 2
-    assert [r["screen_rank"] for r in result.records] == list(range(1, 11))
-    assert sum(r["survivor"] for r in result.records) == 3
-    paths = {r["strategy"]: r["path"] for r in result.records}
+    assert [r.screen_rank for r in result.records] == list(range(1, 11))
+    assert sum(r.survivor for r in result.records) == 3
+    paths = {r.strategy: r.path for r in result.records}
     assert paths["TinyRidge"] == "vectorised"
     assert paths["Cross"] in ("surrogate", "surrogate+escalated", "full")  # plain: surrogate by default
     assert result.problems and "broken.py" in result.problems[0]["file"]
-    scores = [r["screen_score"] for r in result.records]
+    scores = [r.screen_score for r in result.records]
     assert scores == sorted(scores, reverse=True)
 
 
 def test_survivors_get_full_and_holdout_backtests_with_stats(result):
     for record in result.records:
-        if record["survivor"]:
-            assert record["holdout_score"] is not None
-            assert {"sharpe", "max_drawdown_pct", "n_trades"} <= set(record["holdout_stats"])
-            assert 0.0 <= record["deflated_sharpe"] <= 1.0
-        if record["path"] == "vectorised":  # --validate: every model configuration in full
-            assert record["full_score"] is not None
+        if record.survivor:
+            assert record.holdout_score is not None
+            assert {"sharpe", "max_drawdown_pct", "n_trades"} <= set(record.holdout_stats)
+            assert 0.0 <= record.deflated_sharpe <= 1.0
+        if record.path == "vectorised":  # --validate: every model configuration in full
+            assert record.full_score is not None
 
 
 def test_validation_reports_fidelity_and_agreement(result):
@@ -77,31 +77,77 @@ def test_validation_reports_fidelity_and_agreement(result):
     # the summary's figures are what the records say
     from scipy.stats import spearmanr
 
-    model = [r for r in result.records if r["path"] == "vectorised"]
-    assert s["spearman_configurations"] == len(model) == 8
-    assert s["spearman"] == pytest.approx(spearmanr([r["screen_score"] for r in model],
-                                                    [r["full_score"] for r in model]).statistic)
-    true_top = sorted((r for r in result.records if r.get("full_score") is not None),
-                      key=lambda r: -r["full_score"])[:s["topk"]]
-    assert s["topk_recall"] == pytest.approx(sum(r["survivor"] for r in true_top) / s["topk"])
-    assert s["wrongly_eliminated"] == [r["name"] for r in true_top if not r["survivor"]]
+    validated = [r for r in result.records if r.full_score is not None]
+    assert s["validation"] == "all" and s["spearman_configurations"] == len(validated) == 10
+    assert s["spearman"] == pytest.approx(spearmanr([r.screen_score for r in validated],
+                                                    [r.full_score for r in validated]).statistic)
+    fast = [r for r in validated if r.path != "full"]
+    assert s["fast_path_configurations"] == len(fast)
+    if len(fast) >= 3:
+        assert s["spearman_fast_path"] == pytest.approx(spearmanr([r.screen_score for r in fast],
+                                                                  [r.full_score for r in fast]).statistic)
+    lo, hi = s["spearman_ci90"]
+    assert -1.0 <= lo <= hi <= 1.0
+    model = [r for r in validated if r.path == "vectorised"]
+    assert s["paths"]["model"]["configurations"] == len(model) == 8
+    assert s["paths"]["model"]["spearman"] == pytest.approx(spearmanr([r.screen_score for r in model],
+                                                                      [r.full_score for r in model]).statistic)
+    true_top = sorted(validated, key=lambda r: -r.full_score)[:s["topk"]]
+    assert s["topk_recall"] == pytest.approx(sum(r.survivor for r in true_top) / s["topk"])
+    assert s["wrongly_eliminated"] == [r.name for r in true_top if not r.survivor]
     # The same real-fitted model through both executions: the screen's replica is exact.
     assert s["execution_max_rel_diff"] < 1e-9
-    assert s["screen_seconds"] > 0 and s["validation_full_seconds"] > 0
     periods = s["periods"]
     assert periods["training"]["last"] < periods["screening"]["first"] < periods["holdout"]["first"]
 
 
+def test_the_accounting_counts_all_of_the_screen(result):
+    s = result.summary
+    # screen_seconds is everything before survivors: its parts fit inside it
+    parts = s["distill_seconds"] + s["model_seconds"] + s["plain_seconds"]
+    assert 0 < parts <= s["screen_seconds"] < s["total_seconds"]
+    assert s["validation_full_seconds"] > 0
+    assert s["speedup"] == pytest.approx(s["validation_full_seconds"] / s["screen_seconds"])
+    model = s["paths"]["model"]
+    assert model["screen_seconds"] == pytest.approx(s["distill_seconds"] + s["model_seconds"])
+    assert model["speedup"] == pytest.approx(model["full_seconds"] / model["screen_seconds"])
+    # the paths share the validation's wall time by their runs' own seconds
+    assert sum(p["full_seconds"] for p in s["paths"].values()) == pytest.approx(s["validation_full_seconds"])
+    for record in result.records:
+        if record.full_score is not None:
+            assert record.full_seconds > 0
+            # the one baseline: a bounded warm-up, never the whole history before the period
+            assert 0 < record.full_warmup_bars <= s["validation_warmup_bars"] < 2_000
+    assert s["validation_warmup_bars"] == max(r.full_warmup_bars for r in result.records
+                                              if r.full_warmup_bars is not None)
+
+
+def test_sampled_validation_backtests_the_sample_and_estimates_the_rest(folder, candles, result):
+    sampled = screen(folder, candles, size=20, top=3, validate_sample=5, progress=False, method="kmedoids")
+    s = sampled.summary
+    assert s["validation"] == "sample" and s["validated_configurations"] == 5
+    assert "topk_recall" not in s  # recall needs every configuration's full score
+    assert s["estimated_full_seconds"] == pytest.approx(s["validation_full_seconds"] * 10 / 5)
+    assert s["speedup"] == pytest.approx(s["estimated_full_seconds"] / s["screen_seconds"])
+    by_name = {r.name: r for r in result.records}
+    for record in sampled.records:
+        if record.full_score is not None:  # the sample, and the survivors' own runs
+            assert record.full_score == pytest.approx(by_name[record.name].full_score, abs=1e-12)
+    # same seed, same sample
+    again = screen(folder, candles, size=20, top=3, validate_sample=5, progress=False, method="kmedoids")
+    assert [r.full_score for r in again.records] == [r.full_score for r in sampled.records]
+
+
 def test_same_seed_same_screen(folder, candles, result):
     again = screen(folder, candles, size=20, top=3, progress=False, method="kmedoids")
-    assert [r["screen_score"] for r in again.records] == [r["screen_score"] for r in result.records]
+    assert [r.screen_score for r in again.records] == [r.screen_score for r in result.records]
 
 
 def test_parallel_screen_gives_the_sequential_scores(folder, candles, result):
     # Two worker processes, configurations chunked by fitted model: the same numbers as one.
     again = screen(folder, candles, size=20, top=3, progress=False, method="kmedoids", n_jobs=2)
-    assert [(r["name"], r["screen_score"]) for r in again.records] == \
-        [(r["name"], r["screen_score"]) for r in result.records]
+    assert [(r.name, r.screen_score) for r in again.records] == \
+        [(r.name, r.screen_score) for r in result.records]
     assert again.summary["pbo"] == result.summary["pbo"]
 
 
@@ -136,7 +182,22 @@ def test_cli_writes_the_json_the_issue_asks_for(folder, tmp_path, capsys, flag):
     saved = json.loads(out.read_text())
     record = saved["records"][0]
     assert {"name", "strategy", "params", "path", "screen_score", "screen_rank", "survivor"} <= set(record)
-    assert {"source", "periods", "score", "screen_seconds", "full_seconds", "distill_seconds"} <= set(saved["summary"])
+    assert {"source", "periods", "score", "screen_seconds", "distill_seconds", "model_seconds", "plain_seconds",
+            "survivors_seconds"} <= set(saved["summary"])
+
+
+def test_cli_prints_the_speedup_the_json_holds(folder, tmp_path, capsys):
+    out = tmp_path / "screen.json"
+    code = main(["screen", str(folder), "--sample-bars", "8000", "--seed", "2", "--size", "20", "--top", "2",
+                 "--method", "kmedoids", "--no-progress", "--validate", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    s = json.loads(out.read_text())["summary"]
+    recomputed = s["validation_full_seconds"] / s["screen_seconds"]
+    assert f"= {recomputed:.1f}x the screen" in printed
+    assert f"screen {s['screen_seconds']:.1f} s before survivors" in printed
+    model = s["paths"]["model"]
+    assert f"their full backtests {model['full_seconds']:.1f} s = {model['speedup']:.1f}x" in printed
 
 
 @pytest.mark.parametrize("setup,argv,needle", [

@@ -5,7 +5,7 @@
     from distillbt.report import write_report, plot_screen_vs_full
 
     write_report("screen.json", "report/")          # report/index.html, report/summary.md, *.png
-    plot_screen_vs_full(result.records, "scatter.png")
+    plot_screen_vs_full(result.to_dict()["records"], "scatter.png")
 
 Plotting needs matplotlib (headless Agg backend); it is imported on first use of a plot or of
 :func:`write_report`, so ``distillbt.report.series`` (which the screen calls) stays light.

@@ -94,8 +94,8 @@ def plot_screen_vs_full(records, path, *, spearman: float | None = None, label: 
     are marked; model strategies are circles, plain strategies screened by a surrogate
     triangles, plain strategies screened by a full backtest squares (on the diagonal: their
     screen *is* a full backtest). The ``label`` best configurations by screen score are
-    numbered and named in a key. ``spearman`` (default: computed over the model strategies,
-    the fast path's fidelity) goes in the title.
+    numbered and named in a key. ``spearman`` (default: computed over every plotted
+    configuration, plain full fallbacks included, as the screen's summary does) goes in the title.
     ``ranks=True`` plots rank against rank (1 = best) — use it when the two scores are not on
     one scale.
     """
@@ -113,8 +113,8 @@ def plot_screen_vs_full(records, path, *, spearman: float | None = None, label: 
     surrogate = np.char.startswith(paths.astype(str), "surrogate")
     plain_full = ~model & ~surrogate
     survivor = np.array([bool(r.get("survivor")) for r in rows])
-    if spearman is None and model.sum() >= 3:
-        spearman = float(spearmanr(screen[model], full[model]).statistic)
+    if spearman is None and len(rows) >= 3:
+        spearman = float(spearmanr(screen, full).statistic)
     if ranks:
         x, y = rankdata(-screen, method="min"), rankdata(-full, method="min")
     else:
@@ -172,7 +172,7 @@ def plot_screen_vs_full(records, path, *, spearman: float | None = None, label: 
         ax.legend(loc="upper left")
         rho = f"Spearman ρ = {spearman:.3f}" if spearman is not None else "Spearman ρ: too few points"
         ax.set_title(title or f"Screen estimate vs full backtest, screening period — {rho} "
-                              f"({int(model.sum())} model configurations)")
+                              f"({len(rows)} configurations, {int(plain_full.sum())} of them full fallbacks)")
     return Path(path)
 
 
@@ -536,12 +536,15 @@ def plot_distillation_quality(records, path, *, metric: str = "ic", learners=Non
 # -- time spent -------------------------------------------------------------------------------
 def timings_from_summary(summary: dict) -> dict:
     """The timings of a screen results ``summary`` as label → seconds, in pipeline order."""
+    full_label = ("full backtests of every\nconfiguration (validation)" if summary.get("validation") == "all" else
+                  "full backtests of every\nconfiguration (estimated\nfrom a sample)")
     parts = [
         ("distillation", summary.get("distill_seconds")),
-        ("screen (model strategies,\nvectorised)", summary.get("screen_seconds")),
-        ("plain strategies\n(full backtests)", summary.get("plain_full_seconds")),
-        ("survivors' full backtests\n(+ validation runs)", summary.get("full_seconds")),
-        ("full backtests of every model\nconfiguration (validation, Σ runs)", summary.get("validation_full_seconds")),
+        ("model strategies\n(vectorised)", summary.get("model_seconds")),
+        ("plain strategies\n(surrogates + fallbacks)", summary.get("plain_seconds")),
+        ("the whole screen\n(before survivors)", summary.get("screen_seconds")),
+        ("survivors' full backtests", summary.get("survivors_seconds")),
+        (full_label, summary.get("estimated_full_seconds", summary.get("validation_full_seconds"))),
     ]
     return {label: float(v) for label, v in parts if v is not None and float(v) > 0}
 
@@ -578,7 +581,7 @@ def plot_time_spent(timings: dict, path, *, log: bool | None = None, title: str 
             ax.set_xlim(0, values.max() * 1.2)
         ax.set_xlabel(f"wall time (seconds{', log scale' if log else ''})")
         ax.grid(axis="y", visible=False)
-        note = f" — full backtests took {speedup:.0f}× the screen" if speedup else ""
+        note = f" — full backtests of every configuration took {speedup:.1f}× the screen" if speedup else ""
         ax.set_title(title or f"Time spent per stage{note}")
     return Path(path)
 

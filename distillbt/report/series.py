@@ -44,19 +44,19 @@ def _iso(index) -> list[str]:
 
 
 def collect_series(candles, *, data, sets: dict, records: list, curves: dict, periods: dict,
-                   screening_targets: list, holdout_targets: list, results: list, cash: float) -> dict:
+                   screening_curves: dict, holdout_curves: dict, cash: float) -> dict:
     """The report's series for one screen (see the module docstring).
 
-    ``periods``: name → candle positions ``(start, stop)``; ``results``: the full backtests of
-    ``screening_targets`` then of ``holdout_targets``, in order (as :func:`distillbt.screen.screen`
-    runs them); ``curves``: the screen's equity per configuration (for plain strategies, their
-    full backtest on the screening period).
+    ``periods``: name → candle positions ``(start, stop)``; ``screening_curves`` and
+    ``holdout_curves``: configuration name → equity of its full backtest on that period (the
+    survivors'); ``curves``: the screen's equity per configuration (for plain strategies
+    screened by a full backtest, that backtest).
     """
     frame = candles.frame
     out = {"max_points": MAX_POINTS}
     labels = pd.Series(np.asarray(data.regime, dtype=object), index=data.times)
     out["price"], out["regimes"] = _timeline(frame, labels, periods)
-    out["equity"] = _equity(frame, records, curves, periods, screening_targets, holdout_targets, results, cash)
+    out["equity"] = _equity(frame, records, curves, periods, screening_curves, holdout_curves, cash)
     out["distributions"] = _distributions(data, sets)
     out["episodes"] = _episodes(frame, data)
     return out
@@ -87,14 +87,10 @@ def _timeline(frame, labels: pd.Series, periods: dict) -> tuple[dict, dict]:
                    "labeller": "fitted on the training period; labels are causal"}
 
 
-def _equity(frame, records, curves, periods, screening_targets, holdout_targets, results, cash) -> dict:
+def _equity(frame, records, curves, periods, full_screen, holdout, cash) -> dict:
     (s_start, s_stop), (h_start, h_stop) = periods["screening"], periods["holdout"]
     positions = np.r_[np.arange(s_start, s_stop), np.arange(h_start, h_stop)]
     n_screen = s_stop - s_start
-    full_screen = {r["name"]: res.get("equity") for r, res in zip(screening_targets, results[: len(screening_targets)])
-                   if not res.get("error")}
-    holdout = {r["name"]: res.get("equity") for r, res in zip(holdout_targets, results[len(screening_targets):])
-               if not res.get("error")}
     keep = downsample_positions(len(positions))
     out_curves = {}
     for record in records:

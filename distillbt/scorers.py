@@ -1,0 +1,192 @@
+"""How the screen scores configurations: one :class:`Scorer` per kind of strategy.
+
+A scorer takes the configurations it accepts and fills their :class:`~distillbt.records.
+ScreenRecord` (``path``, ``screen_score``, ``error``, …) for the screening period of a
+:class:`ScreenRun`. The screen asks each scorer in turn (:func:`distillbt.screen.screen`); a
+new kind of scoring (estimator-aware distillation, baskets of instruments) is one more class
+with the same two methods, and the others do not change::
+
+    run = ScreenRun(candles, periods, cash=10_000.0, commission=0.001)
+    for scorer in (ModelScorer(sets), PlainScorer()):
+        mine = [(r, c) for r, c in zip(records, configs) if scorer.accepts(c)]
+        report = scorer.score(run, mine)         # ScorerReport: seconds, summary
+
+- :class:`ModelScorer`: model strategies fitted on distilled points and run vectorised
+  (:mod:`distillbt._vectorised_screen`);
+- :class:`PlainScorer`: plain Backtrader strategies through learned surrogates
+  (:mod:`distillbt.surrogate`: episodes, recording, escalation, full fallbacks), or a
+  baseline full backtest each.
+
+Every full backtest goes through :meth:`ScreenRun.backtest` with :mod:`distillbt.baseline`'s
+jobs, so the screen's fallbacks, validation and survivors share one baseline.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ._vectorised_screen import screen_vectorised
+from .backtest import run_many
+from .baseline import baseline_job, is_model
+from .data.candles import Candles
+from .discovery import Configuration
+from .records import ScreenRecord
+from .stats import return_summary
+
+__all__ = ["Scorer", "ScorerReport", "ScreenRun", "ModelScorer", "PlainScorer", "TASK_OF_TARGET"]
+
+#: The distilled set a model strategy's target is fitted on.
+TASK_OF_TARGET = {"return": "regression", "direction": "classification"}
+
+
+@dataclass
+class ScreenRun:
+    """What the screen's stages share: the market and its periods (name → candle positions
+    ``(start, stop)``), the run's options, and what the stages collect for the report and
+    the overfitting statistics (equity curves, return summaries, full results)."""
+
+    candles: Candles
+    periods: dict
+    cash: float = 10_000.0
+    commission: float = 0.001
+    n_jobs: int = 1
+    backend: str = "loky"
+    progress: bool = True
+    seed: int = 0
+    summaries: dict = field(default_factory=dict)         # name -> return summary of its screen equity
+    curves: dict = field(default_factory=dict)            # name -> screen equity of full-path configurations
+    screening_curves: dict = field(default_factory=dict)  # survivors' full backtests, screening
+    holdout_curves: dict = field(default_factory=dict)    # survivors' full backtests, holdout
+    full_results: dict = field(default_factory=dict)      # name -> screening-period full result
+
+    def jobs(self, configs, period: str, *, record_equity=frozenset()) -> list:
+        """Baseline full backtests of ``configs`` on ``period``; equity curves are kept for the
+        configurations named in ``record_equity`` (or all, with ``True``)."""
+        start, stop = self.periods[period]
+        return [baseline_job(c, self.candles, start=start, stop=stop, cash=self.cash, commission=self.commission,
+                             record_equity=record_equity is True or c.name in record_equity) for c in configs]
+
+    def backtest(self, jobs) -> tuple[list, float]:
+        """Results of ``jobs`` (in order) and the wall time they took together."""
+        began = time.perf_counter()
+        results = run_many(jobs, n_jobs=self.n_jobs, backend=self.backend, progress=self.progress) if jobs else []
+        return results, time.perf_counter() - began
+
+
+@dataclass
+class ScorerReport:
+    """What one scorer spent (wall seconds) and has to say (its summary, or None)."""
+
+    seconds: float
+    summary: dict | None = None
+
+
+class Scorer(Protocol):
+    """Scores the configurations it accepts on a run's screening period."""
+
+    #: The key of its part of the screen's time in the summary (``model`` → ``model_seconds``).
+    part: str
+
+    def accepts(self, configuration: Configuration) -> bool:
+        ...
+
+    def score(self, run: ScreenRun, jobs: list[tuple[ScreenRecord, Configuration]]) -> ScorerReport:
+        ...
+
+
+class ModelScorer:
+    """Model strategies: each fitted on distilled points (one set per task, see
+    :data:`TASK_OF_TARGET`) and run vectorised over the screening period. Keeps the screening
+    run's features (:attr:`feature_cache`) for the replicas that check the two executions."""
+
+    part = "model"
+
+    def __init__(self, sets: dict):
+        self.sets = sets
+        self.feature_cache: dict = {}
+
+    def accepts(self, configuration: Configuration) -> bool:
+        return is_model(configuration)
+
+    def score(self, run: ScreenRun, jobs) -> ScorerReport:
+        began = time.perf_counter()
+        s_start, s_stop = run.periods["screening"]
+        with tqdm(total=len(jobs), desc="screen", unit="config", disable=not run.progress or not jobs,
+                  leave=False) as bar:
+            outcomes = screen_vectorised([c for _, c in jobs], self.sets, run.candles,
+                                         task_of_target=TASK_OF_TARGET, cash=run.cash, commission=run.commission,
+                                         start=s_start, stop=s_stop, n_jobs=run.n_jobs, backend=run.backend,
+                                         progress=bar, feature_cache=self.feature_cache) if jobs else []
+        for (record, config), outcome in zip(jobs, outcomes):
+            record.path = "vectorised"
+            if outcome["error"]:
+                record.error = outcome["error"]
+                continue
+            record.screen_score = outcome["score"]
+            record.notes = tuple(outcome["notes"]) if outcome["notes"] else None
+            run.summaries[config.name] = outcome["returns"]
+        return ScorerReport(time.perf_counter() - began)
+
+
+class PlainScorer:
+    """Plain Backtrader strategies: a learned surrogate each, escalated and at last backtested
+    in full where it cannot be trusted (``plain="surrogate"``; :func:`distillbt.surrogate.
+    screen_plain`, with ``min_speedup`` and stored ``episodes``), or a baseline full backtest
+    each (``plain="full"``)."""
+
+    part = "plain"
+
+    def __init__(self, *, plain: str = "surrogate", min_speedup: float = 3.0, episodes=None):
+        self.plain = plain
+        self.min_speedup = min_speedup
+        self.episodes = episodes
+
+    def accepts(self, configuration: Configuration) -> bool:
+        return not is_model(configuration)
+
+    def score(self, run: ScreenRun, jobs) -> ScorerReport:
+        began = time.perf_counter()
+        if not jobs:
+            return ScorerReport(0.0)
+        if self.plain == "surrogate":
+            summary = self._surrogates(run, jobs)
+        else:
+            summary = None
+            self._full(run, jobs, run.backtest(run.jobs([c for _, c in jobs], "screening", record_equity=True))[0])
+        return ScorerReport(time.perf_counter() - began, summary)
+
+    def _surrogates(self, run: ScreenRun, jobs) -> dict:
+        from .surrogate.api import screen_plain
+
+        out = screen_plain([c for _, c in jobs], run.candles, train=run.periods["training"],
+                           screen=run.periods["screening"], seed=run.seed, n_jobs=run.n_jobs, backend=run.backend,
+                           cash=run.cash, commission=run.commission, progress=run.progress,
+                           min_speedup=self.min_speedup, episodes=self.episodes)
+        for (record, config), res in zip(jobs, out.records):
+            if res["error"]:
+                record.error = res["error"]
+                continue
+            record.path = res["path"]
+            record.screen_score = res["score"]
+            record.trust = res["trust"]
+            if res["path"] == "full" and res["name"] in out.full_results:
+                record.take_full(out.full_results[res["name"]])
+        for name, curve in out.curves.items():
+            run.summaries[name] = return_summary(np.asarray(curve, dtype="float64"))
+        return {k: v for k, v in out.summary.items() if k != "regimes"}
+
+    def _full(self, run: ScreenRun, jobs, results) -> None:
+        for (record, config), result in zip(jobs, results):
+            record.path = "full"
+            if result.get("error"):
+                record.error = result["error"]
+                continue
+            record.screen_score = float(result["score"])
+            record.take_full(result)
+            run.curves[config.name] = np.asarray(result["equity"], dtype="float64")
+            run.summaries[config.name] = return_summary(run.curves[config.name])
