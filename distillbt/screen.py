@@ -82,7 +82,7 @@ class ScreenResult:
     summary: dict = field(default_factory=dict)
     problems: list = field(default_factory=list)
     #: What the report's plots need (price, regimes, survivors' equity, distributions,
-    #: episodes; see :mod:`distillbt.report.series`); saved as ``"series"`` when present.
+    #: episodes; see :mod:`distillbt.screen_series`); saved as ``"series"`` when present.
     series: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -414,9 +414,9 @@ def _summary(run: ScreenRun, records, sets, timings) -> dict:
 
 
 def _series(run: ScreenRun, data, sets, records) -> dict:
-    """What the report's plots need (:mod:`distillbt.report.series`: plain arrays, no
+    """What the report's plots need (:mod:`distillbt.screen_series`: plain arrays, no
     plotting library)."""
-    from .report.series import collect_series
+    from .screen_series import collect_series
 
     return collect_series(run.candles, data=data, sets=sets, records=[r.to_dict() for r in records],
                           curves=run.curves, periods=run.periods, screening_curves=run.screening_curves,

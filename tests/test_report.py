@@ -15,7 +15,7 @@ from distillbt.distill.prepare import prepare
 from distillbt.report import (ReportError, load_results, plot_distillation_quality, plot_distributions,
                               plot_episodes, plot_equity_curves, plot_regime_timeline, plot_screen_vs_full,
                               plot_time_spent, write_report)
-from distillbt.report.series import MAX_POINTS, collect_series
+from distillbt.screen_series import MAX_POINTS, collect_series
 
 WIDTH, HEIGHT = 1600, 900
 SECTIONS = ("Data and periods", "How far to trust it", "Ranked configurations", "Survivors",

@@ -8,7 +8,7 @@
     plot_screen_vs_full(result.to_dict()["records"], "scatter.png")
 
 Plotting needs matplotlib (headless Agg backend); it is imported on first use of a plot or of
-:func:`write_report`, so ``distillbt.report.series`` (which the screen calls) stays light.
+:func:`write_report`, so ``distillbt.screen_series`` (which the screen calls) stays light.
 """
 
 from __future__ import annotations

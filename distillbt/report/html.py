@@ -128,30 +128,6 @@ def _load_evaluation(evaluation):
     return evaluation
 
 
-def _series_from_candles(results: dict, candles) -> dict:
-    """Price, regimes and episodes recomputed from ``candles`` for results saved without them."""
-    import numpy as np
-    import pandas as pd
-
-    from ..distill.prepare import prepare
-    from . import series as S
-
-    frame = candles.frame
-    periods = {}
-    for name, period in results["summary"]["periods"].items():
-        first, last = pd.Timestamp(period["first"]), pd.Timestamp(period["last"])
-        start, stop = int(frame.index.searchsorted(first)), int(frame.index.searchsorted(last, side="right"))
-        periods[name] = (start, stop)
-    train = periods.get("training")
-    if train is None or train[1] - train[0] < 2:
-        raise ReportError("the candles given do not cover the results' training period")
-    fractions = np.array([b - a for a, b in periods.values()], dtype="float64")
-    data = prepare(candles, fractions=tuple(fractions / fractions.sum()))
-    labels = pd.Series(np.asarray(data.regime, dtype=object), index=data.times)
-    price, regimes = S._timeline(frame, labels, periods)
-    return {"price": price, "regimes": regimes, "episodes": S._episodes(frame, data)}
-
-
 # -- the report ----------------------------------------------------------------------------------
 def write_report(results, out_dir, *, candles=None, evaluation=None, title: str | None = None,
                  embed_images: bool = False) -> Path:
@@ -174,7 +150,12 @@ def write_report(results, out_dir, *, candles=None, evaluation=None, title: str 
     summary, records = results["summary"], results["records"]
     series = dict(results.get("series") or {})
     if candles is not None and not all(k in series for k in ("price", "regimes", "episodes")):
-        series = {**_series_from_candles(results, candles), **series}
+        from ..screen_series import series_from_candles
+
+        try:
+            series = {**series_from_candles(results["summary"]["periods"], candles), **series}
+        except ValueError as error:
+            raise ReportError(str(error)) from None
     currency = _currency(summary.get("symbol"))
 
     def draw(name, fn):

@@ -7,7 +7,9 @@ real history and buy-and-hold, per-regime feature histograms of the training per
 distilled points, and a few real episodes per regime. Every time series is cut to at most
 :data:`MAX_POINTS` points, so a results file stays small whatever the history's length.
 
-This module imports no plotting library: the screen calls it.
+This module imports no plotting library: the screen calls it, and the report reads what it
+saved (or, for results saved without it, :func:`series_from_candles` recomputes the price,
+regimes and episodes from the candles).
 """
 
 from __future__ import annotations
@@ -15,13 +17,35 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["collect_series", "downsample_positions", "MAX_POINTS", "DISTRIBUTION_FEATURES"]
+__all__ = ["collect_series", "series_from_candles", "downsample_positions", "MAX_POINTS", "DISTRIBUTION_FEATURES"]
 
 MAX_POINTS = 2000
 #: Features drawn in the real-vs-distilled plot: one each of return, volatility, volume, trend.
 DISTRIBUTION_FEATURES = ("ret_1", "vol_16", "volume_z_16", "ma_dist_64")
 _BINS = 40
 _EPISODE_CANDLES = 40
+
+
+def series_from_candles(periods: dict, candles) -> dict:
+    """Price, regimes and episodes recomputed from ``candles`` for results saved without them.
+
+    ``periods``: the results' ``summary["periods"]`` (name → ``first``/``last`` times). Raises
+    ``ValueError`` when the candles do not cover the training period."""
+    from .distill.prepare import prepare
+
+    frame = candles.frame
+    bounds = {}
+    for name, period in periods.items():
+        first, last = pd.Timestamp(period["first"]), pd.Timestamp(period["last"])
+        bounds[name] = (int(frame.index.searchsorted(first)), int(frame.index.searchsorted(last, side="right")))
+    train = bounds.get("training")
+    if train is None or train[1] - train[0] < 2:
+        raise ValueError("the candles given do not cover the results' training period")
+    fractions = np.array([b - a for a, b in bounds.values()], dtype="float64")
+    data = prepare(candles, fractions=tuple(fractions / fractions.sum()))
+    labels = pd.Series(np.asarray(data.regime, dtype=object), index=data.times)
+    price, regimes = _timeline(frame, labels, bounds)
+    return {"price": price, "regimes": regimes, "episodes": _episodes(frame, data)}
 
 
 def downsample_positions(n: int, limit: int = MAX_POINTS) -> np.ndarray:
