@@ -19,7 +19,7 @@ Execution (shared with the vectorised screen; change both or neither)
   are never refused for cash or margin; ``PercentSizer(percents=95)`` for strategies that call
   ``self.buy()`` without a size (Backtrader's default of 1 unit is useless at BTC prices).
 - ``Cerebro(stdstats=False, runonce=True, preload=True)``: observers cost ~10 % and the
-  non-vectorised modes 30–70 % (DESIGN.md §8).
+  non-vectorised modes 30–70 % (docs/design.md §8).
 - The score of a run is ``log(final value / cash)`` (``-inf`` when the account is wiped out).
 - Backtrader's vectorised indicators raise ``IndexError`` on a feed shorter than their period;
   such a run is repeated bar by bar (``runonce=False``), which gives the same results.
@@ -107,7 +107,7 @@ class NumpyFeed(bt.feed.DataBase):
 
     ``bt.feeds.PandasData`` builds every bar through Python (``iloc`` and ``date2num`` per
     row); this feed copies each whole column into the line buffers at once, which roughly
-    halves a full backtest's time on minute data (DESIGN.md §8; ``benchmarks/
+    halves a full backtest's time on minute data (docs/design.md §8; ``benchmarks/
     bench_backtest.py``). Bar times are converted to Backtrader's float day numbers with
     exactly the values ``date2num`` would give, so strategies that read
     ``self.data.datetime`` see what they would see with ``PandasData``.
@@ -565,7 +565,7 @@ class BacktestJob:
     of :func:`run_backtest`.
 
     The configuration's strategy is imported in the worker from its module and file (a
-    :class:`~distillbt.discovery.StrategySpec`), never pickled by value (DESIGN.md §9). Use
+    :class:`~distillbt.discovery.StrategySpec`), never pickled by value (docs/design.md §9). Use
     :meth:`StrategySpec.from_class <distillbt.discovery.StrategySpec.from_class>` for a class
     from an importable module.
     """

@@ -10,7 +10,7 @@ them numerically):
 ``ema_dist:p`` ``(close - EMA_p) / EMA_p``; EMA seeded with the SMA of the first ``p`` values,
                ``alpha = 2 / (p + 1)``                            (``bt.ind.EMA``)
 ``sma_pair:p:q`` ``(SMA_p - SMA_q) / SMA_q`` — a tree cannot compare two columns, so the
-               moving-average crosses a strategy uses need their own column (DESIGN.md §6)
+               moving-average crosses a strategy uses need their own column (docs/design.md §6)
 ``ema_pair:p:q`` the same with EMAs
 ``rsi:p``      Wilder's RSI: up/down moves smoothed by SMMA (``alpha = 1/p``, SMA seed);
                ``safediv`` semantics: 50 when nothing moved, 100 when nothing fell

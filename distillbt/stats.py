@@ -17,7 +17,7 @@
 
 Everything is computed here from the equity curve rather than with Backtrader's analyzers:
 its ``SharpeRatio`` returns None on minute data with the default timeframe and mis-converts
-the risk-free rate (DESIGN.md §9).
+the risk-free rate (docs/design.md §9).
 
 Performance statistics (:func:`performance_stats`)
 --------------------------------------------------

@@ -4,7 +4,7 @@ Buy a short pullback — Wilder's RSI over ``rsi_period`` bars (2 or 3: a very s
 dips below ``level`` every few dozen bars) — and hold it until the close falls below the lowest
 low of the previous ``exit_period`` bars: a long trailing channel that rarely triggers. The
 entry signal fires all the time; the exit decides how long a trade lasts, often hundreds of
-bars. It is the hard case for a screen that learns from short windows (DESIGN.md §6: holds that
+bars. It is the hard case for a screen that learns from short windows (docs/design.md §6: holds that
 outlast every episode).
 """
 

@@ -1,6 +1,6 @@
 """Coreset baselines: selected real rows that every distiller is compared against.
 
-The literature's lesson (DESIGN.md §5) is that coresets are strong on tabular data, so these
+The literature's lesson (docs/design.md §5) is that coresets are strong on tabular data, so these
 run beside every distiller with the same protocol (:mod:`distillbt.distill.base`):
 
 - :class:`RandomSubset` — a random subset drawn with ``sample_weight`` as sampling

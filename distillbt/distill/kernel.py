@@ -1,7 +1,7 @@
 """Kernel-ridge distillation: the exact linear limit and KIP.
 
 - :class:`ExactLinear` — for linear least squares and ridge, ``d + 1`` synthetic points
-  reproduce the full-data solution *exactly* (DESIGN.md §5): the limit any linear distiller
+  reproduce the full-data solution *exactly* (docs/design.md §5): the limit any linear distiller
   must reach.
 - :class:`KernelRidgeDistiller` — Kernel Inducing Points (KIP; Nguyen, Chen & Lee, "Dataset
   Meta-Learning from Kernel Ridge-Regression", ICLR 2021): the synthetic set is the support

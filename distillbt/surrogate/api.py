@@ -8,7 +8,7 @@
                      #  "trust": {...}, "error"}
     out.summary      # seconds of each phase, episode budget, counts per path
 
-Per configuration (DESIGN.md §6 has the measurements this follows):
+Per configuration (docs/design.md §6 has the measurements this follows):
 
 1. the windows its indicators use are read from its parameters (int parameters not named like
    levels) and from ``period=N`` literals in the strategy's source; the indicator bank columns

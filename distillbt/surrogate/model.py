@@ -6,7 +6,7 @@
     path = model.walk(F)              # positions over a whole period, state carried bar to bar
 
 A single shallow decision tree with the current position (the state) as a feature did best in
-the prototype (DESIGN.md §6: better than one tree per state at tiny budgets; boosting ranked no
+the prototype (docs/design.md §6: better than one tree per state at tiny budgets; boosting ranked no
 better at 4–8x the cost; logistic regression blurs thresholds). Two refinements here:
 
 - **Threshold snapping.** A tree puts a split halfway between the nearest training values on
