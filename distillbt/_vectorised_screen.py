@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from itertools import groupby
 
+from .errors import first_line
 from .executor import using
 from .features import make_features, ohlcv_frame
 from .stats import return_summary
@@ -115,11 +116,6 @@ def _run_chunk(chunk, *, frame, sets, feature_tables, task_of_target, cash, comm
             outcome.update(score=float(result["score"]), final_value=float(result["final_value"]),
                            notes=fitted.notes or None, returns=return_summary(result["equity"]))
         except Exception as error:  # noqa: BLE001 - one bad configuration must not stop the batch
-            outcome["error"] = _one_line(error)
+            outcome["error"] = first_line(error, with_type=True)
         outcomes.append((position, outcome))
     return outcomes
-
-
-def _one_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}"

@@ -69,7 +69,7 @@ import pandas as pd
 from .data.candles import COLUMNS, Candles
 from .data.timeframes import timeframe_ms
 from .discovery import Configuration, configuration_name, strategy_params
-from .errors import DistillbtError, InputError
+from .errors import DistillbtError, InputError, first_line
 from .executor import using
 from .stats import performance_stats
 
@@ -398,7 +398,7 @@ def run_backtest(
     try:
         strategy = run_cerebro(analyzers={"distillbt": (_Recorder, {"trade_from": times[0]})}, **setup)
     except Exception as exc:
-        raise StrategyRunError(f"{name}: {_first_line(exc)}") from exc
+        raise StrategyRunError(f"{name}: {first_line(exc, with_type=True)}") from exc
     record = strategy.analyzers.distillbt
 
     equity = np.asarray(record.values, dtype=np.float64)
@@ -550,11 +550,6 @@ def _trades(raw: list[dict], datenums: np.ndarray, index: pd.DatetimeIndex) -> l
     return out
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
 # --------------------------------------------------------------------------------------------
 # Many backtests
 
@@ -634,10 +629,9 @@ def _run_job(job: BacktestJob) -> dict:
         if isinstance(exc, StrategyRunError):
             message = str(exc)  # already names the configuration
         elif isinstance(exc, DistillbtError):
-            lines = str(exc).strip().splitlines()
-            message = f"{config.name}: {lines[0] if lines else type(exc).__name__}"
+            message = f"{config.name}: {first_line(exc)}"
         else:
-            message = f"{config.name}: {_first_line(exc)}"
+            message = f"{config.name}: {first_line(exc, with_type=True)}"
         return {
             "strategy": config.strategy.name,
             "name": config.name,

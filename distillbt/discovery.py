@@ -54,7 +54,7 @@ from pathlib import Path
 
 import backtrader as bt
 
-from .errors import InputError
+from .errors import InputError, first_line
 
 __all__ = [
     "StrategyError",
@@ -316,8 +316,6 @@ def _exec_file(path: Path, name: str):
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    message = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
     if isinstance(exc, SyntaxError) and exc.lineno is not None:
-        message = f"SyntaxError: {exc.msg} (line {exc.lineno})"
-    return message
+        return f"SyntaxError: {exc.msg} (line {exc.lineno})"
+    return first_line(exc, with_type=True)

@@ -22,6 +22,7 @@ code 2. ``retryable`` says whether calling again later can succeed.
 from __future__ import annotations
 
 __all__ = [
+    "first_line",
     "DistillbtError",
     "InputError",
     "DataError",
@@ -93,3 +94,15 @@ class ExchangeUnavailableError(ExchangeError):
     """Transient failures (rate limits, timeouts, 5xx, garbled answers) outlasted the retries."""
 
     retryable = True
+
+
+def first_line(error: BaseException, *, with_type: bool = False, limit: int | None = None) -> str:
+    """An exception as one line: the first non-empty line of its message (``limit``: at most
+    that many characters), prefixed by its type with ``with_type``; its type alone when the
+    message is empty. Every one-line error message of distillbt is made here."""
+    line = next((part.strip() for part in str(error).splitlines() if part.strip()), "")
+    if limit is not None:
+        line = line[:limit]
+    if not line:
+        return type(error).__name__
+    return f"{type(error).__name__}: {line}" if with_type else line

@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, first_line
 
 __all__ = ["Executor", "BACKENDS", "using", "current", "parallel_api"]
 
@@ -183,7 +183,7 @@ class Executor:
                 return stack.enter_context(Client(self.scheduler, timeout=20))
             except (OSError, TimeoutError, ValueError) as error:
                 raise InputError(f"cannot reach the Dask scheduler at {self.scheduler}: "
-                                 f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from None
+                                 f"{first_line(error, with_type=True)}") from None
         cluster = stack.enter_context(LocalCluster(n_workers=_cores(self.n_jobs), threads_per_worker=1,
                                                    processes=True, dashboard_address=None))
         return stack.enter_context(Client(cluster))

@@ -59,7 +59,7 @@ from .discovery import Configuration, Discovery, StrategyError, configuration_na
 from .distill.artifact import DistilledSet
 from .distill.prepare import prepare
 from .distill.runner import distill
-from .errors import InputError
+from .errors import InputError, first_line
 from .executor import parallel_api
 from .horizons import check_horizons
 from ._vectorised_screen import screen_vectorised
@@ -592,9 +592,9 @@ def _distilled_sets(distilled, data, tasks, *, method, size, per_regime, seed, n
             sets[task] = distill(data, method=method, size=size or _default_size(method, data, False),
                                  task=task, per_regime=False, seed=seed, n_jobs=n_jobs, backend=backend,
                                  progress=progress)
-            sets[task].meta["fallback"] = f"not per regime: {str(error).splitlines()[0]}"
+            sets[task].meta["fallback"] = f"not per regime: {first_line(error)}"
             log.warning("%s: distilling per regime failed (%s): distilled the whole training period at once",
-                        task, str(error).splitlines()[0])
+                        task, first_line(error))
         if horizons:
             sets[task] = _with_coarse_parts(sets[task], data.candles, horizons, train_stop, method=method,
                                             size=size, task=task, per_regime=per_regime, seed=seed,
@@ -617,7 +617,7 @@ def _with_coarse_parts(base_set, candles: Candles, horizons, train_stop: int, *,
                                 **options)
         except InputError as error:
             raise InputError(f"horizon {tf}: {len(coarse)} candles in the training period: "
-                             f"{str(error).splitlines()[0]}") from None
+                             f"{first_line(error)}") from None
     return DistilledSet.combine_horizons(parts, meta={"timeframe": candles.timeframe})
 
 

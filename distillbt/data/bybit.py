@@ -25,6 +25,7 @@ from ..errors import (
     ExchangeUnavailableError,
     UnknownSymbolError,
     UnknownTimeframeError,
+    first_line,
 )
 from .symbols import category_of
 from .timeframes import timeframe_ms
@@ -226,17 +227,17 @@ class BybitClient:
                     delay = min(self.max_backoff_s, self.backoff_s * 2**attempt)
                     wait = self._jitter.uniform(0, delay)
                     log.warning("bybit: %s: %s; retry %d of %d in %.1f s", type(error).__name__,
-                                _first_line(error), attempt + 1, self.max_retries, wait)
+                                first_line(error, limit=300), attempt + 1, self.max_retries, wait)
                     self._sleep(wait)
         raise ExchangeUnavailableError(
             f"bybit still failing after {self.max_retries + 1} attempts: "
-            f"{type(last).__name__}: {_first_line(last)}"
+            f"{type(last).__name__}: {first_line(last, limit=300)}"
         ) from last
 
     @staticmethod
     def _typed(error: Exception) -> Exception:
         """Our exception for a ccxt error that retrying will not fix."""
-        text = _first_line(error)
+        text = first_line(error, limit=300)
         if isinstance(error, ccxt.BadSymbol):
             return UnknownSymbolError(f"unknown symbol: {text}")
         if isinstance(error, ccxt.BadRequest):
@@ -256,8 +257,3 @@ def _is_transient(error: Exception) -> bool:
     return type(error) is ccxt.ExchangeError and any(
         f'"retCode":{code}' in str(error).replace(" ", "") for code in _TRANSIENT_RET_CODES
     )
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__

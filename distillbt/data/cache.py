@@ -25,7 +25,7 @@ import platformdirs
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import CacheError, CandleValidationError
+from ..errors import CacheError, CandleValidationError, first_line
 from .candles import COLUMNS, Candles, validate_candles
 
 __all__ = ["CandleCache", "CacheKey", "CacheEntry", "default_cache_dir", "merge_spans", "missing_spans"]
@@ -144,7 +144,7 @@ class CandleCache:
             meta = json.loads((table.schema.metadata or {})[_META_KEY])
         except (OSError, pa.ArrowException, KeyError, ValueError) as error:
             raise CacheError(
-                f"cache file {path} is damaged ({str(error).splitlines()[0] if str(error) else type(error).__name__}); "
+                f"cache file {path} is damaged ({first_line(error)}); "
                 "delete it and fetch again"
             ) from error
         if meta.get("format_version", 0) > FORMAT_VERSION:

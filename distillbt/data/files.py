@@ -59,7 +59,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import CandleValidationError, DataSourceError
+from ..errors import CandleValidationError, DataSourceError, first_line
 from .candles import COLUMNS, Candles, validate_candles
 from .timeframes import timeframe_ms
 
@@ -92,14 +92,6 @@ _NS_LIMIT = float(np.iinfo(np.int64).max)
 def _norm(name) -> str:
     """Column name as compared: lower case without spaces, underscores, hyphens or dots."""
     return re.sub(r"[\s_\-.]+", "", str(name)).lower()
-
-
-def _first_line(error: BaseException) -> str:
-    """First non-empty line of an exception's message (pandas/pyarrow messages run long)."""
-    for line in str(error).splitlines():
-        if line.strip():
-            return line.strip()
-    return type(error).__name__
 
 
 def load_file(path, *, symbol: str | None = None, timeframe: str | None = None) -> Candles:
@@ -174,13 +166,13 @@ def _read(file: Path, name: str) -> pd.DataFrame:
     except DataSourceError:
         raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise DataSourceError(f"{name}: malformed CSV: {_first_line(e)}") from e
+        raise DataSourceError(f"{name}: malformed CSV: {first_line(e)}") from e
     except UnicodeDecodeError as e:
-        raise DataSourceError(f"{name}: cannot read as UTF-8 text: {_first_line(e)}") from e
+        raise DataSourceError(f"{name}: cannot read as UTF-8 text: {first_line(e)}") from e
     except OSError as e:
-        raise DataSourceError(f"{name}: cannot read: {e.strerror or _first_line(e)}") from e
+        raise DataSourceError(f"{name}: cannot read: {e.strerror or first_line(e)}") from e
     except Exception as e:  # pyarrow's ArrowInvalid & co: damaged or not that format
-        raise DataSourceError(f"{name}: cannot read as {kind}: {_first_line(e)}") from e
+        raise DataSourceError(f"{name}: cannot read as {kind}: {first_line(e)}") from e
 
 
 def _read_csv(file: Path, name: str) -> pd.DataFrame:

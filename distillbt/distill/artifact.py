@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, first_line
 from .episodes import Episodes
 
 __all__ = ["DistilledSet", "ArtifactError", "FORMAT_VERSION", "PRECISIONS", "fingerprint_candles",
@@ -249,7 +249,7 @@ class DistilledSet:
         except ArtifactError:
             raise
         except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as error:
-            raise ArtifactError(f"{path}: corrupt distilled-set file ({_first_line(error)})") from error
+            raise ArtifactError(f"{path}: corrupt distilled-set file ({first_line(error)})") from error
         version = meta.get("format_version")
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise ArtifactError(
@@ -291,8 +291,3 @@ def _json_default(value):
     if isinstance(value, (pd.Timestamp,)):
         return value.isoformat()
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -67,7 +67,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..backtest import BacktestJob, run_many
-from ..errors import InputError
+from ..errors import InputError, first_line
 from ..executor import current, parallel_api
 from ..vectorised import simulate
 from ..distill.episodes import DEFAULT_EPISODE_WARMUP, Episodes, select_episodes, windows_as_episodes
@@ -440,7 +440,7 @@ def screen_plain(
         try:
             plans.append(plan_configuration(config))
         except Exception as exc:  # noqa: BLE001 - reported per configuration
-            record["error"] = f"{config.name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            record["error"] = f"{config.name}: {first_line(exc, with_type=True)}"
             plans.append(None)
     live = [i for i, p in enumerate(plans) if p is not None]
     warm_needed = max([plans[i].warmup for i in live] or [10])
