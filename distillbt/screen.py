@@ -57,7 +57,7 @@ from .data.candles import Candles
 from .data.resample import resample_candles
 from .discovery import Configuration, Discovery, StrategyError, configuration_name, discover
 from .distill.artifact import DistilledSet
-from .distill.prepare import prepare
+from .distill.prepare import SCREEN_FRACTIONS, SCREEN_PERIODS, prepare
 from .distill.runner import distill
 from .errors import InputError, first_line
 from .executor import parallel_api
@@ -69,7 +69,8 @@ from .stats import deflated_sharpe_ratio, headline_stats, probability_of_backtes
 
 __all__ = ["screen", "ScreenResult", "ScreenRecord", "DEFAULT_FRACTIONS", "TASK_OF_TARGET"]
 
-DEFAULT_FRACTIONS = (0.5, 0.3, 0.2)
+#: The screen's training / screening / holdout fractions (one constant, in distill.prepare).
+DEFAULT_FRACTIONS = SCREEN_FRACTIONS
 log = logging.getLogger(__name__)
 
 
@@ -167,8 +168,7 @@ def _periods(candles: Candles, fractions) -> dict:
         rows = data.parts[part]
         return int(index.get_loc(data.times[rows.start])), int(index.get_loc(data.times[rows.stop - 1])) + 1
 
-    periods = {name: bounds(part) for name, part in
-               (("training", "train"), ("screening", "validation"), ("holdout", "test"))}
+    periods = {name: bounds(part) for name, part in SCREEN_PERIODS.items()}
     return {"data": data, **periods}
 
 

@@ -18,10 +18,20 @@ from ..features import Standardizer, chronological_split, make_features, valid_r
 from ..regimes import TrendVolatilityLabeller
 from .artifact import fingerprint_candles
 
-__all__ = ["PreparedData", "prepare", "PERIODS", "DEFAULT_FRACTIONS"]
+__all__ = ["PreparedData", "prepare", "PERIODS", "DEFAULT_FRACTIONS", "SCREEN_FRACTIONS", "SCREEN_PERIODS"]
 
+#: The parts of a chronological split, in time order.
 PERIODS = ("train", "validation", "test")
+#: Fractions of the usable candles in each part for ``distill``, ``evaluate`` and ``update``:
+#: most of the history trains the distiller; validation chooses (e.g. the MLP's decay), test
+#: only scores.
 DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)
+#: The screen's split of the same three parts: training (distillation, model fits), screening
+#: (every configuration scored, validation backtests) and holdout (survivors only, nothing
+#: selected on it) — a longer screening period, so ranks rest on more bars.
+SCREEN_FRACTIONS = (0.5, 0.3, 0.2)
+#: The screen's name of each part (its summary and report say training/screening/holdout).
+SCREEN_PERIODS = {"training": "train", "screening": "validation", "holdout": "test"}
 
 
 @dataclass(frozen=True, eq=False)
