@@ -124,7 +124,7 @@ class NumpyFeed(bt.feed.DataBase):
         frame = candles.frame if isinstance(candles, Candles) else candles
         timeframe = candles.timeframe if isinstance(candles, Candles) else None
         ns = pd.DatetimeIndex(frame.index).as_unit("ns").asi8
-        arrays = _feed_arrays(ns, *(frame[col].to_numpy() for col in COLUMNS))
+        arrays = feed_arrays(ns, *(frame[col].to_numpy() for col in COLUMNS))
         kwargs = dict(arrays=arrays, name=name or getattr(candles, "symbol", "") or "data")
         if timeframe is not None:
             kwargs["timeframe"], kwargs["compression"] = _bt_timeframe(timeframe)
@@ -189,7 +189,7 @@ class NumpyFeed(bt.feed.DataBase):
         return arrays
 
 
-def _feed_arrays(ns, open_, high, low, close, volume) -> dict:
+def feed_arrays(ns, open_, high, low, close, volume) -> dict:
     n = len(ns)
     as_float = lambda values: np.ascontiguousarray(values, dtype=np.float64)  # noqa: E731
     return {
@@ -389,7 +389,7 @@ def run_backtest(
 
     frame = candles.frame
     ns = frame.index.as_unit("ns").asi8[fed_from:stop]
-    arrays = _feed_arrays(ns, *(frame[col].to_numpy()[fed_from:stop] for col in COLUMNS))
+    arrays = feed_arrays(ns, *(frame[col].to_numpy()[fed_from:stop] for col in COLUMNS))
     warm = first - fed_from
     times = frame.index[first:stop]
     setup = dict(arrays=arrays, strategy_cls=strategy_cls, params=params, cash=cash,

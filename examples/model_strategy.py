@@ -29,7 +29,7 @@ from distillbt.backtest import run_backtest
 from distillbt.discovery import discover
 from distillbt.distill.prepare import prepare
 from distillbt.distill.runner import distill
-from distillbt.errors import InputError
+from distillbt.errors import InputError, first_line
 from distillbt.screen import DEFAULT_FRACTIONS
 
 HERE = Path(__file__).resolve().parent
@@ -154,7 +154,7 @@ def distill_training(data, method):
         return distill(data, method=method, size=size or d1 * len(regimes), task="regression",
                        per_regime=True, seed=0)
     except InputError as error:
-        print(f"(per-regime distillation refused: {str(error).splitlines()[0]}; distilling the "
+        print(f"(per-regime distillation refused: {first_line(error)}; distilling the "
               "whole training period at once)")
         return distill(data, method=method, size=size or d1, task="regression", per_regime=False, seed=0)
 

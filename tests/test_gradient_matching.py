@@ -5,7 +5,7 @@ import pytest
 from scipy.special import expit
 
 from distillbt.distill._losses import make_spec
-from distillbt.distill.gradient import GradientMatching, _matching_objective, _RealGradient
+from distillbt.distill.gradient import GradientMatching, _matching_objective, RealGradient
 from distillbt.errors import InputError
 from distillbt.models import LogisticRegression, Ridge
 
@@ -92,12 +92,12 @@ def test_real_gradient_estimates_are_exact_for_linear_and_unbiased_for_logistic(
     y_clf = (rng.random(5000) < expit(0.3 * X[:, 0])).astype(float)
     linear = make_spec("linear", "regression")
     theta = linear.init_params(rng, 3)
-    estimate = _RealGradient(linear, X, y_reg, w, 64, rng)
+    estimate = RealGradient(linear, X, y_reg, w, 64, rng)
     np.testing.assert_allclose(estimate(theta), linear.loss_and_grad(theta, X, y_reg, w)[1], rtol=1e-10, atol=1e-12)
 
     logistic = make_spec("logistic", "classification")
     full = logistic.loss_and_grad(theta, X, y_clf, w)[1]
-    estimate = _RealGradient(logistic, X, y_clf, w, 64, rng)
+    estimate = RealGradient(logistic, X, y_clf, w, 64, rng)
     draws = np.array([estimate(theta) for _ in range(2000)])
     standard_error = draws.std(axis=0) / np.sqrt(len(draws))
     assert np.all(np.abs(draws.mean(axis=0) - full) < 4 * standard_error + 1e-12)

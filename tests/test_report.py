@@ -11,7 +11,7 @@ import pytest
 
 from distillbt.cli import main
 from distillbt.data.sample import sample_market
-from distillbt.distill.prepare import prepare
+from distillbt.distill.prepare import SCREEN_FRACTIONS, SCREEN_PERIODS, prepare
 from distillbt.report import (ReportError, load_results, plot_distillation_quality, plot_distributions,
                               plot_episodes, plot_equity_curves, plot_regime_timeline, plot_screen_vs_full,
                               plot_time_spent, write_report)
@@ -67,10 +67,10 @@ def candles():
 def results(candles):
     """A results dict as the screen saves it, its series collected from real candles and fabricated
     backtests (the screen itself is exercised once, in the CLI test below)."""
-    data = prepare(candles, fractions=(0.5, 0.3, 0.2))
+    data = prepare(candles, fractions=SCREEN_FRACTIONS)
     index = candles.frame.index
     bounds = {}
-    for name, part in (("training", "train"), ("screening", "validation"), ("holdout", "test")):
+    for name, part in SCREEN_PERIODS.items():
         rows = data.parts[part]
         bounds[name] = (int(index.get_loc(data.times[rows.start])), int(index.get_loc(data.times[rows.stop - 1])) + 1)
     recs = records()

@@ -161,25 +161,25 @@ class MLPSpec:
         mask[-1] = 0.0  # b₂
         return mask
 
-    def _unpack(self, theta, d):
+    def unpack(self, theta, d):
         h = self.hidden
         block = theta[: h * (d + 1)].reshape(h, d + 1)
         return block[:, :d].T, block[:, d], theta[h * (d + 1) : -1], theta[-1]
 
-    def _pack(self, W1, b1, w2, b2):
+    def pack(self, W1, b1, w2, b2):
         return np.concatenate([np.column_stack([W1.T, b1]).ravel(), w2, [b2]])
 
     def decision(self, theta, X):
-        W1, b1, w2, b2 = self._unpack(theta, X.shape[1])
+        W1, b1, w2, b2 = self.unpack(theta, X.shape[1])
         return np.tanh(X @ W1 + b1) @ w2 + b2
 
     def loss_and_grad(self, theta, X, y, w):
-        W1, b1, w2, b2 = self._unpack(theta, X.shape[1])
+        W1, b1, w2, b2 = self.unpack(theta, X.shape[1])
         A = np.tanh(X @ W1 + b1)
         f = A @ w2 + b2
         delta = w * self.head.residual(f, y)
         E = np.outer(delta, w2) * (1.0 - A * A)  # ∂L/∂Z, per sample and unit
-        grad = self._pack(X.T @ E, E.sum(axis=0), A.T @ delta, delta.sum())
+        grad = self.pack(X.T @ E, E.sum(axis=0), A.T @ delta, delta.sum())
         return float(w @ self.head.loss(f, y)), grad
 
     def data_vjp(self, theta, X, y, w, v):
@@ -188,8 +188,8 @@ class MLPSpec:
         # (qᵢ is the change of zᵢ along v). xᵢ enters δᵢ through fᵢ (∂f/∂x = W₁ (w₂ ⊙ D)),
         # mᵢ through zᵢ (∂D/∂z = −2 a D) and through qᵢ (∂q/∂x = V₁).
         d = X.shape[1]
-        W1, b1, w2, b2 = self._unpack(theta, d)
-        V1, vb1, vw2, vb2 = self._unpack(v, d)
+        W1, b1, w2, b2 = self.unpack(theta, d)
+        V1, vb1, vw2, vb2 = self.unpack(v, d)
         A = np.tanh(X @ W1 + b1)
         D = 1.0 - A * A
         f = A @ w2 + b2

@@ -49,9 +49,9 @@ import numpy as np
 
 from ._losses import make_spec
 from .base import TASKS, BaseDistiller, check_training_data
-from .coresets import _check_choice, _check_float, _check_int
-from .distribution import _optimisation_options, _starting_points
-from .trajectory import _descend
+from .coresets import check_choice, check_float, check_int
+from .distribution import optimisation_options, starting_points
+from .trajectory import descend
 
 __all__ = ["CAFE"]
 
@@ -65,7 +65,7 @@ _PANEL_BATCHES = 1
 def _layers(spec, theta, X):
     """Per-layer features of ``X`` under ``theta``: ``[X, A, f]`` and what back-propagation
     needs (``W1``, ``w2``, ``D = 1 − A²``)."""
-    W1, b1, w2, b2 = spec._unpack(theta, X.shape[1])
+    W1, b1, w2, b2 = spec.unpack(theta, X.shape[1])
     A = np.tanh(X @ W1 + b1)
     return [X, A, (A @ w2 + b2)[:, None]], (W1, w2, 1.0 - A * A)
 
@@ -234,20 +234,20 @@ class CAFE(BaseDistiller):
 
     def fit(self, X, y, sample_weight=None):
         """Learn ``X_``, ``y_`` and ``weight_`` from ``(X, y)``; returns ``self``."""
-        task = _check_choice("task", self.task, TASKS)
+        task = check_choice("task", self.task, TASKS)
         X, y, w = check_training_data(X, y, sample_weight, size=self.size, task=task)
-        size = _check_int("size", self.size, 1)
+        size = check_int("size", self.size, 1)
         spec = make_spec("mlp", task, hidden=self.hidden)
-        n_iter, lr, batch_size, schedule_kind, tol, patience = _optimisation_options(self)
-        n_nets = _check_int("n_nets", self.n_nets, 1)
-        n_inner = _check_int("n_inner", self.n_inner, 0)
-        inner_lr = _check_float("inner_lr", self.inner_lr)
-        n_buckets = _check_int("n_buckets", self.n_buckets, 1)
-        beta = _check_float("discrimination", self.discrimination, strict=False)
+        n_iter, lr, batch_size, schedule_kind, tol, patience = optimisation_options(self)
+        n_nets = check_int("n_nets", self.n_nets, 1)
+        n_inner = check_int("n_inner", self.n_inner, 0)
+        inner_lr = check_float("inner_lr", self.inner_lr)
+        n_buckets = check_int("n_buckets", self.n_buckets, 1)
+        beta = check_float("discrimination", self.discrimination, strict=False)
         rng = np.random.default_rng(self.random_state)
         classify = task == "classification"
 
-        scaler, start = _starting_points(self, X, y, w, size, rng)
+        scaler, start = starting_points(self, X, y, w, size, rng)
         real_groups, syn_groups, n_groups = _groups(y, w, start.y_, classify=classify, n_buckets=n_buckets)
         shares = np.bincount(real_groups, weights=w, minlength=n_groups)
         counts = np.bincount(syn_groups, minlength=n_groups)
@@ -289,7 +289,7 @@ class CAFE(BaseDistiller):
                 total += _alignment_loss_grad(spec, theta, xs, P_syn, real, shares, discrimination=beta)[1]
             return [total / n_nets]
 
-        schedule, history = _descend([xs], gradients, probe, lr=lr, n_iter=n_iter, schedule_kind=schedule_kind,
+        schedule, history = descend([xs], gradients, probe, lr=lr, n_iter=n_iter, schedule_kind=schedule_kind,
                                      tol=tol, patience=patience)
         self.groups_ = syn_groups
         return self._set_result(scaler.inverse_x(xs), labels, w_syn, n_iter=schedule.t,

@@ -42,7 +42,7 @@ _BLOCK_CELLS = 1 << 21
 # (private, but also used by distribution.py and kernel.py)
 
 
-def _check_int(name, value, minimum, maximum=None):
+def check_int(name, value, minimum, maximum=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InputError(f"{name} must be an integer, got {value!r}")
     if value < minimum or (maximum is not None and value > maximum):
@@ -51,7 +51,7 @@ def _check_int(name, value, minimum, maximum=None):
     return int(value)
 
 
-def _check_float(name, value, *, low=0.0, strict=True):
+def check_float(name, value, *, low=0.0, strict=True):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise InputError(f"{name} must be a finite number, got {value!r}")
     if value < low or (strict and value == low):
@@ -59,13 +59,13 @@ def _check_float(name, value, *, low=0.0, strict=True):
     return float(value)
 
 
-def _check_choice(name, value, choices):
+def check_choice(name, value, choices):
     if value not in choices:
         raise InputError(f"unknown {name} {value!r}: choose one of {', '.join(map(str, choices))}")
     return value
 
 
-class _JointScaler:
+class JointScaler:
     """Weighted standardisation of the joint vector ``z = [x, y]`` (columns with zero spread
     keep scale 1, so they stay constant instead of becoming NaN)."""
 
@@ -137,13 +137,13 @@ def _nearest(Z, C, *, transform=None):
     return labels, dist
 
 
-def _sq_dist(A, B):
+def sq_dist(A, B):
     d2 = np.einsum("ij,ij->i", A, A)[:, None] + np.einsum("ij,ij->i", B, B)[None, :]
     d2 -= 2.0 * (A @ B.T)
     return np.maximum(d2, 0.0)
 
 
-def _median_gamma(Z, rng, *, n_pairs=20_000):
+def median_gamma(Z, rng, *, n_pairs=20_000):
     """The median heuristic ``1 / median ||z_i - z_j||²`` over random pairs of distinct rows."""
     n = len(Z)
     if n < 2:
@@ -163,7 +163,7 @@ def _positive_pool(w, size):
     return pool
 
 
-def _uniform(size):
+def uniform(size):
     return np.full(size, 1.0 / size)
 
 
@@ -203,7 +203,7 @@ class RandomSubset(BaseDistiller):
 
     def fit(self, X, y, sample_weight=None):
         X, y, w = check_training_data(X, y, sample_weight, size=self.size)
-        size = _check_int("size", self.size, 1)
+        size = check_int("size", self.size, 1)
         rng = np.random.default_rng(self.random_state)
         _positive_pool(w, size)
         if not self.stratify:
@@ -211,7 +211,7 @@ class RandomSubset(BaseDistiller):
         else:
             idx = self._stratified(y, w, size, rng)
         self.indices_ = np.sort(idx)
-        return self._set_result(X[self.indices_], y[self.indices_], _uniform(size))
+        return self._set_result(X[self.indices_], y[self.indices_], uniform(size))
 
     @staticmethod
     def _stratified(y, w, size, rng):
@@ -290,11 +290,11 @@ class KMedoids(BaseDistiller):
 
     def fit(self, X, y, sample_weight=None):
         X, y, w = check_training_data(X, y, sample_weight, size=self.size)
-        size = _check_int("size", self.size, 1)
-        max_iter = _check_int("max_iter", self.max_iter, 0)
-        subsample = _check_int("subsample", self.subsample, size)
+        size = check_int("size", self.size, 1)
+        max_iter = check_int("max_iter", self.max_iter, 0)
+        subsample = check_int("subsample", self.subsample, size)
         rng = np.random.default_rng(self.random_state)
-        scaler = _JointScaler(X, y, w)
+        scaler = JointScaler(X, y, w)
         pool = _positive_pool(w, size)
         if len(pool) > subsample:
             # Uniform inclusion keeps the weights unbiased: each kept row carries its own weight.
@@ -337,7 +337,7 @@ class KMedoids(BaseDistiller):
         m = len(Z)
         n_trials = 2 + int(math.log(k))
         chosen = [int(rng.choice(m, p=omega))]
-        d2 = _sq_dist(Z, Z[chosen])[:, 0]
+        d2 = sq_dist(Z, Z[chosen])[:, 0]
         for _ in range(1, k):
             p = omega * d2
             total = p.sum()
@@ -348,7 +348,7 @@ class KMedoids(BaseDistiller):
                 chosen.append(best)
                 continue
             cands = rng.choice(m, size=n_trials, p=p / total)
-            d2_c = np.minimum(d2[:, None], _sq_dist(Z, Z[cands]))
+            d2_c = np.minimum(d2[:, None], sq_dist(Z, Z[cands]))
             best_t = int(np.argmin(omega @ d2_c))
             chosen.append(int(cands[best_t]))
             d2 = d2_c[:, best_t]
@@ -369,7 +369,7 @@ class KMedoids(BaseDistiller):
             cost = np.empty(len(members))
             step = max(1, _BLOCK_CELLS // len(members))
             for a in range(0, len(members), step):
-                cost[a : a + step] = np.sqrt(_sq_dist(Zm[a : a + step], Zm)) @ om
+                cost[a : a + step] = np.sqrt(sq_dist(Zm[a : a + step], Zm)) @ om
             best = members[np.argmin(cost)]
             # Keep the current medoid on (rounding-level) ties so that the iteration terminates.
             here = np.flatnonzero(members == medoids[c])
@@ -435,15 +435,15 @@ class Herding(BaseDistiller):
 
     def fit(self, X, y, sample_weight=None):
         X, y, w = check_training_data(X, y, sample_weight, size=self.size)
-        size = _check_int("size", self.size, 1)
-        kernel = _check_choice("kernel", self.kernel, ("rbf", "linear"))
-        n_features = _check_int("n_features", self.n_features, 1)
+        size = check_int("size", self.size, 1)
+        kernel = check_choice("kernel", self.kernel, ("rbf", "linear"))
+        n_features = check_int("n_features", self.n_features, 1)
         subsample = self.subsample
         if subsample is not None:
-            subsample = _check_int("subsample", subsample, size)
-        gamma = None if self.gamma is None else _check_float("gamma", self.gamma)
+            subsample = check_int("subsample", subsample, size)
+        gamma = None if self.gamma is None else check_float("gamma", self.gamma)
         rng = np.random.default_rng(self.random_state)
-        scaler = _JointScaler(X, y, w)
+        scaler = JointScaler(X, y, w)
         pool = _positive_pool(w, size)
         rows = pool
         if kernel == "rbf" and subsample is not None and len(pool) > subsample:
@@ -457,7 +457,7 @@ class Herding(BaseDistiller):
             p = X.shape[1] + 1
             if gamma is None:
                 probe = rows[rng.choice(len(rows), min(len(rows), 2000), replace=False)]
-                gamma = _median_gamma(scaler.transform(X[probe], y[probe]), rng)
+                gamma = median_gamma(scaler.transform(X[probe], y[probe]), rng)
             self.gamma_ = gamma
             # float32 throughout: herding only compares scores, and the features (and their
             # cosines, the main cost) are twice as fast and half the memory.
@@ -489,7 +489,7 @@ class Herding(BaseDistiller):
 
         self.indices_ = rows[np.array(chosen, dtype=np.intp)]
         idx = self.indices_
-        return self._set_result(X[idx], y[idx], _uniform(size), n_iter=size, loss_history=history)
+        return self._set_result(X[idx], y[idx], uniform(size), n_iter=size, loss_history=history)
 
 
 class FullData(BaseDistiller):

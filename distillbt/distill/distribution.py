@@ -56,11 +56,11 @@ from .base import BaseDistiller, TASKS, check_init_points, check_training_data
 from .coresets import (
     KMedoids,
     RandomSubset,
-    _check_choice,
-    _check_float,
-    _check_int,
-    _JointScaler,
-    _uniform,
+    check_choice,
+    check_float,
+    check_int,
+    JointScaler,
+    uniform,
 )
 
 __all__ = ["DistributionMatching"]
@@ -74,7 +74,7 @@ _LABEL_CLIP = 0.1
 # (private, shared with kernel.py)
 
 
-def _sigmoid(u):
+def sigmoid(u):
     return 0.5 * (1.0 + np.tanh(0.5 * u))  # stable for large |u|
 
 
@@ -158,36 +158,36 @@ class _DMProbe:
 # --------------------------------------------------------------------------- the distiller
 
 
-def _optimisation_options(est):
+def optimisation_options(est):
     """The validated ``n_iter, lr, batch_size, lr_schedule, tol, patience`` of an iterative
     distiller (shared by distribution matching and KIP)."""
     return (
-        _check_int("n_iter", est.n_iter, 0),
-        _check_float("lr", est.lr),
-        _check_int("batch_size", est.batch_size, 1),
-        _check_choice("lr_schedule", est.lr_schedule, ("cosine", "constant")),
-        _check_float("tol", est.tol, strict=False),
-        _check_int("patience", est.patience, 1),
+        check_int("n_iter", est.n_iter, 0),
+        check_float("lr", est.lr),
+        check_int("batch_size", est.batch_size, 1),
+        check_choice("lr_schedule", est.lr_schedule, ("cosine", "constant")),
+        check_float("tol", est.tol, strict=False),
+        check_int("patience", est.patience, 1),
     )
 
 
-def _starting_points(est, X, y, w, size, rng):
+def starting_points(est, X, y, w, size, rng):
     """The joint scaler and the real points the synthetic ones start from (``est.init``)."""
-    init = _check_choice("init", est.init, ("kmedoids", "random"))
-    scaler = _JointScaler(X, y, w)
+    init = check_choice("init", est.init, ("kmedoids", "random"))
+    scaler = JointScaler(X, y, w)
     start = (KMedoids if init == "kmedoids" else RandomSubset)(size=size, random_state=rng)
     return scaler, start.fit(X, y, w)
 
 
-def _warm_points(X, y, w, size, init_points, init_targets):
-    """:func:`_starting_points` for a warm start: the joint scaler and the given points."""
+def warm_points(X, y, w, size, init_points, init_targets):
+    """:func:`starting_points` for a warm start: the joint scaler and the given points."""
     from types import SimpleNamespace
 
     P, t = check_init_points(init_points, init_targets, size, X.shape[1])
-    return _JointScaler(X, y, w), SimpleNamespace(X_=P, y_=t)
+    return JointScaler(X, y, w), SimpleNamespace(X_=P, y_=t)
 
 
-def _starting_labels(labels, scaler, *, soft: bool):
+def starting_labels(labels, scaler, *, soft: bool):
     """Optimisable labels: logits of clipped 0/1 labels (soft), else standardised targets."""
     if soft:
         return _logit(np.clip(labels, _LABEL_CLIP, 1.0 - _LABEL_CLIP))
@@ -271,19 +271,19 @@ class DistributionMatching(BaseDistiller):
 
     def fit(self, X, y, sample_weight=None, *, init_points=None, init_targets=None):
         """``init_points``/``init_targets``: start from these ``size`` points (warm start)."""
-        task = _check_choice("task", self.task, TASKS)
+        task = check_choice("task", self.task, TASKS)
         X, y, w = check_training_data(X, y, sample_weight, size=self.size, task=task)
-        size = _check_int("size", self.size, 1)
-        n_maps = _check_int("n_maps", self.n_maps, 1)
-        width = _check_int("width", self.width, 1)
-        n_iter, lr, batch_size, schedule_kind, tol, patience = _optimisation_options(self)
+        size = check_int("size", self.size, 1)
+        n_maps = check_int("n_maps", self.n_maps, 1)
+        width = check_int("width", self.width, 1)
+        n_iter, lr, batch_size, schedule_kind, tol, patience = optimisation_options(self)
         rng = np.random.default_rng(self.random_state)
 
-        scaler, start = (_starting_points(self, X, y, w, size, rng) if init_points is None
-                         else _warm_points(X, y, w, size, init_points, init_targets))
+        scaler, start = (starting_points(self, X, y, w, size, rng) if init_points is None
+                         else warm_points(X, y, w, size, init_points, init_targets))
         xs = scaler.transform_x(start.X_)
         classify = task == "classification"
-        label = _starting_labels(start.y_, scaler, soft=classify)
+        label = starting_labels(start.y_, scaler, soft=classify)
         params = [xs, label]
 
         dim = X.shape[1] + 1
@@ -305,7 +305,7 @@ class DistributionMatching(BaseDistiller):
             return Zr, W, b
 
         def joint():
-            ys = scaler.transform_y(_sigmoid(label)) if classify else label
+            ys = scaler.transform_y(sigmoid(label)) if classify else label
             return np.column_stack([xs, ys])
 
         probe = _DMProbe(*draw(8 * per_map))
@@ -319,18 +319,18 @@ class DistributionMatching(BaseDistiller):
             grad = grad.astype(np.float64)
             g_label = grad[:, -1]
             if classify:
-                p = _sigmoid(label)
+                p = sigmoid(label)
                 g_label = g_label * p * (1.0 - p) / scaler.scale[-1]
             adam.step(params, [grad[:, :-1], g_label], schedule.lr())
             history.append(probe(joint()))
             if schedule.update(history[-1]):
                 break
 
-        y_out = _sigmoid(label) if classify else scaler.inverse_y(label)
+        y_out = sigmoid(label) if classify else scaler.inverse_y(label)
         return self._set_result(
             scaler.inverse_x(xs),
             y_out,
-            _uniform(size),
+            uniform(size),
             n_iter=schedule.t,
             converged=schedule.converged,
             loss_history=history,

@@ -31,7 +31,7 @@ Two departures from the paper, both about noise (market signals are weak, so a m
 gradient is mostly noise):
 
 - for linear and logistic learners ``g_T`` is estimated with a control variate whose linear
-  part is exact (see :class:`_RealGradient`): for linear regression it is the exact full-data
+  part is exact (see :class:`RealGradient`): for linear regression it is the exact full-data
   gradient, for logistic regression the batch only supplies the small non-linear remainder;
 - the convergence check and ``loss_history_`` use the distance on a fixed panel of 8
   initialisations with real gradients computed once on large batches, a function of ``S``
@@ -56,7 +56,7 @@ from ..errors import InputError
 from ._losses import LinearSpec, make_spec
 from ._optim import Adam
 from .base import BaseDistiller, check_init_points, check_training_data
-from .coresets import KMedoids, RandomSubset, _check_choice, _check_float, _check_int
+from .coresets import KMedoids, RandomSubset, check_choice, check_float, check_int
 
 __all__ = ["GradientMatching"]
 
@@ -206,32 +206,32 @@ class GradientMatching(BaseDistiller):
 
     def _check_options(self):
         """Validated options (``learner``, ``task`` and ``hidden`` are checked by ``make_spec``)."""
-        _check_choice("init", self.init, INITS)
-        _check_choice("lr_schedule", self.lr_schedule, SCHEDULES)
+        check_choice("init", self.init, INITS)
+        check_choice("lr_schedule", self.lr_schedule, SCHEDULES)
         options = {
-            "n_outer": _check_int("n_outer", self.n_outer, 1),
-            "n_inner": _check_int("n_inner", self.n_inner, 0),
-            "batch_size": _check_int("batch_size", self.batch_size, 1),
-            "patience": _check_int("patience", self.patience, 1),
-            "lr_x": _check_float("lr_x", self.lr_x),
-            "lr_y": _check_float("lr_y", self.lr_y),
-            "tol": _check_float("tol", self.tol, strict=False),
-            "alpha": _check_float("alpha", self.alpha, strict=False),
-            "n_cloud": _check_int("n_cloud", self.n_cloud, 0),
+            "n_outer": check_int("n_outer", self.n_outer, 1),
+            "n_inner": check_int("n_inner", self.n_inner, 0),
+            "batch_size": check_int("batch_size", self.batch_size, 1),
+            "patience": check_int("patience", self.patience, 1),
+            "lr_x": check_float("lr_x", self.lr_x),
+            "lr_y": check_float("lr_y", self.lr_y),
+            "tol": check_float("tol", self.tol, strict=False),
+            "alpha": check_float("alpha", self.alpha, strict=False),
+            "n_cloud": check_int("n_cloud", self.n_cloud, 0),
         }
-        sampling = _check_choice("theta_sampling", self.theta_sampling, THETA_SAMPLINGS)
+        sampling = check_choice("theta_sampling", self.theta_sampling, THETA_SAMPLINGS)
         if sampling == "auto":
             sampling = "trajectory"
         options["theta_sampling"] = sampling
-        options["path_steps"] = _check_int("path_steps", self.path_steps, 1)
-        options["path_lr"] = _check_float("path_lr", self.path_lr)
-        options["path_rows"] = _check_int("path_rows", self.path_rows, 1)
-        options["refine_rounds"] = _check_int("refine_rounds", self.refine_rounds, 0)
+        options["path_steps"] = check_int("path_steps", self.path_steps, 1)
+        options["path_lr"] = check_float("path_lr", self.path_lr)
+        options["path_rows"] = check_int("path_rows", self.path_rows, 1)
+        options["refine_rounds"] = check_int("refine_rounds", self.refine_rounds, 0)
         alphas = self.path_alphas
         if alphas is None:
             alphas = _MLP_PATH_ALPHAS
         try:
-            alphas = tuple(_check_float("path_alphas", a, strict=False) for a in alphas)
+            alphas = tuple(check_float("path_alphas", a, strict=False) for a in alphas)
         except TypeError:
             raise InputError(f"path_alphas must be a sequence of numbers >= 0 or None, got {self.path_alphas!r}") from None
         if not alphas:
@@ -241,8 +241,8 @@ class GradientMatching(BaseDistiller):
             options["n_experts"] = (_MLP_EXPERTS_PER_ALPHA * len(alphas) if self.learner == "mlp"
                                     else _LINEAR_EXPERTS)
         else:
-            options["n_experts"] = _check_int("n_experts", self.n_experts, 0)
-        distance = _check_choice("distance", self.distance, DISTANCES)
+            options["n_experts"] = check_int("n_experts", self.n_experts, 0)
+        distance = check_choice("distance", self.distance, DISTANCES)
         if distance == "auto":
             distance = "relative" if sampling == "trajectory" else "cosine"
         if distance == "relative" and sampling != "trajectory":
@@ -252,7 +252,7 @@ class GradientMatching(BaseDistiller):
             logistic = self.learner != "mlp" and self.task == "classification"
             options["inner_lr"] = _INNER_LR_LOGISTIC if logistic else _INNER_LR
         else:
-            options["inner_lr"] = _check_float("inner_lr", self.inner_lr)
+            options["inner_lr"] = check_float("inner_lr", self.inner_lr)
         return options
 
     def fit(self, X, y, sample_weight=None, *, init_points=None, init_targets=None):
@@ -328,7 +328,7 @@ class GradientMatching(BaseDistiller):
         params = [X_syn, labels] if self.learn_labels else [X_syn]
         base_lrs = [opt["lr_x"], opt["lr_y"]][: len(params)]
         optimiser = Adam(params)
-        real_gradient = _RealGradient(spec, Xs, ys, w, opt["batch_size"], rng)
+        real_gradient = RealGradient(spec, Xs, ys, w, opt["batch_size"], rng)
         panel = _Panel(spec, Xs, ys, w, max(opt["batch_size"], _PANEL_BATCH), rng)
 
         n_outer = opt["n_outer"]
@@ -681,7 +681,7 @@ def _fit_on_bank(bank, X_syn, labels, w_syn, *, soft, learn_labels, distance, ma
     return X_out.copy(), np.array(labels_out, dtype=float), history, converged
 
 
-class _RealGradient:
+class RealGradient:
     """Mini-batch estimates of the real gradient ``∇θL(T; θ)``, rows drawn ∝ the weights.
 
     For linear and logistic models the estimate uses a control variate. Their gradient is
@@ -737,7 +737,7 @@ class _Panel:
 
     def __init__(self, spec, Xs, ys, w, batch, rng):
         d = Xs.shape[1]
-        real_gradient = _RealGradient(spec, Xs, ys, w, batch, rng)
+        real_gradient = RealGradient(spec, Xs, ys, w, batch, rng)
         self.spec, self.layers = spec, spec.layers(d)
         self.thetas = [spec.init_params(rng, d) for _ in range(_PANEL_SIZE)]
         self.targets = [real_gradient(theta) for theta in self.thetas]

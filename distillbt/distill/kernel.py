@@ -35,15 +35,15 @@ from scipy import linalg
 from ..errors import InputError
 from .base import BaseDistiller, TASKS, check_training_data
 from .coresets import (
-    _check_choice,
-    _check_float,
-    _check_int,
-    _median_gamma,
-    _sq_dist,
-    _uniform,
+    check_choice,
+    check_float,
+    check_int,
+    median_gamma,
+    sq_dist,
+    uniform,
 )
 from ._optim import Adam, Schedule
-from .distribution import _optimisation_options, _sigmoid, _starting_labels, _starting_points, _warm_points
+from .distribution import optimisation_options, sigmoid, starting_labels, starting_points, warm_points
 
 __all__ = ["ExactLinear", "KernelRidgeDistiller", "ridge_solution"]
 
@@ -144,10 +144,10 @@ class ExactLinear(BaseDistiller):
         self.ridge_check = ridge_check
 
     def fit(self, X, y, sample_weight=None):
-        task = _check_choice("task", self.task, TASKS)
+        task = check_choice("task", self.task, TASKS)
         X, y, w = check_training_data(X, y, sample_weight, task=task)
         d = X.shape[1]
-        M = d + 1 if self.size is None else _check_int("size", self.size, 1)
+        M = d + 1 if self.size is None else check_int("size", self.size, 1)
         if M < d + 1:
             raise InputError(
                 f"ExactLinear needs at least n_features + 1 = {d + 1} points, got size {M}"
@@ -183,7 +183,7 @@ class ExactLinear(BaseDistiller):
                 "ExactLinear's soft labels fall outside [0, 1] here (the linear signal is too strong "
                 "for the linear-probability limit): use task='regression' or another method"
             )
-        self._set_result(x_bar + U, y_bar + e, _uniform(M))
+        self._set_result(x_bar + U, y_bar + e, uniform(M))
 
         self.check_error_ = None
         if self.ridge_check:
@@ -220,7 +220,7 @@ def _centred_basis(M):
 def _kernel(A, B, kind, gamma):
     if kind == "linear":
         return A @ B.T
-    return np.exp(-gamma * _sq_dist(A, B))
+    return np.exp(-gamma * sq_dist(A, B))
 
 
 def _kip_loss_grad(Xs, ys, Xb, yb, wb, kind, gamma, reg, *, grad=True):
@@ -364,29 +364,29 @@ class KernelRidgeDistiller(BaseDistiller):
 
     def fit(self, X, y, sample_weight=None, *, init_points=None, init_targets=None):
         """``init_points``/``init_targets``: start from these ``size`` points (warm start)."""
-        task = _check_choice("task", self.task, TASKS)
+        task = check_choice("task", self.task, TASKS)
         X, y, w = check_training_data(X, y, sample_weight, size=self.size, task=task)
-        size = _check_int("size", self.size, 1)
-        kind = _check_choice("kernel", self.kernel, ("rbf", "linear"))
-        gamma = None if self.gamma is None else _check_float("gamma", self.gamma)
-        reg = _check_float("reg", self.reg)
-        n_iter, lr, batch_size, schedule_kind, tol, patience = _optimisation_options(self)
+        size = check_int("size", self.size, 1)
+        kind = check_choice("kernel", self.kernel, ("rbf", "linear"))
+        gamma = None if self.gamma is None else check_float("gamma", self.gamma)
+        reg = check_float("reg", self.reg)
+        n_iter, lr, batch_size, schedule_kind, tol, patience = optimisation_options(self)
         rng = np.random.default_rng(self.random_state)
 
-        scaler, start = (_starting_points(self, X, y, w, size, rng) if init_points is None
-                         else _warm_points(X, y, w, size, init_points, init_targets))
+        scaler, start = (starting_points(self, X, y, w, size, rng) if init_points is None
+                         else warm_points(X, y, w, size, init_points, init_targets))
         if kind == "rbf" and gamma is None:
             probe_rows = rng.choice(len(X), min(len(X), 2000), replace=False)
-            gamma = _median_gamma(scaler.transform_x(X[probe_rows]), rng)
+            gamma = median_gamma(scaler.transform_x(X[probe_rows]), rng)
         self.gamma_ = gamma if kind == "rbf" else None
 
         classify = task == "classification"
         learn = bool(self.learn_labels)
         xs = scaler.transform_x(start.X_)
-        label = _starting_labels(start.y_, scaler, soft=classify and learn)
+        label = starting_labels(start.y_, scaler, soft=classify and learn)
 
         def support_labels():
-            return scaler.transform_y(_sigmoid(label)) if classify and learn else label
+            return scaler.transform_y(sigmoid(label)) if classify and learn else label
 
         cdf = np.cumsum(w)
         cdf /= cdf[-1]
@@ -414,7 +414,7 @@ class KernelRidgeDistiller(BaseDistiller):
             grads = [g_x]
             if learn:
                 if classify:
-                    p = _sigmoid(label)
+                    p = sigmoid(label)
                     g_y = g_y * p * (1.0 - p) / scaler.scale[-1]
                 grads.append(g_y)
             adam.step(params, grads, schedule.lr())
@@ -423,14 +423,14 @@ class KernelRidgeDistiller(BaseDistiller):
                 break
 
         if classify:
-            y_out = _sigmoid(label) if learn else start.y_  # fixed labels stay exactly 0/1
+            y_out = sigmoid(label) if learn else start.y_  # fixed labels stay exactly 0/1
         else:
             y_out = scaler.inverse_y(label)
         self._fitted = (scaler, kind, reg)  # what predict needs, immune to set_params
         return self._set_result(
             scaler.inverse_x(xs),
             y_out,
-            _uniform(size),
+            uniform(size),
             n_iter=schedule.t,
             converged=schedule.converged,
             loss_history=history,

@@ -31,7 +31,7 @@ student run is ``student_steps`` gradient, Hessian-vector and data-VJP products 
 
 Experts take full gradient-descent steps estimated on ``batch_size`` real rows drawn
 ∝ ``sample_weight`` — for the linear and logistic learners with gradient matching's control
-variate (:class:`~distillbt.distill.gradient._RealGradient`: the linear part of the gradient
+variate (:class:`~distillbt.distill.gradient.RealGradient`: the linear part of the gradient
 is exact), because on market data a plain mini-batch gradient is mostly label noise and a
 noisy expert would teach the synthetic set the noise. Their step ``expert_lr="auto"`` is
 ``c / λ_max`` of the standardised second-moment matrix ``E[J Jᵀ]`` (``J = [x, 1]``), with
@@ -42,7 +42,7 @@ The recorded loss (``loss_history_``, and what the plateau rule watches) is the 
 loss on a fixed panel of (expert, start) pairs, a deterministic function of ``S``; starting
 points, standardisation, soft labels ``sigmoid(u)`` for classification, Adam with a cosine
 schedule and the plateau rule are those of distribution matching (shared helpers in
-:mod:`.distribution` and :func:`_descend` here, also used by :mod:`.cafe`).
+:mod:`.distribution` and :func:`descend` here, also used by :mod:`.cafe`).
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ from ..errors import InputError
 from ._losses import LinearSpec, MLPSpec, make_spec
 from ._optim import Adam, Schedule
 from .base import TASKS, BaseDistiller, check_training_data
-from .coresets import _check_choice, _check_float, _check_int, _uniform
-from .distribution import _optimisation_options, _sigmoid, _starting_labels, _starting_points
-from .gradient import _RealGradient
+from .coresets import check_choice, check_float, check_int, uniform
+from .distribution import optimisation_options, sigmoid, starting_labels, starting_points
+from .gradient import RealGradient
 
 __all__ = ["TrajectoryMatching", "hvp"]
 
@@ -86,8 +86,8 @@ def hvp(spec, theta, X, y, w, v):
         # Q = X V₁ + v_b₁ the change of Z, dA = D ⊙ Q, df = dA·w₂ + A·v_w₂ + v_b₂,
         # dδ = w h'(f) df, dD = −2 A dA and E = δ w₂ᵀ ⊙ D, the gradient's pieces change by
         # dE = (dδ w₂ᵀ + δ v_w₂ᵀ) ⊙ D + δ w₂ᵀ ⊙ dD, and dA, dδ.
-        W1, b1, w2, b2 = spec._unpack(theta, X.shape[1])
-        V1, vb1, vw2, vb2 = spec._unpack(v, X.shape[1])
+        W1, b1, w2, b2 = spec.unpack(theta, X.shape[1])
+        V1, vb1, vw2, vb2 = spec.unpack(v, X.shape[1])
         A = np.tanh(X @ W1 + b1)
         D = 1.0 - A * A
         f = A @ w2 + b2
@@ -95,7 +95,7 @@ def hvp(spec, theta, X, y, w, v):
         delta = w * spec.head.residual(f, y)
         d_delta = w * spec.head.curvature(f) * (dA @ w2 + A @ vw2 + vb2)
         dE = (np.outer(d_delta, w2) + np.outer(delta, vw2)) * D - 2.0 * np.outer(delta, w2) * A * dA
-        return spec._pack(X.T @ dE, dE.sum(axis=0), dA.T @ delta + A.T @ d_delta, d_delta.sum())
+        return spec.pack(X.T @ dE, dE.sum(axis=0), dA.T @ delta + A.T @ d_delta, d_delta.sum())
     raise TypeError(f"no Hessian-vector product for {type(spec).__name__}")
 
 
@@ -134,7 +134,7 @@ def _student_loss_grad(spec, start, target, X, y, w, lr, steps, *, grad=True):
 # --------------------------------------------------------------------------- shared loop
 
 
-def _descend(params, gradients, probe, *, lr, n_iter, schedule_kind, tol, patience, lr_scales=None):
+def descend(params, gradients, probe, *, lr, n_iter, schedule_kind, tol, patience, lr_scales=None):
     """Adam on ``params`` with the cosine/constant schedule and plateau rule of
     :class:`~._optim.Schedule`, the loop distribution matching runs, shared by trajectory
     matching and CAFE.
@@ -281,34 +281,34 @@ class TrajectoryMatching(BaseDistiller):
         self.random_state = random_state
 
     def _check_options(self):
-        span = _check_int("expert_span", self.expert_span, 1)
+        span = check_int("expert_span", self.expert_span, 1)
         options = {
-            "n_experts": _check_int("n_experts", self.n_experts, 1),
-            "expert_steps": _check_int("expert_steps", self.expert_steps, span),
+            "n_experts": check_int("n_experts", self.n_experts, 1),
+            "expert_steps": check_int("expert_steps", self.expert_steps, span),
             "span": span,
-            "student_steps": _check_int("student_steps", self.student_steps, 1),
-            "pairs": _check_int("pairs_per_iter", self.pairs_per_iter, 1),
-            "lr_lr": _check_float("lr_lr", self.lr_lr, strict=False),
+            "student_steps": check_int("student_steps", self.student_steps, 1),
+            "pairs": check_int("pairs_per_iter", self.pairs_per_iter, 1),
+            "lr_lr": check_float("lr_lr", self.lr_lr, strict=False),
         }
         for name in ("expert_lr", "student_lr"):
             value = getattr(self, name)
-            options[name] = None if value == "auto" else _check_float(name, value)
+            options[name] = None if value == "auto" else check_float(name, value)
         return options
 
     def fit(self, X, y, sample_weight=None):
         """Learn ``X_``, ``y_`` and ``weight_`` from ``(X, y)``; returns ``self``."""
-        task = _check_choice("task", self.task, TASKS)
+        task = check_choice("task", self.task, TASKS)
         X, y, w = check_training_data(X, y, sample_weight, size=self.size, task=task)
-        size = _check_int("size", self.size, 1)
+        size = check_int("size", self.size, 1)
         spec = make_spec(self.learner, task, hidden=self.hidden)
-        n_iter, lr, batch_size, schedule_kind, tol, patience = _optimisation_options(self)
+        n_iter, lr, batch_size, schedule_kind, tol, patience = optimisation_options(self)
         opt = self._check_options()
         rng = np.random.default_rng(self.random_state)
         classify = task == "classification"
 
-        scaler, start = _starting_points(self, X, y, w, size, rng)
+        scaler, start = starting_points(self, X, y, w, size, rng)
         xs = scaler.transform_x(start.X_)
-        label = _starting_labels(start.y_, scaler, soft=classify)
+        label = starting_labels(start.y_, scaler, soft=classify)
         # The learner's space: standardised features; 0/1 labels or standardised targets.
         X_real = scaler.transform_x(X)
         y_real = y if classify else scaler.transform_y(y)
@@ -319,12 +319,12 @@ class TrajectoryMatching(BaseDistiller):
         span, steps = opt["span"], opt["student_steps"]
         student_lr = opt["student_lr"] or expert_lr * span / steps
         log_lr = np.array([np.log(student_lr)])
-        w_syn = _uniform(size)
+        w_syn = uniform(size)
         pairs = _usable_starts(trajectories, span)
         panel = [pairs[i] for i in np.unique(np.linspace(0, len(pairs) - 1, _PANEL_PAIRS).round().astype(int))]
 
         def targets():
-            return _sigmoid(label) if classify else label
+            return sigmoid(label) if classify else label
 
         def pair_loss_grad(expert, t, *, grad=True):
             path = trajectories[expert]
@@ -343,14 +343,14 @@ class TrajectoryMatching(BaseDistiller):
                     continue
                 gx, gy, glr, used = gx + dX, gy + dy, glr + dlr, used + 1
             if classify:
-                p = _sigmoid(label)
+                p = sigmoid(label)
                 gy = gy * p * (1.0 - p)
             # d loss / d log α = α · d loss / d α
             glr = glr * float(np.exp(log_lr[0])) if self.learn_lr else 0.0
             used = max(used, 1)
             return [gx / used, gy / used, np.array([glr / used])]
 
-        schedule, history = _descend(
+        schedule, history = descend(
             [xs, label, log_lr], gradients, probe, lr=lr, n_iter=n_iter, schedule_kind=schedule_kind,
             tol=tol, patience=patience, lr_scales=[1.0, 1.0, opt["lr_lr"] / lr],
         )
@@ -358,7 +358,7 @@ class TrajectoryMatching(BaseDistiller):
         self.student_lr_ = float(np.exp(log_lr[0]))
         return self._set_result(
             scaler.inverse_x(xs),
-            _sigmoid(label) if classify else scaler.inverse_y(label),
+            sigmoid(label) if classify else scaler.inverse_y(label),
             w_syn,
             n_iter=schedule.t,
             converged=schedule.converged,
@@ -387,7 +387,7 @@ def _expert_trajectories(spec, X, y, w, batch_size, rng, *, n_experts, steps, lr
         def real_gradient(theta):
             return spec.loss_and_grad(theta, X, y, w)[1]
     else:
-        real_gradient = _RealGradient(spec, X, y, w, batch_size, rng)
+        real_gradient = RealGradient(spec, X, y, w, batch_size, rng)
     runs = []
     for _ in range(n_experts):
         path = [spec.init_params(rng, X.shape[1])]

@@ -21,8 +21,8 @@ import time
 import backtrader as bt
 import numpy as np
 
-from ..backtest import StrategyRunError, _feed_arrays, run_cerebro
-from ..errors import DistillbtError, InputError
+from ..backtest import StrategyRunError, feed_arrays, run_cerebro
+from ..errors import DistillbtError, InputError, first_line
 from ..executor import using
 
 __all__ = ["PositionRecorder", "record_episodes", "record_many", "NO_LABEL"]
@@ -103,7 +103,7 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
     strategy_cls = configuration.strategy.cls
     states, targets, rets, fed = [], [], [], 0
     for time_ns, ohlcv, w, length in windows:
-        arrays = _feed_arrays(time_ns, *ohlcv.T)
+        arrays = feed_arrays(time_ns, *ohlcv.T)
         trade_from = arrays["datetime"][w] if w else -math.inf
         pos, values = _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe)
         fed += len(time_ns)
@@ -124,9 +124,8 @@ def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, time
                             commission=commission, timeframe=timeframe, symbol=None, trade_from=trade_from,
                             analyzers={"distillbt_positions": (PositionRecorder, {})})
     except Exception as exc:
-        lines = str(exc).strip().splitlines()
-        raise StrategyRunError(f"{configuration.name}: {type(exc).__name__}: "
-                               f"{lines[0] if lines else ''}".rstrip(": ")) from exc
+        raise StrategyRunError(
+            f"{configuration.name}: {first_line(exc, with_type=True)}".rstrip(": ")) from exc
     rec = strat.analyzers.distillbt_positions.get_analysis()
     if len(rec["positions"]) != len(arrays["datetime"]):
         raise DistillbtError(f"{configuration.name}: recorded {len(rec['positions'])} bars of "
@@ -139,8 +138,7 @@ def _record_job(configuration, which, windows, cash, commission, timeframe):
         return _record_windows(configuration, which, windows, cash=cash, commission=commission,
                                timeframe=timeframe)
     except Exception as exc:  # noqa: BLE001 - one failing configuration must not stop the batch
-        lines = str(exc).strip().splitlines()
-        message = lines[0] if lines else type(exc).__name__
+        message = first_line(exc)
         if not message.startswith(configuration.name):
             message = f"{configuration.name}: {type(exc).__name__}: {message}"
         return {"name": configuration.name, "error": message, "error_type": type(exc).__name__}
