@@ -24,14 +24,15 @@ from .stats import return_summary
 CHUNK = 16
 
 
-def screen_vectorised(configs, sets: dict | None, candles, *, task_of_target: dict, cash: float,
+def screen_vectorised(configs, sets: dict | None, candles, *, set_of: dict | None = None, cash: float,
                       commission: float, start: int, stop: int, n_jobs: int = 1,
                       backend: str = "loky", progress=None, feature_cache: dict | None = None,
                       scheduler: str | None = None, executor=None) -> list[dict]:
     """One outcome per configuration, in order: ``score``, ``final_value``, ``notes``,
     ``error`` (one line, the batch goes on) and ``returns`` (a return summary).
 
-    ``sets``: task → distilled set to fit each model on; None fits each model on the real
+    ``sets``: key → distilled set, ``set_of``: configuration name → the key of the set its
+    model is fitted on (:mod:`distillbt.distilled_sets`); ``sets`` None fits each model on the real
     candles before ``start`` instead (what a full backtest does: the replica that checks the
     two executions agree). ``progress``: a tqdm bar to advance (or None). ``feature_cache``:
     a dict of feature tables by options, filled here and reused by a later call on the same
@@ -47,7 +48,7 @@ def screen_vectorised(configs, sets: dict | None, candles, *, task_of_target: di
         if options is not None and options not in feature_tables:
             feature_tables[options] = make_features(frame, **dict(options)).X
     chunks = _chunks(configs)
-    arguments = dict(frame=frame, sets=sets, feature_tables=feature_tables, task_of_target=task_of_target,
+    arguments = dict(frame=frame, sets=sets, feature_tables=feature_tables, set_of=set_of or {},
                      cash=cash, commission=commission, start=start, timeframe=timeframe)
     by_position = {}
     with using(executor, n_jobs=n_jobs, backend=backend, scheduler=scheduler) as ex:
@@ -97,7 +98,7 @@ def _chunks(configs) -> list[list]:
     return chunks
 
 
-def _run_chunk(chunk, *, frame, sets, feature_tables, task_of_target, cash, commission, start, timeframe=None):
+def _run_chunk(chunk, *, frame, sets, feature_tables, set_of, cash, commission, start, timeframe=None):
     models = {}
     outcomes = []
     for position, config in chunk:
@@ -107,7 +108,7 @@ def _run_chunk(chunk, *, frame, sets, feature_tables, task_of_target, cash, comm
             key = (cls, cls.fit_key(config.params))  # two strategies can share params
             if key not in models:
                 models[key] = (cls.fit_model(frame, params=config.params, end=start) if sets is None else
-                               cls.fit_model_on_distilled(sets[task_of_target[cls.target]], params=config.params,
+                               cls.fit_model_on_distilled(sets[set_of[config.name]], params=config.params,
                                                           timeframe=timeframe))
             fitted = models[key]
             table = feature_tables.get(_options_key(config))

@@ -161,8 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "holdout periods.")
     screen.add_argument("folder", metavar="DIR", help="folder of strategy .py files")
     screen.add_argument("--distilled", metavar="ARTIFACT", help="a distilled set (.npz) instead of distilling now")
-    screen.add_argument("--method", default="exact-linear",
-                        help="distillation method when distilling now (default: exact-linear)")
+    screen.add_argument("--method", default=None,
+                        help="distillation method for every model strategy when distilling now (default: chosen "
+                             "per estimator: exact-linear for linear and logistic models, a coreset of real rows "
+                             "for trees, boosting, neighbours and the rest)")
     screen.add_argument("--size", type=int, default=None, metavar="M",
                         help="distilled points (default: features + 1 per regime for exact-linear, else 100)")
     screen.add_argument("--top", type=int, default=10, metavar="K", help="survivors (default: 10)")

@@ -16,7 +16,6 @@ not import :mod:`distillbt.strategy`.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -24,12 +23,13 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .estimators import check_estimator, estimator_traits, fit_estimator
 from .features import FEATURE_DEFAULTS, FeatureSet, Standardizer, make_features, ohlcv_frame
 from .horizons import FittedEnsemble, check_horizons, frame_timeframe, resampled_frame
 
 __all__ = [
     "FittedModel", "TARGETS", "fit_model", "fit_model_on_points", "fit_model_on_distilled",
-    "check_fitted", "period_bounds",
+    "check_fitted", "period_bounds", "target_horizon_of",
 ]
 
 #: What a model strategy can learn.
@@ -66,8 +66,9 @@ class FittedModel:
     horizon : int
         Candles ahead of the strategy's target.
     trained_horizon : int
-        Candles ahead of the target actually learnt: distilled points hold next-candle
-        targets, so a strategy with ``horizon > 1`` learns those instead (see ``notes``).
+        Candles ahead of the target actually learnt: distilled points hold targets at their
+        set's horizon (``meta["horizon"]``; the screen distils one per horizon), and a
+        strategy with another horizon learns those instead (see ``notes``).
     target_scale : float
         Standard deviation of the training log return the regression target was divided by
         (NaN when unknown); ``prediction × target_scale`` is a log return.
@@ -146,7 +147,7 @@ def fit_model(cls, candles, *, params: Mapping | None = None, start=None, end=No
             raise InputError("sample_weight is per candle of one interval: not with horizons")
         return _fit_ensemble(cls, candles, params, start, end)
     names, options = _feature_spec(cls, cfg)
-    target, horizon = _target(cls, cfg), _horizon(cls, cfg)
+    target, horizon = _target(cls, cfg), target_horizon_of(cls, cfg)
     frame = ohlcv_frame(candles)
     total = len(frame)
     first, stop = period_bounds(frame.index, start, end)
@@ -178,12 +179,16 @@ def fit_model(cls, candles, *, params: Mapping | None = None, start=None, end=No
         y = returns / scale
     else:
         y = (returns > 0).astype("float64")
-    estimator = _fit(cfg.make_estimator(), scaler.transform(X[rows]), y, weight)
+    estimator = _new_estimator(cls, cfg)
+    if weight is not None and not estimator_traits(estimator).weight_keys:
+        raise InputError(f"{type(estimator).__name__}.fit takes no sample_weight: weights cannot be used")
+    estimator, notes = fit_estimator(estimator, scaler.transform(X[rows]), y, weight,
+                                     task="classification" if target == "direction" else "regression")
     return FittedModel(
         strategy=cls.__name__, fit_key=cls.fit_key(params), feature_names=names,
         feature_options=options, scaler=scaler, estimator=estimator, target=target,
         horizon=horizon, trained_horizon=horizon, target_scale=scale, trained_on="candles",
-        n_train=len(rows),
+        n_train=len(rows), notes=notes,
     )
 
 
@@ -206,12 +211,12 @@ def _fit_ensemble(cls, candles, params, start, end) -> FittedEnsemble:
 def fit_model_on_points(cls, X, y, weight=None, *, params: Mapping | None = None,
                         feature_names, scaler_stats, feature_options: Mapping | None = None,
                         task: str | None = None, target_scale: float | None = None,
-                        target_horizon: int = 1) -> FittedModel:
+                        target_horizon: int = 1, n_rows: int | None = None, seed: int = 0) -> FittedModel:
     """:meth:`ModelStrategy.fit_model_on_points
     <distillbt.strategy.ModelStrategy.fit_model_on_points>` for the strategy class ``cls``."""
     cfg = cls.configure(params)
     names, options = _feature_spec(cls, cfg)
-    target, horizon = _target(cls, cfg), _horizon(cls, cfg)
+    target, horizon = _target(cls, cfg), target_horizon_of(cls, cfg)
     points_options = dict(FEATURE_DEFAULTS if feature_options is None else feature_options)
     available = [str(name) for name in feature_names]
     missing = [name for name in names if name not in available]
@@ -257,12 +262,16 @@ def fit_model_on_points(cls, X, y, weight=None, *, params: Mapping | None = None
         w = np.asarray(weight, dtype="float64").reshape(-1)
         if len(w) != len(points) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             raise InputError("weight must be finite, non-negative, one per point, not all zero")
-        w = w * (len(w) / w.sum())
+    else:
+        w = np.ones(len(labels))
     notes = ()
     if horizon != target_horizon:
         notes = (f"trained on {target_horizon}-candle targets in place of {horizon}-candle "
                  f"ones (the points hold no other)",)
-    estimator = _fit(cfg.make_estimator(), Z, labels, w)
+    estimator, fit_notes = fit_estimator(_new_estimator(cls, cfg), Z, labels, w, n_rows=n_rows,
+                                         task="classification" if target == "direction" else "regression",
+                                         seed=seed)
+    notes += fit_notes
     return FittedModel(
         strategy=cls.__name__, fit_key=cls.fit_key(params), feature_names=names,
         feature_options=points_options, scaler=scaler, estimator=estimator, target=target,
@@ -303,6 +312,7 @@ def fit_model_on_distilled(cls, distilled, *, params: Mapping | None = None,
             feature_names=meta["feature_names"], scaler_stats=meta["scaler"],
             feature_options=meta.get("feature_options"), task=meta.get("task"),
             target_scale=meta.get("target_scale"), target_horizon=meta.get("horizon", 1),
+            n_rows=meta.get("n_rows"),
         )
     except KeyError as error:
         raise InputError(f"the distilled set's header lacks {error.args[0]!r}") from None
@@ -330,7 +340,8 @@ def _target(cls, cfg) -> str:
     return target
 
 
-def _horizon(cls, cfg) -> int:
+def target_horizon_of(cls, cfg) -> int:
+    """The strategy's target horizon (candles ahead), checked: an integer >= 1."""
     horizon = cfg.target_horizon()
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise InputError(f"{cls.__name__}'s horizon must be an integer >= 1, not {horizon!r}")
@@ -379,24 +390,11 @@ def _scaler_stats(stats, d: int) -> tuple[np.ndarray, np.ndarray]:
     return mean, scale
 
 
-def _fit(estimator, X, y, weight):
-    if estimator is None or not hasattr(estimator, "fit") or not hasattr(estimator, "predict"):
-        raise InputError(f"the estimator must have fit and predict, got {estimator!r}")
-    if weight is None:
-        fitted = estimator.fit(X, y)
-    else:
-        try:
-            accepts = inspect.signature(estimator.fit).parameters
-        except (TypeError, ValueError):
-            accepts = {"sample_weight": None}
-        if "sample_weight" not in accepts and not any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in accepts.values()
-        ):
-            raise InputError(
-                f"{type(estimator).__name__}.fit takes no sample_weight: weights cannot be used"
-            )
-        fitted = estimator.fit(X, y, sample_weight=weight)
-    return estimator if fitted is None else fitted
+def _new_estimator(cls, cfg):
+    """The strategy's fresh estimator, checked: a one-line StrategyError names the class."""
+    estimator = cfg.make_estimator()
+    check_estimator(estimator, who=cls.__name__)
+    return estimator
 
 
 def _ensemble(cls, params, timeframes, members) -> FittedEnsemble:
@@ -419,7 +417,7 @@ def check_fitted(cls, fitted, params) -> None:
     # same key, so check that the model reads this strategy's features and learnt its target
     # (a subclass, e.g. one that records its fills, may use its parent's model).
     cfg = cls.configure(params)
-    own = (_feature_spec(cls, cfg)[0], _target(cls, cfg), _horizon(cls, cfg))
+    own = (_feature_spec(cls, cfg)[0], _target(cls, cfg), target_horizon_of(cls, cfg))
     theirs = (tuple(fitted.feature_names), fitted.target, fitted.horizon)
     if own != theirs:
         raise InputError(

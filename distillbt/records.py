@@ -41,6 +41,9 @@ class ScreenRecord:
         One line when the configuration failed (its scores are then None).
     notes
         What the fit wants said (a model fitted on another horizon, ...).
+    distilled_by
+        A model configuration's distilled set: method, points, task, target horizon and the
+        estimator family that chose it (:mod:`distillbt.distilled_sets`).
     trust
         A plain strategy's surrogate trust signals (:mod:`distillbt.surrogate`).
     full_score, full_stats, full_seconds, full_warmup_bars
@@ -64,6 +67,7 @@ class ScreenRecord:
     survivor: bool = False
     error: str | None = None
     notes: tuple | None = None
+    distilled_by: str | None = None
     trust: dict | None = None
     full_score: float | None = None
     full_stats: dict | None = None

@@ -38,10 +38,7 @@ from .discovery import Configuration
 from .records import ScreenRecord
 from .stats import return_summary
 
-__all__ = ["Scorer", "ScorerReport", "ScreenRun", "ModelScorer", "PlainScorer", "TASK_OF_TARGET"]
-
-#: The distilled set a model strategy's target is fitted on.
-TASK_OF_TARGET = {"return": "regression", "direction": "classification"}
+__all__ = ["Scorer", "ScorerReport", "ScreenRun", "ModelScorer", "PlainScorer"]
 
 
 @dataclass
@@ -100,14 +97,17 @@ class Scorer(Protocol):
 
 
 class ModelScorer:
-    """Model strategies: each fitted on distilled points (one set per task, see
-    :data:`TASK_OF_TARGET`) and run vectorised over the screening period. Keeps the screening
-    run's features (:attr:`feature_cache`) for the replicas that check the two executions."""
+    """Model strategies: each fitted on the distilled set its estimator, task and horizon
+    need (``sets``: key → set; ``set_of``: configuration name → key;
+    :mod:`distillbt.distilled_sets`) and run vectorised over the screening period. Keeps the
+    screening run's features (:attr:`feature_cache`) for the replicas that check the two
+    executions."""
 
     part = "model"
 
-    def __init__(self, sets: dict):
+    def __init__(self, sets: dict, set_of: dict):
         self.sets = sets
+        self.set_of = set_of
         self.feature_cache: dict = {}
 
     def accepts(self, configuration: Configuration) -> bool:
@@ -119,7 +119,7 @@ class ModelScorer:
         with tqdm(total=len(jobs), desc="screen", unit="config", disable=not run.progress or not jobs,
                   leave=False) as bar:
             outcomes = screen_vectorised([c for _, c in jobs], self.sets, run.candles,
-                                         task_of_target=TASK_OF_TARGET, cash=run.cash, commission=run.commission,
+                                         set_of=self.set_of, cash=run.cash, commission=run.commission,
                                          start=s_start, stop=s_stop, n_jobs=run.n_jobs, backend=run.backend,
                                          progress=bar, feature_cache=self.feature_cache) if jobs else []
         for (record, config), outcome in zip(jobs, outcomes):

@@ -54,20 +54,19 @@ from scipy.stats import bootstrap, spearmanr
 
 from .baseline import is_model
 from .data.candles import Candles
-from .data.resample import resample_candles
 from .discovery import Configuration, Discovery, StrategyError, configuration_name, discover
 from .distill.artifact import DistilledSet
 from .distill.prepare import SCREEN_FRACTIONS, SCREEN_PERIODS, prepare
-from .distill.runner import distill
-from .errors import InputError, first_line
+from .distilled_sets import TASK_OF_TARGET, check_sets_precede, distil_sets, given_sets, needs_of
+from .errors import InputError
 from .executor import parallel_api
 from .horizons import check_horizons
 from ._vectorised_screen import screen_vectorised
 from .records import FAST_PATHS, ScreenRecord
-from .scorers import TASK_OF_TARGET, ModelScorer, PlainScorer, ScreenRun
+from .scorers import ModelScorer, PlainScorer, ScreenRun
 from .stats import deflated_sharpe_ratio, headline_stats, probability_of_backtest_overfitting
 
-__all__ = ["screen", "ScreenResult", "ScreenRecord", "DEFAULT_FRACTIONS", "TASK_OF_TARGET"]
+__all__ = ["screen", "screen_periods", "ScreenResult", "ScreenRecord", "DEFAULT_FRACTIONS", "TASK_OF_TARGET"]
 
 #: The screen's training / screening / holdout fractions (one constant, in distill.prepare).
 DEFAULT_FRACTIONS = SCREEN_FRACTIONS
@@ -159,8 +158,9 @@ def _fmt(value) -> str:
     return "" if value is None else f"{value:+.4f}"
 
 
-def _periods(candles: Candles, fractions) -> dict:
-    """Candle positions ``[start, stop)`` of the three periods, from the usable rows' split."""
+def screen_periods(candles: Candles, fractions=DEFAULT_FRACTIONS) -> dict:
+    """Candle positions ``[start, stop)`` of the screen's three periods (``training``,
+    ``screening``, ``holdout``), from the usable rows' split; ``data``: the prepared data."""
     data = prepare(candles, fractions=fractions)
     index = candles.frame.index
 
@@ -183,7 +183,7 @@ def screen(
     candles: Candles,
     *,
     distilled: DistilledSet | dict | None = None,
-    method: str = "exact-linear",
+    method: str | None = None,
     size: int | None = None,
     per_regime: bool = True,
     top: int = 10,
@@ -204,12 +204,13 @@ def screen(
     """Screen every configuration of the strategies in ``folder`` on ``candles``.
 
     ``distilled``: a :class:`DistilledSet` (or a dict task → set) to fit model strategies on;
-    by default one is distilled on the fly from the training period with ``method`` and
-    ``size`` (per regime). The default, ``exact-linear`` with d + 1 points per regime,
-    reproduces the training period's second moments exactly, so linear models (least squares,
-    ridge) fitted on it equal their full-data fits and logistic ones come very close; it
-    ranked configurations best in ``benchmarks/bench_screen.py``. Other methods default to
-    100 points. ``top`` survivors (or those with ``screen_score >= min_score``)
+    by default sets are distilled on the fly from the training period, per regime, one per
+    need of the batch (:mod:`distillbt.distilled_sets`): linear and logistic estimators get
+    ``exact-linear`` sets (d + 1 points per regime reproducing the training period's second
+    moments, so a ridge fitted on them equals its full-data fit and a logistic one comes very
+    close), every other estimator (trees, boosting, neighbours…) a coreset of real rows with
+    their labels, each with targets at its strategy's horizon; each record's
+    ``distilled_by`` says which. ``method`` (and ``size``) overrides the choice for all. ``top`` survivors (or those with ``screen_score >= min_score``)
     get full backtests on the screening and holdout periods. Returns a
     :class:`ScreenResult`; see the module docstring for the periods.
 
@@ -246,20 +247,26 @@ def screen(
     found, configs = _configurations(folder, horizons)
     if top < 1 or (min_score is None and top > len(configs)):
         raise InputError(f"--top {top} must be between 1 and the number of configurations ({len(configs)})")
-    periods = _periods(candles, fractions)
+    periods = screen_periods(candles, fractions)
     data = periods.pop("data")
     run = ScreenRun(candles=candles, periods=periods, cash=cash, commission=commission, n_jobs=n_jobs,
                     backend=backend, progress=progress, seed=seed)
     records = [ScreenRecord.of(c, path="vectorised" if is_model(c) else "full") for c in configs]
 
-    sets, distill_seconds = _distilled_sets(
-        distilled, data, _tasks(configs), method=method, size=size, per_regime=per_regime, seed=seed,
-        n_jobs=n_jobs, backend=backend, progress=progress, horizons=horizons, train_stop=periods["training"][1])
-    _check_sets_precede_screening(sets, candles, periods["screening"][0])
-    models = ModelScorer(sets)
+    needs = _needs(records, configs, method=method, size=size)
+    sets, distill_seconds = _distil(distilled, data, needs, per_regime=per_regime, seed=seed, fractions=fractions,
+                                    progress=progress, horizons=horizons, train_stop=periods["training"][1])
+    check_sets_precede(sets, candles, periods["screening"][0])
+    for record in records:
+        if record.name in needs:
+            need, dset = needs[record.name], sets[needs[record.name].key]
+            record.distilled_by = (f"{dset.meta.get('method', need.method)}: {dset.size} points, {need.task}, "
+                                   f"{need.horizon}-candle target ({need.family} estimator)")
+    models = ModelScorer(sets, {name: need.key for name, need in needs.items()})
     scorers = (models, PlainScorer(plain=plain, min_speedup=min_speedup,
                                    episodes=_stored_episodes(distilled, candles, periods["screening"][0])))
-    reports = {scorer.part: scorer.score(run, [(r, c) for r, c in zip(records, configs) if scorer.accepts(c)])
+    reports = {scorer.part: scorer.score(run, [(r, c) for r, c in zip(records, configs)
+                                              if scorer.accepts(c) and r.error is None])
                for scorer in scorers}
     _rank(records, top=top, min_score=min_score)
     screen_seconds = time.perf_counter() - started
@@ -297,17 +304,29 @@ def _configurations(folder, horizons: tuple):
     return found, configs
 
 
-def _tasks(configs) -> list:
-    return sorted({TASK_OF_TARGET[c.strategy.cls.target] for c in configs if is_model(c)})
+def _needs(records, configs, *, method, size) -> dict:
+    """Each model configuration's distillation need; a configuration whose estimator cannot
+    be used gets its one-line error, and when no configuration is left the screen stops
+    with it (:class:`~distillbt.discovery.StrategyError`, exit 2 from the CLI)."""
+    needs, errors = needs_of(configs, method=method, size=size)
+    for record in records:
+        if record.name in errors:
+            record.error = errors[record.name]
+            log.warning("%s", errors[record.name])
+    if errors and len(errors) == len(records):
+        raise StrategyError(next(iter(errors.values())))
+    return needs
 
 
-def _check_sets_precede_screening(sets: dict, candles: Candles, s_start: int) -> None:
-    for dset in sets.values():
-        for part in ([dset.part_for(tf) for tf in dset.timeframes] if dset.part is not None else [dset]):
-            last_train = pd.Timestamp(part.meta["split"]["train"]["last"])
-            if last_train >= candles.frame.index[s_start]:
-                raise InputError(f"the distilled set was trained up to {last_train}, which is not before "
-                                 f"the screening period ({candles.frame.index[s_start]})")
+@parallel_api
+def _distil(distilled, data, needs, *, per_regime, seed, fractions, progress, horizons, train_stop):
+    """``({key: set}, seconds)``: the caller's sets, or one distilled per need."""
+    if distilled is not None:
+        return given_sets(distilled, needs, base_timeframe=data.candles.timeframe, horizons=horizons), 0.0
+    started = time.perf_counter()
+    sets = distil_sets(data, needs, per_regime=per_regime, seed=seed, fractions=fractions, horizons=horizons,
+                       train_stop=train_stop, progress=progress)
+    return sets, time.perf_counter() - started
 
 
 def _rank(records, *, top, min_score) -> None:
@@ -383,7 +402,7 @@ def _check_executions(run: ScreenRun, records, configs, feature_cache) -> None:
         return
     s_start, s_stop = run.periods["screening"]
     replicas = screen_vectorised([by_name[r.name] for r in replayed], None, run.candles,
-                                 task_of_target=TASK_OF_TARGET, cash=run.cash, commission=run.commission,
+                                 cash=run.cash, commission=run.commission,
                                  start=s_start, stop=s_stop, feature_cache=feature_cache)
     for record, replica in zip(replayed, replicas):
         final = run.full_results[record.name]["final_value"]
@@ -521,13 +540,6 @@ def _spearman(a, b) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def _default_size(method, data, per_regime) -> int:
-    if method != "exact-linear":
-        return 100
-    regimes = len(set(data.regime[data.parts["train"]])) if per_regime else 1
-    return (len(data.feature_names) + 1) * regimes
-
-
 def _stored_episodes(distilled, candles: Candles, s_start: int):
     """``(episodes, n_base)`` from the given distilled set(s) (``distill --episodes``), placed
     in ``candles``; None when there are none. Refused when they come from another market or
@@ -551,73 +563,3 @@ def _stored_episodes(distilled, candles: Candles, s_start: int):
 def _with_horizons(config: Configuration, horizons: tuple) -> Configuration:
     params = {**config.params, "horizons": horizons}
     return Configuration(config.strategy, params, configuration_name(config.strategy.name, params))
-
-
-def _distilled_sets(distilled, data, tasks, *, method, size, per_regime, seed, n_jobs, backend, progress,
-                    horizons=(), train_stop=None):
-    base = data.candles.timeframe
-    if distilled is not None:
-        given = distilled if isinstance(distilled, dict) else {distilled.meta.get("task"): distilled}
-        for v in given.values() if horizons else ():
-            parts = v.timeframes if v.part is not None else []
-            missing = [tf for tf in (base, *horizons) if tf not in parts]
-            if missing:
-                raise InputError(f"horizons need a multi-horizon distilled set with {base} and "
-                                 f"{', '.join(horizons)} parts (distill --timeframes); it lacks {', '.join(missing)}")
-        # a multi-horizon set: the part of the screened candles' interval (all of it for horizons)
-        given = {k: v.part_for(base) if getattr(v, "part", None) is not None and not horizons else v
-                 for k, v in given.items()}
-        sets = {}
-        for task in tasks:
-            if task in given:
-                sets[task] = given[task]
-            elif task == "classification" and "regression" in given:
-                sets[task] = given["regression"]  # model strategies read its returns as y > 0
-            else:
-                raise InputError(f"the distilled set is for {', '.join(map(str, given))}, but some model "
-                                 f"strategies need a {task} set: distil one with --task {task}")
-        return sets, 0.0
-    started = time.perf_counter()
-    sets = {}
-    for task in tasks:
-        try:
-            sets[task] = distill(data, method=method, size=size or _default_size(method, data, per_regime),
-                                 task=task, per_regime=per_regime, seed=seed, n_jobs=n_jobs, backend=backend,
-                                 progress=progress)
-        except InputError as error:
-            if not per_regime:
-                raise
-            # Small regimes give noisy, strong per-regime signals (e.g. exact-linear soft labels
-            # outside [0, 1]): distil the whole training period at once instead, and say so.
-            sets[task] = distill(data, method=method, size=size or _default_size(method, data, False),
-                                 task=task, per_regime=False, seed=seed, n_jobs=n_jobs, backend=backend,
-                                 progress=progress)
-            sets[task].meta["fallback"] = f"not per regime: {first_line(error)}"
-            log.warning("%s: distilling per regime failed (%s): distilled the whole training period at once",
-                        task, first_line(error))
-        if horizons:
-            sets[task] = _with_coarse_parts(sets[task], data.candles, horizons, train_stop, method=method,
-                                            size=size, task=task, per_regime=per_regime, seed=seed,
-                                            n_jobs=n_jobs, backend=backend)
-    return sets, time.perf_counter() - started
-
-
-def _with_coarse_parts(base_set, candles: Candles, horizons, train_stop: int, *, method, size, **options):
-    """A multi-horizon set: ``base_set`` and, per horizon, the training period resampled and
-    distilled on its own (features, scaler and labeller fitted on those candles only; the
-    last 10% of them is left out as the split's validation and test, so nothing the coarse
-    part learns from reaches the screening period)."""
-    head = candles.rows(slice(0, train_stop))
-    parts = {candles.timeframe: base_set}
-    for tf in horizons:
-        coarse = resample_candles(head, tf)
-        try:
-            data = prepare(coarse, fractions=(0.9, 0.05, 0.05))
-            parts[tf] = distill(data, method=method, size=size or _default_size(method, data, options["per_regime"]),
-                                **options)
-        except InputError as error:
-            raise InputError(f"horizon {tf}: {len(coarse)} candles in the training period: "
-                             f"{first_line(error)}") from None
-    return DistilledSet.combine_horizons(parts, meta={"timeframe": candles.timeframe})
-
-

@@ -295,7 +295,8 @@ class ModelStrategy(bt.Strategy):
     def fit_model_on_points(cls, X, y, weight=None, *, params: Mapping | None = None,
                             feature_names, scaler_stats, feature_options: Mapping | None = None,
                             task: str | None = None, target_scale: float | None = None,
-                            target_horizon: int = 1) -> FittedModel:
+                            target_horizon: int = 1, n_rows: int | None = None,
+                            seed: int = 0) -> FittedModel:
         """Fit on distilled points (standardised features), giving the same model type.
 
         Parameters
@@ -306,9 +307,13 @@ class ModelStrategy(bt.Strategy):
             Scaled next-candle returns (``task="regression"``) or 0/1 directions (soft labels
             allowed) (``task="classification"``).
         weight : array (M,) or None
-            Point weights (a distilled set's sum to 1). They are passed to the estimator
-            rescaled to mean 1: our learners normalise them anyway; scikit-learn's losses are
-            sums, so a point then counts as one row.
+            Point weights (a distilled set's sum to 1). They reach the estimator as
+            :func:`distillbt.estimators.fit_estimator` says: summing to ``n_rows`` for
+            estimators whose penalty is weighed against a sum of losses (scikit-learn's
+            ``Ridge``, ``LogisticRegression``…), so ``alpha``/``C`` mean what they mean on the
+            real rows; of mean 1 otherwise; rows resampled by weight for an estimator whose
+            ``fit`` takes no ``sample_weight``. A classifier given soft labels gets each point
+            as a y=1 and a y=0 row weighted by its probability.
         feature_names : sequence of str
             Names of the D columns; the strategy picks its own, which must be among them.
         scaler_stats : Standardizer or mapping with ``mean`` and ``scale``
@@ -327,11 +332,16 @@ class ModelStrategy(bt.Strategy):
         target_horizon : int
             Candles ahead of the points' targets. A strategy with another horizon learns
             these targets instead, and the model's ``notes`` say so.
+        n_rows : int or None
+            Real training rows the points stand for (a distilled set's ``meta["n_rows"]``);
+            None: as many as points.
+        seed : int
+            Seeds the resampling of an estimator that takes no weights.
         """
         return fitting.fit_model_on_points(
             cls, X, y, weight, params=params, feature_names=feature_names,
             scaler_stats=scaler_stats, feature_options=feature_options, task=task,
-            target_scale=target_scale, target_horizon=target_horizon,
+            target_scale=target_scale, target_horizon=target_horizon, n_rows=n_rows, seed=seed,
         )
 
     @classmethod

@@ -3,9 +3,9 @@
 The target is whether the log return over the next ``horizon = 4`` candles is positive (at
 training time only rows whose 4 candles lie inside the training period are used). A slower
 target suits a long-or-flat rule that holds for several bars: long above ``long_threshold``,
-flat otherwise. Distilled sets hold next-candle targets only: fitted on them (the screen),
-this model learns the next candle's direction instead, and its fitted model's ``notes`` say
-so; the full backtest fits the 4-candle target on real candles.
+flat otherwise. The screen distils a set with 4-candle targets for it (the training period
+prepared with ``horizon=4``), so the screen's model and the full backtest's learn the same
+target.
 """
 
 from distillbt.models import LogisticRegression

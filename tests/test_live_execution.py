@@ -231,10 +231,7 @@ def test_the_screen_replays_each_strategy_with_its_own_model(market):
     configs = [Configuration(StrategySpec.from_class(cls), params, f"{cls.__name__}{params}")
                for cls, params in wanted]
     candles = pd.DataFrame(market)
-    outcomes = screen_vectorised(configs, None, candles,
-                                 task_of_target={"return": "regression",
-                                                 "direction": "classification"},
-                                 cash=CASH, commission=COMMISSION, start=SPLIT, stop=len(market))
+    outcomes = screen_vectorised(configs, None, candles, cash=CASH, commission=COMMISSION, start=SPLIT, stop=len(market))
     for (cls, params), outcome in zip(wanted, outcomes):
         assert outcome["error"] is None, outcome["error"]
         own = cls.vectorised(market, params=params, start=SPLIT)  # fits on [0, SPLIT)

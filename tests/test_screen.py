@@ -228,16 +228,16 @@ def test_default_distillation_is_the_exact_linear_limit_per_regime(folder, candl
 
 
 def test_per_regime_failure_falls_back_to_the_whole_training_period(folder, candles, monkeypatch):
-    import distillbt.screen as screen_module
+    import distillbt.distilled_sets as stage
 
-    real = screen_module.distill
+    real = stage.distill
 
     def fussy(data, **kwargs):
         if kwargs["per_regime"]:
-            raise screen_module.InputError("soft labels outside [0, 1]")
+            raise stage.InputError("soft labels outside [0, 1]")
         return real(data, **kwargs)
 
-    monkeypatch.setattr(screen_module, "distill", fussy)
+    monkeypatch.setattr(stage, "distill", fussy)
     result = screen(folder, candles, top=3, progress=False)
     distilled = result.summary["distilled"]["regression"]
     assert distilled["per_regime"] is False and distilled["points"] == 21

@@ -272,12 +272,11 @@ def test_multi_horizon_round_trip_and_model_fit(tmp_path):
     with pytest.raises(ArtifactError, match="4h"):
         loaded.part_for("4h")
     # the screen's choice: the part of the screened candles' interval
-    from distillbt.screen import _distilled_sets
+    from distillbt.distilled_sets import SetNeed, given_sets
 
-    data = prepare(resample_candles(base, "1h"), fractions=(0.5, 0.3, 0.2))
-    sets, _ = _distilled_sets(loaded, data, ["classification"], method=None, size=None, per_regime=True,
-                              seed=0, n_jobs=1, backend="loky", progress=False)
-    assert sets["classification"].meta["timeframe"] == "1h"
+    need = SetNeed("linear", "classification", 1, "exact-linear")
+    sets = given_sets(loaded, {"LogitFew": need}, base_timeframe="1h")
+    assert sets[need.key].meta["timeframe"] == "1h"
 
 
 def test_cli_distill_timeframes_and_update(tmp_path, capsys):

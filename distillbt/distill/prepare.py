@@ -7,7 +7,7 @@ the regime labeller are fitted on the training period only, then applied everywh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -38,8 +38,8 @@ SCREEN_PERIODS = {"training": "train", "screening": "validation", "holdout": "te
 class PreparedData:
     """Standardised features, targets and regime labels of every usable candle, split in time.
 
-    ``X`` is standardised with training statistics; ``target`` is the next candle's log
-    return; ``direction`` its sign (1 up, 0 not up); ``regime`` the labeller's name (fitted on
+    ``X`` is standardised with training statistics; ``target`` is the log return over the
+    next ``horizon`` candles (1: the next candle's); ``direction`` its sign (1 up, 0 not up); ``regime`` the labeller's name (fitted on
     the training period). ``parts`` maps ``train``/``validation``/``test`` to row slices.
     ``target_scale`` is the training standard deviation of ``target``: regression distillers
     see ``target / target_scale``.
@@ -57,6 +57,7 @@ class PreparedData:
     target_scale: float
     candles: Candles
     fractions: tuple[float, ...]
+    horizon: int = 1
 
     def period(self, name: str) -> slice:
         return self.parts[name]
@@ -93,25 +94,38 @@ class PreparedData:
             "target_scale": self.target_scale,
             "labeller": self.labeller.to_dict(),
             "n_source_candles": self.n_train_candles,
+            "horizon": self.horizon,
         }
 
 
 def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
-            feature_options: dict | None = None) -> PreparedData:
+            feature_options: dict | None = None, horizon: int = 1) -> PreparedData:
     """Features, targets and regimes of ``candles``, split in time, fitted on training only.
 
     ``fractions`` are the train/validation/test shares of the usable rows (in time order).
     ``labeller`` defaults to :class:`~distillbt.regimes.TrendVolatilityLabeller`;
-    ``feature_options`` go to :func:`~distillbt.features.make_features`.
+    ``feature_options`` go to :func:`~distillbt.features.make_features`. ``horizon``: candles
+    ahead of the target (the log return from ``close[t]`` to ``close[t + horizon]``); the
+    embargo between periods is as long, so no training target reaches the next period.
     """
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+        raise InputError(f"horizon must be an integer >= 1, not {horizon!r}")
+    horizon = int(horizon)
     features = make_features(candles, **(feature_options or {}))
+    if horizon > 1:
+        log_close = np.log(candles.frame["close"].to_numpy(dtype="float64"))
+        ahead = np.full(len(log_close), np.nan)
+        ahead[:-horizon] = log_close[horizon:] - log_close[:-horizon]
+        features = replace(features, target=pd.Series(ahead, index=features.target.index, name="target"),
+                           direction=pd.Series(np.where(np.isnan(ahead), np.nan, (ahead > 0).astype("float64")),
+                                               index=features.target.index, name="direction"))
     ok = valid_rows(features)
     if ok.sum() < 3 * len(fractions):
         raise InputError(f"only {int(ok.sum())} usable candles after the feature warm-up "
                          f"({features.warmup} rows): too few to split")
     # The labeller is fitted on the training period's candles: find where that period ends
     # before labelling (split boundaries on the usable rows, with one embargo row).
-    parts = dict(zip(PERIODS, chronological_split(int(ok.sum()), fractions=fractions, gap=1)))
+    parts = dict(zip(PERIODS, chronological_split(int(ok.sum()), fractions=fractions, gap=horizon)))
     times_ok = features.X.index[ok]
     train_end = times_ok[parts["train"].stop - 1]
     frame = candles.frame
@@ -119,7 +133,7 @@ def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
     labels = labeller.predict(frame).reindex(features.X.index)
     ok &= labels.notna().to_numpy()
     # Rows dropped for a missing label all lie in the warm-up: re-split on what is left.
-    parts = dict(zip(PERIODS, chronological_split(int(ok.sum()), fractions=fractions, gap=1)))
+    parts = dict(zip(PERIODS, chronological_split(int(ok.sum()), fractions=fractions, gap=horizon)))
 
     X_all = features.X.to_numpy()[ok]
     scaler = Standardizer().fit(X_all[parts["train"]])
@@ -131,5 +145,5 @@ def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
         X=scaler.transform(X_all), target=target, direction=features.direction.to_numpy()[ok],
         regime=labels.to_numpy(dtype=object)[ok], times=features.X.index[ok],
         feature_names=tuple(features.names), parts=parts, scaler=scaler, labeller=labeller,
-        target_scale=scale, candles=candles, fractions=tuple(fractions),
+        target_scale=scale, candles=candles, fractions=tuple(fractions), horizon=horizon,
     )

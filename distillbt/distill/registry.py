@@ -17,6 +17,7 @@ METHODS = {
     "kernel": "kernel:KernelRidgeDistiller",
     "exact-linear": "kernel:ExactLinear",
     "kmedoids": "coresets:KMedoids",
+    "centroids": "centroids:KMeansCentroids",
     "herding": "coresets:Herding",
     "random": "coresets:RandomSubset",
     "full": "coresets:FullData",

@@ -113,6 +113,7 @@ def distill(
         **data.metadata(),
         "method": method, "task": task, "seed": seed, "per_regime": per_regime,
         "weighting": weighting, "regimes": names, "requested_size": size,
+        "n_rows": int(sum(counts.values())),  # real training rows the points stand for
         "config": _make(cls, size=sizes[names[0]], task=task, seed=seed, params=method_params).get_params(),
         "jobs": [{"regime": r, "points": len(res["X"]), "training_rows": counts[r],
                   "n_iter": res["n_iter"], "converged": res["converged"], "seconds": res["seconds"]}

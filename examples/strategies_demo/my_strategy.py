@@ -13,14 +13,16 @@ points or on real candles, the vectorised screen and the Backtrader run):
 1. **features** — names of columns of ``distillbt.features.make_features`` (see its docstring
    for the list: ``ret_<lag>``, ``vol_<w>``, ``vol_ratio_16_96``, ``volume_z_<w>``,
    ``hl_range``, ``body``, ``ma_dist_<w>``...). They are standardised for the estimator.
-2. **an estimator** — any object with ``fit(X, y, sample_weight=None)`` and ``predict(X)``:
-   a distillbt learner (``distillbt.models``: Ridge, LogisticRegression, MLP) or a
-   scikit-learn estimator. It must accept ``sample_weight``: distilled points are weighted.
+2. **an estimator** — any object with ``fit(X, y)`` and ``predict(X)``: a distillbt learner
+   (``distillbt.models``: Ridge, LogisticRegression, MLP), a scikit-learn estimator or
+   pipeline, LightGBM, XGBoost. Distilled points are weighted: the weights go to
+   ``sample_weight`` when ``fit`` takes it, else the points are resampled by weight (README,
+   "Using scikit-learn estimators").
 3. **a target and a horizon** — ``target = "return"`` (the model learns the next log return in
    units of its standard deviation) or ``"direction"`` (1 if up, else 0; predictions are
-   probabilities); ``horizon`` = candles ahead. Distilled points hold next-candle targets, so
-   keep ``horizon = 1`` for strategies you screen on distilled data (another horizon trains on
-   those anyway, and the fitted model's ``notes`` say so).
+   probabilities); ``horizon`` = candles ahead. The screen distils a set with targets at each
+   strategy's horizon; a distilled set you pass yourself holds its own (``meta["horizon"]``),
+   and a strategy with another horizon trains on those, its fitted model's ``notes`` say so.
 4. **a position rule** — predictions (one per candle) → targets ``+1`` long, ``0`` flat,
    ``-1`` short, decided at each close and filled at the next open. The default rule reads
    the params ``long_threshold``/``short_threshold``/``allow_short``; override

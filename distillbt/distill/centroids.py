@@ -1,0 +1,97 @@
+"""Cluster centroids with their clusters' labels: a model-agnostic set for non-linear learners.
+
+A coreset of real rows keeps each row's own label, and on market data a row's label is mostly
+noise (the sign of the next return). A tree, forest or nearest-neighbours model fitted on
+1,000 such rows fits that noise: its predictions spread far wider than the same model's fitted
+on 100,000 rows, whose leaves and neighbourhoods average hundreds of labels. Replacing each
+selected point's label by the *mean label of the real rows it stands for* keeps the averaging:
+:class:`KMeansCentroids` clusters the training rows in feature space (k-means, scikit-learn's
+``MiniBatchKMeans``), and each cluster becomes one point — one of its real rows (or their
+weighted mean), with their total weight and their weighted mean label (a probability of "up"
+for classification, the mean scaled return for regression). The label's weighted mean matches
+exactly; a model whose splits or neighbourhoods are coarser than the clusters sees nearly what
+it would see on the full data (``benchmarks/bench_estimators.py --calibrate`` measures it
+against coresets of real rows with their own labels).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import BaseDistiller, check_training_data
+from .coresets import check_choice, check_int
+
+__all__ = ["KMeansCentroids"]
+
+
+class KMeansCentroids(BaseDistiller):
+    """``size`` weighted cluster means of the training rows, labelled with their clusters'
+    weighted mean label.
+
+    Parameters
+    ----------
+    size : int
+        Clusters (points); empty clusters are dropped, so ``X_`` may hold fewer.
+    point : {"member", "mean"}, default "member"
+        Each cluster's point: one of its rows drawn with probability ∝ weight, so the points
+        keep the real rows' spread; or its weighted mean, which shrinks every feature toward
+        the centres (a tree fitted on means puts its splits where real rows are rarer:
+        Spearman 0.825 against 0.889 for members, 5,000 points, calibration set of
+        ``benchmarks/bench_estimators.py``, seed 0).
+    batch_size : int, default 4096
+        Rows per k-means mini-batch.
+    max_iter : int, default 10
+        Passes over the rows at most. Centres start at random rows: with thousands of
+        clusters, k-means++ seeding costs more than the passes and ends no better (measured on
+        25,000 × 20 rows, 2,500 clusters: 2.5 s against 1.1 s, the same inertia within 0.2 %).
+    random_state : int, default 0
+
+    Attributes
+    ----------
+    X_, y_, weight_ : the clusters' points, mean labels and weight shares.
+    labels_ : ndarray of int, shape (n,)
+        The cluster of every training row (index into the clusters before empty ones were
+        dropped).
+    counts_ : ndarray of int
+        Rows per kept cluster.
+    """
+
+    def __init__(self, *, size, point="member", batch_size=4096, max_iter=10, random_state=0):
+        self.size = size
+        self.point = point
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None):
+        from sklearn.cluster import MiniBatchKMeans
+
+        X, y, w = check_training_data(X, y, sample_weight, size=self.size)
+        size = check_int("size", self.size, 1)
+        kmeans = MiniBatchKMeans(n_clusters=size, batch_size=check_int("batch_size", self.batch_size, 1),
+                                 max_iter=check_int("max_iter", self.max_iter, 1), n_init=1, init="random",
+                                 random_state=self.random_state)
+        labels = kmeans.fit(X, sample_weight=w).predict(X)
+        mass = np.bincount(labels, weights=w, minlength=size)
+        keep = mass > 0
+        # exact weighted means of each cluster's rows (the mini-batch centres are estimates)
+        label_sums = np.bincount(labels, weights=w * y, minlength=size)
+        if check_choice("point", self.point, ("member", "mean")) == "mean":
+            sums = np.stack([np.bincount(labels, weights=w * X[:, j], minlength=size) for j in range(X.shape[1])],
+                            axis=1)
+            points = sums[keep] / mass[keep, None]
+        else:
+            points = X[_one_member_each(labels, w, size, np.random.default_rng(self.random_state))[keep]]
+        self.labels_ = labels
+        self.counts_ = np.bincount(labels, minlength=size)[keep]
+        return self._set_result(points, label_sums[keep] / mass[keep], mass[keep], n_iter=int(kmeans.n_iter_))
+
+
+def _one_member_each(labels, w, size, rng) -> np.ndarray:
+    """One row per cluster drawn with probability ∝ weight among its members (-1 when empty)."""
+    key = rng.random(len(labels)) ** (1.0 / np.maximum(w, 1e-300))  # weighted reservoir keys
+    order = np.lexsort((-key, labels))  # by cluster, largest key first
+    first = np.r_[True, labels[order][1:] != labels[order][:-1]]
+    out = np.full(size, -1)
+    out[labels[order][first]] = order[first]
+    return out

@@ -1,0 +1,210 @@
+"""The screen's distillation stage: one distilled set per kind of need, chosen per estimator.
+
+Model configurations differ in what their fit needs from distilled points
+(:class:`SetNeed`): the **task** (returns for ``target = "return"``, directions for
+``"direction"``), the **horizon** of the target (candles ahead) and the **family** of their
+estimator (:func:`distillbt.estimators.estimator_traits`):
+
+- ``"linear"`` (linear and logistic models, distillbt's learners): :data:`LINEAR_METHOD`,
+  d + 1 points per regime whose moments reproduce the training period's exactly;
+- ``"agnostic"`` (trees, forests, boosting, nearest neighbours, anything else):
+  :data:`AGNOSTIC_METHOD`, :data:`AGNOSTIC_SIZE` k-means clusters of the training rows (at
+  most a tenth of them), each a real member with its cluster's weight and *mean* label — a row's
+  own label is mostly noise, and a model fitted on a few thousand noisy rows trades on it
+  (chosen by ``benchmarks/bench_estimators.py --calibrate`` against coresets of real rows on
+  strategies written for the purpose, checked on others; README "Using scikit-learn
+  estimators").
+
+An explicit ``method`` (``screen --method``) overrides both. Configurations with the same need
+share one set; each set is distilled from the training period with targets at its horizon
+(:func:`distillbt.distill.prepare.prepare`'s ``horizon``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from .baseline import is_model
+from .data.candles import Candles
+from .data.resample import resample_candles
+from .distill.artifact import DistilledSet
+from .distill.prepare import prepare
+from .distill.runner import distill
+from .errors import InputError, first_line
+from .estimators import check_estimator, estimator_traits
+from .fitting import target_horizon_of
+
+__all__ = ["SetNeed", "LINEAR_METHOD", "AGNOSTIC_METHOD", "AGNOSTIC_SIZE", "TASK_OF_TARGET", "needs_of",
+           "distil_sets", "given_sets", "check_sets_precede"]
+
+#: The distilled set a model strategy's target is fitted on.
+TASK_OF_TARGET = {"return": "regression", "direction": "classification"}
+#: Linear and logistic estimators: moments matched exactly (d + 1 points per regime).
+LINEAR_METHOD = "exact-linear"
+#: Every other estimator: k-means clusters of the training rows, one real member of each with
+#: its cluster's weight and mean label (:class:`~distillbt.distill.centroids.KMeansCentroids`).
+AGNOSTIC_METHOD = "centroids"
+#: Points of the agnostic set (over all regimes), at most a tenth of the training rows (each
+#: point then averages the labels of ten rows or more).
+AGNOSTIC_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class SetNeed:
+    """What one model configuration's fit needs: ``family`` of its estimator, ``task``,
+    target ``horizon`` and the distillation ``method`` (with ``size``, None: its default)."""
+
+    family: str
+    task: str
+    horizon: int
+    method: str
+    size: int | None = None
+
+    @property
+    def key(self) -> str:
+        """Its name in the summary's ``distilled`` (``classification``, ``regression-h4``,
+        ``classification-kmedoids``…): the task, then what differs from the linear default."""
+        parts = [self.task]
+        if self.method != LINEAR_METHOD:
+            parts.append(self.method)
+        if self.horizon != 1:
+            parts.append(f"h{self.horizon}")
+        return "-".join(parts)
+
+
+def needs_of(configs, *, method: str | None = None, size: int | None = None,
+             agnostic_method: str = AGNOSTIC_METHOD, agnostic_size: int = AGNOSTIC_SIZE) -> tuple[dict, dict]:
+    """``({name: SetNeed}, {name: error})`` for the model configurations of ``configs``: an
+    estimator without ``fit``/``predict`` (or a hook that raises) is an error of that
+    configuration, one line naming its class. ``method``/``size``: one choice for all;
+    ``agnostic_method``/``agnostic_size``: the choice for non-linear estimators (what
+    ``benchmarks/bench_estimators.py --calibrate`` varies)."""
+    needs, errors = {}, {}
+    for config in configs:
+        if not is_model(config):
+            continue
+        cls = config.strategy.cls
+        try:
+            cfg = cls.configure(config.params)
+            estimator = cfg.make_estimator()
+            check_estimator(estimator, who=cls.__name__)
+            family = estimator_traits(estimator).family
+            horizon = target_horizon_of(cls, cfg)
+            task = TASK_OF_TARGET[cls.target]
+        except Exception as error:  # noqa: BLE001 - reported per configuration, the batch goes on
+            text = first_line(error)
+            errors[config.name] = text if text.startswith(cls.__name__) else f"{cls.__name__}: {text}"
+            continue
+        chosen = method or (LINEAR_METHOD if family == "linear" else agnostic_method)
+        chosen_size = size or (agnostic_size if method is None and family != "linear" else None)
+        needs[config.name] = SetNeed(family, task, horizon, chosen, chosen_size)
+    return needs, errors
+
+
+def given_sets(distilled, needs: dict, *, base_timeframe: str, horizons=()) -> dict:
+    """``{key: set}`` from sets the caller distilled (a :class:`DistilledSet` or a dict task →
+    set): every need is served by the set of its task (a regression set serves
+    classification too: model strategies read its returns as y > 0)."""
+    given = distilled if isinstance(distilled, dict) else {distilled.meta.get("task"): distilled}
+    for v in given.values() if horizons else ():
+        parts = v.timeframes if v.part is not None else []
+        missing = [tf for tf in (base_timeframe, *horizons) if tf not in parts]
+        if missing:
+            raise InputError(f"horizons need a multi-horizon distilled set with {base_timeframe} and "
+                             f"{', '.join(horizons)} parts (distill --timeframes); it lacks {', '.join(missing)}")
+    # a multi-horizon set: the part of the screened candles' interval (all of it for horizons)
+    given = {k: v.part_for(base_timeframe) if getattr(v, "part", None) is not None and not horizons else v
+             for k, v in given.items()}
+    sets = {}
+    for need in needs.values():
+        if need.task in given:
+            sets[need.key] = given[need.task]
+        elif need.task == "classification" and "regression" in given:
+            sets[need.key] = given["regression"]
+        else:
+            raise InputError(f"the distilled set is for {', '.join(map(str, given))}, but some model "
+                             f"strategies need a {need.task} set: distil one with --task {need.task}")
+    return sets
+
+
+def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, horizons=(), train_stop=None,
+                progress: bool = False) -> dict:
+    """``{key: DistilledSet}``, one per distinct need, from the training period of ``data``
+    (prepared with the screen's fractions; a need with another horizon prepares the same
+    candles with targets that far ahead). Runs on the active executor."""
+    sets = {}
+    prepared = {data.horizon: data}
+    for need in sorted(set(needs.values()), key=lambda n: n.key):
+        if need.horizon not in prepared:
+            prepared[need.horizon] = prepare(data.candles, fractions=fractions, horizon=need.horizon)
+        source = prepared[need.horizon]
+        sets[need.key] = _distil_one(source, need, per_regime=per_regime, seed=seed, progress=progress)
+        if horizons:
+            sets[need.key] = _with_coarse_parts(sets[need.key], data.candles, horizons, train_stop, need=need,
+                                                per_regime=per_regime, seed=seed)
+    return sets
+
+
+def _distil_one(data, need: SetNeed, *, per_regime, seed, progress) -> DistilledSet:
+    if need.size and need.family == "agnostic":
+        rows = data.parts["train"].stop - data.parts["train"].start
+        need = replace(need, size=max(1, min(need.size, rows // 10)))
+    try:
+        return distill(data, method=need.method, size=need.size or default_size(need.method, data, per_regime),
+                       task=need.task, per_regime=per_regime, seed=seed, progress=progress)
+    except InputError as error:
+        if not per_regime:
+            raise
+        # Small regimes give noisy, strong per-regime signals (e.g. exact-linear soft labels
+        # outside [0, 1]): distil the whole training period at once instead, and say so.
+        dset = distill(data, method=need.method, size=need.size or default_size(need.method, data, False),
+                       task=need.task, per_regime=False, seed=seed, progress=progress)
+        dset.meta["fallback"] = f"not per regime: {first_line(error)}"
+        log.warning("%s: distilling per regime failed (%s): distilled the whole training period at once",
+                    need.key, first_line(error))
+        return dset
+
+
+def default_size(method, data, per_regime) -> int:
+    """Points when none are asked for: d + 1 per regime for exact-linear, 100 otherwise."""
+    if method != LINEAR_METHOD:
+        return 100
+    regimes = len(set(data.regime[data.parts["train"]])) if per_regime else 1
+    return (len(data.feature_names) + 1) * regimes
+
+
+def _with_coarse_parts(base_set, candles: Candles, horizons, train_stop: int, *, need: SetNeed, per_regime,
+                       seed) -> DistilledSet:
+    """A multi-horizon set: ``base_set`` and, per horizon, the training period resampled and
+    distilled on its own (features, scaler and labeller fitted on those candles only; the
+    last 10% of them is left out as the split's validation and test, so nothing the coarse
+    part learns from reaches the screening period)."""
+    head = candles.rows(slice(0, train_stop))
+    parts = {candles.timeframe: base_set}
+    for tf in horizons:
+        coarse = resample_candles(head, tf)
+        try:
+            data = prepare(coarse, fractions=(0.9, 0.05, 0.05), horizon=need.horizon)
+            parts[tf] = distill(data, method=need.method,
+                                size=need.size or default_size(need.method, data, per_regime),
+                                task=need.task, per_regime=per_regime, seed=seed)
+        except InputError as error:
+            raise InputError(f"horizon {tf}: {len(coarse)} candles in the training period: "
+                             f"{first_line(error)}") from None
+    return DistilledSet.combine_horizons(parts, meta={"timeframe": candles.timeframe})
+
+
+def check_sets_precede(sets: dict, candles: Candles, s_start: int) -> None:
+    """Refuse a set trained on candles at or after the screening period's first."""
+    for dset in sets.values():
+        for part in ([dset.part_for(tf) for tf in dset.timeframes] if dset.part is not None else [dset]):
+            last_train = pd.Timestamp(part.meta["split"]["train"]["last"])
+            if last_train >= candles.frame.index[s_start]:
+                raise InputError(f"the distilled set was trained up to {last_train}, which is not before "
+                                 f"the screening period ({candles.frame.index[s_start]})")
+
+
+log = logging.getLogger(__name__)

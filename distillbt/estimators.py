@@ -1,0 +1,235 @@
+"""What a model strategy's estimator needs from distilled points, and fitting it on them.
+
+Users bring scikit-learn estimators (or anything with ``fit``/``predict``). Distilled points
+differ from the real rows an estimator is normally fitted on in three ways, and this module
+bridges each of them the same way for every estimator:
+
+- **labels**: distillers may give soft labels (a probability of "up" per point). A
+  scikit-learn classifier refuses them (``Unknown label type: continuous``), so a point with
+  soft label ``p`` and weight ``w`` becomes two rows: ``y = 1`` with weight ``w·p`` and
+  ``y = 0`` with weight ``w·(1 − p)``. Any loss that is a weighted sum over rows (log loss,
+  hinge, squared error, impurity) then sees exactly the soft label's expected loss;
+- **weights**: passed as ``sample_weight`` to every step whose ``fit`` takes it (a
+  :class:`~sklearn.pipeline.Pipeline` routes ``<step>__sample_weight``, so a
+  ``StandardScaler`` is fitted on the weighted points too). An estimator whose ``fit`` takes
+  none is fitted on rows drawn from the points in proportion to their weights (systematic
+  resampling, seeded), and the fitted model's notes say so;
+- **hyperparameters that count rows** (:data:`ROW_COUNTS`: a tree's ``min_samples_leaf``,
+  a neighbours model's ``n_neighbors``…) are scaled by points / rows, so a leaf or a
+  neighbourhood holds the same share of the data on the points as on the real rows (a
+  ``min_samples_leaf=100`` leaf is 0.1 % of 100,000 rows but 10 % of 1,000 points); the
+  fitted model's notes list what was scaled;
+- **penalties**: scikit-learn's penalised losses are *sums* over rows (``Ridge``: ``Σ (y −
+  xβ)² + α|β|²``; ``LogisticRegression``: ``C Σ ℓ + |β|²/2``), so ``alpha`` or ``C`` weigh the
+  penalty against the number of rows. Points standing for ``n`` real rows get weights summing
+  to ``n`` for those estimators (:data:`SUM_LOSS`), so a ridge fitted on exact-linear points
+  equals its fit on the real rows, penalty included. Estimators whose loss is a mean
+  (``SGDClassifier``, ``Lasso``, distillbt's own learners) get weights of mean 1.
+
+Which distillation serves an estimator (:func:`estimator_traits`'s ``family``):
+
+- ``"linear"`` — linear and logistic models (``sklearn.linear_model``, distillbt's learners,
+  a pipeline of ``StandardScaler`` steps before one): their fits depend on the data mostly
+  through its moments, which exact-linear and gradient matching reproduce with d + 1 points
+  per regime;
+- ``"agnostic"`` — everything else (trees, forests, boosting, nearest neighbours, kernels,
+  unknown objects): a few d + 1-point sets say nothing useful to them, so they are fitted on a
+  coreset of real training rows with their real (hard) labels and weights
+  (:data:`distillbt.screen.AGNOSTIC_METHOD`, sized by ``benchmarks/bench_estimators.py``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+
+from .discovery import StrategyError
+
+__all__ = ["EstimatorTraits", "SUM_LOSS", "ROW_COUNTS", "LINEAR_MODULES", "estimator_traits", "check_estimator",
+           "fit_estimator"]
+
+#: Estimator classes whose penalty is weighed against a *sum* of per-row losses: points that
+#: stand for ``n`` rows get weights summing to ``n``, so ``alpha``/``C`` mean what they mean
+#: on the real rows. Others get weights of mean 1 (their loss is a mean, or weights only
+#: rescale it).
+SUM_LOSS = frozenset({
+    "Ridge", "RidgeClassifier", "RidgeCV", "RidgeClassifierCV", "LogisticRegression", "LogisticRegressionCV",
+    "LinearSVC", "LinearSVR", "SVC", "SVR", "NuSVC", "NuSVR", "KernelRidge", "BayesianRidge", "ARDRegression",
+    "HistGradientBoostingClassifier", "HistGradientBoostingRegressor", "LGBMClassifier", "LGBMRegressor",
+    "XGBClassifier", "XGBRegressor",
+})
+#: Hyperparameters that count rows (integers; fractions are left alone) and the smallest
+#: value each may take once scaled by points / rows.
+ROW_COUNTS = {"min_samples_leaf": 1, "min_samples_split": 2, "n_neighbors": 1, "min_child_samples": 1}
+#: Modules whose estimators are linear or logistic in the features (the ``"linear"`` family).
+LINEAR_MODULES = ("sklearn.linear_model", "distillbt.models")
+#: Transformers that keep a linear model linear in the original features (affine maps).
+AFFINE_STEPS = frozenset({"StandardScaler"})
+
+
+@dataclass(frozen=True)
+class EstimatorTraits:
+    """What fitting on distilled points must know about one estimator.
+
+    ``name``: its class (``Pipeline(StandardScaler, LogisticRegression)`` for a pipeline);
+    ``family``: ``"linear"`` or ``"agnostic"`` (module docstring); ``classifier``: it takes
+    class labels only (scikit-learn's ``is_classifier``), so soft labels become two hard rows;
+    ``weight_keys``: the ``fit`` keywords weights go to (empty: none accepted, rows are
+    resampled); ``sum_loss``: weights sum to the rows the points stand for (:data:`SUM_LOSS`)."""
+
+    name: str
+    family: str
+    classifier: bool
+    weight_keys: tuple[str, ...]
+    sum_loss: bool
+
+
+def check_estimator(estimator, *, who: str) -> None:
+    """Raise :class:`~distillbt.discovery.StrategyError` (one line, naming ``who``) unless
+    ``estimator`` has callable ``fit`` and ``predict``."""
+    missing = [m for m in ("fit", "predict") if not callable(getattr(estimator, m, None))]
+    if estimator is None or missing:
+        raise StrategyError(f"{who}: the estimator {type(estimator).__name__} has no "
+                            f"{' or '.join(missing or ['fit'])} method")
+
+
+def estimator_traits(estimator) -> EstimatorTraits:
+    """The :class:`EstimatorTraits` of an unfitted estimator (read from its class and its
+    ``fit`` signatures; nothing is fitted)."""
+    steps = _pipeline_steps(estimator)
+    if steps is not None:
+        last = steps[-1][1]
+        inner = estimator_traits(last)
+        before = [type(s).__name__ for _, s in steps[:-1] if s not in (None, "passthrough")]
+        family = inner.family if all(b in AFFINE_STEPS for b in before) else "agnostic"
+        keys = tuple(f"{name}__sample_weight" for name, step in steps
+                     if step not in (None, "passthrough") and _takes_weight(step))
+        # without weights on the last step the fit ignores them: resample instead
+        if f"{steps[-1][0]}__sample_weight" not in keys:
+            keys = ()
+        name = f"Pipeline({', '.join([*before, inner.name])})"
+        return EstimatorTraits(name, family, _is_classifier(estimator) or inner.classifier, keys, inner.sum_loss)
+    cls = type(estimator)
+    module = cls.__module__ or ""
+    family = "linear" if module.startswith(LINEAR_MODULES) else "agnostic"
+    keys = ("sample_weight",) if _takes_weight(estimator) else ()
+    return EstimatorTraits(cls.__name__, family, _is_classifier(estimator), keys, cls.__name__ in SUM_LOSS)
+
+
+def fit_estimator(estimator, X, y, weight=None, *, n_rows: int | None = None, task: str = "regression",
+                  seed: int = 0):
+    """Fit ``estimator`` on points ``X``/``y`` with point weights ``weight`` (module
+    docstring); returns ``(fitted estimator, notes)``.
+
+    ``n_rows``: the real rows the points stand for (None: as many as points); ``task``:
+    ``"classification"`` when ``y`` holds probabilities of 1. ``weight`` None fits the rows
+    as they are (real candles).
+    """
+    traits = estimator_traits(estimator)
+    X = np.asarray(X, dtype="float64")
+    y = np.asarray(y, dtype="float64").reshape(-1)
+    n_points = len(y)
+    notes = []
+    if weight is None:
+        if task == "classification" and traits.classifier and _soft(y):
+            weight = np.ones(len(y))
+        else:
+            return _fitted(estimator, estimator.fit(X, y)), ()
+    w = np.asarray(weight, dtype="float64").reshape(-1)
+    if task == "classification" and traits.classifier and _soft(y):
+        p = np.clip(y, 0.0, 1.0)
+        X = np.concatenate([X, X])
+        y = np.concatenate([np.ones(len(p)), np.zeros(len(p))])
+        w = np.concatenate([w * p, w * (1.0 - p)])
+        notes.append(f"soft labels as hard ones: each of {len(p)} points split into y=1 and y=0 rows "
+                     f"weighted by its probability")
+    keep = w > 0
+    X, y, w = X[keep], y[keep], w[keep]
+    if n_rows and n_rows > n_points:
+        notes.extend(_scale_row_counts(estimator, n_points, n_rows))
+    total = float(n_rows) if (n_rows and traits.sum_loss) else float(len(w))
+    w = w * (total / w.sum())
+    if traits.weight_keys:
+        fitted = estimator.fit(X, y, **{key: w for key in traits.weight_keys})
+        return _fitted(estimator, fitted), tuple(notes)
+    if np.allclose(w, w[0]):
+        return _fitted(estimator, estimator.fit(X, y)), tuple(notes)
+    rows = _systematic_resample(w, len(w), seed)
+    notes.append(f"{traits.name}.fit takes no sample_weight: fitted on {len(rows)} rows drawn in proportion "
+                 f"to the points' weights (systematic resampling, seed {seed})")
+    return _fitted(estimator, estimator.fit(X[rows], y[rows])), tuple(notes)
+
+
+def _scale_row_counts(estimator, n_points: int, n_rows: int) -> list:
+    """Scale the :data:`ROW_COUNTS` hyperparameters of ``estimator`` (pipeline steps included)
+    by points / rows, in place; notes of what changed. A tree's ``min_samples_leaf`` becomes
+    ``min_weight_fraction_leaf`` (the same share of the rows, exact with unequal weights)
+    where the estimator has one left at 0."""
+    get_params = getattr(estimator, "get_params", None)
+    if get_params is None:
+        return []
+    params = get_params(deep=True)
+    share = n_points / n_rows
+    changed = {}
+    for name, value in params.items():
+        base = name.rsplit("__", 1)[-1]
+        if base in ROW_COUNTS and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            fraction = name[: -len(base)] + "min_weight_fraction_leaf"
+            if base == "min_samples_leaf" and params.get(fraction) == 0.0 and value > 1:
+                changed[fraction] = min(0.5, value / n_rows)
+                changed[name] = 1
+                continue
+            scaled = max(ROW_COUNTS[base], int(round(value * share)))
+            if scaled != value:
+                changed[name] = scaled
+    if not changed:
+        return []
+    old = get_params(deep=True)
+    estimator.set_params(**changed)
+    return [f"row counts scaled to {n_points} points standing for {n_rows} rows: "
+            + ", ".join(f"{k} {old[k]} -> {v:.3g}" for k, v in changed.items())]
+
+
+def _fitted(estimator, returned):
+    return estimator if returned is None else returned
+
+
+def _soft(y) -> bool:
+    return bool(np.any((y != 0.0) & (y != 1.0)))
+
+
+def _systematic_resample(weight, n: int, seed: int) -> np.ndarray:
+    """``n`` row indices drawn in proportion to ``weight`` with one uniform offset: every row
+    is drawn ⌊n·wᵢ⌋ or ⌈n·wᵢ⌉ times (far less noise than independent draws)."""
+    cdf = np.cumsum(weight / weight.sum())
+    cdf[-1] = 1.0
+    u = (np.random.default_rng(seed).random() + np.arange(n)) / n
+    return np.searchsorted(cdf, u, side="right")
+
+
+def _pipeline_steps(estimator):
+    steps = getattr(estimator, "steps", None)
+    if type(estimator).__name__ != "Pipeline" or not isinstance(steps, list) or not steps:
+        return None
+    return [(str(name), step) for name, step in steps]
+
+
+def _takes_weight(estimator) -> bool:
+    try:
+        parameters = inspect.signature(estimator.fit).parameters
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return "sample_weight" in parameters
+
+
+def _is_classifier(estimator) -> bool:
+    try:
+        from sklearn.base import is_classifier
+    except ImportError:  # scikit-learn is a dependency; an estimator may still come from elsewhere
+        return getattr(estimator, "_estimator_type", None) == "classifier"
+    try:
+        return bool(is_classifier(estimator))
+    except Exception:  # noqa: BLE001 - a foreign object whose tags cannot be read
+        return getattr(estimator, "_estimator_type", None) == "classifier"

@@ -1,0 +1,263 @@
+"""scikit-learn estimators on distilled points: hard labels, weights, penalties, the set each
+estimator gets, and the errors a bad estimator gives."""
+
+import textwrap
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+from distillbt.cli import main
+from distillbt.data.sample import sample_market
+from distillbt.discovery import StrategyError
+from distillbt.distilled_sets import default_size
+from distillbt.distill.prepare import prepare
+from distillbt.distill.runner import distill
+from distillbt.estimators import estimator_traits, fit_estimator
+from distillbt.screen import screen
+from distillbt.strategy import ModelStrategy
+
+FEATURES = ("ret_1", "ret_4", "ret_16", "ma_dist_16", "ma_dist_64", "vol_ratio_16_96")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return prepare(sample_market(bars=20_000, seed=3))
+
+
+def _rows(data, task, names=FEATURES):
+    cols = [data.feature_names.index(n) for n in names]
+    train = data.parts["train"]
+    return data.X[train][:, cols], data.y(task)
+
+
+def _strategy(estimator, target="return", horizon=1):
+    class Fitted(ModelStrategy):
+        features = FEATURES
+
+        def make_estimator(self):
+            return estimator()
+
+    Fitted.target, Fitted.horizon = target, horizon
+    return Fitted
+
+
+def test_traits_read_the_estimator_and_its_pipeline():
+    logit = estimator_traits(LogisticRegression())
+    assert (logit.family, logit.classifier, logit.weight_keys, logit.sum_loss) == ("linear", True, ("sample_weight",), True)
+    assert estimator_traits(SGDClassifier()).sum_loss is False  # its loss is a mean
+    forest = estimator_traits(RandomForestClassifier())
+    assert forest.family == "agnostic" and forest.classifier
+    assert estimator_traits(KNeighborsClassifier()).weight_keys == ()
+    pipe = estimator_traits(make_pipeline(StandardScaler(), LogisticRegression()))
+    assert pipe.family == "linear" and pipe.classifier
+    assert pipe.weight_keys == ("standardscaler__sample_weight", "logisticregression__sample_weight")
+    # a non-affine step makes a linear model non-linear in the features
+    assert estimator_traits(make_pipeline(PolynomialFeatures(2), Ridge())).family == "agnostic"
+
+
+def test_ridge_on_exact_linear_points_equals_ridge_on_the_real_rows_penalty_included(data):
+    """Weights summing to the rows the points stand for: scikit-learn's alpha (a penalty
+    against a sum of squared errors) means the same on both. With mean-1 weights the fits
+    would differ by a factor of rows / points in the penalty."""
+    dset = distill(data, method="exact-linear", size=default_size("exact-linear", data, True), task="regression")
+    X, y = _rows(data, "regression")
+    for alpha in (1.0, 1e3, 1e5):
+        cls = _strategy(lambda alpha=alpha: Ridge(alpha=alpha))
+        fitted = cls.fit_model_on_distilled(dset)
+        real = Ridge(alpha=alpha).fit(X, y)
+        np.testing.assert_allclose(fitted.estimator.coef_, real.coef_, rtol=1e-7, atol=1e-10)
+        assert fitted.estimator.intercept_ == pytest.approx(real.intercept_, rel=1e-7, abs=1e-10)
+    naive = Ridge(alpha=1e5).fit(dset.X[:, [data.feature_names.index(n) for n in FEATURES]], dset.y,
+                                 sample_weight=dset.weight * dset.size)
+    assert not np.allclose(naive.coef_, Ridge(alpha=1e5).fit(X, y).coef_, rtol=0.1)
+
+
+def test_logistic_regression_takes_soft_labels_as_weighted_hard_rows_and_matches_the_real_fit(data):
+    dset = distill(data, method="exact-linear", size=len(data.feature_names) + 1, task="classification",
+                   per_regime=False)
+    assert ((dset.y > 0) & (dset.y < 1)).any()  # soft labels: what scikit-learn refuses
+    X, y = _rows(data, "classification")
+    for C in (1e-4, 1.0):
+        cls = _strategy(lambda C=C: LogisticRegression(C=C), target="direction")
+        fitted = cls.fit_model_on_distilled(dset)
+        assert any("soft labels" in note for note in fitted.notes)
+        real = LogisticRegression(C=C).fit(X, y)
+        probe = data.X[data.parts["validation"]][:, [data.feature_names.index(n) for n in FEATURES]]
+        p_points = fitted.estimator.predict_proba(probe)[:, 1]
+        p_real = real.predict_proba(probe)[:, 1]
+        # close, not equal: the points carry the second moments, logistic loss reads more
+        assert np.max(np.abs(p_points - p_real)) < 0.01, (C, np.max(np.abs(p_points - p_real)))
+        assert np.corrcoef(p_points, p_real)[0, 1] > 0.99
+
+
+def test_soft_label_rows_equal_the_soft_label_loss():
+    """Each point split into a y=1 row weighted w·p and a y=0 row weighted w·(1 − p): logistic
+    regression then fits the soft-label cross-entropy (distillbt's own learner on the points)."""
+    from distillbt.models import LogisticRegression as SoftLogistic
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    p = rng.uniform(0.2, 0.8, size=40)
+    w = rng.uniform(0.5, 2.0, size=40)
+    C, n_rows = 0.5, 1000
+    model, notes = fit_estimator(LogisticRegression(C=C, tol=1e-12, max_iter=10_000), X, p, w, n_rows=n_rows,
+                                 task="classification")
+    # sklearn: C Σ wᵢ' ℓ + |β|²/2 with Σ wᵢ' = n_rows  ⇔  ours: Σ wᵢ ℓ (Σ wᵢ = 1) + (α/2)|β|², α = 1/(C n_rows)
+    soft = SoftLogistic(alpha=1.0 / (C * n_rows)).fit(X, p, sample_weight=w)
+    np.testing.assert_allclose(model.coef_[0], soft.coef_, rtol=1e-4, atol=1e-6)
+    assert notes and "soft labels" in notes[0]
+
+
+def test_pipeline_gets_weights_at_every_step_and_knn_a_weighted_resample():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 2))
+    y = (X[:, 0] > 0).astype(float)
+    w = np.r_[np.full(100, 3.0), np.full(100, 1.0)]
+    pipe, _ = fit_estimator(make_pipeline(StandardScaler(), LogisticRegression()), X, y, w, task="classification")
+    np.testing.assert_allclose(pipe[0].mean_, np.average(X, axis=0, weights=w))
+    knn, notes = fit_estimator(KNeighborsClassifier(n_neighbors=5), X, y, w, task="classification", seed=4)
+    assert "takes no sample_weight" in notes[0] and "seed 4" in notes[0]
+    drawn = knn._fit_X
+    heavy = np.isin(drawn[:, 0], X[:100, 0]).sum()
+    assert heavy == 150  # 3/4 of the weight → 3/4 of the 200 rows (systematic resampling)
+    again, _ = fit_estimator(KNeighborsClassifier(n_neighbors=5), X, y, w, task="classification", seed=4)
+    np.testing.assert_array_equal(again._fit_X, drawn)
+
+
+BAD = textwrap.dedent('''
+    from distillbt.strategy import ModelStrategy
+
+    class NoPredict:
+        def fit(self, X, y):
+            return self
+
+    class Hopeless(ModelStrategy):
+        features = ("ret_1", "ret_4")
+        target = "direction"
+
+        def make_estimator(self):
+            return NoPredict()
+''')
+RAISES = textwrap.dedent('''
+    from sklearn.linear_model import Ridge
+    from distillbt.strategy import ModelStrategy
+
+    class Fussy(Ridge):
+        def fit(self, X, y, sample_weight=None):
+            if self.alpha > 1:
+                raise ValueError("alpha too large for this estimator")
+            return super().fit(X, y, sample_weight=sample_weight)
+
+    class Picky(ModelStrategy):
+        params = (("alpha", 1.0),)
+        grid = {"alpha": [0.5, 2.0]}
+        features = ("ret_1", "ret_4")
+
+        def make_estimator(self):
+            return Fussy(alpha=self.p.alpha)
+''')
+
+
+def test_an_estimator_without_predict_is_one_line_and_exit_2_alone(tmp_path, capsys):
+    (tmp_path / "hopeless.py").write_text(BAD)
+    code = main(["screen", str(tmp_path), "--sample-bars", "6000", "--top", "1", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert "Hopeless" in err[-1] and "NoPredict" in err[-1] and "predict" in err[-1]
+    with pytest.raises(StrategyError, match="Hopeless: the estimator NoPredict has no predict"):
+        screen(tmp_path, sample_market(bars=6000, seed=1), top=1, progress=False)
+
+
+def test_bad_estimators_are_reported_per_configuration_and_the_batch_goes_on(tmp_path):
+    (tmp_path / "hopeless.py").write_text(BAD)
+    (tmp_path / "picky.py").write_text(RAISES)
+    result = screen(tmp_path, sample_market(bars=6000, seed=1), top=1, progress=False)
+    by_name = {r.name: r for r in result.records}
+    assert "NoPredict has no predict" in by_name["Hopeless"].error
+    assert "alpha too large" in by_name["Picky(alpha=2.0)"].error
+    good = by_name["Picky(alpha=0.5)"]
+    assert good.error is None and good.screen_score is not None and good.survivor
+
+
+def test_each_estimator_gets_its_set_with_its_horizon(data, tmp_path):
+    (tmp_path / "mixed.py").write_text(textwrap.dedent('''
+        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.linear_model import LogisticRegression
+        from distillbt.strategy import ModelStrategy
+
+        F = ("ret_1", "ret_4", "ret_16", "ma_dist_16")
+
+        class Logit4(ModelStrategy):
+            params = (("long_threshold", 0.5), ("short_threshold", 0.5))
+            features, target, horizon = F, "direction", 4
+
+            def make_estimator(self):
+                return LogisticRegression(C=0.1)
+
+        class Forest1(ModelStrategy):
+            params = (("long_threshold", 0.5), ("short_threshold", 0.5))
+            features, target = F, "direction"
+
+            def make_estimator(self):
+                return RandomForestClassifier(n_estimators=10, max_depth=3, min_samples_leaf=50, random_state=0)
+    '''))
+    result = screen(tmp_path, sample_market(bars=12_000, seed=5), top=1, progress=False)
+    by_name = {r.name: r for r in result.records}
+    logit, forest = by_name["Logit4"], by_name["Forest1"]
+    assert logit.error is None and forest.error is None
+    assert "exact-linear" in logit.distilled_by and "4-candle target" in logit.distilled_by
+    assert "centroids" in forest.distilled_by and "1-candle" in forest.distilled_by
+    assert not any("in place of" in note for note in (logit.notes or ()))  # fitted on its own horizon
+    distilled = result.summary["distilled"]
+    assert set(distilled) == {"classification-h4", "classification-centroids"}
+    assert distilled["classification-centroids"]["method"] == "centroids"
+
+
+def test_prepare_with_a_horizon_targets_that_many_candles_ahead():
+    candles = sample_market(bars=3000, seed=1)
+    four = prepare(candles, horizon=4)
+    close = np.log(candles.frame["close"].to_numpy())
+    at = candles.frame.index.get_indexer(four.times[:50])
+    np.testing.assert_allclose(four.target[:50], close[at + 4] - close[at])
+    assert four.parts["validation"].start - four.parts["train"].stop == 4  # the embargo covers the target
+    assert four.metadata()["horizon"] == 4
+
+
+def test_centroids_are_real_members_with_their_clusters_weight_and_mean_label():
+    from distillbt.distill.centroids import KMeansCentroids
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(3000, 3))
+    y = (rng.random(3000) < 0.5 + 0.2 * np.tanh(X[:, 0])).astype(float)
+    w = rng.uniform(0.5, 1.5, size=3000)
+    c = KMeansCentroids(size=60, random_state=1).fit(X, y, w)
+    members = [np.flatnonzero((X == row).all(axis=1)) for row in c.X_]
+    assert all(len(m) == 1 for m in members)  # each point is a training row
+    kept = np.unique(c.labels_)
+    for point, row in zip(range(len(c.X_)), (m[0] for m in members)):
+        cluster = c.labels_[row]
+        inside = c.labels_ == cluster
+        assert c.y_[point] == pytest.approx(np.average(y[inside], weights=w[inside]))
+        assert c.weight_[point] == pytest.approx(w[inside].sum() / w.sum())
+    assert len(c.X_) == len(kept)
+    assert c.weight_ @ c.y_ == pytest.approx(np.average(y, weights=w))  # the label's mean is kept exactly
+    assert 0 < c.y_.min() and c.y_.max() < 1  # soft: the clusters' averages, not one row's noise
+
+
+def test_row_counts_are_scaled_to_the_points():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(500, 2))
+    y = (X[:, 0] > 0).astype(float)
+    forest, notes = fit_estimator(RandomForestClassifier(n_estimators=3, min_samples_leaf=200, random_state=0),
+                                  X, y, np.ones(500), n_rows=100_000, task="classification")
+    params = forest.get_params()
+    assert params["min_samples_leaf"] == 1 and params["min_weight_fraction_leaf"] == pytest.approx(0.002)
+    knn, notes = fit_estimator(make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=400)), X, y,
+                               np.ones(500), n_rows=100_000, task="classification")
+    assert knn.get_params()["kneighborsclassifier__n_neighbors"] == 2  # 400 × 500 / 100,000
+    assert "n_neighbors 400 -> 2" in " ".join(notes)
