@@ -29,7 +29,8 @@ from scipy.stats import spearmanr
 from distillbt.data.sample import continue_market, sample_market
 from distillbt.distill.prepare import prepare
 from distillbt.distill.runner import distill
-from distillbt.distill.update import _rows, update
+from distillbt.distill.artifact_rows import artifact_rows
+from distillbt.distill.update import update
 from distillbt.models import LogisticRegression
 
 PLANTED = {"regime_params": {"volatile": {"vol": 5.0}},
@@ -82,7 +83,7 @@ def main(argv=None):
         out["control"] = ",".join(control.redistilled) or "-"
         out["mix_changed"] = out["regime_report"].mix["changed"]
         # held-out candles, in the parent's feature space (all sets share it)
-        test = _rows({**parent.meta, "task": "regression"}, everything,
+        test = artifact_rows({**parent.meta, "task": "regression"}, everything,
                      since=everything.frame.index[args.old_bars + args.new_bars])
         for name, dset in sets.items():
             out[f"{name}_ic"], out[f"{name}_acc"] = skill(dset, test.X, test.y)

@@ -99,7 +99,8 @@ class ExchangeUnavailableError(ExchangeError):
 def first_line(error: BaseException, *, with_type: bool = False, limit: int | None = None) -> str:
     """An exception as one line: the first non-empty line of its message (``limit``: at most
     that many characters), prefixed by its type with ``with_type``; its type alone when the
-    message is empty. Every one-line error message of distillbt is made here."""
+    message is empty. The one helper for shortening an exception to its first line (the CLI
+    joins every line of a message instead: its own errors are one line by construction)."""
     line = next((part.strip() for part in str(error).splitlines() if part.strip()), "")
     if limit is not None:
         line = line[:limit]

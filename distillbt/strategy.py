@@ -169,6 +169,14 @@ class ModelStrategy(bt.Strategy):
     rule_params : tuple of str
         Params that do not change the fit (defaults to :data:`RULE_PARAMS`; extend it for
         params of your own ``position_rule``).
+
+    Attributes (inside Backtrader, from ``start``)
+    ----------------------------------------------
+    fitted_model : FittedModel
+        The model the run trades.
+    model_signal : distillbt.live_features.ModelSignal
+        The indicator computing each bar's features, prediction and target from the bars
+        delivered so far (its line ``target``).
     """
 
     params = (
@@ -401,9 +409,9 @@ class ModelStrategy(bt.Strategy):
         # Decisions come from the bars Backtrader has delivered, never from the preloaded
         # future: see distillbt.live_features. Created here (not in __init__) because the
         # model may only exist now; Backtrader still computes it before the strategy's bars.
-        self._model_signal = ModelSignal(self.data, fitted=fitted, rule=self.position_rule,
+        self.model_signal = ModelSignal(self.data, fitted=fitted, rule=self.position_rule,
                                          rowwise=_rowwise(cls))
-        self._target_line = self._model_signal.lines.target  # read at every bar
+        self._target_line = self.model_signal.lines.target  # read at every bar
         self._target = 0.0
 
     def prenext(self):

@@ -61,7 +61,7 @@ def run(strategy, frame, *, runonce=True, **params):
 
 def lines(strat):
     """The run's predictions and targets at every bar."""
-    signal = strat._model_signal
+    signal = strat.model_signal
     return signal.predictions, np.asarray(signal.lines.target.array, dtype="float64")
 
 

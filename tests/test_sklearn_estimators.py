@@ -200,7 +200,7 @@ def fit(cls, candles, end):
 
 def lines(strat):
     """The Backtrader run's prediction and target at every bar."""
-    signal = strat._model_signal
+    signal = strat.model_signal
     return signal.predictions, np.asarray(signal.lines.target.array, dtype="float64")
 
 

@@ -132,10 +132,10 @@ def test_mix_test_allows_for_regimes_that_outlast_a_block(monkeypatch):
     # 30 samples at level 0.05: 1.5 expected, 6 or more has probability 0.003 (this seed: 3)
     calibrated = alarms()
     assert calibrated <= 5, calibrated
-    memory = upd._share_memory(upd._BlockStats.from_rows(samples[0][0].X, samples[0][0].regime, 400).n)
+    memory = upd.share_memory(upd.BlockStats.from_rows(samples[0][0].X, samples[0][0].regime, 400).n)
     assert memory > 2
     # what permuting single blocks gave (this seed: 25): the runs are what fixed it
-    monkeypatch.setattr(upd, "_share_memory", lambda counts: 1.0)
+    monkeypatch.setattr(upd, "share_memory", lambda counts: 1.0)
     single = alarms()
     assert single >= 15, single
 
@@ -150,8 +150,8 @@ def test_regime_policy_compares_with_the_stored_reference(market, monkeypatch, t
     ref = parent.meta["reference"]
     assert ref["rows"] == parent.meta["split"]["train"]["rows"] and ref["block"] == 400
     calls = []
-    rows = upd._rows
-    monkeypatch.setattr(upd, "_rows", lambda meta, candles, since=None: calls.append(since) or rows(meta, candles, since))
+    rows = upd.artifact_rows
+    monkeypatch.setattr(upd, "artifact_rows", lambda meta, candles, since=None: calls.append(since) or rows(meta, candles, since))
     result, report = update(parent, market["changed"], policy="regime")
     # one feature pass, from the first new candle on (its warm-up aside)
     assert len(calls) == 1 and calls[0] > pd.Timestamp(parent.meta["split"]["test"]["last"])
@@ -166,7 +166,7 @@ def test_regime_policy_compares_with_the_stored_reference(market, monkeypatch, t
             assert report.regimes[name]["statistic"] == pytest.approx(r["statistic"], rel=1e-9)
     assert report.mix["tv"] == pytest.approx(recomputed.mix["tv"], rel=1e-9)
     # the child's reference: kept regimes' source rows, re-distilled regimes' new rows
-    child = upd._BlockStats.from_json(result.meta["reference"])
+    child = upd.BlockStats.from_json(result.meta["reference"])
     for name in report.kept:
         assert child.count(name) == report.regimes[name]["rows_old"]
     for name in report.redistilled:

@@ -39,7 +39,7 @@ _BLOCK_CELLS = 1 << 21
 
 
 # --------------------------------------------------------------------------- shared helpers
-# (private, but also used by distribution.py and kernel.py)
+# (also used by the other distillers: distribution.py, kernel.py, centroids.py…)
 
 
 def check_int(name, value, minimum, maximum=None):

@@ -8,7 +8,7 @@ because candles are strongly dependent:
 
 - *regime mix*: chi-square divergence of the new from the old regime shares (relative to the
   pooled shares; the total variation distance is reported too), permuting runs of blocks as
-  long as the shares' integrated autocorrelation time (``_share_memory``);
+  long as the shares' integrated autocorrelation time (``share_memory``);
 - *per regime*: the largest, over features, of the standardised mean difference and the
   absolute log ratio of standard deviations, its null the permutation distribution of that
   maximum; Bonferroni over the regimes tested.
@@ -46,7 +46,7 @@ def _permutations(n_old: int, n_new: int, n_perm: int, rng) -> np.ndarray:
     return out
 
 
-def _share_memory(counts: np.ndarray, max_lag: int | None = None) -> float:
+def share_memory(counts: np.ndarray, max_lag: int | None = None) -> float:
     """Integrated autocorrelation time, in blocks, of the regime shares of consecutive blocks
     (``counts``: blocks × regimes, in time order): 1 + 2 Σ ρ_k over the initial run of positive
     autocorrelations (Geyer's initial positive sequence), the largest over regimes. Regimes
@@ -184,9 +184,6 @@ class BlockStats:
                    int(data["block"]), data.get("first"), data.get("last"))
 
 
-#: The class's name before :mod:`distillbt.distill.update` was split (tests/test_update.py reaches it here).
-_BlockStats = BlockStats
-
 #: Most blocks an artifact keeps as its reference: its header must not grow with the history
 #: (256 blocks of the default 400 rows: the latest ~100k training rows; the JSON's size, and
 #: the command that measures it, are in ``docs/update.md``).
@@ -242,7 +239,7 @@ def regime_shift(old, new, *, block: int, alpha: float = 0.01, n_permutations: i
 
     # regime mix: how the shares of the two groups of blocks differ. Regimes outlast
     # a block, so runs of blocks as long as the shares' memory are permuted instead.
-    memory = max(_share_memory(old.n), _share_memory(new.n))
+    memory = max(share_memory(old.n), share_memory(new.n))
     run = max(1, int(np.ceil(memory)))
     old_runs, new_runs = _merge_blocks(old.n, run), _merge_blocks(new.n, run)
     counts = np.concatenate([old_runs, new_runs])

@@ -58,10 +58,8 @@ from ..errors import InputError
 from ..executor import parallel_api
 from .artifact import ArtifactError, DistilledSet
 from .artifact_rows import ArtifactMismatchError, artifact_pipeline, check_market, verify_reference
-# ``_rows`` and ``_BlockStats``: the local names from before the split. benchmarks/bench_update.py
-# imports ``_rows`` from here; tests/test_update.py patches ``_rows`` here and reads ``_BlockStats``.
-from .artifact_rows import artifact_rows as _rows
-from .drift import BlockStats as _BlockStats
+from .artifact_rows import artifact_rows
+from .drift import BlockStats
 from .drift import reference_statistics, regime_shift, stored_reference
 from .kernel import ridge_solution
 from .lineage import SIZE_KEYS, UpdateReport, child_meta, last_seen, record_update, regime_sources
@@ -191,13 +189,13 @@ def _update(
     after = seen + pd.Timedelta(1, "ns")
     rows = None
     if policy == "regime":
-        new = _rows(meta, candles, since=after)
+        new = artifact_rows(meta, candles, since=after)
     else:
         # one pass over the window and the new candles: the window's rows, the new ones among them
         window = int(window or meta.get("n_source_candles") or len(candles))
         frame = candles.frame
         early = frame.index[max(0, len(frame) - window - 2)]
-        rows = _rows(meta, candles, since=min(early, after))
+        rows = artifact_rows(meta, candles, since=min(early, after))
         new = rows.select(rows.times >= after)
     timings["features"] = time.perf_counter() - t0
     if len(new) == 0:
@@ -288,7 +286,7 @@ def _window_update(parent, candles, new, rows, *, policy, window, steps, seed, c
              "warm_start": bool(warm and r in have)} for r, res in results.items()]
     block = _reference_block(meta)
     new_meta = child_meta(parent, sources=sources, jobs=jobs, n_source=window_info["candles"],
-                          reference=_BlockStats.from_rows(pool.X, pool.regime, block, pool.times))
+                          reference=BlockStats.from_rows(pool.X, pool.regime, block, pool.times))
     new_meta["regimes"] = names
 
     def build(res):
@@ -347,7 +345,7 @@ def _regime_update(parent, candles, new, *, seed, alpha, block, n_permutations, 
     reference = stored_reference(meta, block)
     if reference is None:
         # a set without stored statistics (or tested at another block size): recompute its rows
-        history = _rows(meta, candles, since=first)
+        history = artifact_rows(meta, candles, since=first)
         keep = np.zeros(len(history), dtype=bool)
         for r, s in sources.items():
             keep |= (history.regime == r) & (history.times >= pd.Timestamp(s["first"])) & \
@@ -355,12 +353,12 @@ def _regime_update(parent, candles, new, *, seed, alpha, block, n_permutations, 
         # rows of regimes the set does not know, inside its overall source period, count for the mix
         span = (history.times >= first) & (history.times <= max(pd.Timestamp(s["last"]) for s in sources.values()))
         old = history.select(keep | (span & ~np.isin(history.regime, list(sources))))
-        reference = _BlockStats.from_rows(old.X, old.regime, block, old.times)
+        reference = BlockStats.from_rows(old.X, old.regime, block, old.times)
     timings["features"] += time.perf_counter() - t0
     if reference.rows == 0:
         raise InputError("the candles hold none of the rows the set was distilled from: the regime policy "
                          "needs that period to compare with")
-    new_stats = _BlockStats.from_rows(new.X, new.regime, block, new.times)
+    new_stats = BlockStats.from_rows(new.X, new.regime, block, new.times)
 
     t0 = time.perf_counter()
     tests = regime_shift(reference, new_stats, block=block, alpha=alpha, n_permutations=n_permutations, min_rows=min_rows,
@@ -443,7 +441,7 @@ def _regime_update(parent, candles, new, *, seed, alpha, block, n_permutations, 
     # the reference of the next update: the kept regimes' source rows, the re-distilled ones' new rows
     new_meta = child_meta(parent, sources=new_sources, jobs=jobs,
                           n_source=int(meta.get("n_source_candles") or 0) + len(new),
-                          reference=_BlockStats.concat(reference.only([r for r in reference.names if r not in results]),
+                          reference=BlockStats.concat(reference.only([r for r in reference.names if r not in results]),
                                                        new_stats.only(list(results))))
     result = assemble(parent, parts, regime_weight, new_meta)
     if mix["changed"]:
