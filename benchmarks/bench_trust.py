@@ -22,7 +22,7 @@ them. Periods as in ``bench_surrogate.py``: training = first 50 % of the sample 
 Raw records are stored as JSON under ``--out`` (reused when present: delete them to rerun).
 A configuration is *bad* when ``|surrogate − full| > --tolerance`` (0.05 log return). For
 thresholds ``(min_transitions, min_agreement, rate_band, max_pnl_gap)`` a configuration is
-trusted when it passes all four (``_trusted`` of distillbt/surrogate/api.py); the **cost** is
+trusted when it passes all four (``is_trusted`` of distillbt/surrogate/trust.py); the **cost** is
 the share not trusted (they would be escalated, then backtested in full), the **risk** the
 share of trusted ones that are bad. ``--calibrate`` searches a grid for the lowest cost with
 risk ≤ ``--max-risk`` (5 %) on the calibration set, pooled and at every budget, and writes ``chosen.json``;
@@ -49,7 +49,7 @@ from distillbt.backtest import BacktestJob, run_many  # noqa: E402
 from distillbt.data.sample import sample_market  # noqa: E402
 from distillbt.discovery import discover  # noqa: E402
 from distillbt.surrogate import screen_plain  # noqa: E402
-from distillbt.surrogate.api import full_warmup, plan_configuration  # noqa: E402
+from distillbt.surrogate.plan import full_warmup, plan_configuration  # noqa: E402
 
 SETS = ROOT / "benchmarks" / "trust_strategies"
 SIGNALS = ("coverage", "agreement", "rate_ratio", "rate_ratio_max", "pnl_gap", "pnl_bias", "threshold_gap",
@@ -119,7 +119,7 @@ def rows_of(runs, full, tolerance):
             for k in SIGNALS:
                 row[k] = tr.get(k)
             gaps = [g for g in (row["pnl_gap"], row["threshold_gap"]) if g is not None]
-            row["gap"] = max(gaps) if gaps else None  # what _trusted compares with max_pnl_gap
+            row["gap"] = max(gaps) if gaps else None  # what is_trusted compares with max_pnl_gap
             row["bad"] = row["error"] > tolerance
             rows.append(row)
     return rows
@@ -130,11 +130,11 @@ def _col(rows, key, fill):
 
 
 def trusted_mask(rows, thresholds):
-    """The same rule as ``distillbt.surrogate.api._trusted``, vectorised over rows."""
+    """The same rule as ``distillbt.surrogate.trust.is_trusted``, vectorised over rows."""
     mt, ma, rb, mg = thresholds
     usable = np.array([r["usable"] for r in rows])
     cov = _col(rows, "coverage", -1)
-    ag = _col(rows, "agreement", 1.0)  # None: not measurable, not a reason to escalate (as _trusted)
+    ag = _col(rows, "agreement", 1.0)  # None: not measurable, not a reason to escalate (as is_trusted)
     lo = _col(rows, "rate_ratio", 1.0)
     hi = _col(rows, "rate_ratio_max", 1.0)
     gap = _col(rows, "gap", 0.0)

@@ -20,7 +20,7 @@ Warm-up per configuration (:func:`warmup_bars`):
   differ only in rule params share it within a worker), on the real candles before the period
   — what the strategy would learn from its own ``trade_start`` — and passed as ``fitted``;
 - **plain strategies**: ten times the longest window read from the configuration
-  (:func:`distillbt.surrogate.api.full_warmup`; EMA-type indicators decay like
+  (:func:`distillbt.surrogate.plan.full_warmup`; EMA-type indicators decay like
   ``(1 - 1/p)^bars``), at least 200 bars.
 
 ``tests/test_baseline.py`` shows the bounded warm-up gives the same score as the whole history
@@ -50,7 +50,7 @@ def warmup_bars(configuration: Configuration, *, timeframe: str | None = None) -
     docstring). ``timeframe``: the candles' interval (needed for ``horizons``)."""
     if is_model(configuration):
         return _model_warmup(configuration, timeframe)
-    from .surrogate.api import full_warmup, plan_configuration
+    from .surrogate.plan import full_warmup, plan_configuration
 
     return full_warmup([plan_configuration(configuration)], 10**12)
 

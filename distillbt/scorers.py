@@ -136,8 +136,9 @@ class ModelScorer:
 class PlainScorer:
     """Plain Backtrader strategies: a learned surrogate each, escalated and at last backtested
     in full where it cannot be trusted (``plain="surrogate"``; :func:`distillbt.surrogate.
-    screen_plain`, with ``min_speedup`` and stored ``episodes``), or a baseline full backtest
-    each (``plain="full"``)."""
+    screen_plain`, whose :class:`~distillbt.surrogate.api.PlainSurrogates` holds the batch's
+    plans, episodes, column caches and surrogates; with ``min_speedup`` and stored
+    ``episodes``), or a baseline full backtest each (``plain="full"``)."""
 
     part = "plain"
 

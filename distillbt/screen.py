@@ -238,10 +238,7 @@ def screen(
     ``n_jobs``, ``backend`` (and ``scheduler``, ``executor``): one executor for every stage
     (:mod:`distillbt.executor`).
     """
-    if plain not in ("surrogate", "full"):
-        raise InputError(f"plain must be 'surrogate' or 'full', not {plain!r}")
-    if validate_sample is not None and (isinstance(validate_sample, bool) or int(validate_sample) < 3):
-        raise InputError(f"--validate-sample must be at least 3, not {validate_sample!r}")
+    _check_options(plain=plain, validate_sample=validate_sample)
     started = time.perf_counter()
     horizons = check_horizons(candles.timeframe, horizons) if horizons else ()
     found, configs = _configurations(folder, horizons)
@@ -257,11 +254,7 @@ def screen(
     sets, distill_seconds = _distil(distilled, data, needs, per_regime=per_regime, seed=seed, fractions=fractions,
                                     progress=progress, horizons=horizons, train_stop=periods["training"][1])
     check_sets_precede(sets, candles, periods["screening"][0])
-    for record in records:
-        if record.name in needs:
-            need, dset = needs[record.name], sets[needs[record.name].key]
-            record.distilled_by = (f"{dset.meta.get('method', need.method)}: {dset.size} points, {need.task}, "
-                                   f"{need.horizon}-candle target ({need.family} estimator)")
+    _note_sets(records, needs, sets)
     models = ModelScorer(sets, {name: need.key for name, need in needs.items()})
     scorers = (models, PlainScorer(plain=plain, min_speedup=min_speedup,
                                    episodes=_stored_episodes(distilled, candles, periods["screening"][0])))
@@ -302,6 +295,22 @@ def _configurations(folder, horizons: tuple):
     if horizons:
         configs = [_with_horizons(c, horizons) if is_model(c) else c for c in configs]
     return found, configs
+
+
+def _check_options(*, plain, validate_sample) -> None:
+    if plain not in ("surrogate", "full"):
+        raise InputError(f"plain must be 'surrogate' or 'full', not {plain!r}")
+    if validate_sample is not None and (isinstance(validate_sample, bool) or int(validate_sample) < 3):
+        raise InputError(f"--validate-sample must be at least 3, not {validate_sample!r}")
+
+
+def _note_sets(records, needs: dict, sets: dict) -> None:
+    """Each model record's ``distilled_by``: the set its model is fitted on."""
+    for record in records:
+        if record.name in needs:
+            need, dset = needs[record.name], sets[needs[record.name].key]
+            record.distilled_by = (f"{dset.meta.get('method', need.method)}: {dset.size} points, {need.task}, "
+                                   f"{need.horizon}-candle target ({need.family} estimator)")
 
 
 def _needs(records, configs, *, method, size) -> dict:

@@ -15,7 +15,7 @@ from distillbt.discovery import Configuration, configuration_name, discover
 from distillbt.errors import InputError
 from distillbt.surrogate import (Episodes, IndicatorBank, PositionSurrogate, carry_states, screen_plain,
                                  select_episodes)
-from distillbt.surrogate.api import _trusted
+from distillbt.surrogate.trust import is_trusted
 
 from .strategy_sources import IMPORT, sma_cross
 
@@ -391,7 +391,7 @@ def test_default_trust_rejects_surrogates_that_are_off_by_more_than_the_toleranc
     assert all(errors[name][0] <= 0.05 for name in trusted), summary
     # the batch discriminates: looser thresholds without the gap trust a surrogate off by more
     loose = dict(min_transitions=3, min_agreement=0.9, rate_band=5.0)
-    assert any(err > 0.05 and _trusted(trust, **loose) for err, trust in errors.values()), summary
+    assert any(err > 0.05 and is_trusted(trust, **loose) for err, trust in errors.values()), summary
 
 
 def test_trust_defaults_refuse_each_failure_the_calibration_showed():
@@ -403,9 +403,9 @@ def test_trust_defaults_refuse_each_failure_the_calibration_showed():
                 if k in ("min_transitions", "min_agreement", "rate_band", "max_pnl_gap")}
     exact = {"coverage": 20, "agreement": 1.0, "rate_ratio": 0.8, "rate_ratio_max": 1.2, "pnl_gap": 0.0,
              "threshold_gap": 0.0}
-    assert _trusted(exact, **defaults)
+    assert is_trusted(exact, **defaults)
     # an always-in strategy that never returns to flat: coverage counts only what the walk uses
-    assert _trusted({**exact, "coverage": 4}, **defaults)
+    assert is_trusted({**exact, "coverage": 4}, **defaults)
     failures = {
         "proxy rule (WMA cross on SMA columns)": {"agreement": 0.97, "pnl_gap": 0.3, "threshold_gap": 0.1},
         "proxy with a small held-out gap": {"agreement": 0.96},
@@ -415,4 +415,4 @@ def test_trust_defaults_refuse_each_failure_the_calibration_showed():
         "exit never seen": {"coverage": 0},
     }
     for what, change in failures.items():
-        assert not _trusted({**exact, **change}, **defaults), what
+        assert not is_trusted({**exact, **change}, **defaults), what

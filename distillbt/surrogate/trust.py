@@ -1,0 +1,245 @@
+"""Fitting a plain configuration's surrogate and measuring how far it can be trusted.
+
+:func:`fit_and_trust` fits the :class:`~.model.PositionSurrogate` on the recorded decisions,
+held out by blocks (agreement, P&L gap, threshold gap), then on all of them, and walks the
+screening period; :func:`is_trusted` applies the thresholds (their calibration is in
+:mod:`distillbt.surrogate.api`'s docstring); :func:`deficits` names the transitions seen too
+rarely, which escalation looks for.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+
+from .model import PositionSurrogate
+from .plan import snap_candidates
+from .recorder import NO_LABEL
+
+__all__ = ["fit_and_trust", "is_trusted", "deficits", "used_columns"]
+
+
+def _training_rows(rec, episode_bank, columns, which, part=slice(None)):
+    """Stack (features, state) → target over the episodes ``which`` of one recording, over
+    the bars ``part`` (a slice, or a function of the episode length giving one)."""
+    X, y = [], []
+    pos = {e: k for k, e in enumerate(rec["episodes"])}
+    for e in which:
+        k = pos[e]
+        sl = part(len(rec["state"][k])) if callable(part) else part
+        st, tg = rec["state"][k][sl], rec["target"][k][sl]
+        F = episode_bank[e][sl][:, columns]
+        ok = (tg != NO_LABEL) & ~np.isnan(F).any(axis=1)
+        X.append(np.column_stack([F[ok], st[ok].astype(np.float32)]))
+        y.append(tg[ok])
+    return np.concatenate(X), np.concatenate(y)
+
+
+def _transitions(state, target, states):
+    out = {}
+    for s in states:
+        out[float(s)] = {"out": int(np.sum((state == s) & (target != s))),
+                         "into": int(np.sum((state != s) & (target == s))),
+                         "bars": int(np.sum(state == s))}
+    return out
+
+
+def used_columns(model) -> list[int]:
+    """Bank columns (not the state) the fitted tree splits on."""
+    t = model.tree_.tree_
+    f = t.feature[t.children_left >= 0]
+    return sorted(set(int(j) for j in f if j != model.n_features_in_ - 1))
+
+
+def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commission=0.001, fraction=0.95,
+                   folds=3):
+    """Fit on held-in bars, agreement and P&L gap on held-out ones, refit on all; coverage
+    and rates.
+
+    ``bank_of(e)`` is episode ``e``'s bank (this configuration's columns, computed from the
+    bar its own feed started at); ``screen_columns(names)`` the screening period's columns.
+    Held out: the last three quarters of every episode are cut in ``folds`` blocks; fold ``k``
+    fits on everything but block ``k`` and walks block ``k`` of every episode from the state
+    the strategy really held there. The first quarter is always fitted on: an episode starts
+    flat with its indicators already set (an event strategy waits for the next cross), a
+    situation the screening period shows once and a tree never shown it would fail on. ``agreement`` is the share of held-out bars whose position the walks got
+    right; ``pnl_gap`` what the walks' mistakes would have cost or earned — per held-out bar
+    ``fraction × (walk − real) × next bar's return``, minus the commission of the trades only
+    one of them made — summed per block and scaled to the screening period's length as a
+    random walk (``sqrt(Σ block² × screen bars / held-out bars)``, log-return units: the
+    error the screen's score would carry); ``pnl_bias`` the same sum scaled linearly (a
+    systematic gap)."""
+    cands = snap_candidates(plan.features, plan.thresholds)
+    model_kw = dict(max_depth=max_depth, snap_candidates=cands, random_state=seed)
+    recorded = list(rec["episodes"])
+    banks = {e: bank_of(e) for e in recorded}
+    cols = list(range(len(plan.features)))
+    ret_col = plan.features.index("ret:1") if "ret:1" in plan.features else None
+    lengths = [len(rec["state"][k]) for k in range(len(recorded))]
+
+    def block(n, k):
+        edges = np.linspace(n // 4, n, folds + 1).round().astype(int)
+        return slice(int(edges[k]), int(edges[k + 1]))
+
+    agreement, hits, seen_bars, sums, n_held = None, 0, 0, [], 0
+    for k in range(folds):
+        X, y = [], []
+        for e_i, e in enumerate(recorded):
+            n = lengths[e_i]
+            out_ = block(n, k)
+            keep = np.ones(n, dtype=bool)
+            keep[out_] = False
+            Xe, ye = _training_rows(rec, banks, cols, [e], lambda _n, keep=keep: keep)
+            X.append(Xe)
+            y.append(ye)
+        X, y = np.concatenate(X), np.concatenate(y)
+        if len(y) == 0 or len(np.unique(y)) < 2:
+            continue
+        m = PositionSurrogate(**model_kw).fit(X, y)
+        sls = [block(n, k) for n in lengths]
+        F = np.concatenate([banks[e][sl] for e, sl in zip(recorded, sls)])
+        starts = np.cumsum([0] + [sl.stop - sl.start for sl in sls[:-1]])
+        first_states = [float(rec["state"][j][sl][0]) if sl.stop > sl.start else 0.0 for j, sl in enumerate(sls)]
+        walk = m.walk(F, restarts=dict(zip(starts.tolist(), first_states)))
+        at = 0
+        for j, (e, sl) in enumerate(zip(recorded, sls)):
+            w = walk[at:at + sl.stop - sl.start]
+            at += sl.stop - sl.start
+            if not len(w):
+                continue
+            tg = rec["target"][j][sl].astype(np.float64)
+            st = rec["state"][j][sl].astype(np.float64)
+            ok = tg != NO_LABEL
+            hits += int(np.sum(w[ok] == tg[ok]))
+            seen_bars += int(ok.sum())
+            if ret_col is None:
+                continue
+            r_all = banks[e][:, ret_col].astype(np.float64)
+            r_next = np.concatenate((r_all[1:], [0.0]))[sl]
+            r_next = np.nan_to_num(r_next)
+            tg_ok = np.where(ok, tg, w)
+            w_prev = np.concatenate(([st[0]], w[:-1]))
+            d = fraction * (w - tg_ok) * r_next
+            d -= commission * fraction * (np.abs(w - w_prev) - np.abs(tg_ok - st))
+            sums.append(float(d.sum()))
+            n_held += len(w)
+    if seen_bars:
+        agreement = hits / seen_bars
+    X, y = _training_rows(rec, banks, cols, recorded)
+    model = PositionSurrogate(**model_kw).fit(X, y)
+    used = used_columns(model)
+    F = screen_columns([plan.features[j] for j in used], len(plan.features), used)
+    path = model.walk(F, start_state=0.0)
+    n_screen = len(path)
+    if sums and n_held:
+        sums_ = np.asarray(sums)
+        pnl_gap = float(math.sqrt(float(np.sum(sums_ ** 2)) * n_screen / n_held))
+        pnl_bias = float(abs(sums_.sum()) * n_screen / n_held)
+    else:
+        pnl_gap = pnl_bias = None
+    threshold_gap = _threshold_gap(model, X, cands, F, path, screen_columns, commission=commission,
+                                   fraction=fraction) if ret_col is not None else None
+    seen = _transitions(X[:, -1], y, model.states_)
+    prev = np.concatenate(([0.0], path[:-1]))
+    walked = _transitions(prev, path, model.states_)
+    relied = sorted(set(np.unique(path).tolist()) | {0.0})
+    # The transitions the walk relies on: out of every state it holds (it must know how to
+    # leave, even if it never does: "never exits"), into every state it enters. Flat before
+    # the first entry is not entered (an always-in strategy never returns to it).
+    needed = [seen[s]["out"] for s in relied] + [seen[s]["into"] for s in relied if walked[s]["into"]]
+    coverage = min(needed) if len(relied) > 1 else \
+        min(seen[0.0]["out"], seen[0.0]["into"]) if seen[0.0]["out"] else 0
+    ratios = []
+    for s in relied:
+        ep_rate = seen[s]["out"] / seen[s]["bars"] if seen[s]["bars"] else 0.0
+        walk_rate = walked[s]["out"] / walked[s]["bars"] if walked[s]["bars"] else 0.0
+        if ep_rate > 0:
+            ratios.append(walk_rate / ep_rate)
+    trust = {"coverage": int(coverage), "agreement": agreement,
+             "rate_ratio": min(ratios) if ratios else None,
+             "rate_ratio_max": max(ratios) if ratios else None,
+             "pnl_gap": pnl_gap, "pnl_bias": pnl_bias, "threshold_gap": threshold_gap,
+             "heldout_bars": int(n_held),
+             "exposure_episodes": float(np.mean(y != 0)) if len(y) else None,
+             "exposure_walk": float(np.mean(path != 0)) if n_screen else None,
+             "episodes": len(recorded), "training_bars": int(len(y)), "bars_fed": int(rec.get("bars_fed", 0)),
+             "transitions": {str(int(s)): v for s, v in seen.items()},
+             "depth": int(model.tree_.get_depth()), "leaves": int(model.tree_.get_n_leaves()),
+             "snapped": int(model.snapped_), "features_used": [plan.features[j] for j in used]}
+    return model, path, trust
+
+
+def _pnl_difference(a, b, r_next, *, commission, fraction) -> float:
+    """What holding ``a`` instead of ``b`` (targets per bar) earns, approximately, in log
+    return: ``fraction × (a − b) × next bar's return`` minus the extra commission."""
+    da = np.abs(np.diff(a, prepend=0.0))
+    db = np.abs(np.diff(b, prepend=0.0))
+    return float(np.sum(fraction * (a - b) * r_next) - commission * fraction * np.sum(da - db))
+
+
+def _threshold_gap(model, X, cands, F, path, screen_columns, *, commission, fraction):
+    """How much the screen's score depends on where, inside the gap its training values
+    leave open, each split threshold lies. A split the data cannot place exactly (no natural
+    boundary was snapped to) is moved to either end of its gap — the training predictions
+    are the same — and the screen walked again: the largest difference in (approximate) P&L,
+    log-return units. 0 when every split is snapped or the walks agree."""
+    t = model.tree_.tree_
+    state_col = X.shape[1] - 1
+    internal = np.flatnonzero(t.children_left >= 0)
+    nodes = []
+    Xf = np.nan_to_num(X, nan=0.0).astype(np.float32)
+    reach = None
+    for node in internal:
+        f = int(t.feature[node])
+        if f == state_col:
+            continue
+        thr = float(t.threshold[node])
+        if any(abs(thr - c) < 1e-12 for c in cands.get(f, ())):
+            continue  # snapped to the column's natural boundary
+        if reach is None:
+            reach = model.tree_.decision_path(Xf).tocsc()
+        rows = reach.indices[reach.indptr[node]:reach.indptr[node + 1]]
+        vals = Xf[rows, f]
+        left, right = vals[vals <= thr], vals[vals > thr]
+        if not len(left) or not len(right):
+            continue
+        nodes.append((node, float(left.max()), float(np.nextafter(np.float32(right.min()), np.float32(-np.inf)))))
+    if not nodes:
+        return 0.0
+    r = screen_columns(["ret:1"], 1, [0])[:, 0].astype(np.float64)
+    r_next = np.nan_to_num(np.concatenate((r[1:], [0.0])))
+    gap = 0.0
+    for end in (1, 2):
+        alt = copy.deepcopy(model)
+        for node, lo, hi in nodes:
+            alt.walk_tree_.threshold[node] = (lo, hi)[end - 1]
+        other = alt.walk(F, start_state=0.0)
+        if not np.array_equal(other, path):
+            gap = max(gap, abs(_pnl_difference(other, path, r_next, commission=commission, fraction=fraction)))
+    return gap
+
+
+def is_trusted(trust, *, min_transitions, min_agreement, rate_band, max_pnl_gap=math.inf) -> bool:
+    if trust["coverage"] < min_transitions:
+        return False
+    if trust["agreement"] is not None and trust["agreement"] < min_agreement:
+        return False
+    lo, hi = trust["rate_ratio"], trust["rate_ratio_max"]
+    if lo is not None and (lo < 1.0 / rate_band or hi > rate_band):
+        return False
+    gaps = [g for g in (trust.get("pnl_gap"), trust.get("threshold_gap")) if g is not None]
+    if gaps and max(gaps) > max_pnl_gap:
+        return False
+    return True
+
+
+def deficits(trust, min_transitions) -> list[tuple[float, str]]:
+    """(state, "out" | "into") pairs seen fewer than ``min_transitions`` times (all of them
+    when none is short: the configuration failed on agreement or rates)."""
+    tr = trust.get("transitions") or {}
+    short = [(float(s), k) for s, v in tr.items() for k in ("out", "into") if v[k] < min_transitions]
+    if not short:
+        short = [(float(s), k) for s in tr for k in ("out", "into")]
+    return short or [(0.0, "out"), (0.0, "into")]
