@@ -17,6 +17,7 @@ from itertools import groupby
 from .errors import first_line
 from .executor import using
 from .features import make_features, ohlcv_frame
+from .objectives import bars_per_year, objective_score
 from .stats import return_summary
 
 #: Most configurations per task: small enough that a chunk's curves never pile up in a worker
@@ -27,9 +28,11 @@ CHUNK = 16
 def screen_vectorised(configs, sets: dict | None, candles, *, set_of: dict | None = None, cash: float,
                       commission: float, start: int, stop: int, n_jobs: int = 1,
                       backend: str = "loky", progress=None, feature_cache: dict | None = None,
-                      scheduler: str | None = None, executor=None) -> list[dict]:
+                      scheduler: str | None = None, executor=None, objective: str | None = None,
+                      slippage: float = 0.0) -> list[dict]:
     """One outcome per configuration, in order: ``score``, ``final_value``, ``notes``,
-    ``error`` (one line, the batch goes on) and ``returns`` (a return summary).
+    ``error`` (one line, the batch goes on) and ``returns`` (a return summary); ``score`` is
+    the ``objective``'s (:mod:`distillbt.objectives`) of the equity, fills with ``slippage``.
 
     ``sets``: key → distilled set, ``set_of``: configuration name → the key of the set its
     model is fitted on (:mod:`distillbt.distilled_sets`); ``sets`` None fits each model on the real
@@ -49,7 +52,8 @@ def screen_vectorised(configs, sets: dict | None, candles, *, set_of: dict | Non
             feature_tables[options] = make_features(frame, **dict(options)).X
     chunks = _chunks(configs)
     arguments = dict(frame=frame, sets=sets, feature_tables=feature_tables, set_of=set_of or {},
-                     cash=cash, commission=commission, start=start, timeframe=timeframe)
+                     cash=cash, commission=commission, start=start, timeframe=timeframe,
+                     objective=objective, slippage=slippage)
     by_position = {}
     with using(executor, n_jobs=n_jobs, backend=backend, scheduler=scheduler) as ex:
         ex.require_strategy_files(configs)
@@ -98,8 +102,10 @@ def _chunks(configs) -> list[list]:
     return chunks
 
 
-def _run_chunk(chunk, *, frame, sets, feature_tables, set_of, cash, commission, start, timeframe=None):
+def _run_chunk(chunk, *, frame, sets, feature_tables, set_of, cash, commission, start, timeframe=None,
+               objective=None, slippage=0.0):
     models = {}
+    per_year = bars_per_year(timeframe, frame.index)
     outcomes = []
     for position, config in chunk:
         outcome = {"score": None, "final_value": None, "notes": None, "error": None, "returns": None}
@@ -113,8 +119,9 @@ def _run_chunk(chunk, *, frame, sets, feature_tables, set_of, cash, commission, 
             fitted = models[key]
             table = feature_tables.get(_options_key(config))
             result = cls.vectorised(frame, fitted, params=config.params, cash=cash, commission=commission,
-                                    start=start, end=len(frame), feature_set=table)
-            outcome.update(score=float(result["score"]), final_value=float(result["final_value"]),
+                                    start=start, end=len(frame), feature_set=table, slippage=slippage)
+            score = objective_score(objective, result["equity"], cash=cash, bars_per_year=per_year)
+            outcome.update(score=score, final_value=float(result["final_value"]),
                            notes=fitted.notes or None, returns=return_summary(result["equity"]))
         except Exception as error:  # noqa: BLE001 - one bad configuration must not stop the batch
             outcome["error"] = first_line(error, with_type=True)

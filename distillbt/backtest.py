@@ -71,6 +71,7 @@ from .data.timeframes import timeframe_ms
 from .discovery import Configuration, configuration_name, strategy_params
 from .errors import DistillbtError, InputError, first_line
 from .executor import using
+from .objectives import DEFAULT_OBJECTIVE, bars_per_year, objective_score
 from .stats import performance_stats
 
 __all__ = [
@@ -82,6 +83,8 @@ __all__ = [
     "DEFAULT_CASH",
     "DEFAULT_COMMISSION",
     "SIZER_PERCENTS",
+    "check_fills",
+    "own_sizer",
 ]
 
 log = logging.getLogger(__name__)
@@ -348,6 +351,9 @@ def run_backtest(
     warmup_bars: int = 0,
     record_equity: bool = True,
     name: str | None = None,
+    objective: str | None = None,
+    slippage: float = 0.0,
+    fraction: float | None = None,
 ) -> dict:
     """Run one full Backtrader backtest and return a plain dict of results.
 
@@ -368,6 +374,15 @@ def run_backtest(
     name : str, optional
         Label of the run in the result and in errors; default ``Class(param=value, ...)``
         with the given params (a configuration's name, in :func:`run_many`).
+    objective : str, optional
+        What ``score`` measures (:mod:`distillbt.objectives`; default ``return``, the log of
+        final value over cash, also in ``log_return``).
+    slippage : float
+        Market orders fill this fraction of the price worse (Backtrader's
+        ``set_slippage_perc`` on the opening price, never beyond the bar's high or low).
+    fraction : float, optional
+        Share of the broker value a position takes (``PercentSizer``; default 0.95). A
+        strategy's own sizer (``self.setsizer`` in ``__init__``) wins in the full backtest.
 
     Returns
     -------
@@ -384,6 +399,7 @@ def run_backtest(
     """
     began = time.perf_counter()
     params = _check_run_args(strategy_cls, candles, params, cash, commission, warmup_bars)
+    check_fills(slippage=slippage, fraction=fraction)
     name = name or configuration_name(strategy_cls.__name__, params)
     first, stop, fed_from = _period(candles, start, end, warmup_bars)
 
@@ -393,13 +409,15 @@ def run_backtest(
     warm = first - fed_from
     times = frame.index[first:stop]
     setup = dict(arrays=arrays, strategy_cls=strategy_cls, params=params, cash=cash,
-                 commission=commission, timeframe=candles.timeframe, symbol=candles.symbol,
+                 commission=commission, slippage=slippage, fraction=fraction,
+                 timeframe=candles.timeframe, symbol=candles.symbol,
                  trade_from=arrays["datetime"][warm] if warm else -math.inf)
     try:
         strategy = run_cerebro(analyzers={"distillbt": (_Recorder, {"trade_from": times[0]})}, **setup)
     except Exception as exc:
         raise StrategyRunError(f"{name}: {first_line(exc, with_type=True)}") from exc
     record = strategy.analyzers.distillbt
+    own = strategy.analyzers.distillbt_sizer.own
 
     equity = np.asarray(record.values, dtype=np.float64)
     positions = np.asarray(record.positions, dtype=np.float64)
@@ -414,7 +432,9 @@ def run_backtest(
         "strategy": strategy_cls.__name__,
         "name": name,
         "params": params,
-        "score": math.log(final / cash) if final > 0 else -math.inf,
+        "score": objective_score(objective, equity, cash=cash, bars_per_year=bars_per_year(candles.timeframe, times)),
+        "objective": objective or DEFAULT_OBJECTIVE,
+        "log_return": math.log(final / cash) if final > 0 else -math.inf,
         "final_value": final,
         "cash": float(cash),
         "commission": float(commission),
@@ -422,6 +442,10 @@ def run_backtest(
         "end": times[-1],
         "bars": len(times),
         "warmup_bars": warm,
+        "slippage": float(slippage),
+        "sizer": own or {"class": "PercentSizer", "params": {"percents": SIZER_PERCENTS if fraction is None
+                                                                   else 100.0 * fraction}},
+        "own_sizer": own is not None,
     }
     result.update(performance_stats(equity, times, positions=positions,
                                     trade_pnls=[t["pnl"] for t in trades]))
@@ -434,6 +458,31 @@ def run_backtest(
         "seconds": time.perf_counter() - began,
     })
     return result
+
+
+class _DefaultSizer(bt.Analyzer):
+    """Gives the strategy ``PercentSizer(percents)`` unless it set its own sizer in
+    ``__init__`` (``self.setsizer(...)``), which is then used and named in :attr:`own`."""
+
+    params = (("percents", SIZER_PERCENTS),)
+
+    def start(self):
+        sizer = self.strategy.getsizer()
+        # Backtrader's own default is a FixedSize(stake=1) made before the strategy's __init__
+        default = type(sizer) is bt.sizers.FixedSize and sizer.p.stake == 1 and sizer.p.tranches == 1
+        self.own = None if default else own_sizer(sizer)
+        if default:
+            self.strategy.setsizer(bt.sizers.PercentSizer(percents=self.p.percents))
+
+    def get_analysis(self):
+        return {"own": self.own}
+
+
+def own_sizer(sizer) -> dict:
+    """``{"class", "params"}`` of a strategy's own sizer (numbers and strings only)."""
+    params = {name: getattr(sizer.p, name) for name in sizer.params._getkeys()}
+    return {"class": type(sizer).__name__,
+            "params": {k: v for k, v in params.items() if isinstance(v, (int, float, str, bool))}}
 
 
 def run_cerebro(*, analyzers: dict, **setup) -> bt.Strategy:
@@ -453,7 +502,7 @@ def run_cerebro(*, analyzers: dict, **setup) -> bt.Strategy:
 
 
 def _cerebro(*, arrays, strategy_cls, params, cash, commission, timeframe, symbol, trade_from,
-             analyzers, runonce) -> bt.Cerebro:
+             analyzers, runonce, slippage=0.0, fraction=None) -> bt.Cerebro:
     """A Cerebro with the shared execution conventions (module docstring), ready to run."""
     cerebro = bt.Cerebro(stdstats=False, runonce=runonce, preload=True, maxcpus=1)
     broker = _Broker()
@@ -462,7 +511,12 @@ def _cerebro(*, arrays, strategy_cls, params, cash, commission, timeframe, symbo
     broker.setcash(cash)
     broker.setcommission(commission=commission)
     broker.set_checksubmit(False)
-    cerebro.addsizer(bt.sizers.PercentSizer, percents=SIZER_PERCENTS)
+    if slippage:
+        # on the opening price too (market orders fill at the open), capped at the bar's range
+        broker.set_slippage_perc(slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=False)
+    # Not cerebro.addsizer: Cerebro would replace a sizer the strategy set in its __init__.
+    cerebro.addanalyzer(_DefaultSizer, _name="distillbt_sizer",
+                        percents=SIZER_PERCENTS if fraction is None else 100.0 * fraction)
     interval = {}
     if timeframe:
         interval["timeframe"], interval["compression"] = _bt_timeframe(timeframe)
@@ -502,6 +556,14 @@ def _check_run_args(strategy_cls, candles, params, cash, commission, warmup_bars
             or warmup_bars < 0):
         raise InputError(f"warmup_bars must be an integer >= 0, not {warmup_bars!r}")
     return params
+
+
+def check_fills(*, slippage: float = 0.0, fraction: float | None = None) -> None:
+    """One-line :class:`InputError` for a slippage outside [0, 0.5) or a fraction outside (0, 1]."""
+    if not (_is_number(slippage) and 0 <= slippage < 0.5):
+        raise InputError(f"slippage must be a fraction of the price in [0, 0.5), not {slippage!r}")
+    if fraction is not None and not (_is_number(fraction) and 0 < fraction <= 1):
+        raise InputError(f"fraction must be a share of equity in (0, 1], not {fraction!r}")
 
 
 def _is_number(value) -> bool:
@@ -573,6 +635,11 @@ class BacktestJob:
     end: object = None
     warmup_bars: int = 0
     record_equity: bool = True
+    #: The score's objective (:mod:`distillbt.objectives`; None: ``return``), the slippage
+    #: (fraction of the fill price) and the share of equity per position (None: 95 %).
+    objective: str | None = None
+    slippage: float = 0.0
+    fraction: float | None = None
     #: Model strategies only: fit the model in the worker, outside Backtrader, on the candles
     #: before this position (:meth:`~distillbt.strategy.ModelStrategy.fit_model`'s ``end``)
     #: and pass it as ``fitted``; the result's ``fit_seconds`` says what the fit cost.
@@ -620,6 +687,7 @@ def _run_job(job: BacktestJob) -> dict:
             config.strategy.cls, job.candles, params=params, cash=job.cash,
             commission=job.commission, start=job.start, end=job.end,
             warmup_bars=job.warmup_bars, record_equity=job.record_equity, name=config.name,
+            objective=job.objective, slippage=job.slippage, fraction=job.fraction,
         )
         result["params"] = dict(config.params)
         result["fit_seconds"] = fit_seconds

@@ -69,14 +69,17 @@ def _model_warmup(configuration: Configuration, timeframe: str | None) -> int:
 
 def baseline_job(configuration: Configuration, candles: Candles, *, start: int, stop: int,
                  cash: float, commission: float, record_equity: bool = False,
-                 warmup: int | None = None) -> BacktestJob:
+                 warmup: int | None = None, objective: str | None = None, slippage: float = 0.0,
+                 fraction: float | None = None) -> BacktestJob:
     """The baseline full backtest of ``configuration`` on candle positions ``[start, stop)``.
 
     ``warmup``: the bounded warm-up (default :func:`warmup_bars`); model strategies are
-    fitted in the worker on the candles before ``start``."""
+    fitted in the worker on the candles before ``start``. ``objective``, ``slippage`` and
+    ``fraction``: as :func:`~distillbt.backtest.run_backtest`'s."""
     index = candles.frame.index
     if warmup is None:
         warmup = warmup_bars(configuration, timeframe=candles.timeframe)
     return BacktestJob(configuration, candles, cash=cash, commission=commission, start=index[start],
                        end=index[stop - 1], warmup_bars=min(int(warmup), start), record_equity=record_equity,
-                       fit_until=start if is_model(configuration) else None)
+                       fit_until=start if is_model(configuration) else None, objective=objective,
+                       slippage=slippage, fraction=fraction)

@@ -180,6 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
                              "faster (short histories); 0 forces the surrogate (default: 3)")
     screen.add_argument("--commission", type=float, default=0.001, help="fraction of traded value (default: 0.001)")
     screen.add_argument("--cash", type=float, default=10_000.0, help="starting cash (default: 10000)")
+    screen.add_argument("--slippage", type=float, default=0.0, metavar="S",
+                        help="market orders fill this fraction of the price worse, on every path (Backtrader's "
+                             "set_slippage_perc on the open, capped at the bar's high/low; default: 0)")
+    screen.add_argument("--fraction", type=float, default=None, metavar="F",
+                        help="share of equity per position on every path (default: 0.95; a plain strategy's "
+                             "own sizer wins in its full backtests)")
+    screen.add_argument("--objective", default="return", metavar="NAME",
+                        help="what screen, full and holdout scores measure: return (log of final value / cash), "
+                             "sharpe, sortino, calmar, max-drawdown, profit-factor or MODULE:FUNCTION "
+                             "(FUNCTION(returns, equity) -> float, higher is better; default: return)")
     screen.add_argument("--plain", default="surrogate", choices=["surrogate", "full"],
                         help="plain strategies: a learned surrogate from episodes, escalated when it cannot be "
                              "trusted (default; short histories get full backtests), or a full backtest each")
@@ -507,9 +517,14 @@ def _cmd_screen(args) -> int:
     from .distill.artifact import DistilledSet
     from .screen import screen
 
+    from .backtest import check_fills
+    from .objectives import resolve
+
     folder = Path(args.folder)
     if not folder.is_dir():
         raise _UsageError(f"{PROG} screen: {folder} is not a folder of strategy files")
+    resolve(args.objective)  # before loading data: a typo costs no time
+    check_fills(slippage=args.slippage, fraction=args.fraction)
     if args.data is None:
         args.data = _default_source(args)
     candles = _load(args)
@@ -518,6 +533,7 @@ def _cmd_screen(args) -> int:
                     min_score=args.min_score, validate=args.validate, validate_sample=args.validate_sample,
                     min_speedup=args.min_speedup, n_jobs=args.jobs, backend=args.backend,
                     commission=args.commission, cash=args.cash, seed=args.seed, progress=not args.no_progress,
+                    objective=args.objective, slippage=args.slippage, fraction=args.fraction,
                     plain=args.plain, horizons=args.horizons)
     if args.out:
         Path(args.out).write_text(json.dumps(result.to_dict(), indent=1, default=_json_default))

@@ -55,18 +55,24 @@ class ScreenRun:
     backend: str = "loky"
     progress: bool = True
     seed: int = 0
+    objective: str | None = None    # what every score measures (distillbt.objectives)
+    slippage: float = 0.0           # fills this fraction of the price worse, on every path
+    fraction: float | None = None   # share of equity per position (None: 95 %)
     summaries: dict = field(default_factory=dict)         # name -> return summary of its screen equity
     curves: dict = field(default_factory=dict)            # name -> screen equity of full-path configurations
     screening_curves: dict = field(default_factory=dict)  # survivors' full backtests, screening
     holdout_curves: dict = field(default_factory=dict)    # survivors' full backtests, holdout
     full_results: dict = field(default_factory=dict)      # name -> screening-period full result
+    holdout_results: dict = field(default_factory=dict)   # name -> holdout-period full result (survivors)
 
     def jobs(self, configs, period: str, *, record_equity=frozenset()) -> list:
         """Baseline full backtests of ``configs`` on ``period``; equity curves are kept for the
         configurations named in ``record_equity`` (or all, with ``True``)."""
         start, stop = self.periods[period]
         return [baseline_job(c, self.candles, start=start, stop=stop, cash=self.cash, commission=self.commission,
-                             record_equity=record_equity is True or c.name in record_equity) for c in configs]
+                             record_equity=record_equity is True or c.name in record_equity,
+                             objective=self.objective, slippage=self.slippage, fraction=self.fraction)
+                for c in configs]
 
     def backtest(self, jobs) -> tuple[list, float]:
         """Results of ``jobs`` (in order) and the wall time they took together."""
@@ -121,7 +127,8 @@ class ModelScorer:
             outcomes = screen_vectorised([c for _, c in jobs], self.sets, run.candles,
                                          set_of=self.set_of, cash=run.cash, commission=run.commission,
                                          start=s_start, stop=s_stop, n_jobs=run.n_jobs, backend=run.backend,
-                                         progress=bar, feature_cache=self.feature_cache) if jobs else []
+                                         progress=bar, feature_cache=self.feature_cache, objective=run.objective,
+                                         slippage=run.slippage) if jobs else []
         for (record, config), outcome in zip(jobs, outcomes):
             record.path = "vectorised"
             if outcome["error"]:
@@ -167,7 +174,8 @@ class PlainScorer:
         out = screen_plain([c for _, c in jobs], run.candles, train=run.periods["training"],
                            screen=run.periods["screening"], seed=run.seed, n_jobs=run.n_jobs, backend=run.backend,
                            cash=run.cash, commission=run.commission, progress=run.progress,
-                           min_speedup=self.min_speedup, episodes=self.episodes)
+                           min_speedup=self.min_speedup, episodes=self.episodes, objective=run.objective,
+                           slippage=run.slippage, fraction=run.fraction)
         for (record, config), res in zip(jobs, out.records):
             if res["error"]:
                 record.error = res["error"]

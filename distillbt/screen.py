@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import bootstrap, spearmanr
 
+from .backtest import SIZER_PERCENTS, check_fills
 from .baseline import is_model
 from .data.candles import Candles
 from .discovery import Configuration, Discovery, StrategyError, configuration_name, discover
@@ -61,6 +62,8 @@ from .distilled_sets import TASK_OF_TARGET, check_sets_precede, distil_sets, giv
 from .errors import InputError
 from .executor import parallel_api
 from .horizons import check_horizons
+from .objectives import describe as describe_objective
+from .objectives import resolve as resolve_objective
 from ._vectorised_screen import screen_vectorised
 from .records import FAST_PATHS, ScreenRecord
 from .scorers import ModelScorer, PlainScorer, ScreenRun
@@ -109,7 +112,8 @@ class ScreenResult:
         s = self.summary
         lines = [f"screen {s['screen_seconds']:.1f} s before survivors (distillation {s['distill_seconds']:.1f} s, "
                  f"model strategies {s['model_seconds']:.1f} s, plain strategies {s['plain_seconds']:.1f} s), "
-                 f"survivors' full backtests {s['survivors_seconds']:.1f} s; screen/full/holdout scores from the "
+                 f"survivors' full backtests {s['survivors_seconds']:.1f} s; screen/full/holdout scores "
+                 f"({s.get('objective', 'return')}: {s.get('score', 'log(final value / initial cash)')}) from the "
                  f"screening/screening/holdout periods"]
         if "pbo" in s:
             lines.append(f"probability of backtest overfitting: {s['pbo']:.2f}")
@@ -200,6 +204,9 @@ def screen(
     plain: str = "surrogate",
     min_speedup: float = 3.0,
     horizons=(),
+    objective: str | None = None,
+    slippage: float = 0.0,
+    fraction: float | None = None,
 ) -> ScreenResult:
     """Screen every configuration of the strategies in ``folder`` on ``candles``.
 
@@ -235,19 +242,34 @@ def screen(
     come from the parts of a multi-horizon ``distilled`` set (``distill --timeframes``), or
     are distilled now from the training period resampled to each interval.
 
+    ``objective``: what every score measures — screen, full and holdout, on every path
+    (``return``, ``sharpe``, ``sortino``, ``calmar``, ``max-drawdown``, ``profit-factor`` or
+    ``MODULE:FUNCTION``; :mod:`distillbt.objectives`); fidelity is reported on it.
+    ``slippage`` (fraction of the fill price, Backtrader's ``set_slippage_perc`` on the open)
+    and ``fraction`` (share of equity per position; default 95 %, a model strategy's own
+    ``fraction`` param otherwise) apply to every path alike: vectorised, surrogate and full.
+    A plain strategy's own sizer (``self.setsizer`` in ``__init__``) is used in its full
+    backtests, mirrored on the surrogate when it is a ``PercentSizer``, and otherwise sends the
+    configuration to a full backtest with the reason in its trust.
+
     ``n_jobs``, ``backend`` (and ``scheduler``, ``executor``): one executor for every stage
     (:mod:`distillbt.executor`).
     """
     _check_options(plain=plain, validate_sample=validate_sample)
+    resolve_objective(objective)
+    check_fills(slippage=slippage, fraction=fraction)
     started = time.perf_counter()
     horizons = check_horizons(candles.timeframe, horizons) if horizons else ()
     found, configs = _configurations(folder, horizons)
+    if fraction is not None:
+        configs = [_with_fraction(c, fraction) if is_model(c) else c for c in configs]
     if top < 1 or (min_score is None and top > len(configs)):
         raise InputError(f"--top {top} must be between 1 and the number of configurations ({len(configs)})")
     periods = screen_periods(candles, fractions)
     data = periods.pop("data")
     run = ScreenRun(candles=candles, periods=periods, cash=cash, commission=commission, n_jobs=n_jobs,
-                    backend=backend, progress=progress, seed=seed)
+                    backend=backend, progress=progress, seed=seed, objective=objective, slippage=slippage,
+                    fraction=fraction)
     records = [ScreenRecord.of(c, path="vectorised" if is_model(c) else "full") for c in configs]
 
     needs = _needs(records, configs, method=method, size=size)
@@ -395,6 +417,7 @@ def _backtest_survivors(run: ScreenRun, records, configs) -> float:
         record.holdout_score = float(result["score"])
         record.holdout_stats = headline_stats(result)
         record.holdout_seconds = float(result["seconds"])
+        run.holdout_results[record.name] = result
         run.holdout_curves[record.name] = result["equity"]
     for record in survivors:  # screened by a full backtest: that run is the screening leg
         if record.path == "full" and record.name in run.curves:
@@ -412,7 +435,7 @@ def _check_executions(run: ScreenRun, records, configs, feature_cache) -> None:
     s_start, s_stop = run.periods["screening"]
     replicas = screen_vectorised([by_name[r.name] for r in replayed], None, run.candles,
                                  cash=run.cash, commission=run.commission,
-                                 start=s_start, stop=s_stop, feature_cache=feature_cache)
+                                 start=s_start, stop=s_stop, feature_cache=feature_cache, slippage=run.slippage)
     for record, replica in zip(replayed, replicas):
         final = run.full_results[record.name]["final_value"]
         if replica["error"] is None:
@@ -427,8 +450,10 @@ def _summary(run: ScreenRun, records, sets, timings) -> dict:
         "source": candles.source, "symbol": candles.symbol, "timeframe": candles.timeframe,
         "synthetic": candles.synthetic,
         "periods": {name: _describe(candles, *bounds) for name, bounds in run.periods.items()},
-        "score": "log(final value / initial cash)",
-        "cash": run.cash, "commission": run.commission, "configurations": len(records),
+        "objective": resolve_objective(run.objective).name, "score": describe_objective(run.objective),
+        "cash": run.cash, "commission": run.commission, "slippage": run.slippage,
+        "fraction": run.fraction if run.fraction is not None else SIZER_PERCENTS / 100.0,
+        "configurations": len(records),
         "model_configurations": n_model, "plain_configurations": len(records) - n_model,
         "errors": sum(1 for r in records if r.error),
         "distilled": {task: {"method": d.meta.get("method"), "points": d.size, "per_regime": d.meta.get("per_regime"),
@@ -567,6 +592,12 @@ def _stored_episodes(distilled, candles: Candles, s_start: int):
         raise InputError(f"the distilled set's episodes reach {last}, which is not before the screening "
                          f"period ({candles.frame.index[s_start]})")
     return dset.episodes.located_in(candles.frame), dset.episodes.n
+
+
+def _with_fraction(config: Configuration, fraction: float) -> Configuration:
+    """A model configuration sizing its positions at ``fraction`` (its ``fraction`` param),
+    under its own name."""
+    return Configuration(config.strategy, {**config.params, "fraction": float(fraction)}, config.name)
 
 
 def _with_horizons(config: Configuration, horizons: tuple) -> Configuration:

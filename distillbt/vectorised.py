@@ -119,6 +119,7 @@ def simulate(
     commission: float = 0.001,
     fraction: float = 0.95,
     start_index: int = 0,
+    slippage: float = 0.0,
 ) -> dict:
     """The equity path Backtrader produces for per-bar targets (conventions: module docstring).
 
@@ -137,6 +138,11 @@ def simulate(
         Share of the broker value a position takes, in (0, 1].
     start_index : int
         First bar of the run (earlier bars are warm-up for the features only).
+    slippage : float
+        Each fill this fraction of the opening price worse — a buy at
+        ``min(open × (1 + slippage), high)``, a sell at ``max(open × (1 − slippage), low)``,
+        as Backtrader's ``set_slippage_perc(slip_open=True)`` — which needs ``high`` and
+        ``low`` in the bars.
 
     Returns
     -------
@@ -152,6 +158,10 @@ def simulate(
     """
     o, c = _open_close(candles_or_arrays)
     n = len(c)
+    slippage = _number("slippage", slippage)
+    if not 0 <= slippage < 0.5:
+        raise InputError(f"slippage must lie in [0, 0.5), not {slippage:g}")
+    prices = _FillPrices(o, *(_high_low(candles_or_arrays) if slippage else (None, None)), slippage)
     cash = _number("cash", cash)
     commission = _number("commission", commission)
     fraction = _number("fraction", fraction)
@@ -180,7 +190,7 @@ def simulate(
     previous = np.concatenate(([0.0], target[:-1]))
     signal_bars = np.flatnonzero(target != previous) + start
     signal_bars = signal_bars[signal_bars < n - 1]
-    fills = _chain(c, o, signal_bars, target[signal_bars - start], cash=cash,
+    fills = _chain(c, prices, signal_bars, target[signal_bars - start], cash=cash,
                    commission=commission, fraction=fraction)
     fill_bars, cash_after, units_after = fills["bar"], fills["cash"], fills["units"]
 
@@ -203,6 +213,33 @@ def simulate(
     }
 
 
+class _FillPrices:
+    """Where market orders filled at a bar's open execute: the open, or with ``slippage`` a
+    buy at ``min(open × (1 + s), high)`` and a sell at ``max(open × (1 − s), low)``."""
+
+    def __init__(self, open_, high, low, slippage):
+        self.open, self.high, self.low, self.slippage = open_, high, low, slippage
+
+    def at(self, bars, direction):
+        q = self.open[bars]
+        if not self.slippage:
+            return q
+        up = np.minimum(q * (1.0 + self.slippage), self.high[bars])
+        down = np.maximum(q * (1.0 - self.slippage), self.low[bars])
+        return np.where(direction > 0, up, np.where(direction < 0, down, q))
+
+    def one(self, bar: int, direction: float) -> float:
+        return float(self.at(np.array([bar]), np.array([direction]))[0])
+
+
+def _high_low(source):
+    if isinstance(source, Candles):
+        source = source.frame
+    if isinstance(source, (pd.DataFrame, dict)) and "high" in source and "low" in source:
+        return np.asarray(source["high"], dtype="float64"), np.asarray(source["low"], dtype="float64")
+    raise InputError("slippage needs the bars' high and low (give Candles, a DataFrame or a dict with them)")
+
+
 def _chain(close, open_, signals, targets, *, cash, commission, fraction) -> dict:
     """Cash and units after every fill, for orders decided at ``signals`` (bar indices).
 
@@ -220,7 +257,7 @@ def _chain(close, open_, signals, targets, *, cash, commission, fraction) -> dic
         return _loop(close, open_, signals, targets, money=cash, units=0.0,
                      commission=commission, fraction=fraction)
     before = np.concatenate(([0.0], targets[:-1]))
-    p, q = close[signals], open_[signals + 1]
+    p, q = close[signals], open_.at(signals + 1, np.sign(targets - before))
     beta = targets * fraction / p
     k = q * (1.0 + np.sign(targets - before) * commission)
     # [C', u'] = [[1 - kβ, k(1 - βp)], [β, βp]] · [C, u]
@@ -269,13 +306,13 @@ def _loop(close, open_, signals, targets, *, money, units, commission, fraction)
     the rest only if cash stays non-negative)."""
     rows = {key: [] for key in ("bar", "size", "price", "commission", "cash", "units",
                                 "entries", "exits")}
-    closes, opens = close.tolist(), open_.tolist()
+    closes = close.tolist()
     for s, goal in zip(signals.tolist(), targets.tolist()):
         price = closes[s]
         delta = goal * fraction * (money + units * price) / price - units
         if delta == 0.0:
             continue
-        q = opens[s + 1]
+        q = open_.one(s + 1, delta)
         if units != 0.0 and (delta > 0) != (units > 0):
             closed = min(delta, -units) if delta > 0 else max(delta, -units)
         else:

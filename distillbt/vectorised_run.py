@@ -23,7 +23,7 @@ __all__ = ["run_vectorised"]
 def run_vectorised(cls, candles, fitted: FittedModel | None = None, *, rowwise: bool,
                    params: Mapping | None = None, cash: float = 10_000.0,
                    commission: float = 0.001, start=None, end=None,
-                   feature_set: FeatureSet | pd.DataFrame | None = None) -> dict:
+                   feature_set: FeatureSet | pd.DataFrame | None = None, slippage: float = 0.0) -> dict:
     """:meth:`ModelStrategy.vectorised <distillbt.strategy.ModelStrategy.vectorised>` for the
     strategy class ``cls``.
 
@@ -65,6 +65,6 @@ def run_vectorised(cls, candles, fitted: FittedModel | None = None, *, rowwise: 
         signal = fitted.signal(frame, feature_set=feature_set)
     targets = np.asarray(cfg.position_rule(signal), dtype="float64")
     result = simulate(frame, targets, cash=cash, commission=commission,
-                      fraction=cfg.p.fraction, start_index=first)
+                      fraction=cfg.p.fraction, start_index=first, slippage=slippage)
     result["start"], result["end"] = first, stop
     return result

@@ -65,11 +65,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..backtest import BacktestJob, run_many
+from ..backtest import SIZER_PERCENTS, BacktestJob, run_many
 from ..distill.episodes import DEFAULT_EPISODE_WARMUP, Episodes, select_episodes, windows_as_episodes
 from ..errors import InputError, first_line
 from ..executor import current, parallel_api
 from ..indicators import KINDS
+from ..objectives import bars_per_year, objective_score
 from ..vectorised import simulate
 from .columns import ColumnCache
 from .escalation import SourceColumns, escalation_windows, merged_recording
@@ -123,6 +124,9 @@ def screen_plain(
     full_fallback: bool = True,
     episodes: tuple[Episodes, int] | None = None,
     progress: bool = True,
+    objective: str | None = None,
+    slippage: float = 0.0,
+    fraction: float | None = None,
 ) -> PlainScreen:
     """Score plain configurations on ``candles[screen[0]:screen[1]]`` (see the module).
 
@@ -141,6 +145,11 @@ def screen_plain(
     ``episodes``: a ``(Episodes, n_base)`` pair made earlier (e.g. stored with a distilled set,
     ``distill --episodes``); chosen here all the same when their warm-up is shorter than the
     configurations need (``summary["episodes_from"]`` says which).
+
+    ``objective`` (:mod:`distillbt.objectives`), ``slippage`` and ``fraction`` (share of
+    equity per position, default 95 %): as the full backtest's, on every path. A strategy that
+    sets its own sizer in ``__init__`` is mirrored when it is a ``PercentSizer`` (or
+    ``AllInSizer``) and backtested in full otherwise, the reason in its trust.
     """
     options = {k: v for k, v in locals().items() if k not in ("configurations", "candles", "episodes")}
     return PlainSurrogates(configurations, candles, **options).run(episodes)
@@ -155,7 +164,7 @@ class PlainSurrogates:
     def __init__(self, configurations, candles, *, train, screen, seed, n_jobs, backend, cash, commission,
                  base_episodes, length, pool_episodes, escalation_rounds, escalation_episodes, source_bars,
                  max_depth, min_transitions, min_agreement, rate_band, max_pnl_gap, min_speedup, escalate,
-                 full_fallback, progress):
+                 full_fallback, progress, objective=None, slippage=0.0, fraction=None):
         self.began = time.perf_counter()
         self.configurations = list(configurations)
         self.candles = candles
@@ -166,6 +175,9 @@ class PlainSurrogates:
             raise InputError(f"periods must be ordered inside the candles: train {train}, screen {screen}")
         self.seed, self.n_jobs, self.backend, self.progress = seed, n_jobs, backend, progress
         self.cash, self.commission = cash, commission
+        self.objective, self.slippage = objective, slippage
+        self.fraction = SIZER_PERCENTS / 100.0 if fraction is None else float(fraction)
+        self.fractions: dict = {}  # i -> a mirrored own PercentSizer's share of equity
         self.base_episodes, self.length, self.pool_episodes = base_episodes, length, pool_episodes
         self.escalation_rounds, self.escalation_episodes = escalation_rounds, escalation_episodes
         self.max_depth, self.min_speedup = max_depth, min_speedup
@@ -282,7 +294,9 @@ class PlainSurrogates:
         t0 = time.perf_counter()
         source = SourceColumns(self.frame, self.src_start, self.t_stop)
         for round_ in range(self.escalation_rounds if self.escalate else 0):
-            pending = [i for i in self.ok if not self.records[i]["trust"].get("trusted")]
+            # a configuration the fast path cannot model (its reason in trust) gains nothing from more episodes
+            pending = [i for i in self.ok if not self.records[i]["trust"].get("trusted")
+                       and "reason" not in self.records[i]["trust"]]
             if not pending:
                 break
             source.ensure(n for i in pending for n in self.plans[i].features)
@@ -339,7 +353,8 @@ class PlainSurrogates:
             # the screen's one baseline: bounded warm-up per configuration (distillbt.baseline)
             jobs = [BacktestJob(self.plans[i].configuration, self.candles, cash=self.cash, commission=self.commission,
                                 start=self.frame.index[self.s_start], end=self.frame.index[self.s_stop - 1],
-                                warmup_bars=full_warmup([self.plans[i]], self.s_start), record_equity=True)
+                                warmup_bars=full_warmup([self.plans[i]], self.s_start), record_equity=True,
+                                objective=self.objective, slippage=self.slippage, fraction=self.fraction)
                     for i in todo]
             for i, res in zip(todo, run_many(jobs, n_jobs=self.n_jobs, backend=self.backend, progress=self.progress)):
                 record = self.records[i]
@@ -364,10 +379,10 @@ class PlainSurrogates:
         jobs = [(self.plans[i].configuration, which, self.plans[i].warmup) for i, which in jobs_]
         out = record_many(jobs, self.eps, cash=self.cash, commission=self.commission,
                           timeframe=self.candles.timeframe, n_jobs=self.n_jobs, backend=self.backend,
-                          progress=self.progress, desc=desc)
+                          progress=self.progress, desc=desc, slippage=self.slippage, fraction=self.fraction)
         arrived = {i: rec if rec.get("error") or merge is None else merge(i, rec) for (i, _), rec in zip(jobs_, out)}
         t1 = time.perf_counter()
-        todo = [(i, rec) for i, rec in arrived.items() if not rec.get("error")]
+        todo = [(i, rec) for i, rec in arrived.items() if not rec.get("error") and self._sizing_mirrored(i, rec)]
         fitted = current().thread_map(self._fit_eval, todo)  # the executor parallel_api entered
         for i, score, trust, extra in fitted:
             self.records[i].update(score=score, trust=trust)
@@ -378,19 +393,41 @@ class PlainSurrogates:
                 self.models.pop(i, None)
         return arrived, t1 - t0, time.perf_counter() - t1
 
+    def _sizing_mirrored(self, i, rec) -> bool:
+        """Whether the surrogate can size like the strategy: the shared sizer, or its own
+        ``PercentSizer``/``AllInSizer`` (mirrored as its share of equity). Any other sizer of
+        its own sends the configuration to a full backtest, the reason in its trust."""
+        own = rec.get("own_sizer")
+        if own is None:
+            return True
+        percents = {"PercentSizer": own["params"].get("percents"), "AllInSizer": own["params"].get("percents", 100)}
+        share = percents.get(own["class"])
+        if share is not None and own["params"].get("retint") in (None, False) and 0 < float(share) <= 100:
+            self.fractions[i] = float(share) / 100.0
+            return True
+        self.records[i].update(score=None, trust={
+            "trusted": False, "reason": f"own sizer {own['class']}({own['params']}) is not modelled on the fast path",
+            "episodes": len(rec["episodes"]), "bars_fed": int(rec.get("bars_fed", 0))})
+        self.models.pop(i, None)
+        return False
+
     def _fit_eval(self, i, rec):
         plan = self.plans[i]
+        fraction = self.fractions.get(i, self.fraction)
         try:
             model, path, trust = fit_and_trust(rec, plan, self.columns.bank_of(plan), self.columns.screen_columns,
-                                               max_depth=self.max_depth, seed=self.seed)
+                                               max_depth=self.max_depth, seed=self.seed, commission=self.commission,
+                                               fraction=fraction)
         except Exception as exc:  # noqa: BLE001 - e.g. a strategy that never trades in the episodes
             return i, None, {"trusted": False, "error": f"{type(exc).__name__}: {exc}",
                              "episodes": len(rec["episodes"]), "bars_fed": int(rec.get("bars_fed", 0))}, None
-        o = self.frame["open"].to_numpy()[self.s_start:self.s_stop]
-        c = self.frame["close"].to_numpy()[self.s_start:self.s_stop]
-        result = simulate((o, c), path, cash=self.cash, commission=self.commission, start_index=0)
+        bars = {k: self.frame[k].to_numpy()[self.s_start:self.s_stop] for k in ("open", "high", "low", "close")}
+        result = simulate(bars, path, cash=self.cash, commission=self.commission, start_index=0, fraction=fraction,
+                          slippage=self.slippage)
         trust["trusted"] = is_trusted(trust, **self.thresholds)
-        return i, float(result["score"]), trust, (model, result["equity"])
+        score = objective_score(self.objective, result["equity"], cash=self.cash,
+                                bars_per_year=bars_per_year(self.candles.timeframe, self.frame.index))
+        return i, score, trust, (model, result["equity"])
 
     # -- the summary ------------------------------------------------------------------------
     def summary(self) -> dict:

@@ -87,4 +87,5 @@ def merged_recording(first: dict, more: dict) -> dict:
     """One configuration's recordings of two rounds as one."""
     return {"episodes": first["episodes"] + more["episodes"], "state": first["state"] + more["state"],
             "target": first["target"] + more["target"],
-            "bars_fed": int(first.get("bars_fed", 0)) + int(more.get("bars_fed", 0))}
+            "bars_fed": int(first.get("bars_fed", 0)) + int(more.get("bars_fed", 0)),
+            "own_sizer": more.get("own_sizer", first.get("own_sizer"))}

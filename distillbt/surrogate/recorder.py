@@ -96,16 +96,18 @@ def _windows(episodes, which, warmup) -> list[tuple]:
     return out
 
 
-def _record_windows(configuration, which, windows, *, cash, commission, timeframe) -> dict:
+def _record_windows(configuration, which, windows, *, cash, commission, timeframe, slippage=0.0,
+                    fraction=None) -> dict:
     if not windows:
         raise InputError("no episodes to record")
     began = time.perf_counter()
     strategy_cls = configuration.strategy.cls
-    states, targets, rets, fed = [], [], [], 0
+    states, targets, rets, fed, own = [], [], [], 0, None
     for time_ns, ohlcv, w, length in windows:
         arrays = feed_arrays(time_ns, *ohlcv.T)
         trade_from = arrays["datetime"][w] if w else -math.inf
-        pos, values = _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe)
+        pos, values, own = _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe,
+                                slippage, fraction)
         fed += len(time_ns)
         at = w + np.arange(length)
         nxt = np.concatenate((pos[1:], [np.nan]))
@@ -115,13 +117,14 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
         rets.append(math.log(v_end / cash) if v_end > 0 else -math.inf)
     return {"name": configuration.name, "episodes": list(which), "state": states, "target": targets,
             "log_return": np.asarray(rets), "bars_fed": int(fed),
-            "seconds": time.perf_counter() - began, "error": None}
+            "seconds": time.perf_counter() - began, "error": None, "own_sizer": own}
 
 
-def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe):
+def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe, slippage=0.0, fraction=None):
     try:
         strat = run_cerebro(arrays=arrays, strategy_cls=strategy_cls, params=configuration.params, cash=cash,
                             commission=commission, timeframe=timeframe, symbol=None, trade_from=trade_from,
+                            slippage=slippage, fraction=fraction,
                             analyzers={"distillbt_positions": (PositionRecorder, {})})
     except Exception as exc:
         raise StrategyRunError(
@@ -130,13 +133,13 @@ def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, time
     if len(rec["positions"]) != len(arrays["datetime"]):
         raise DistillbtError(f"{configuration.name}: recorded {len(rec['positions'])} bars of "
                              f"{len(arrays['datetime'])} fed")
-    return np.sign(rec["positions"]), rec["values"]
+    return np.sign(rec["positions"]), rec["values"], strat.analyzers.distillbt_sizer.own
 
 
-def _record_job(configuration, which, windows, cash, commission, timeframe):
+def _record_job(configuration, which, windows, cash, commission, timeframe, slippage=0.0, fraction=None):
     try:
         return _record_windows(configuration, which, windows, cash=cash, commission=commission,
-                               timeframe=timeframe)
+                               timeframe=timeframe, slippage=slippage, fraction=fraction)
     except Exception as exc:  # noqa: BLE001 - one failing configuration must not stop the batch
         message = first_line(exc)
         if not message.startswith(configuration.name):
@@ -145,14 +148,15 @@ def _record_job(configuration, which, windows, cash, commission, timeframe):
 
 
 def record_many(jobs, episodes, *, cash=10_000.0, commission=0.001, timeframe=None, n_jobs=1,
-                backend="loky", progress=True, desc="episodes", scheduler=None, executor=None) -> list[dict]:
+                backend="loky", progress=True, desc="episodes", scheduler=None, executor=None,
+                slippage=0.0, fraction=None) -> list[dict]:
     """Record many ``(configuration, which, warmup)`` jobs (same order); failures become
     ``{"name", "error"}`` records and the batch goes on. They run on ``executor``, else the
     active one, else one made from ``n_jobs``, ``backend`` and ``scheduler``
     (:func:`distillbt.executor.using`); a single job runs in this process."""
     # The episodes travel as plain arrays (see _windows).
-    arguments = [(c, [int(i) for i in w], _windows(episodes, w, wu), cash, commission, timeframe)
-                 for c, w, wu in jobs]
+    arguments = [(c, [int(i) for i in w], _windows(episodes, w, wu), cash, commission, timeframe, slippage,
+                  fraction) for c, w, wu in jobs]
     with using(executor, n_jobs=n_jobs, backend=backend, scheduler=scheduler) as ex:
         ex.require_strategy_files(c for c, _, _ in jobs)
         return ex.map(_record_job, arguments, desc=desc, unit="config", progress=progress, leave=False)
