@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from itertools import groupby
 
+from .capture import captured
 from .errors import first_line
 from .executor import using
 from .features import make_features, ohlcv_frame
@@ -46,8 +47,9 @@ def screen_vectorised(configs, sets: dict | None, candles, *, set_of: dict | Non
     # a multi-horizon set gives each model the part of the traded interval (or all of them)
     timeframe = getattr(candles, "timeframe", None)
     feature_tables = {} if feature_cache is None else feature_cache
-    for config in configs:
-        options = _options_key(config)
+    with captured("feature_spec"):  # the strategies' hooks run here, in this process
+        keys = [_options_key(config) for config in configs]
+    for options in keys:
         if options is not None and options not in feature_tables:
             feature_tables[options] = make_features(frame, **dict(options)).X
     chunks = _chunks(configs)
@@ -57,7 +59,8 @@ def screen_vectorised(configs, sets: dict | None, candles, *, set_of: dict | Non
     by_position = {}
     with using(executor, n_jobs=n_jobs, backend=backend, scheduler=scheduler) as ex:
         ex.require_strategy_files(configs)
-        for chunk_outcomes in ex.imap(_run_chunk, [(chunk,) for chunk in chunks], kwargs=arguments):
+        for chunk_outcomes in ex.imap(_run_chunk, [(chunk,) for chunk in chunks], kwargs=arguments,
+                                          label="vectorised"):
             for position, outcome in chunk_outcomes:
                 by_position[position] = outcome
             if progress is not None:

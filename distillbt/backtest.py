@@ -644,6 +644,8 @@ class BacktestJob:
     #: before this position (:meth:`~distillbt.strategy.ModelStrategy.fit_model`'s ``end``)
     #: and pass it as ``fitted``; the result's ``fit_seconds`` says what the fit cost.
     fit_until: int | None = None
+    #: Model strategies only: a model fitted elsewhere (e.g. on a pooled basket), used as is.
+    fitted: object = None
 
 
 def run_many(
@@ -681,7 +683,9 @@ def _run_job(job: BacktestJob) -> dict:
     began = time.perf_counter()
     try:
         params, fit_seconds = dict(config.params), 0.0
-        if job.fit_until is not None:
+        if job.fitted is not None:
+            params["fitted"] = job.fitted
+        elif job.fit_until is not None:
             params["fitted"], fit_seconds = _fitted_model(config, job.candles, job.fit_until)
         result = run_backtest(
             config.strategy.cls, job.candles, params=params, cash=job.cash,

@@ -1,7 +1,8 @@
 """Command line: a thin shell over the Python API.
 
 Exit codes: 0 success, 2 bad input or usage (one line on stderr naming the problem), 1 an
-unexpected failure (one line; set DISTILLBT_DEBUG=1 for the traceback), 130 interrupted.
+unexpected failure (one line; set DISTILLBT_DEBUG=1 for the traceback), 130 interrupted;
+``fetch`` of several symbols: 3 when some failed and the others were fetched (2 when all failed).
 """
 
 from __future__ import annotations
@@ -37,19 +38,34 @@ def _shared_parsers() -> dict[str, argparse.ArgumentParser]:
     cache = _Parser(add_help=False)
     cache.add_argument("--cache-dir", metavar="DIR",
                        help="candle cache directory (default: $DISTILLBT_CACHE_DIR or the per-user cache)")
-    data = _Parser(add_help=False)
+    # How candles are read, for one --data source ("data") or a basket of them ("basket").
+    reading = _Parser(add_help=False)
+    reading.add_argument("--sample-bars", type=int, default=100_000, metavar="N",
+                         help="size of the sample market (default: 100000)")
+    reading.add_argument("--sample-timeframe", default="15m", metavar="TF",
+                         help="candle interval of the sample market (default: 15m)")
+    reading.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
+    reading.add_argument("--timeframe", dest="file_timeframe", metavar="TF",
+                         help="declare a candle file's interval instead of inferring it")
+    reading.add_argument("--until", dest="data_until", metavar="TIME",
+                         help="use only the candles opening before TIME (UTC; exclusive, as fetch --until), "
+                              "e.g. distil on the older part of the data and screen on all of it")
+    data = _Parser(add_help=False, parents=[reading])
     data.add_argument("--data", default=None, metavar="SOURCE",
                       help="'sample' (default, synthetic), a candle file, or bybit:SYMBOL:TIMEFRAME from the cache")
-    data.add_argument("--sample-bars", type=int, default=100_000, metavar="N",
-                      help="size of the sample market (default: 100000)")
-    data.add_argument("--sample-timeframe", default="15m", metavar="TF",
-                      help="candle interval of the sample market (default: 15m)")
-    data.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
-    data.add_argument("--timeframe", dest="file_timeframe", metavar="TF",
-                      help="declare a candle file's interval instead of inferring it")
-    data.add_argument("--until", dest="data_until", metavar="TIME",
-                      help="use only the candles opening before TIME (UTC; exclusive, as fetch --until), "
-                           "e.g. distil on the older part of the data and screen on all of it")
+    basket = _Parser(add_help=False, parents=[reading])
+    basket.add_argument("--data", action="append", default=None, metavar="SOURCE",
+                        help="repeatable, one instrument or several each: 'sample' (default, synthetic), a candle "
+                             "file, a folder of candle files (one instrument per file, named by its stem), or "
+                             "bybit:SYMBOL[,SYMBOL...]:TIMEFRAME from the cache")
+    basket.add_argument("--sample-instruments", type=int, default=None, metavar="N",
+                        help="the sample market as N correlated instruments sharing a market factor (default: 1, "
+                             "the plain sample market)")
+    basket.add_argument("--basket-timeframe", metavar="TF",
+                        help="resample every instrument to this interval (default: keep theirs, which must agree; "
+                             "a folder's odd ones out are skipped)")
+    basket.add_argument("--min-candles", type=int, default=None, metavar="N",
+                        help="skip instruments with fewer candles, in a basket of several (default: 1000)")
     jobs = _Parser(add_help=False)
     jobs.add_argument("--jobs", type=int, default=1, metavar="N",
                       help="parallel jobs, -1 every core (default: 1); with --backend dask the LocalCluster's workers")
@@ -63,7 +79,7 @@ def _shared_parsers() -> dict[str, argparse.ArgumentParser]:
     output.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                         help="print machine-readable JSON instead of text; with FILE, write it there too")
     output.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return {"cache": cache, "data": data, "jobs": jobs, "output": output}
+    return {"cache": cache, "data": data, "basket": basket, "jobs": jobs, "output": output}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,9 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
         "fetch", parents=[shared["cache"], shared["output"]],
         help="fetch Bybit candles into the local cache (only what is missing)",
         description="Fetch Bybit candles through ccxt into the local Parquet cache. Only spans not "
-                    "fetched before are requested. The last line printed is the cache file's path.")
-    fetch.add_argument("--symbol", required=True,
-                       help="ccxt unified symbol: BTC/USDT (spot), BTC/USDT:USDT (linear), BTC/USD:BTC (inverse)")
+                    "fetched before are requested. With --symbol the last line printed is the cache file's "
+                    "path; with --symbols / --symbols-file, one line per symbol (a symbol that fails is "
+                    "reported and the others are kept) and a last line saying how many failed.",
+        epilog="Exit codes: 0 every symbol fetched; 2 bad input, or every symbol failed; 3 some symbols "
+               "failed (each said on its own line) and the others were fetched and cached.")
+    symbols = fetch.add_mutually_exclusive_group(required=True)
+    symbols.add_argument("--symbol",
+                         help="ccxt unified symbol: BTC/USDT (spot), BTC/USDT:USDT (linear), BTC/USD:BTC (inverse)")
+    symbols.add_argument("--symbols", metavar="S1,S2,...",
+                         help="several symbols, comma-separated, fetched a few at a time (--concurrency)")
+    symbols.add_argument("--symbols-file", metavar="FILE",
+                         help="several symbols from a file, one per line (# starts a comment)")
+    fetch.add_argument("--concurrency", type=int, default=4, metavar="N",
+                       help="symbols fetched at once, on threads sharing one rate-limited ccxt client (default: 4)")
     fetch.add_argument("--timeframe", required=True, help="1m 3m 5m 15m 30m 1h 2h 4h 6h 12h 1d 1w")
     fetch.add_argument("--since", required=True, help="first candle time, e.g. 2024-01-01 (UTC)")
     fetch.add_argument("--until", help="end of the range, exclusive (default: now)")
@@ -106,6 +133,19 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("source", nargs="?", default=None, metavar="SOURCE",
                        help="the source to check (default: --data, i.e. sample)")
     check.set_defaults(handler=_cmd_data_check)
+    basket = data_commands.add_parser(
+        "basket", parents=[shared["cache"], shared["basket"], shared["output"]],
+        help="load several instruments as one basket and show its calendar split",
+        description="Load a basket of instruments — SOURCEs and repeated --data: 'sample' (with --sample-instruments "
+                    "N), candle files, folders of candle files (one instrument per file, named by its stem), "
+                    "bybit:SYM1,SYM2:TF from the cache — and print, per instrument, its candles, first and last "
+                    "candle, gaps and candles in each period of the basket's one calendar split, then the "
+                    "instruments short in a period and what was skipped and why. Exit 2 with one line only "
+                    "when no instrument is usable.")
+    basket.add_argument("sources", nargs="*", metavar="SOURCE", help="sources of the basket (with --data: all)")
+    basket.add_argument("--fractions", default="0.5,0.3,0.2", metavar="F,F,F",
+                        help="training,screening,holdout shares of the calendar (default: %(default)s, the screen's)")
+    basket.set_defaults(handler=_cmd_data_basket)
 
     distill = commands.add_parser(
         "distill", parents=[shared["cache"], shared["data"], shared["jobs"], shared["output"]],
@@ -152,54 +192,99 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_cmd_evaluate)
 
     screen = commands.add_parser(
-        "screen", parents=[shared["cache"], shared["data"], shared["jobs"], shared["output"]],
+        "screen", parents=[shared["cache"], shared["basket"], shared["jobs"], shared["output"]],
         help="rank every strategy configuration fast, backtest the survivors",
         description="Screen every configuration of the Backtrader strategies in DIR: model strategies are "
                     "fitted on distilled points and evaluated vectorised over the screening period, plain "
                     "strategies through a learned surrogate of each configuration (a full backtest where it "
                     "cannot be trusted); the top survivors are backtested in full on the screening and "
-                    "holdout periods.")
-    screen.add_argument("folder", metavar="DIR", help="folder of strategy .py files")
-    screen.add_argument("--distilled", metavar="ARTIFACT", help="a distilled set (.npz) instead of distilling now")
+                    "holdout periods. Each class's `grid` gives its configurations and its `constraint` drops "
+                    "some; --grid, --sample-configs and --config change the choice.",
+        epilog="Config file: every flag above can be written in a TOML file given to --config, keys spelled as "
+               "the flags without dashes (top = 5, sample-bars = 20000, validate = true, "
+               "grid = [\"SmaCross.fast=5:50:5\"], folder = \"strategies/\" for DIR); flags on the command line "
+               "win, and its --grid entries are added to the file's (the command line's win per STRATEGY.PARAM).")
+    screen.add_argument("folder", metavar="DIR", nargs="?", default=None,
+                        help="folder of strategy .py files (files named _*.py are helpers, not read); or folder "
+                             "in --config")
+    screen.add_argument("--config", metavar="FILE",
+                        help="a TOML file of these flags' values (see the end of this help); flags given here win")
+    screen.add_argument("--grid", action="append", type=_grid_option, default=None, metavar="STRATEGY.PARAM=VALUES",
+                        help="repeatable: replace (or add) PARAM's values in class STRATEGY's grid: START:STOP:STEP "
+                             "(STOP included when the steps land on it; decimals computed exactly: 0.1:0.5:0.1), "
+                             "a comma list 5,10,20, or one value; e.g. SmaCross.fast=5:50:5. A class or parameter "
+                             "not in DIR, bad syntax or an empty range: exit 2")
+    screen.add_argument("--sample-configs", type=int, default=None, metavar="N",
+                        help="a strategy with more than N configurations (after its constraint) keeps N drawn at "
+                             "random, seeded by --seed (default: all)")
+    screen.add_argument("--distilled", metavar="ARTIFACT",
+                        help="a distilled set (.npz) to fit model strategies on instead of distilling now; "
+                             "episodes stored in it (distill --episodes) also feed the plain strategies' surrogates")
     screen.add_argument("--method", default=None,
                         help="distillation method for every model strategy when distilling now (default: chosen "
                              "per estimator: exact-linear for linear and logistic models, a coreset of real rows "
                              "for trees, boosting, neighbours and the rest)")
     screen.add_argument("--size", type=int, default=None, metavar="M",
-                        help="distilled points (default: features + 1 per regime for exact-linear, else 100)")
-    screen.add_argument("--top", type=int, default=10, metavar="K", help="survivors (default: 10)")
-    screen.add_argument("--min-score", type=float, help="survivors: screen score at least this instead of --top")
+                        help="distilled points for every model strategy (default: features + 1 per regime for "
+                             "exact-linear; 10000 for other estimators' k-means sets, or 100 with --method; "
+                             "k-means sets hold at most a tenth of the training rows)")
+    screen.add_argument("--top", type=int, default=10, metavar="K",
+                        help="survivors: the K best screen scores, backtested in full on the screening and holdout "
+                             "periods (default: 10; more than the configurations: all of them, with a note)")
+    screen.add_argument("--min-score", type=float, metavar="S",
+                        help="survivors: every configuration whose screen score is at least S, instead of --top")
     validation = screen.add_mutually_exclusive_group()
     validation.add_argument("--validate", action="store_true",
-                            help="also backtest every configuration in full: rank agreement, recall, speed-up")
+                            help="also backtest every configuration in full on the screening period: rank "
+                                 "agreement, top-5 recall, speed-up")
     validation.add_argument("--validate-sample", type=int, metavar="N",
                             help="backtest N configurations drawn at random (seeded by --seed) in full: rank "
                                  "agreement with a bootstrap 90%% interval, speed-up estimated for all")
     screen.add_argument("--min-speedup", type=float, default=3.0, metavar="X",
                         help="plain strategies: back-test in full when the surrogates would be less than X times "
                              "faster (short histories); 0 forces the surrogate (default: 3)")
-    screen.add_argument("--commission", type=float, default=0.001, help="fraction of traded value (default: 0.001)")
-    screen.add_argument("--cash", type=float, default=10_000.0, help="starting cash (default: 10000)")
+    screen.add_argument("--commission", type=float, default=0.001, metavar="C",
+                        help="fraction of traded value (default: 0.001)")
+    screen.add_argument("--cash", type=float, default=10_000.0, metavar="X", help="starting cash (default: 10000)")
     screen.add_argument("--slippage", type=float, default=0.0, metavar="S",
                         help="market orders fill this fraction of the price worse, on every path (Backtrader's "
                              "set_slippage_perc on the open, capped at the bar's high/low; default: 0)")
     screen.add_argument("--fraction", type=float, default=None, metavar="F",
-                        help="share of equity per position on every path (default: 0.95; a plain strategy's "
-                             "own sizer wins in its full backtests)")
+                        help="share of equity per position on every path (default: 0.95 for plain strategies, "
+                             "a model strategy's own fraction param; a plain strategy's own sizer wins in its full "
+                             "backtests)")
+    screen.add_argument("--pool", default=None, choices=["pooled", "per-instrument"],
+                        help="a basket: fit each model strategy once on every instrument's distilled points "
+                             "(pooled, the default) or one model per instrument on its own")
+    screen.add_argument("--basket-score", default=None, choices=["mean", "median", "worst"],
+                        help="a basket: a configuration's score from its instruments' scores (default: mean)")
     screen.add_argument("--objective", default="return", metavar="NAME",
                         help="what screen, full and holdout scores measure: return (log of final value / cash), "
                              "sharpe, sortino, calmar, max-drawdown, profit-factor or MODULE:FUNCTION "
                              "(FUNCTION(returns, equity) -> float, higher is better; default: return)")
     screen.add_argument("--plain", default="surrogate", choices=["surrogate", "full"],
-                        help="plain strategies: a learned surrogate from episodes, escalated when it cannot be "
-                             "trusted (default; short histories get full backtests), or a full backtest each")
+                        help="plain strategies: a learned surrogate of each configuration from short episodes of "
+                             "the training period, escalated to more episodes and then to a full backtest where it "
+                             "cannot be trusted (default; see --min-speedup), or a full backtest each")
     screen.add_argument("--horizons", metavar="TF,TF", default="",
                         help="model strategies also fit their model at these longer intervals and trade the mean "
                              "prediction (e.g. 1h,4h; points from the parts of a --distilled multi-horizon set, "
                              "or distilled now)")
+    screen.add_argument("--no-cache", action="store_true",
+                        help="screen every configuration again: neither reuse nor keep results (by default each "
+                             "configuration's results are kept under the cache directory's screens/ folder and a "
+                             "rerun screens only what changed: strategy files, data or options)")
     screen.add_argument("--out", metavar="FILE", help="write the results as JSON to FILE")
     screen.add_argument("--report", metavar="DIR", help="also write a report (index.html, summary.md, plots) to DIR")
+    screen.add_argument("--folds", type=int, default=None, metavar="K",
+                        help="walk-forward: K >= 2 anchored folds whose holdout windows tile the end of the history, "
+                             "each an ordinary screen; ranks the survivors by their mean holdout score "
+                             "(--report writes each fold's report to DIR/fold-k)")
+    screen.add_argument("--show-strategy-output", action="store_true",
+                        help="write what the strategies print or log to stderr (default: to a file beside --out, "
+                             "--json FILE or --report, else in a temporary folder; its path is the last line)")
     screen.set_defaults(handler=_cmd_screen)
+    parser.commands = commands.choices  # name → parser: screen --config sets its defaults (_parse_args)
 
     report = commands.add_parser(
         "report", help="write an HTML + Markdown report with plots from saved screen results",
@@ -263,10 +348,29 @@ def _int_list(text: str, flag: str) -> list[int]:
 def _load(args):
     from .data.sources import load_candles
 
+    if isinstance(args.data, list):  # the basket flags (repeatable --data) read by a one-source command
+        if len(args.data) > 1:
+            raise InputError(f"this command reads one --data source, not {len(args.data)}")
+        args.data = args.data[0]
     candles = load_candles(args.data or "sample", cache_dir=args.cache_dir, sample_bars=args.sample_bars,
                            sample_timeframe=args.sample_timeframe, seed=args.seed,
                            timeframe=args.file_timeframe)
     return _until(candles, args.data_until) if getattr(args, "data_until", None) else candles
+
+
+def _load_basket(args):
+    """The :class:`~distillbt.data.basket.Basket` of ``--data`` (repeatable) and the flags of
+    ``shared["basket"]``; a basket of one holds what :func:`_load` returns (``basket.single``)."""
+    from .data.basket import MIN_CANDLES, load_basket
+
+    sources = args.data if isinstance(args.data, list) else [args.data or "sample"]
+    min_candles = getattr(args, "min_candles", None)
+    basket = load_basket(sources or ["sample"], cache_dir=args.cache_dir, sample_bars=args.sample_bars,
+                         sample_timeframe=args.sample_timeframe, seed=args.seed,
+                         sample_instruments=getattr(args, "sample_instruments", None), timeframe=args.file_timeframe,
+                         basket_timeframe=getattr(args, "basket_timeframe", None),
+                         min_candles=MIN_CANDLES if min_candles is None else min_candles)
+    return basket.until(args.data_until) if getattr(args, "data_until", None) else basket
 
 
 def _until(candles, moment):
@@ -288,6 +392,8 @@ def _until(candles, moment):
 def _cmd_fetch(args) -> int:
     from .data.fetch import fetch_candles
 
+    if args.symbol is None:
+        return _cmd_fetch_many(args)
     report = fetch_candles(args.symbol, args.timeframe, since=args.since, until=args.until,
                            cache_dir=args.cache_dir, api_url=args.api_url,
                            progress=not args.no_progress)
@@ -296,6 +402,23 @@ def _cmd_fetch(args) -> int:
         return 0
     print("\n".join(report.summary_lines()))
     return 0
+
+
+def _cmd_fetch_many(args) -> int:
+    """``fetch --symbols`` / ``--symbols-file``: exit 0 all fetched, 3 some failed, 2 all failed."""
+    from .data.fetch import fetch_many, read_symbols_file, split_symbols
+
+    symbols = split_symbols(args.symbols) if args.symbols is not None else read_symbols_file(args.symbols_file)
+    report = fetch_many(symbols, args.timeframe, since=args.since, until=args.until, cache_dir=args.cache_dir,
+                        api_url=args.api_url, progress=not args.no_progress, concurrency=args.concurrency)
+    failed, code = len(report.failed), 0
+    if failed:
+        code = 2 if failed == len(report.results) else 3
+    if not _emit_json(args, report.to_dict()):
+        print("\n".join(report.summary_lines()))
+    if failed:
+        print(f"{PROG}: {failed} of {len(report.results)} symbols failed", file=sys.stderr)
+    return code
 
 
 def _cmd_data_list(args) -> int:
@@ -340,6 +463,38 @@ def _cmd_data_check(args) -> int:
     for gap in candles.gaps.nlargest(3, "missing").itertuples():
         print(f"          {gap.missing} missing after {gap.after.isoformat()}")
     print("valid: yes")
+    return 0
+
+
+def _cmd_data_basket(args) -> int:
+    if args.sources:
+        args.data = [*args.sources, *(args.data or [])]
+    try:
+        fractions = [float(v) for v in args.fractions.split(",") if v.strip()]
+    except ValueError:
+        raise _UsageError(f"{PROG}: --fractions takes comma-separated numbers, not {args.fractions!r}") from None
+    basket = _load_basket(args)
+    split = basket.calendar_split(fractions)
+    if _emit_json(args, {**basket.summary(), "split": split.to_dict()}):
+        return 0
+    label = "  [SYNTHETIC]" if basket.synthetic else ""
+    print(f"basket:    {len(basket)} instrument{'s' if len(basket) != 1 else ''} of {basket.timeframe} candles, "
+          f"{basket.start.isoformat()} → {basket.end.isoformat()}{label}")
+    print("periods (one calendar split for every instrument):")
+    for line in split.lines():
+        print(f"  {line}")
+
+    def cell(name, period):
+        have = split.candles(name, period)
+        return f"{have:,} ({have / split.expected[period]:.0%})" if have else "-"
+
+    rows = [[name, f"{len(c):,}", c.start.isoformat(), c.end.isoformat(), f"{len(c.gaps)} ({c.missing_candles:,})",
+             *(cell(name, p) for p in split.names)] for name, c in basket.items()]
+    print(_table(["instrument", "candles", "first", "last", "gaps (missing)", *split.names], rows))
+    for name, reasons in split.short.items():
+        print(f"short {name}: {'; '.join(reasons)}")
+    for problem in basket.problems:
+        print(f"skipped {problem}")
     return 0
 
 
@@ -520,21 +675,41 @@ def _cmd_screen(args) -> int:
     from .backtest import check_fills
     from .objectives import resolve
 
+    if args.folder is None:
+        raise _UsageError(f"{PROG} screen: give DIR, the folder of strategy files (or folder = \"DIR\" in --config)")
     folder = Path(args.folder)
     if not folder.is_dir():
         raise _UsageError(f"{PROG} screen: {folder} is not a folder of strategy files")
+    folder = _strategy_folder(args, folder)
+    if args.top < 1:  # before loading data (more than the configurations: clamped by the screen)
+        raise _UsageError(f"{PROG} screen: --top must be at least 1, not {args.top}")
     resolve(args.objective)  # before loading data: a typo costs no time
+    if args.folds is not None and args.folds < 2:
+        raise _UsageError(f"{PROG} screen: --folds must be at least 2, not {args.folds}")
+    if args.folds is not None and args.distilled:
+        raise _UsageError(f"{PROG} screen: --distilled and --folds do not mix: each fold distils from its own "
+                          "training period")
     check_fills(slippage=args.slippage, fraction=args.fraction)
-    if args.data is None:
-        args.data = _default_source(args)
-    candles = _load(args)
+    if args.data is None and not args.sample_instruments:
+        args.data = [_default_source(args)]
+    basket = _load_basket(args)
+    if basket.single is None:
+        return _cmd_screen_basket(args, folder, basket)
+    if args.pool is not None or args.basket_score is not None:
+        raise _UsageError(f"{PROG} screen: --pool and --basket-score need a basket (several --data, a folder of "
+                          "candle files, or --sample-instruments N)")
+    candles = basket.single
+    if args.folds is not None:
+        return _cmd_screen_walk_forward(args, folder, candles)
     distilled = DistilledSet.load(args.distilled) if args.distilled else None
     result = screen(folder, candles, distilled=distilled, method=args.method, size=args.size, top=args.top,
                     min_score=args.min_score, validate=args.validate, validate_sample=args.validate_sample,
                     min_speedup=args.min_speedup, n_jobs=args.jobs, backend=args.backend,
                     commission=args.commission, cash=args.cash, seed=args.seed, progress=not args.no_progress,
                     objective=args.objective, slippage=args.slippage, fraction=args.fraction,
-                    plain=args.plain, horizons=args.horizons)
+                    plain=args.plain, horizons=args.horizons,
+                    cache=False if args.no_cache else (args.cache_dir or True),
+                    strategy_log=_strategy_log_path(args), show_strategy_output=args.show_strategy_output)
     if args.out:
         Path(args.out).write_text(json.dumps(result.to_dict(), indent=1, default=_json_default))
     report = None
@@ -544,15 +719,24 @@ def _cmd_screen(args) -> int:
         # Through JSON, so the report sees exactly what a saved results file would hold.
         report = write_report(json.loads(json.dumps(result.to_dict(), default=_json_default)), args.report)
     if _emit_json(args, result.to_dict()):
+        print(_strategy_output_line(result.summary), file=sys.stderr)  # stdout holds the JSON only
         return 0
     s = result.summary
     label = "  [SYNTHETIC: embedded sample market]" if candles.synthetic else ""
     print(f"source: {candles.source}{label}")
     for name, period in s["periods"].items():
         print(f"{name + ':':<11} {period['first']} → {period['last']} ({period['candles']} candles)")
+    # every plain configuration from the cache: no surrogate summary, but surrogates all the same
+    surrogates = s.get("plain_surrogate") or (s.get("cached_configurations") and args.plain == "surrogate")
     print(f"{s['configurations']} configurations ({s['model_configurations']} model: fitted on distilled "
           f"points, vectorised; {s['plain_configurations']} plain: "
-          f"{'surrogates' if s.get('plain_surrogate') else 'full backtests'}), score = {s['score']}")
+          f"{'surrogates' if surrogates else 'full backtests'}), score = {s['score']}")
+    for line in _selection_lines(s):
+        print(line)
+    if s.get("result_cache"):
+        print(f"from the cache: {s['cached_configurations']} of {s['configurations']} configurations, "
+              f"{s['cached_backtests']} full backtests ({s['result_cache']}; timings count only what ran; "
+              "--no-cache screens everything)")
     if s.get("plain_surrogate"):
         ps = s["plain_surrogate"]
         print(f"plain strategies by surrogate (episodes: {ps['base_episodes']} × {ps['episode_length']} bars from "
@@ -569,7 +753,185 @@ def _cmd_screen(args) -> int:
         print(f"report: {report}")
     if args.out:
         print(args.out)
+    print(_strategy_output_line(s))  # always the last line
     return 0
+
+
+def _cmd_screen_walk_forward(args, folder: Path, candles) -> int:
+    """``screen --folds K``: walk-forward over K anchored folds (:mod:`distillbt.walk_forward`);
+    ``--report DIR`` writes each fold's report into ``DIR/fold-k``."""
+    from .walk_forward import walk_forward
+
+    result = walk_forward(folder, candles, folds=args.folds, method=args.method, size=args.size, top=args.top,
+                          min_score=args.min_score, validate=args.validate, validate_sample=args.validate_sample,
+                          min_speedup=args.min_speedup, n_jobs=args.jobs, backend=args.backend,
+                          commission=args.commission, cash=args.cash, seed=args.seed, progress=not args.no_progress,
+                          objective=args.objective, slippage=args.slippage, fraction=args.fraction,
+                          plain=args.plain, horizons=args.horizons,
+                          cache=False if args.no_cache else (args.cache_dir or True),
+                          strategy_log=_strategy_log_path(args), show_strategy_output=args.show_strategy_output)
+    payload = json.loads(json.dumps(result.to_dict(), default=_json_default))
+    if args.out:
+        Path(args.out).write_text(json.dumps(payload, indent=1))
+    reports = []
+    if args.report:
+        from .report import write_report
+
+        for number, fold in enumerate(payload["folds"], start=1):
+            reports.append(write_report(fold, Path(args.report) / f"fold-{number}"))
+    if _emit_json(args, payload):
+        print(_strategy_output_line(result.summary), file=sys.stderr)  # stdout holds the JSON only
+        return 0
+    label = "  [SYNTHETIC: embedded sample market]" if candles.synthetic else ""
+    print(f"source: {candles.source}{label}")
+    for line in result.fold_lines():
+        print(line)
+    print(result.table())
+    for line in result.summary_lines():
+        print(line)
+    for report in reports:
+        print(f"report: {report}")
+    if args.out:
+        print(args.out)
+    print(_strategy_output_line(result.summary))  # always the last line
+    return 0
+
+
+def _strategy_folder(args, folder: Path):
+    """DIR with the configurations' choice of --grid, --sample-configs and --seed, discovered
+    by the screen itself (inside its capture of what strategy files print)."""
+    from .discovery import StrategyFolder
+    from .screen_config import grid_overrides
+
+    if args.sample_configs is not None and args.sample_configs < 1:
+        raise _UsageError(f"{PROG} screen: --sample-configs must be at least 1, not {args.sample_configs}")
+    return StrategyFolder(folder, grid=grid_overrides(args.grid), sample_configs=args.sample_configs, seed=args.seed)
+
+
+def _selection_lines(summary: dict) -> list[str]:
+    """How the configurations were chosen (constraints, --grid, --sample-configs) and the
+    screen's notes (e.g. --top clamped), one line each; none when nothing was changed."""
+    lines = []
+    dropped = summary.get("constraint_dropped") or {}
+    if any(dropped.values()):
+        lines.append(f"constraints dropped {sum(dropped.values())} configurations before screening ("
+                     + ", ".join(f"{name} {count}" for name, count in dropped.items()) + ")")
+    for name, params in (summary.get("grid_overrides") or {}).items():
+        lines.append(f"--grid {name}: " + "; ".join(f"{param} = {_shown(values)}" for param, values in params.items()))
+    if summary.get("sampled_configurations") is not None:
+        lines.append(f"--sample-configs {summary['sample_configs']}: {summary['sampled_configurations']} of "
+                     f"{summary['configurations_before_sampling']} configurations screened (at most "
+                     f"{summary['sample_configs']} per strategy, drawn at random, seeded by --seed)")
+    lines += [f"note: {note}" for note in summary.get("notes") or ()]
+    return lines
+
+
+def _shown(values: list) -> str:
+    text = [str(v) for v in values]
+    return ", ".join(text) if len(text) <= 6 else f"{', '.join(text[:3])}, …, {text[-1]} ({len(text)} values)"
+
+
+def _grid_option(text: str):
+    """``--grid``'s type: (strategy, param, values); InputError (exit 2) naming the option."""
+    from .screen_config import parse_grid_option
+
+    return parse_grid_option(text)
+
+
+def _parse_args(argv):
+    """The command line, with ``screen --config FILE``'s values as the defaults of the flags not
+    given (:mod:`distillbt.screen_config`): parsed once to find the file, then again."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "config", None) is None:
+        return args
+    from .screen_config import config_defaults, explicit_dests
+
+    probe = build_parser()
+    explicit = explicit_dests(probe.commands[args.command], lambda: probe.parse_args(argv))
+    command = parser.commands[args.command]
+    command.set_defaults(**config_defaults(args.config, command, explicit=explicit))
+    return parser.parse_args(argv)
+
+
+def _cmd_screen_basket(args, folder: Path, basket) -> int:
+    """``screen`` over a basket of instruments (:func:`distillbt.basket_screen.screen_basket`)."""
+    from .basket_screen import screen_basket
+
+    for flag, value in (("--distilled", args.distilled), ("--horizons", args.horizons), ("--folds", args.folds)):
+        if value:
+            raise _UsageError(f"{PROG} screen: {flag} is for one instrument, not a basket")
+    result = screen_basket(folder, basket, pool=args.pool or "pooled", basket_score=args.basket_score or "mean",
+                           method=args.method, size=args.size, top=args.top, min_score=args.min_score,
+                           validate=args.validate, validate_sample=args.validate_sample,
+                           min_speedup=args.min_speedup, n_jobs=args.jobs, backend=args.backend,
+                           commission=args.commission, cash=args.cash, seed=args.seed,
+                           progress=not args.no_progress, objective=args.objective, slippage=args.slippage,
+                           fraction=args.fraction, plain=args.plain, strategy_log=_strategy_log_path(args),
+                           show_strategy_output=args.show_strategy_output)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result.to_dict(), indent=1, default=_json_default))
+    report = None
+    if args.report:
+        from .report import write_report
+
+        # Through JSON, so the report sees exactly what a saved results file would hold.
+        report = write_report(json.loads(json.dumps(result.to_dict(), default=_json_default)), args.report)
+    if _emit_json(args, result.to_dict()):
+        print(_strategy_output_line(result.summary), file=sys.stderr)  # stdout holds the JSON only
+        return 0
+    s = result.summary
+    label = "  [SYNTHETIC: embedded sample market]" if basket.synthetic else ""
+    print(f"source: basket of {len(s['instruments'])} instruments, {s['timeframe']}{label}")
+    for name, period in s["periods"].items():
+        print(f"{name + ':':<11} {period['first']} → {period['last']} ({period['candles']:,} candles on "
+              f"{len(s['instruments'])} instruments)")
+    for name in s["instruments"]:
+        periods = s["instrument_periods"][name]
+        print(f"  {name}: " + ", ".join(f"{p} {v['candles']:,}" for p, v in periods.items()) + " candles")
+    plain_how = ("full backtests" if args.plain == "full" else
+                 f"surrogates learned on {s['instruments'][0]}, walked on every instrument")
+    print(f"{s['configurations']} configurations × {len(s['instruments'])} instruments ({s['model_configurations']} "
+          f"model: fitted {s['pool']} on distilled points, vectorised; {s['plain_configurations']} plain: "
+          f"{plain_how}), basket score = {s['basket_score']} of each instrument's {s['objective']} ({s['score']})")
+    for line in _selection_lines(s):
+        print(line)
+    print(result.table())
+    for problem in result.problems:
+        print(f"skipped {problem.get('instrument') or problem.get('file')}: {problem['message']}")
+    for record in result.records:
+        if record.error:
+            print(f"failed {record.name}: {record.error}")
+    for line in result.summary_lines():
+        print(line)
+    if report is not None:
+        print(f"report: {report}")
+    if args.out:
+        print(args.out)
+    print(_strategy_output_line(s))  # always the last line
+    return 0
+
+
+def _strategy_log_path(args) -> Path | None:
+    """Where ``screen`` writes what strategies print: beside ``--out``, ``--json FILE`` or
+    ``--report DIR`` (``<stem>.strategy.log``), else None (a temporary folder)."""
+    if args.out:
+        return Path(args.out).with_name(Path(args.out).stem + ".strategy.log")
+    if args.json not in (None, "-"):
+        return Path(args.json).with_name(Path(args.json).stem + ".strategy.log")
+    if args.report:
+        folder = Path(args.report).resolve()
+        return folder.with_name(folder.name + ".strategy.log")
+    return None
+
+
+def _strategy_output_line(summary: dict) -> str:
+    """``strategy output: PATH (N lines)`` (``(empty)``; ``shown on stderr`` with
+    ``--show-strategy-output``)."""
+    lines = summary.get("strategy_output_lines", 0)
+    count = "empty" if not lines else f"{lines} line{'s' if lines != 1 else ''}"
+    where = summary.get("strategy_log") or "shown on stderr"
+    return f"strategy output: {where} ({count})"
 
 
 def _cmd_report(args) -> int:
@@ -600,7 +962,7 @@ def _table(headers, rows) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     try:
-        args = build_parser().parse_args(argv)
+        args = _parse_args(argv)
         with _logging(args.verbose, args.quiet), _executor(args) as executor:
             if executor is not None and getattr(args, "folder", None):
                 executor.require_files(Path(args.folder).glob("*.py"))  # strategies on remote Dask workers

@@ -38,6 +38,44 @@ configurations are the Cartesian product, the first key varying slowest, named l
 ``SmaCross(fast=10, slow=50)`` (parameters in grid order). Without a grid a strategy has one
 configuration, its defaults, named by the class name alone. Grid keys must be parameters of
 the strategy.
+
+Choosing configurations (like backtesting.py's ``optimize(constraint=…, max_tries=…)``)
+------------------------------------------------------------------------------------------
+::
+
+    class SmaCross(bt.Strategy):
+        params = (("fast", 10), ("slow", 50))
+        grid = {"fast": [5, 10, 20, 50], "slow": [20, 50, 100]}
+        constraint = staticmethod(lambda p: p.fast < p.slow)   # a plain lambda works too
+
+    found = discover("strategies/", grid={"SmaCross": {"fast": range(5, 55, 5)}},
+                     sample_configs=20, seed=1)
+    found.configurations()      # SmaCross(fast=…, slow=…) with fast < slow, 20 drawn at random
+    found.selection_summary()   # {"constraint_dropped": {"SmaCross": 8}, …}
+
+In this order, per strategy class:
+
+1. **grid overrides** (``discover(grid=…)``, ``screen --grid``): ``{class name: {param:
+   values}}`` (or ``{"Class.param": values}``) replaces that parameter's values in the class's
+   ``grid``, or adds the parameter (last in the name); every class of that name is affected.
+   An unknown class or parameter, or an empty list, raises :class:`StrategyError`.
+2. **constraint**: an optional class attribute ``constraint``, a function of the
+   configuration's parameters as an attribute object (``p.fast``; its defaults included, so
+   ``p.slow`` works without ``slow`` in the grid; ``p["fast"]`` too) — a ``staticmethod``, a
+   plain function or lambda (read off the class, so never bound) or a ``classmethod``.
+   Configurations for which it returns false are dropped before anything runs
+   (``constraint_dropped``). A constraint that raises makes that strategy a problem in
+   :attr:`Discovery.errors` (one line naming it and the configuration); the rest goes on.
+3. **sampling** (``sample_configs=N``, ``screen --sample-configs N``): a strategy with more
+   than N configurations left keeps N of them drawn at random (uniformly, without
+   replacement, kept in grid order), seeded by ``seed`` and the class name, so the draw of
+   one strategy does not change when other files are added.
+
+The choice is made once per :class:`Discovery` (:meth:`Discovery.select`), the first time its
+configurations are asked for; :meth:`Discovery.selection_summary` gives the counts the screen
+puts in its summary. :class:`StrategyFolder` holds a folder and these options without
+importing anything yet, so that :func:`distillbt.screen.screen` can import the files inside
+its capture of what strategies print.
 """
 
 from __future__ import annotations
@@ -46,9 +84,11 @@ import hashlib
 import importlib
 import importlib.util
 import itertools
+import os
+import random
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +102,9 @@ __all__ = [
     "Configuration",
     "DiscoveryProblem",
     "Discovery",
+    "Selection",
+    "StrategyFolder",
+    "ConstraintParams",
     "discover",
     "load_strategy_file",
     "expand_grid",
@@ -150,27 +193,134 @@ class DiscoveryProblem:
     message: str
 
 
+@dataclass(frozen=True)
+class Selection:
+    """The configurations :meth:`Discovery.select` chose, and how many were left out.
+
+    Attributes
+    ----------
+    configurations : list of Configuration
+        What is screened, in discovery order (each strategy's in grid order).
+    constraint_dropped : dict
+        Class name → configurations its ``constraint`` dropped (strategies with a constraint
+        only; 0 when it kept them all).
+    before_sampling : int
+        Configurations left after the constraints, before ``sample_configs`` drew from them.
+    sampled : int or None
+        Configurations kept after the draw; None when nothing was drawn (no ``sample_configs``).
+    """
+
+    configurations: list
+    constraint_dropped: dict
+    before_sampling: int
+    sampled: int | None = None
+
+
 @dataclass
 class Discovery:
-    """What :func:`discover` found in a folder."""
+    """What :func:`discover` found in a folder, and how its configurations are chosen
+    (``grid`` overrides, ``sample_configs`` and ``seed``; module docstring)."""
 
     folder: str
     strategies: list[StrategySpec] = field(default_factory=list)
     errors: list[DiscoveryProblem] = field(default_factory=list)
+    #: Class name → parameter → values, replacing or adding to each class's ``grid``.
+    grid: dict = field(default_factory=dict)
+    #: At most this many configurations per strategy, drawn at random (None: all).
+    sample_configs: int | None = None
+    seed: int = 0
+    _selection: Selection | None = field(default=None, init=False, repr=False, compare=False)
 
     def configurations(self) -> list[Configuration]:
-        """Every configuration of every strategy (grids expanded), in discovery order."""
-        return [config for spec in self.strategies for config in expand_grid(spec)]
+        """Every chosen configuration of every strategy (grids expanded and overridden,
+        constraints applied, sampled), in discovery order (:meth:`select`)."""
+        return list(self.select().configurations)
+
+    def select(self) -> Selection:
+        """The configurations and the counts of those left out; computed once (the strategies'
+        constraints run then). A strategy whose ``grid`` is invalid or whose ``constraint``
+        raises gets no configuration and a :class:`DiscoveryProblem` in :attr:`errors`."""
+        if self._selection is not None:
+            return self._selection
+        chosen, dropped, before = [], {}, 0
+        for spec in self.strategies:
+            try:
+                configs, n_dropped = _constrained(spec, self.grid.get(spec.name))
+            except StrategyError as exc:
+                self.errors.append(DiscoveryProblem(Path(spec.file).name if spec.file else spec.module, str(exc)))
+                continue
+            if n_dropped is not None:
+                dropped[spec.name] = dropped.get(spec.name, 0) + n_dropped
+            before += len(configs)
+            if self.sample_configs is not None and len(configs) > self.sample_configs:
+                # seeded by the class name too: one strategy's draw ignores the other files
+                rng = random.Random(f"{self.seed}:{spec.name}")
+                configs = [configs[i] for i in sorted(rng.sample(range(len(configs)), self.sample_configs))]
+            chosen += configs
+        sampled = len(chosen) if self.sample_configs is not None else None
+        self._selection = Selection(chosen, dropped, before, sampled)
+        return self._selection
+
+    def selection_summary(self) -> dict:
+        """What the screen's summary says about the choice: ``constraint_dropped`` (class →
+        count), ``grid_overrides`` (class → parameter → values), ``sample_configs``,
+        ``configurations_before_sampling`` and ``sampled_configurations`` (None without
+        ``sample_configs``)."""
+        selection = self.select()
+        return {"constraint_dropped": dict(selection.constraint_dropped),
+                "grid_overrides": {name: {key: list(values) for key, values in params.items()}
+                                   for name, params in self.grid.items()},
+                "sample_configs": self.sample_configs,
+                "configurations_before_sampling": selection.before_sampling,
+                "sampled_configurations": selection.sampled}
 
 
-def discover(folder) -> Discovery:
+@dataclass(frozen=True)
+class StrategyFolder:
+    """A strategy folder and how its configurations are chosen, not discovered yet.
+
+    ``screen(StrategyFolder("strategies/", grid=…, sample_configs=20), candles)`` discovers it
+    where the screen imports strategy files (inside its capture of what they print). Its
+    fields are :func:`discover`'s arguments; :meth:`discover` runs it; ``str()`` is the path.
+    """
+
+    path: str | os.PathLike
+    grid: Mapping | None = None
+    sample_configs: int | None = None
+    seed: int | None = None
+
+    def discover(self) -> Discovery:
+        """:func:`discover` with these options."""
+        return discover(self.path, grid=self.grid, sample_configs=self.sample_configs, seed=self.seed)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+def discover(folder, *, grid: Mapping | None = None, sample_configs: int | None = None,
+             seed: int | None = None) -> Discovery:
     """Import every ``.py`` file in ``folder`` and collect the strategies defined there.
 
     Returns a :class:`Discovery`. Files that fail to import and strategies with an invalid
-    ``grid`` are reported in ``.errors`` and the rest goes on. Raises :class:`StrategyError`
-    when the folder is missing, holds no ``.py`` file (other than ``_``-prefixed ones), or
-    no strategy was found in it.
+    ``grid`` or a ``constraint`` that is not callable are reported in ``.errors`` and the rest
+    goes on. Raises :class:`StrategyError` when the folder is missing, holds no ``.py`` file
+    (other than ``_``-prefixed ones), or no strategy was found in it.
+
+    ``grid``: overrides of the classes' grids, ``{class name: {param: values}}`` or
+    ``{"Class.param": values}`` (values: any non-empty iterable, e.g. ``range(5, 55, 5)``);
+    an unknown class or parameter or an empty list raises :class:`StrategyError`.
+    ``sample_configs``: keep at most that many configurations per strategy, drawn at random
+    (seeded by ``seed``, default 0) after the constraints. ``folder`` may be a :class:`StrategyFolder`
+    (its options are used where these are not given). See the module docstring.
     """
+    if isinstance(folder, StrategyFolder):
+        grid = folder.grid if grid is None else grid
+        sample_configs = folder.sample_configs if sample_configs is None else sample_configs
+        seed = folder.seed if seed is None else seed
+        folder = folder.path
+    if sample_configs is not None and (isinstance(sample_configs, bool) or not isinstance(sample_configs, int)
+                                       or sample_configs < 1):
+        raise StrategyError(f"--sample-configs must be a whole number of at least 1, not {sample_configs!r}")
     path = Path(folder).expanduser()
     if not path.is_dir():
         raise StrategyError(f"strategy folder not found: {folder}")
@@ -191,6 +341,7 @@ def discover(folder) -> Discovery:
             spec = StrategySpec(name=name, module=module.__name__, file=module.__file__)
             try:
                 _check_grid(obj)
+                _constraint_of(obj)
             except StrategyError as exc:
                 found.errors.append(DiscoveryProblem(file.name, str(exc)))
                 continue
@@ -202,6 +353,8 @@ def discover(folder) -> Discovery:
             first = found.errors[0]
             detail += f", {len(found.errors)} failed (first: {first.file}: {first.message})"
         raise StrategyError(f"no Backtrader strategies found in {folder} ({detail})")
+    found.grid = _check_overrides(grid, found)
+    found.sample_configs, found.seed = sample_configs, int(seed or 0)
     return found
 
 
@@ -222,23 +375,126 @@ def load_strategy_file(file) -> object:
         raise StrategyError(_first_line(exc)) from None
 
 
-def expand_grid(spec: StrategySpec) -> list[Configuration]:
-    """The configurations of one strategy: one per combination of its ``grid``.
+def expand_grid(spec: StrategySpec, overrides: Mapping | None = None) -> list[Configuration]:
+    """The configurations of one strategy: one per combination of its ``grid`` (with
+    ``overrides``, param → values, replacing or adding parameters; no constraint applied).
 
     Raises :class:`StrategyError` naming the offending key for a grid that is not a dict of
     non-empty lists of the strategy's parameters.
     """
-    cls = spec.cls
+    keys, combos = _combinations(spec.cls, overrides)
+    return [_configuration(spec, keys, combo) for combo in combos]
+
+
+def _combinations(cls, overrides) -> tuple[list, list]:
     grid = _check_grid(cls)
-    if not grid:
-        return [Configuration(strategy=spec, params={}, name=spec.name)]
+    grid.update(overrides or {})
     keys = list(grid)
-    configs = []
-    for values in itertools.product(*(grid[key] for key in keys)):
-        params = dict(zip(keys, values))
-        configs.append(Configuration(strategy=spec, params=params,
-                                     name=configuration_name(spec.name, params)))
-    return configs
+    return keys, list(itertools.product(*(grid[key] for key in keys)))
+
+
+def _configuration(spec: StrategySpec, keys: list, combo: tuple) -> Configuration:
+    params = dict(zip(keys, combo))
+    return Configuration(strategy=spec, params=params, name=configuration_name(spec.name, params))
+
+
+def _constrained(spec: StrategySpec, overrides) -> tuple[list[Configuration], int | None]:
+    """The strategy's configurations its ``constraint`` keeps, and how many it dropped (None
+    without a constraint); :class:`StrategyError` naming the strategy when it raises."""
+    cls = spec.cls
+    keys, combos = _combinations(cls, overrides)
+    constraint = _constraint_of(cls)
+    if constraint is None:
+        return [_configuration(spec, keys, combo) for combo in combos], None
+    defaults = dict(cls.params._getitems())
+    kept = []
+    for combo in combos:
+        params = dict(zip(keys, combo))
+        try:
+            keep = bool(constraint(ConstraintParams(spec.name, {**defaults, **params})))
+        except Exception as exc:  # noqa: BLE001 - the user's code: one line, the batch goes on
+            raise StrategyError(f"{spec.name}.constraint raised on {configuration_name(spec.name, params)}: "
+                                f"{_first_line(exc)}") from None
+        if keep:
+            kept.append(_configuration(spec, keys, combo))
+    return kept, len(combos) - len(kept)
+
+
+class ConstraintParams:
+    """What a strategy's ``constraint`` receives: a configuration's parameters (its defaults
+    overlaid with the grid's values) as attributes, ``p.fast``, or items, ``p["fast"]``."""
+
+    __slots__ = ("_strategy", "_values")
+
+    def __init__(self, strategy: str, values: Mapping):
+        object.__setattr__(self, "_strategy", strategy)
+        object.__setattr__(self, "_values", dict(values))
+
+    def __getattr__(self, name):
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"{self._strategy} has no parameter {name!r} "
+                                 f"(its parameters: {', '.join(self._values) or 'none'})") from None
+
+    def __getitem__(self, name):
+        return self.__getattr__(name)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("a constraint reads the parameters, it cannot change them")
+
+    def __repr__(self) -> str:
+        return configuration_name(self._strategy, self._values)
+
+
+def _constraint_of(cls):
+    """The class's ``constraint`` as a function of the params (None without one). Read off the
+    class, so a lambda or function stored there is not bound to an instance."""
+    constraint = getattr(cls, "constraint", None)
+    if constraint is None:
+        return None
+    if not callable(constraint):
+        raise StrategyError(f"{cls.__name__}.constraint must be a function of the parameters "
+                            f"(e.g. staticmethod(lambda p: p.fast < p.slow)), not {type(constraint).__name__}")
+    return constraint
+
+
+def _check_overrides(grid: Mapping | None, found: Discovery) -> dict:
+    """``{class name: {param: [values]}}`` from ``discover(grid=…)``, checked against the
+    strategies found; :class:`StrategyError` naming the class or parameter otherwise."""
+    if not grid:
+        return {}
+    if not isinstance(grid, Mapping):
+        raise StrategyError(f"grid overrides must be a dict {{class name: {{param: values}}}}, "
+                            f"not {type(grid).__name__}")
+    nested: dict = {}
+    for key, values in grid.items():
+        if isinstance(values, Mapping):
+            items = [(str(key), param, vals) for param, vals in values.items()]
+        elif isinstance(key, str) and "." in key:
+            items = [(*key.split(".", 1), values)]
+        else:
+            raise StrategyError(f"grid override {key!r}: expected CLASS.PARAM or CLASS: {{param: values}}")
+        for name, param, vals in items:
+            nested.setdefault(name, {})[param] = vals
+    classes = {spec.name: spec.cls for spec in found.strategies}
+    out = {}
+    for name, params in nested.items():
+        if name not in classes:
+            raise StrategyError(f"grid override {name}: no strategy named {name!r} in {found.folder} "
+                                f"(its strategies: {', '.join(dict.fromkeys(classes)) or 'none'})")
+        known = strategy_params(classes[name])
+        for param, values in params.items():
+            if param not in known:
+                raise StrategyError(f"grid override {name}.{param}: {param!r} is not a parameter of {name} "
+                                    f"(its parameters: {', '.join(known) or 'none'})")
+            if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+                raise StrategyError(f"grid override {name}.{param} must be a list of values, not {values!r}")
+            values = _unique(values)
+            if not values:
+                raise StrategyError(f"grid override {name}.{param} has no values")
+            out.setdefault(name, {})[param] = values
+    return out
 
 
 def configuration_name(strategy: str, params: Mapping) -> str:
@@ -279,6 +535,15 @@ def _check_grid(cls: type[bt.Strategy]) -> dict:
         if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or not len(values):
             raise StrategyError(f"{name}.grid[{key!r}] must be a non-empty list of values")
     return {key: list(values) for key, values in grid.items()}
+
+
+def _unique(values) -> list:
+    """The values in order, each once (a value given twice would be one configuration twice)."""
+    values = list(values)
+    try:
+        return [value for _, value in dict.fromkeys((type(v), v) for v in values)]
+    except TypeError:  # unhashable values (lists, arrays): kept as given
+        return values
 
 
 def _defined_strategy(obj, module_name: str) -> bool:

@@ -139,7 +139,8 @@ def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, ho
     prepared = {data.horizon: data}
     for need in sorted(set(needs.values()), key=lambda n: n.key):
         if need.horizon not in prepared:
-            prepared[need.horizon] = prepare(data.candles, fractions=fractions, horizon=need.horizon)
+            prepared[need.horizon] = prepare(data.candles, fractions=fractions, horizon=need.horizon,
+                                             boundaries=data.boundaries)
         source = prepared[need.horizon]
         sets[need.key] = _distil_one(source, need, per_regime=per_regime, seed=seed, progress=progress)
         if horizons:

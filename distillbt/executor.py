@@ -51,6 +51,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import capture
 from .errors import InputError, first_line
 
 __all__ = ["Executor", "BACKENDS", "using", "current", "parallel_api"]
@@ -197,12 +198,25 @@ class Executor:
         """In this process: one worker or one job (a Dask executor always uses its cluster)."""
         return count == 0 or (self.backend != "dask" and (count == 1 or _cores(self.n_jobs) == 1))
 
-    def imap(self, function: Callable, arguments: Iterable[tuple], *, kwargs: dict | None = None) -> Iterator:
+    def imap(self, function: Callable, arguments: Iterable[tuple], *, kwargs: dict | None = None,
+             label: str | None = None) -> Iterator:
         """``function(*args, **kwargs)`` for each ``args``, results yielded in job order as they
         arrive. ``kwargs`` are the same for every job (large arrays in them are memory-mapped
-        for loky, scattered once for Dask). With ``dask``, the executor must be entered."""
+        for loky, scattered once for Dask). With ``dask``, the executor must be entered.
+
+        While a strategy log is active (:mod:`distillbt.capture`), each job's prints, stderr
+        and logging are captured where it runs and appended to the log here, under ``label``
+        (default: the function's name) and the configurations the job names."""
         arguments = list(arguments)
         kwargs = kwargs or {}
+        log = capture.active()
+        if log is not None:
+            stage = label or getattr(function, "__name__", "job").strip("_").replace("_", " ")
+            labels = [capture.task_label(stage, args) for args in arguments]
+            return log.collect(self._imap(capture.Captured(function), arguments, kwargs), iter(labels))
+        return self._imap(function, arguments, kwargs)
+
+    def _imap(self, function: Callable, arguments: list, kwargs: dict) -> Iterator:
         if self._serial(len(arguments)):
             return (function(*args, **kwargs) for args in arguments)
         if self.backend == "dask" and self.client is None:
@@ -229,7 +243,7 @@ class Executor:
         arguments = list(arguments)
         results = []
         with self, tqdm(total=len(arguments), desc=desc, unit=unit, disable=not progress, leave=leave) as bar:
-            for result in self.imap(function, arguments, kwargs=kwargs):
+            for result in self.imap(function, arguments, kwargs=kwargs, label=desc):
                 results.append(result)
                 bar.update()
         return results
@@ -239,6 +253,14 @@ class Executor:
         ``n_jobs`` of them, whatever the backend), for work on data this process holds (shared
         caches, closures) that releases the GIL; in order."""
         arguments = list(arguments)
+        log = capture.active()
+        if log is not None:  # each call's output captured in its own thread (distillbt.capture)
+            stage = getattr(function, "__name__", "job").strip("_").replace("_", " ")
+            labels = [capture.task_label(stage, args) for args in arguments]
+            return list(log.collect(iter(self._thread_map(capture.Captured(function), arguments)), labels))
+        return self._thread_map(function, arguments)
+
+    def _thread_map(self, function: Callable, arguments: list) -> list:
         threads = min(_cores(self.n_jobs), len(arguments))
         if threads <= 1:
             return [function(*args) for args in arguments]

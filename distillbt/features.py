@@ -70,6 +70,7 @@ __all__ = [
     "valid_rows",
     "Standardizer",
     "chronological_split",
+    "split_at",
     "ohlcv_frame",
     "feature_warmup",
 ]
@@ -394,6 +395,28 @@ def _as_2d(X) -> np.ndarray:
     if values.ndim != 2:
         raise InputError(f"X must be 2-D (samples × features), got shape {values.shape}")
     return values
+
+
+def split_at(times, boundaries, *, gap: int = 0) -> tuple[slice, ...]:
+    """Consecutive slices of rows cut at the times ``boundaries`` (each the first time of the
+    next part), with ``gap`` rows of embargo taken from the end of each part but the last —
+    so every part after the first starts exactly at its boundary, the same calendar split for
+    every series of a basket. ``times``: the rows' sorted times. Raises
+    :class:`~distillbt.errors.InputError` when a part would be empty."""
+    index = pd.DatetimeIndex(times)
+    cuts = [int(index.searchsorted(pd.Timestamp(t))) for t in boundaries]
+    stamps = [pd.Timestamp(t) for t in boundaries]
+    if any(b <= a for a, b in zip(stamps, stamps[1:])):
+        raise InputError(f"boundaries must increase, not {[str(t) for t in boundaries]}")
+    starts, stops = [0, *cuts], [*(c - gap for c in cuts), len(index)]
+    parts = tuple(slice(a, b) for a, b in zip(starts, stops))
+    names = ("training", "screening", "holdout") if len(parts) == 3 else [f"part {k + 1}" for k in range(len(parts))]
+    for name, part in zip(names, parts):
+        if part.stop - part.start < 1:
+            raise InputError(f"no usable candles in the {name} period (the split at "
+                             f"{', '.join(str(t) for t in boundaries)}; usable candles "
+                             f"{index[0] if len(index) else '-'} → {index[-1] if len(index) else '-'})")
+    return parts
 
 
 def chronological_split(

@@ -28,7 +28,8 @@ from .features import FEATURE_DEFAULTS, FeatureSet, Standardizer, make_features,
 from .horizons import FittedEnsemble, check_horizons, frame_timeframe, resampled_frame
 
 __all__ = [
-    "FittedModel", "TARGETS", "fit_model", "fit_model_on_points", "fit_model_on_distilled",
+    "FittedModel", "TARGETS", "fit_model",
+    "fit_model_pooled", "fit_model_on_points", "fit_model_on_distilled",
     "check_fitted", "period_bounds", "target_horizon_of",
 ]
 
@@ -146,8 +147,39 @@ def fit_model(cls, candles, *, params: Mapping | None = None, start=None, end=No
         if sample_weight is not None:
             raise InputError("sample_weight is per candle of one interval: not with horizons")
         return _fit_ensemble(cls, candles, params, start, end)
+    X, returns, rows, total = _training_rows(cls, cfg, candles, start, end)
+    weight = None
+    if sample_weight is not None:
+        weight = np.asarray(sample_weight, dtype="float64").reshape(-1)
+        if len(weight) != total:
+            raise InputError(f"sample_weight has {len(weight)} values for {total} candles")
+        weight = weight[rows]
+    return _fit_rows(cls, cfg, params, X, returns, weight)
+
+
+def fit_model_pooled(cls, parts, *, params: Mapping | None = None) -> FittedModel:
+    """One model fitted on the training rows of several instruments at once: ``parts`` is a
+    sequence of ``(candles, start, end)`` (as :func:`fit_model`'s), each instrument's features
+    computed from its own candles; the scaler and the return scale come from all the rows
+    together. What a basket screen with ``pool="pooled"`` compares its distilled fit with."""
+    cfg = cls.configure(params)
+    if cfg.p.horizons:
+        raise InputError(f"{cls.__name__} with horizons cannot be fitted on a pooled basket: use one "
+                         "model per instrument")
+    pieces = [_training_rows(cls, cfg, candles, start, end)[:2] for candles, start, end in parts]
+    if not pieces:
+        raise InputError("no instruments to fit on")
+    X = np.concatenate([x for x, _ in pieces])
+    returns = np.concatenate([r for _, r in pieces])
+    return _fit_rows(cls, cfg, params, X, returns, None)
+
+
+def _training_rows(cls, cfg, candles, start, end):
+    """``(X, returns, rows, candles)``: the strategy's features and ``horizon``-candle log
+    returns of the training rows of ``candles[start:end]``, their positions, and how many
+    candles there were."""
     names, options = _feature_spec(cls, cfg)
-    target, horizon = _target(cls, cfg), target_horizon_of(cls, cfg)
+    horizon = target_horizon_of(cls, cfg)
     frame = ohlcv_frame(candles)
     total = len(frame)
     first, stop = period_bounds(frame.index, start, end)
@@ -164,14 +196,13 @@ def fit_model(cls, candles, *, params: Mapping | None = None, start=None, end=No
             f"only {len(rows)} training rows between {first} and {stop} after the feature "
             f"warm-up and the {horizon}-candle target: give a longer training period"
         )
-    weight = None
-    if sample_weight is not None:
-        weight = np.asarray(sample_weight, dtype="float64").reshape(-1)
-        if len(weight) != total:
-            raise InputError(f"sample_weight has {len(weight)} values for {total} candles")
-        weight = weight[rows]
-    scaler = Standardizer(clip=cfg.clip).fit(X[rows])
-    returns = future[rows]
+    return X[rows], future[rows], rows, total
+
+
+def _fit_rows(cls, cfg, params, X, returns, weight) -> FittedModel:
+    names, options = _feature_spec(cls, cfg)
+    target, horizon = _target(cls, cfg), target_horizon_of(cls, cfg)
+    scaler = Standardizer(clip=cfg.clip).fit(X)
     scale = float(np.std(returns))
     if target == "return":
         if not scale > 0:
@@ -182,13 +213,13 @@ def fit_model(cls, candles, *, params: Mapping | None = None, start=None, end=No
     estimator = _new_estimator(cls, cfg)
     if weight is not None and not estimator_traits(estimator).weight_keys:
         raise InputError(f"{type(estimator).__name__}.fit takes no sample_weight: weights cannot be used")
-    estimator, notes = fit_estimator(estimator, scaler.transform(X[rows]), y, weight,
+    estimator, notes = fit_estimator(estimator, scaler.transform(X), y, weight,
                                      task="classification" if target == "direction" else "regression")
     return FittedModel(
         strategy=cls.__name__, fit_key=cls.fit_key(params), feature_names=names,
         feature_options=options, scaler=scaler, estimator=estimator, target=target,
         horizon=horizon, trained_horizon=horizon, target_scale=scale, trained_on="candles",
-        n_train=len(rows), notes=notes,
+        n_train=len(X), notes=notes,
     )
 
 

@@ -55,6 +55,10 @@ class ScreenRecord:
     execution_rel_diff
         The vectorised and Backtrader executions of the same real-fitted model: relative
         difference of their final values.
+    instruments
+        A basket screen's scores per instrument: name → ``screen_score``, ``full_score``,
+        ``holdout_score``, ``path`` (:mod:`distillbt.basket_screen`); the record's own scores
+        are then the basket's.
     """
 
     name: str
@@ -79,6 +83,7 @@ class ScreenRecord:
     holdout_error: str | None = None
     deflated_sharpe: float | None = None
     execution_rel_diff: float | None = None
+    instruments: dict | None = None
 
     @classmethod
     def of(cls, configuration: Configuration, *, path: str) -> ScreenRecord:

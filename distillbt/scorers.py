@@ -38,7 +38,7 @@ from .discovery import Configuration
 from .records import ScreenRecord
 from .stats import return_summary
 
-__all__ = ["Scorer", "ScorerReport", "ScreenRun", "ModelScorer", "PlainScorer"]
+__all__ = ["Scorer", "ScorerReport", "ScreenRun", "ModelScorer", "PlainScorer", "take_plain_screen"]
 
 
 @dataclass
@@ -64,6 +64,10 @@ class ScreenRun:
     holdout_curves: dict = field(default_factory=dict)    # survivors' full backtests, holdout
     full_results: dict = field(default_factory=dict)      # name -> screening-period full result
     holdout_results: dict = field(default_factory=dict)   # name -> holdout-period full result (survivors)
+    #: Full backtests run before are taken from here (a :class:`~distillbt.result_cache.ResultCache`;
+    #: None: every job runs); ``cached_backtests`` counts them.
+    cache: object = None
+    cached_backtests: int = 0
 
     def jobs(self, configs, period: str, *, record_equity=frozenset()) -> list:
         """Baseline full backtests of ``configs`` on ``period``; equity curves are kept for the
@@ -75,9 +79,19 @@ class ScreenRun:
                 for c in configs]
 
     def backtest(self, jobs) -> tuple[list, float]:
-        """Results of ``jobs`` (in order) and the wall time they took together."""
+        """Results of ``jobs`` (in order) and the wall time they took together; with a
+        :attr:`cache`, only the jobs it does not hold run (and their results are kept)."""
         began = time.perf_counter()
-        results = run_many(jobs, n_jobs=self.n_jobs, backend=self.backend, progress=self.progress) if jobs else []
+        jobs = list(jobs)
+        results = self.cache.lookup_backtests(jobs) if self.cache is not None else [None] * len(jobs)
+        todo = [i for i, result in enumerate(results) if result is None]
+        self.cached_backtests += len(jobs) - len(todo)
+        ran = run_many([jobs[i] for i in todo], n_jobs=self.n_jobs, backend=self.backend,
+                       progress=self.progress) if todo else []
+        for i, result in zip(todo, ran):
+            results[i] = result
+        if self.cache is not None and todo:
+            self.cache.store_backtests([jobs[i] for i in todo], ran)
         return results, time.perf_counter() - began
 
 
@@ -176,17 +190,7 @@ class PlainScorer:
                            cash=run.cash, commission=run.commission, progress=run.progress,
                            min_speedup=self.min_speedup, episodes=self.episodes, objective=run.objective,
                            slippage=run.slippage, fraction=run.fraction)
-        for (record, config), res in zip(jobs, out.records):
-            if res["error"]:
-                record.error = res["error"]
-                continue
-            record.path = res["path"]
-            record.screen_score = res["score"]
-            record.trust = res["trust"]
-            if res["path"] == "full" and res["name"] in out.full_results:
-                record.take_full(out.full_results[res["name"]])
-        for name, curve in out.curves.items():
-            run.summaries[name] = return_summary(np.asarray(curve, dtype="float64"))
+        take_plain_screen(run, jobs, out)
         return {k: v for k, v in out.summary.items() if k != "regimes"}
 
     def _full(self, run: ScreenRun, jobs, results) -> None:
@@ -197,5 +201,26 @@ class PlainScorer:
                 continue
             record.screen_score = float(result["score"])
             record.take_full(result)
+            run.full_results[config.name] = result
             run.curves[config.name] = np.asarray(result["equity"], dtype="float64")
             run.summaries[config.name] = return_summary(run.curves[config.name])
+
+
+def take_plain_screen(run: ScreenRun, jobs, out) -> None:
+    """Fill the ``jobs``' records (``(record, configuration)``, in the order of ``out.records``)
+    from a :class:`~distillbt.surrogate.api.PlainScreen`: path, score, trust, a fallback's full
+    backtest, and each configuration's return summary in ``run``."""
+    for (record, config), res in zip(jobs, out.records):
+        if res["error"]:
+            record.error = res["error"]
+            continue
+        record.path = res["path"]
+        record.screen_score = res["score"]
+        record.trust = res["trust"]
+        if res["path"] == "full" and res["name"] in out.full_results:
+            record.take_full(out.full_results[res["name"]])
+            # a full backtest is the screening leg itself: its trades and equity for the report
+            run.full_results[res["name"]] = out.full_results[res["name"]]
+            run.curves[res["name"]] = np.asarray(out.curves[res["name"]], dtype="float64")
+    for name, curve in out.curves.items():
+        run.summaries[name] = return_summary(np.asarray(curve, dtype="float64"))

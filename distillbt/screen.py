@@ -33,6 +33,11 @@ Accounting (the summary's timings, in wall seconds)
 - ``survivors_seconds``: the survivors' full backtests (screening where not validated,
   holdout); ``total_seconds``: everything.
 
+With ``cache`` (:mod:`distillbt.result_cache`), configurations and full backtests found in the
+cache are not run, so every timing above counts only what ran this time (a speed-up then
+compares what little ran); ``cached_configurations`` and ``cached_backtests`` say how much
+came from the cache, and a record's ``full_seconds`` stays what its backtest cost when it ran.
+
 Every full backtest — validation, survivors, fallbacks — is :mod:`distillbt.baseline`'s
 (bounded warm-up, ``validation_warmup_bars`` the longest; models fitted outside Backtrader),
 and each record that had one carries ``full_seconds`` and ``full_warmup_bars``. Rank
@@ -54,6 +59,7 @@ from scipy.stats import bootstrap, spearmanr
 
 from .backtest import SIZER_PERCENTS, check_fills
 from .baseline import is_model
+from .capture import captured, log_summary, strategy_output_api
 from .data.candles import Candles
 from .discovery import Configuration, Discovery, StrategyError, configuration_name, discover
 from .distill.artifact import DistilledSet
@@ -66,10 +72,12 @@ from .objectives import describe as describe_objective
 from .objectives import resolve as resolve_objective
 from ._vectorised_screen import screen_vectorised
 from .records import FAST_PATHS, ScreenRecord
+from .result_cache import ResultCache
 from .scorers import ModelScorer, PlainScorer, ScreenRun
 from .stats import deflated_sharpe_ratio, headline_stats, probability_of_backtest_overfitting
 
-__all__ = ["screen", "screen_periods", "ScreenResult", "ScreenRecord", "DEFAULT_FRACTIONS", "TASK_OF_TARGET"]
+__all__ = ["screen", "screen_periods", "ScreenResult", "ScreenRecord", "DEFAULT_FRACTIONS", "TASK_OF_TARGET",
+           "configurations_of", "rank_records", "rank_agreement"]
 
 #: The screen's training / screening / holdout fractions (one constant, in distill.prepare).
 DEFAULT_FRACTIONS = SCREEN_FRACTIONS
@@ -115,6 +123,9 @@ class ScreenResult:
                  f"survivors' full backtests {s['survivors_seconds']:.1f} s; screen/full/holdout scores "
                  f"({s.get('objective', 'return')}: {s.get('score', 'log(final value / initial cash)')}) from the "
                  f"screening/screening/holdout periods"]
+        if "instruments" in s:
+            lines.append(f"basket of {len(s['instruments'])} instruments ({', '.join(s['instruments'])}): "
+                         f"{s['basket_score']} of their scores, models fitted {s['pool']}")
         if "pbo" in s:
             lines.append(f"probability of backtest overfitting: {s['pbo']:.2f}")
         if "validation" not in s:
@@ -144,6 +155,9 @@ class ScreenResult:
                 rho += f" ({_rho(p, '_fast_path')} on the fast path)"
             lines.append(f"  {label}: {p['configurations']} validated{fallbacks}; screen {p['screen_seconds']:.1f} s, "
                          f"their full backtests {p['full_seconds']:.1f} s{speed}{rho}")
+        for name, fidelity in s.get("instruments_fidelity", {}).items():
+            if "spearman" in fidelity:
+                lines.append(f"  {name}: Spearman {_rho(fidelity, '')} over {fidelity['configurations']} configurations")
         if "execution_max_rel_diff" in s:
             lines.append(f"  vectorised vs Backtrader executions: max relative difference in final value "
                          f"{s['execution_max_rel_diff']:.1e}")
@@ -162,10 +176,11 @@ def _fmt(value) -> str:
     return "" if value is None else f"{value:+.4f}"
 
 
-def screen_periods(candles: Candles, fractions=DEFAULT_FRACTIONS) -> dict:
+def screen_periods(candles: Candles, fractions=DEFAULT_FRACTIONS, *, boundaries=None) -> dict:
     """Candle positions ``[start, stop)`` of the screen's three periods (``training``,
-    ``screening``, ``holdout``), from the usable rows' split; ``data``: the prepared data."""
-    data = prepare(candles, fractions=fractions)
+    ``screening``, ``holdout``), from the usable rows' split (or the calendar ``boundaries``:
+    the times screening and holdout start at); ``data``: the prepared data."""
+    data = prepare(candles, fractions=fractions, boundaries=boundaries)
     index = candles.frame.index
 
     def bounds(part):
@@ -182,6 +197,7 @@ def _describe(candles: Candles, start: int, stop: int) -> dict:
 
 
 @parallel_api
+@strategy_output_api  # strategy_log=, show_strategy_output=: what strategies print (distillbt.capture)
 def screen(
     folder,
     candles: Candles,
@@ -207,8 +223,21 @@ def screen(
     objective: str | None = None,
     slippage: float = 0.0,
     fraction: float | None = None,
+    cache=False,
+    strategy_log=None,
+    show_strategy_output: bool = False,
 ) -> ScreenResult:
     """Screen every configuration of the strategies in ``folder`` on ``candles``.
+
+    ``folder``: a path, a :class:`~distillbt.discovery.StrategyFolder` (the folder with grid
+    overrides and ``sample_configs``, discovered here) or a
+    :class:`~distillbt.discovery.Discovery`; each class's ``grid`` gives its configurations and
+    its ``constraint`` drops some before anything runs (:mod:`distillbt.discovery`, "Choosing
+    configurations"). The summary says what was chosen: ``constraint_dropped``,
+    ``grid_overrides``, ``sample_configs``, ``configurations_before_sampling``,
+    ``sampled_configurations``. A ``top`` larger than the configurations makes them all
+    survivors, with a line in ``summary["notes"]``; below 1 it raises
+    :class:`~distillbt.errors.InputError`.
 
     ``distilled``: a :class:`DistilledSet` (or a dict task → set) to fit model strategies on;
     by default sets are distilled on the fly from the training period, per regime, one per
@@ -254,6 +283,18 @@ def screen(
 
     ``n_jobs``, ``backend`` (and ``scheduler``, ``executor``): one executor for every stage
     (:mod:`distillbt.executor`).
+
+    ``cache``: resume from earlier screens (:mod:`distillbt.result_cache`) — ``True`` for the
+    default cache directory, or a cache directory (its ``screens/`` folder); configurations
+    (and full backtests) found there are not run again, and ``summary["cached_configurations"]``
+    says how many. ``False`` (the default): nothing is reused or stored.
+
+    ``strategy_log``: the file what the strategies print, write to stderr or log goes to —
+    in every task, worker or not, and while their files are imported (:mod:`distillbt.capture`);
+    None: a temporary file (or the log already active). It is always created, empty when
+    nothing was written. ``show_strategy_output``: write that output to stderr instead (no
+    file). ``summary["strategy_log"]`` (None when shown) and ``summary["strategy_output_lines"]``
+    say where it went and how much there was.
     """
     _check_options(plain=plain, validate_sample=validate_sample)
     resolve_objective(objective)
@@ -263,8 +304,12 @@ def screen(
     found, configs = _configurations(folder, horizons)
     if fraction is not None:
         configs = [_with_fraction(c, fraction) if is_model(c) else c for c in configs]
-    if top < 1 or (min_score is None and top > len(configs)):
-        raise InputError(f"--top {top} must be between 1 and the number of configurations ({len(configs)})")
+    if top < 1:
+        raise InputError(f"--top {top} must be at least 1")
+    # more survivors asked for than there are configurations: all of them, said in the summary
+    notes = [f"--top {top} > {len(configs)} configurations: all {len(configs)} are survivors"] \
+        if min_score is None and top > len(configs) else []
+    top = min(top, len(configs))
     periods = screen_periods(candles, fractions)
     data = periods.pop("data")
     run = ScreenRun(candles=candles, periods=periods, cash=cash, commission=commission, n_jobs=n_jobs,
@@ -273,6 +318,15 @@ def screen(
     records = [ScreenRecord.of(c, path="vectorised" if is_model(c) else "full") for c in configs]
 
     needs = _needs(records, configs, method=method, size=size)
+    # Resume (distillbt.result_cache): configurations screened before are restored, not scored
+    # again, and need no distillation; full backtests run before are taken from the cache.
+    run.cache = ResultCache.at(cache, candles, periods, distilled=distilled, options={
+        "cash": cash, "commission": commission, "seed": seed, "fractions": list(fractions), "objective": objective,
+        "slippage": slippage, "fraction": fraction,
+        "model": {"method": method, "size": size, "per_regime": per_regime, "horizons": list(horizons)},
+        "plain": {"plain": plain, "min_speedup": min_speedup}})
+    cached = run.cache.restore(run, records, configs, needs=needs) if run.cache is not None else set()
+    needs = {name: need for name, need in needs.items() if name not in cached}
     sets, distill_seconds = _distil(distilled, data, needs, per_regime=per_regime, seed=seed, fractions=fractions,
                                     progress=progress, horizons=horizons, train_stop=periods["training"][1])
     check_sets_precede(sets, candles, periods["screening"][0])
@@ -281,9 +335,11 @@ def screen(
     scorers = (models, PlainScorer(plain=plain, min_speedup=min_speedup,
                                    episodes=_stored_episodes(distilled, candles, periods["screening"][0])))
     reports = {scorer.part: scorer.score(run, [(r, c) for r, c in zip(records, configs)
-                                              if scorer.accepts(c) and r.error is None])
+                                              if scorer.accepts(c) and r.error is None and r.name not in cached])
                for scorer in scorers}
-    _rank(records, top=top, min_score=min_score)
+    if run.cache is not None:  # before validation fills full backtests into the records
+        run.cache.store(run, records)
+    rank_records(records, top=top, min_score=min_score)
     screen_seconds = time.perf_counter() - started
 
     validation = _validate(run, records, configs, full=validate, sample=validate_sample)
@@ -294,10 +350,14 @@ def screen(
                **{f"{part}_seconds": report.seconds for part, report in reports.items()},
                "survivors_seconds": survivors_seconds}
     summary = _summary(run, records, sets, timings)
+    summary.update(found.selection_summary(), notes=notes)  # constraints, --grid, --sample-configs
     summary.update(_overfitting(records, run.summaries))
     summary.update(_fidelity(records, validation, timings, top=top, seed=seed))
     if reports["plain"].summary is not None:
         summary["plain_surrogate"] = reports["plain"].summary
+    summary.update(cached_configurations=len(cached), cached_backtests=run.cached_backtests,
+                   result_cache=str(run.cache.root) if run.cache is not None else None)
+    summary.update(log_summary())  # strategy_log, strategy_output_lines
     summary["total_seconds"] = time.perf_counter() - started
     records.sort(key=lambda r: (r.screen_rank is None, r.screen_rank or 0))
     return ScreenResult(records=records, summary=summary,
@@ -310,13 +370,27 @@ _BOOTSTRAP_RESAMPLES = 1000
 
 
 def _configurations(folder, horizons: tuple):
-    found: Discovery = folder if isinstance(folder, Discovery) else discover(folder)
-    configs = found.configurations()
+    """``(discovery, configurations)`` of ``folder`` — a path, a
+    :class:`~distillbt.discovery.StrategyFolder` (grid overrides, ``sample_configs``) or a
+    :class:`~distillbt.discovery.Discovery` — with the classes' constraints applied."""
+    with captured("strategy files"):  # their module code runs here, and their constraints
+        found: Discovery = folder if isinstance(folder, Discovery) else discover(folder)
+        configs = found.configurations()
     if not configs:
-        raise StrategyError(f"no strategy configurations found in {folder}")
+        dropped = sum(found.select().constraint_dropped.values())
+        why = f": the constraints dropped all {dropped}" if dropped else ""
+        if found.errors:
+            why += f" ({len(found.errors)} problem(s); first: {found.errors[0].file}: {found.errors[0].message})"
+        raise StrategyError(f"no strategy configurations left in {folder}{why}")
     if horizons:
         configs = [_with_horizons(c, horizons) if is_model(c) else c for c in configs]
     return found, configs
+
+
+def configurations_of(folder, horizons: tuple = ()):
+    """``(discovery, configurations)`` of a folder (or a :class:`~distillbt.discovery.Discovery`)
+    as the screen builds them; :class:`~distillbt.discovery.StrategyError` when there are none."""
+    return _configurations(folder, horizons)
 
 
 def _check_options(*, plain, validate_sample) -> None:
@@ -339,7 +413,8 @@ def _needs(records, configs, *, method, size) -> dict:
     """Each model configuration's distillation need; a configuration whose estimator cannot
     be used gets its one-line error, and when no configuration is left the screen stops
     with it (:class:`~distillbt.discovery.StrategyError`, exit 2 from the CLI)."""
-    needs, errors = needs_of(configs, method=method, size=size)
+    with captured("make_estimator"):  # the strategies' hooks run here
+        needs, errors = needs_of(configs, method=method, size=size)
     for record in records:
         if record.name in errors:
             record.error = errors[record.name]
@@ -360,7 +435,9 @@ def _distil(distilled, data, needs, *, per_regime, seed, fractions, progress, ho
     return sets, time.perf_counter() - started
 
 
-def _rank(records, *, top, min_score) -> None:
+def rank_records(records, *, top, min_score) -> None:
+    """Rank the scored records by screen score (1 = best) and mark the survivors: the ``top``
+    or, with ``min_score``, those scoring at least that."""
     scored = sorted((r for r in records if r.scored and np.isfinite(r.screen_score)), key=lambda r: -r.screen_score)
     for rank, record in enumerate(scored, start=1):
         record.screen_rank = rank
@@ -473,7 +550,8 @@ def _series(run: ScreenRun, data, sets, records) -> dict:
 
     return collect_series(run.candles, data=data, sets=sets, records=[r.to_dict() for r in records],
                           curves=run.curves, periods=run.periods, screening_curves=run.screening_curves,
-                          holdout_curves=run.holdout_curves, cash=run.cash)
+                          holdout_curves=run.holdout_curves, cash=run.cash,
+                          full_results=run.full_results, holdout_results=run.holdout_results)
 
 
 def _overfitting(records, summaries) -> dict:
@@ -514,10 +592,10 @@ def _fidelity(records, validation, timings, *, top, seed) -> dict:
         full_seconds = wall * validation["scored"] / max(len(validation["names"]), 1)
         out["estimated_full_seconds"] = full_seconds
     out["speedup"] = full_seconds / timings["screen_seconds"] if timings["screen_seconds"] > 0 else None
-    out.update(_rank_agreement(validated, seed=seed, key=""))
+    out.update(rank_agreement(validated, seed=seed, key=""))
     fast = [r for r in validated if r.path in FAST_PATHS]
     out["fast_path_configurations"] = len(fast)
-    out.update(_rank_agreement(fast, seed=seed, key="_fast_path"))
+    out.update(rank_agreement(fast, seed=seed, key="_fast_path"))
     if validation["mode"] == "all" and validated:
         k = min(5, top, len(validated))
         true_top = sorted(validated, key=lambda r: -r.full_score)[:k]
@@ -538,8 +616,8 @@ def _fidelity(records, validation, timings, *, top, seed) -> dict:
         entry = {"configurations": len(members), "screen_seconds": seconds, "full_seconds": path_full,
                  "speedup": path_full / seconds if seconds > 0 else None,
                  "full_fallbacks": sum(r.path == "full" for r in members)}
-        entry.update(_rank_agreement(members, seed=seed, key=""))
-        entry.update(_rank_agreement([r for r in members if r.path in FAST_PATHS], seed=seed, key="_fast_path"))
+        entry.update(rank_agreement(members, seed=seed, key=""))
+        entry.update(rank_agreement([r for r in members if r.path in FAST_PATHS], seed=seed, key="_fast_path"))
         paths[path] = entry
     out["paths"] = paths
     diffs = [r.execution_rel_diff for r in validated if r.execution_rel_diff is not None]
@@ -548,7 +626,7 @@ def _fidelity(records, validation, timings, *, top, seed) -> dict:
     return out
 
 
-def _rank_agreement(records, *, seed: int, key: str) -> dict:
+def rank_agreement(records, *, seed: int, key: str) -> dict:
     """``spearman{key}`` over the records' screen and full scores with a bootstrap 90 %
     interval (``spearman{key}_ci90``), and how many there were; {} for fewer than 3."""
     if len(records) < 3:

@@ -3,9 +3,11 @@
 :func:`collect_series` turns a screen's candles, prepared data, distilled sets and survivors'
 full backtests into small JSON-able arrays (``ScreenResult.series``, saved under ``"series"``
 in the results JSON): price and regime labels of the whole history, the survivors' equity on
-real history and buy-and-hold, per-regime feature histograms of the training period beside the
-distilled points, and a few real episodes per regime. Every time series is cut to at most
-:data:`MAX_POINTS` points, so a results file stays small whatever the history's length.
+real history beside the close price and buy-and-hold, the survivors' closed trades, per-regime
+feature histograms of the training period beside the distilled points, and a few real episodes
+per regime. Every time series is cut to at most :data:`MAX_POINTS` points and every survivor's
+trades to the first :data:`MAX_TRADES` of each period, so a results file stays small whatever
+the history's length.
 
 This module imports no plotting library: the screen calls it, and the report reads what it
 saved (or, for results saved without it, :func:`series_from_candles` recomputes the price,
@@ -17,9 +19,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["collect_series", "series_from_candles", "downsample_positions", "MAX_POINTS", "DISTRIBUTION_FEATURES"]
+__all__ = ["collect_series", "series_from_candles", "downsample_positions", "trade_rows", "MAX_POINTS",
+           "MAX_TRADES", "DISTRIBUTION_FEATURES"]
 
 MAX_POINTS = 2000
+#: Trades kept per survivor and period (the first ones; the totals count them all).
+MAX_TRADES = 300
 #: Features drawn in the real-vs-distilled plot: one each of return, volatility, volume, trend.
 DISTRIBUTION_FEATURES = ("ret_1", "vol_16", "volume_z_16", "ma_dist_64")
 _BINS = 40
@@ -63,26 +68,81 @@ def _list(values, digits: int = 6) -> list:
     return out
 
 
+def _round(value, digits: int = 6):
+    """One float as :func:`_list` rounds it (None for NaN/inf)."""
+    return _list([value], digits)[0]
+
+
 def _iso(index) -> list[str]:
     return [t.isoformat() for t in index]
 
 
 def collect_series(candles, *, data, sets: dict, records: list, curves: dict, periods: dict,
-                   screening_curves: dict, holdout_curves: dict, cash: float) -> dict:
+                   screening_curves: dict, holdout_curves: dict, cash: float,
+                   full_results: dict | None = None, holdout_results: dict | None = None) -> dict:
     """The report's series for one screen (see the module docstring).
 
     ``periods``: name → candle positions ``(start, stop)``; ``screening_curves`` and
     ``holdout_curves``: configuration name → equity of its full backtest on that period (the
     survivors'); ``curves``: the screen's equity per configuration (for plain strategies
-    screened by a full backtest, that backtest).
+    screened by a full backtest, that backtest). ``full_results`` and ``holdout_results``:
+    configuration name → :func:`~distillbt.backtest.run_backtest` result on the screening and
+    holdout periods; the survivors' closed trades are taken from them (``"trades"``, see
+    :func:`trade_rows`), and left out when neither is given.
     """
     frame = candles.frame
     out = {"max_points": MAX_POINTS}
     labels = pd.Series(np.asarray(data.regime, dtype=object), index=data.times)
     out["price"], out["regimes"] = _timeline(frame, labels, periods)
     out["equity"] = _equity(frame, records, curves, periods, screening_curves, holdout_curves, cash)
+    if full_results is not None or holdout_results is not None:
+        out["trades"] = _survivor_trades(records, full_results or {}, holdout_results or {})
     out["distributions"] = _distributions(data, sets)
     out["episodes"] = _episodes(frame, data)
+    return out
+
+
+def trade_rows(trades, limit: int = MAX_TRADES) -> dict:
+    """A backtest's closed trades (``run_backtest(...)["trades"]``) as JSON-able rows.
+
+    Returns ``{"count", "kept", "pnl_total", "wins", "rows"}``: the totals count every trade,
+    ``rows`` holds the first ``limit``, each ``entry_time``/``exit_time`` (ISO, UTC),
+    ``entry_price``, ``exit_price``, ``size`` (the largest signed size reached: negative is
+    short), ``pnl`` (net of commission), ``pnl_pct`` (that P&L as a percentage of the position's
+    value at entry) and ``bars`` held.
+    """
+    trades = list(trades or [])
+    rows = []
+    for trade in trades[:limit]:
+        size, entry = float(trade["size"]), float(trade["entry_price"])
+        notional = abs(size) * entry
+        pnl = float(trade["pnl"])
+        rows.append({
+            "entry_time": pd.Timestamp(trade["entry_time"]).isoformat(),
+            "exit_time": pd.Timestamp(trade["exit_time"]).isoformat(),
+            "entry_price": _round(entry, 8), "exit_price": _round(trade["exit_price"], 8),
+            "size": _round(size, 8), "pnl": _round(pnl, 8),
+            "pnl_pct": _round(100.0 * pnl / notional if notional > 0 else np.nan, 5),
+            "bars": int(trade["bars"]),
+        })
+    pnls = np.array([float(t["pnl"]) for t in trades], dtype="float64")
+    return {"count": len(trades), "kept": len(rows), "pnl_total": _round(pnls.sum(), 8),
+            "wins": int((pnls > 0).sum()), "rows": rows}
+
+
+def _survivor_trades(records, full_results: dict, holdout_results: dict) -> dict:
+    """Survivor name → period → :func:`trade_rows`; a period whose full backtest is not at
+    hand (failed, or not kept by the screen) is missing."""
+    out = {}
+    for record in records:
+        if not record["survivor"]:
+            continue
+        periods = {}
+        for period, results in (("screening", full_results), ("holdout", holdout_results)):
+            result = results.get(record["name"])
+            if result is not None and not result.get("error") and result.get("trades") is not None:
+                periods[period] = trade_rows(result["trades"])
+        out[record["name"]] = periods
     return out
 
 
@@ -141,6 +201,7 @@ def _equity(frame, records, curves, periods, full_screen, holdout, cash) -> dict
     return {
         "times": _iso(frame.index[positions[keep]]),
         "curves": out_curves,
+        "close": _list(close[keep], 8),
         "buy_and_hold": _list(cash * close[keep] / close[0], 8),
         "holdout_start": frame.index[h_start].isoformat(),
         "cash": cash,

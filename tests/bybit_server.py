@@ -286,6 +286,7 @@ class BybitV5Server:
         self.range_anchor = "end"  # or "start": which side wins when start+end span > limit
         self.requests: list[dict] = []
         self._faults: list[str] = []
+        self._symbol_faults: dict[str, list[str]] = {}  # symbol id -> faults (inject_for)
         self._store: dict[tuple[str, str, str], dict[int, list]] = {}
         self._lock = threading.RLock()
         self._stopping = threading.Event()
@@ -378,6 +379,16 @@ class BybitV5Server:
         with self._lock:
             self._faults.extend(faults)
 
+    def inject_for(self, symbol_id: str, *faults: str) -> None:
+        """Queue faults for the next /v5/market/kline requests of ``symbol_id`` only (one per
+        request, before the shared queue of :meth:`inject`): one symbol's failures while
+        others are fetched at the same time."""
+        for f in faults:
+            if f not in FAULTS:
+                raise ValueError(f"unknown fault {f!r}; known: {sorted(FAULTS)}")
+        with self._lock:
+            self._symbol_faults.setdefault(symbol_id, []).extend(faults)
+
     @property
     def pending_faults(self) -> list[str]:
         with self._lock:
@@ -412,11 +423,14 @@ class BybitV5Server:
         path = parts.path
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
         entry = {"path": path, "params": params, "status": None, "fault": None,
-                 "retCode": None, "method": method}
+                 "retCode": None, "method": method, "at": time.monotonic()}
         with self._lock:
             self.requests.append(entry)
             fault = None
-            if method == "GET" and path == "/v5/market/kline" and self._faults:
+            own = self._symbol_faults.get(params.get("symbol"))
+            if method == "GET" and path == "/v5/market/kline" and own:
+                fault = own.pop(0)
+            elif method == "GET" and path == "/v5/market/kline" and self._faults:
                 fault = self._faults.pop(0)
         entry["fault"] = fault
         headers = {"Content-Type": "application/json; charset=utf-8"}

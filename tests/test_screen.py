@@ -204,7 +204,7 @@ def test_cli_prints_the_speedup_the_json_holds(folder, tmp_path, capsys):
     ("empty", [], "no .py files"),
     ("nostrategy", [], "no Backtrader strategies"),
     ("missing", [], "not a folder"),
-    ("model", ["--top", "50"], "--top 50"),
+    ("model", ["--top", "0"], "--top must be at least 1"),
 ])
 def test_cli_screen_errors_exit_2_with_one_line(setup, argv, needle, tmp_path, capsys):
     folder = tmp_path / "strategies"

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..data.candles import Candles
 from ..errors import InputError
-from ..features import Standardizer, chronological_split, make_features, valid_rows
+from ..features import Standardizer, chronological_split, make_features, split_at, valid_rows
 from ..regimes import TrendVolatilityLabeller
 from .artifact import fingerprint_candles
 
@@ -58,6 +58,8 @@ class PreparedData:
     candles: Candles
     fractions: tuple[float, ...]
     horizon: int = 1
+    #: The calendar times the parts start at after the first (``prepare(boundaries=…)``), or None.
+    boundaries: tuple | None = None
 
     def period(self, name: str) -> slice:
         return self.parts[name]
@@ -99,7 +101,7 @@ class PreparedData:
 
 
 def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
-            feature_options: dict | None = None, horizon: int = 1) -> PreparedData:
+            feature_options: dict | None = None, horizon: int = 1, boundaries=None) -> PreparedData:
     """Features, targets and regimes of ``candles``, split in time, fitted on training only.
 
     ``fractions`` are the train/validation/test shares of the usable rows (in time order).
@@ -107,6 +109,9 @@ def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
     ``feature_options`` go to :func:`~distillbt.features.make_features`. ``horizon``: candles
     ahead of the target (the log return from ``close[t]`` to ``close[t + horizon]``); the
     embargo between periods is as long, so no training target reaches the next period.
+    ``boundaries``: the times the later parts start at instead of ``fractions`` (one calendar
+    split shared by the instruments of a basket; the embargo is taken from the end of each
+    earlier part); ``fractions`` then records the shares that gives.
     """
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise InputError(f"horizon must be an integer >= 1, not {horizon!r}")
@@ -125,7 +130,12 @@ def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
                          f"({features.warmup} rows): too few to split")
     # The labeller is fitted on the training period's candles: find where that period ends
     # before labelling (split boundaries on the usable rows, with one embargo row).
-    parts = dict(zip(PERIODS, chronological_split(int(ok.sum()), fractions=fractions, gap=horizon)))
+    def split(rows_ok):
+        if boundaries is not None:
+            return dict(zip(PERIODS, split_at(features.X.index[rows_ok], boundaries, gap=horizon)))
+        return dict(zip(PERIODS, chronological_split(int(rows_ok.sum()), fractions=fractions, gap=horizon)))
+
+    parts = split(ok)
     times_ok = features.X.index[ok]
     train_end = times_ok[parts["train"].stop - 1]
     frame = candles.frame
@@ -133,7 +143,10 @@ def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
     labels = labeller.predict(frame).reindex(features.X.index)
     ok &= labels.notna().to_numpy()
     # Rows dropped for a missing label all lie in the warm-up: re-split on what is left.
-    parts = dict(zip(PERIODS, chronological_split(int(ok.sum()), fractions=fractions, gap=horizon)))
+    parts = split(ok)
+    if boundaries is not None:
+        sizes = np.array([p.stop - p.start for p in parts.values()], dtype="float64")
+        fractions = tuple(float(x) for x in sizes / sizes.sum())
 
     X_all = features.X.to_numpy()[ok]
     scaler = Standardizer().fit(X_all[parts["train"]])
@@ -146,4 +159,5 @@ def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
         regime=labels.to_numpy(dtype=object)[ok], times=features.X.index[ok],
         feature_names=tuple(features.names), parts=parts, scaler=scaler, labeller=labeller,
         target_scale=scale, candles=candles, fractions=tuple(fractions), horizon=horizon,
+        boundaries=None if boundaries is None else tuple(pd.Timestamp(t) for t in boundaries),
     )

@@ -4,7 +4,7 @@
 
     from distillbt.report import write_report, plot_screen_vs_full
 
-    write_report("screen.json", "report/")          # report/index.html, report/summary.md, *.png
+    write_report("screen.json", "report/")          # report/index.html, summary.md, *.png, interactive.html
     plot_screen_vs_full(result.to_dict()["records"], "scatter.png")
 
 Plotting needs matplotlib (headless Agg backend); it is imported on first use of a plot or of
@@ -26,11 +26,18 @@ __all__ = [
     "plot_episodes",
     "plot_distillation_quality",
     "plot_time_spent",
+    "plot_parameter_heatmap",
+    "plot_survivor_trades",
+    "write_interactive_chart",
+    "plot_basket_heatmap",
+    "plot_basket_holdout",
 ]
 
 _LAZY = {
     "write_report": "html", "load_results": "html",
     **{name: "plots" for name in __all__ if name.startswith("plot_")},
+    "plot_parameter_heatmap": "heatmap", "plot_survivor_trades": "trades", "write_interactive_chart": "interactive",
+    "plot_basket_heatmap": "basket", "plot_basket_holdout": "basket",
 }
 
 

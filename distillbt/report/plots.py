@@ -33,6 +33,10 @@ __all__ = [
     "plot_time_spent",
     "timings_from_summary",
     "REGIME_ORDER",
+    "as_times",
+    "as_floats",
+    "date_axis",
+    "shorten",
 ]
 
 #: Regimes in the order every plot lists them.
@@ -54,21 +58,23 @@ _METRIC_LABELS = {
 
 
 # -- small helpers ----------------------------------------------------------------------------
-def _times(values) -> np.ndarray:
+def as_times(values) -> np.ndarray:
     """Any sequence of times → naive UTC ``datetime64[ns]`` (what matplotlib's date axis takes)."""
     index = pd.DatetimeIndex(pd.to_datetime(list(values) if not isinstance(values, pd.Index) else values,
                                             utc=True))
     return index.tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[ns]")
 
 
-def _floats(values, what: str) -> np.ndarray:
+def as_floats(values, what: str) -> np.ndarray:
+    """Numbers as float64, None → NaN; anything else raises :class:`ReportError` naming ``what``."""
     try:
         return np.asarray([np.nan if v is None else v for v in values], dtype="float64")
     except (TypeError, ValueError):
         raise ReportError(f"{what} must be numbers") from None
 
 
-def _short(name: str, limit: int = 48) -> str:
+def shorten(name: str, limit: int = 48) -> str:
+    """``name`` cut to ``limit`` characters with an ellipsis."""
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
@@ -78,7 +84,8 @@ def _regimes_in(order_from) -> list[str]:
     return known + sorted(set(present) - set(known))
 
 
-def _date_axis(ax) -> None:
+def date_axis(ax) -> None:
+    """Concise date ticks (4 to 9) on ``ax``'s x axis."""
     locator = mdates.AutoDateLocator(minticks=4, maxticks=9)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -148,7 +155,7 @@ def plot_screen_vs_full(records, path, *, spearman: float | None = None, label: 
                 spots.append((i, [str(number)]))
             else:
                 near[1].append(str(number))
-            key.append(f"{number}. {_short(rows[i]['name'], 72)}")
+            key.append(f"{number}. {shorten(rows[i]['name'], 72)}")
         for i, numbers in spots:
             text = f"{numbers[0]}–{numbers[-1]}" if len(numbers) > 2 and \
                 [int(n) for n in numbers] == list(range(int(numbers[0]), int(numbers[-1]) + 1)) else ",".join(numbers)
@@ -186,27 +193,27 @@ def plot_equity_curves(times, curves: dict, path, *, benchmark=None, split=None,
     time the holdout period starts (shaded; curves after it come from the holdout backtests).
     ``cash``: the starting value, drawn as a reference line.
     """
-    t = _times(times)
+    t = as_times(times)
     if len(t) < 2 or not curves:
         raise ReportError("the equity plot needs at least one curve of two or more values")
-    series = {name: _floats(v, f"equity of {name}") for name, v in curves.items()}
+    series = {name: as_floats(v, f"equity of {name}") for name, v in curves.items()}
     for name, values in series.items():
         if len(values) != len(t):
             raise ReportError(f"equity of {name} has {len(values)} values for {len(t)} times")
     with figure(path) as fig:
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1.3])
         if benchmark is not None:
-            bench = _floats(benchmark, "buy-and-hold equity")
+            bench = as_floats(benchmark, "buy-and-hold equity")
             top.plot(t, bench, color="black", lw=2.4, alpha=0.75, label="buy and hold", zorder=2)
             bottom.plot(t, _drawdown(bench), color="black", lw=2.0, alpha=0.75, zorder=2)
         for i, (name, values) in enumerate(series.items()):
             colour = PALETTE[i % len(PALETTE)]
-            top.plot(t, values, color=colour, lw=1.6, label=_short(name, 72), zorder=3)
+            top.plot(t, values, color=colour, lw=1.6, label=shorten(name, 72), zorder=3)
             bottom.plot(t, _drawdown(values), color=colour, lw=1.2, zorder=3)
         if cash:
             top.axhline(cash, color="#666666", lw=1, ls=":", zorder=1)
         if split is not None:
-            start = _times([split])[0]
+            start = as_times([split])[0]
             for ax in (top, bottom):
                 ax.axvspan(start, t[-1], color="#fff3cd", alpha=0.6, zorder=0, lw=0)
             top.text(start, 0.98, "  holdout (nothing was selected on it) →", transform=top.get_xaxis_transform(),
@@ -218,11 +225,11 @@ def plot_equity_curves(times, curves: dict, path, *, benchmark=None, split=None,
         bottom.yaxis.set_major_formatter(PercentFormatter(decimals=0))
         bottom.yaxis.set_major_locator(MaxNLocator(4))
         bottom.set_xlabel("time (UTC)")
-        _date_axis(bottom)
+        date_axis(bottom)
         top.set_xlim(t[0], t[-1])
         # As many legend columns as the longest name allows: names of one strategy differ only
         # in their last parameters, so they must not be cut short.
-        longest = max(len(_short(n, 72)) for n in series)
+        longest = max(len(shorten(n, 72)) for n in series)
         ncol = max(1, min(4, len(series) + (benchmark is not None), int(1500 / (7.5 * longest + 60))))
         fig.legend(loc="outside lower center", ncol=ncol, fontsize=11)
         top.set_title(title or "Survivors' full backtests on the candle history vs buy and hold")
@@ -249,8 +256,8 @@ def plot_regime_timeline(times, price, regimes, path, *, periods: dict | None = 
     starts. ``shares``: regime → fraction, if computed on more candles than are drawn (default:
     from ``regimes``).
     """
-    t = _times(times)
-    close = _floats(price, "price")
+    t = as_times(times)
+    close = as_floats(price, "price")
     labels = np.array(["" if r is None else str(r) for r in regimes], dtype=object)
     if len(t) < 2 or len(close) != len(t) or len(labels) != len(t):
         raise ReportError(f"the regime timeline needs times, prices and regime labels of one length "
@@ -286,9 +293,9 @@ def plot_regime_timeline(times, price, regimes, path, *, periods: dict | None = 
         main.set_ylabel(f"close price ({currency}, {'log scale' if main.get_yscale() == 'log' else 'linear'})")
         main.set_xlabel("time (UTC)")
         main.set_xlim(t[0], t[-1])
-        _date_axis(main)
+        date_axis(main)
         for name, period in (periods or {}).items():
-            start = _times([period["first"]])[0]
+            start = as_times([period["first"]])[0]
             main.axvline(start, color="#222222", lw=1.4, ls="--", zorder=3)
             main.text(start, 1.0, f" {name}", transform=main.get_xaxis_transform(), va="bottom", ha="left",
                       fontsize=12, fontweight="bold")
@@ -382,7 +389,7 @@ def _draw_histogram(ax, hist, colour) -> float:
         edges = np.asarray(hist["edges"], dtype="float64")
         counts = np.asarray(hist["counts"], dtype="float64")
     else:
-        values = _floats(hist, "feature values")
+        values = as_floats(hist, "feature values")
         values = values[np.isfinite(values)]
         if not len(values):
             return 1.0

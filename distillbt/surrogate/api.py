@@ -76,7 +76,7 @@ from .columns import ColumnCache
 from .escalation import SourceColumns, escalation_windows, merged_recording
 from .plan import ConfigPlan, full_warmup, plan_configuration
 from .recorder import record_many
-from .trust import fit_and_trust, is_trusted
+from .trust import fit_and_trust, is_trusted, walk_and_trust
 
 __all__ = ["screen_plain", "PlainScreen", "PlainSurrogates"]
 
@@ -94,6 +94,8 @@ class PlainScreen:
     episodes: Episodes | None = None
     curves: dict = field(default_factory=dict)  # name -> equity over the screening period
     full_results: dict = field(default_factory=dict)  # name -> run_many result of full backtests
+    #: With ``screen_plain(walk_on=…)``: the same surrogates on each other instrument, in order.
+    walked: list = field(default_factory=list)
 
 
 @parallel_api  # one executor for the whole call (takes scheduler=, executor=)
@@ -127,6 +129,7 @@ def screen_plain(
     objective: str | None = None,
     slippage: float = 0.0,
     fraction: float | None = None,
+    walk_on=(),
 ) -> PlainScreen:
     """Score plain configurations on ``candles[screen[0]:screen[1]]`` (see the module).
 
@@ -150,9 +153,16 @@ def screen_plain(
     equity per position, default 95 %): as the full backtest's, on every path. A strategy that
     sets its own sizer in ``__init__`` is mirrored when it is a ``PercentSizer`` (or
     ``AllInSizer``) and backtested in full otherwise, the reason in its trust.
+
+    ``walk_on``: ``(candles, (start, stop))`` of other instruments (a basket): the surrogates
+    learned here are walked over each one's screening period too (:meth:`PlainSurrogates.
+    walk_on`), in ``PlainScreen.walked``.
     """
-    options = {k: v for k, v in locals().items() if k not in ("configurations", "candles", "episodes")}
-    return PlainSurrogates(configurations, candles, **options).run(episodes)
+    options = {k: v for k, v in locals().items() if k not in ("configurations", "candles", "episodes", "walk_on")}
+    batch = PlainSurrogates(configurations, candles, **options)
+    out = batch.run(episodes)
+    out.walked = [batch.walk_on(other, screen_) for other, screen_ in walk_on]
+    return out
 
 
 class PlainSurrogates:
@@ -189,6 +199,7 @@ class PlainSurrogates:
         self.records: list[dict] = []
         self.plans: list[ConfigPlan | None] = []
         self.models: dict = {}   # i -> fitted surrogate
+        self.evidence: dict = {}  # i -> what it learned from its episodes (trust.Evidence)
         self.curves: dict = {}   # name -> screening equity
         self.full_results: dict = {}
         self.escalations = 0
@@ -387,7 +398,7 @@ class PlainSurrogates:
         for i, score, trust, extra in fitted:
             self.records[i].update(score=score, trust=trust)
             if extra is not None:
-                self.models[i] = extra[0]
+                self.models[i], self.evidence[i] = extra[0], extra[2]
                 self.curves[self.plans[i].configuration.name] = extra[1]
             else:
                 self.models.pop(i, None)
@@ -415,7 +426,8 @@ class PlainSurrogates:
         plan = self.plans[i]
         fraction = self.fractions.get(i, self.fraction)
         try:
-            model, path, trust = fit_and_trust(rec, plan, self.columns.bank_of(plan), self.columns.screen_columns,
+            model, path, trust, evidence = fit_and_trust(rec, plan, self.columns.bank_of(plan),
+                                                         self.columns.screen_columns,
                                                max_depth=self.max_depth, seed=self.seed, commission=self.commission,
                                                fraction=fraction)
         except Exception as exc:  # noqa: BLE001 - e.g. a strategy that never trades in the episodes
@@ -427,7 +439,68 @@ class PlainSurrogates:
         trust["trusted"] = is_trusted(trust, **self.thresholds)
         score = objective_score(self.objective, result["equity"], cash=self.cash,
                                 bars_per_year=bars_per_year(self.candles.timeframe, self.frame.index))
-        return i, score, trust, (model, result["equity"])
+        return i, score, trust, (model, result["equity"], evidence)
+
+    # -- another instrument ------------------------------------------------------------------
+    def walk_on(self, candles, screen: tuple[int, int]) -> PlainScreen:
+        """The batch's surrogates, learned on this instrument's episodes, walked over another
+        instrument's screening period ``candles[screen[0]:screen[1]]`` (a basket: the strategy's
+        rule is the same whatever the market). Each configuration is judged again there — the
+        transitions its walk relies on, its exit rates and threshold gap on that walk, its
+        episodes' agreement and P&L gap (:func:`~.trust.walk_and_trust`) — and backtested in
+        full on that instrument when it is not trusted there, or was not here. Call after
+        :meth:`run`."""
+        began = time.perf_counter()
+        frame = candles.frame
+        s_start, s_stop = (int(x) for x in screen)
+        columns = ColumnCache(frame, (s_start, s_stop), self.eps)
+        bars = {k: frame[k].to_numpy()[s_start:s_stop] for k in ("open", "high", "low", "close")}
+        per_year = bars_per_year(candles.timeframe, frame.index)
+        records = [{**r, "score": None, "trust": None} for r in self.records]
+        walkable = [i for i in self.ok if self.records[i]["error"] is None and self.records[i]["trust"].get("trusted")
+                    and i in self.models and i in self.evidence]
+
+        def walk(i):
+            fraction = self.fractions.get(i, self.fraction)
+            try:
+                path, trust = walk_and_trust(self.models[i], self.plans[i], self.evidence[i], columns.screen_columns,
+                                             commission=self.commission, fraction=fraction)
+            except Exception as exc:  # noqa: BLE001 - this instrument's full backtest decides
+                return i, None, {"trusted": False, "error": f"{type(exc).__name__}: {exc}"}, None
+            trust["trusted"] = is_trusted(trust, **self.thresholds)
+            result = simulate(bars, path, cash=self.cash, commission=self.commission, start_index=0,
+                              fraction=fraction, slippage=self.slippage)
+            return i, objective_score(self.objective, result["equity"], cash=self.cash, bars_per_year=per_year), \
+                trust, result["equity"]
+
+        curves, full_results = {}, {}
+        for i, score, trust, equity in current().thread_map(walk, [(i,) for i in walkable]):
+            records[i].update(score=score, trust={**trust, "walked_from": self.candles.symbol})
+            if trust.get("trusted"):
+                records[i]["path"] = self.records[i]["path"]
+                curves[records[i]["name"]] = equity
+        walk_seconds = time.perf_counter() - began
+        todo = [i for i in self.live if records[i]["error"] is None and records[i]["name"] not in curves]
+        if todo:
+            jobs = [BacktestJob(self.plans[i].configuration, candles, cash=self.cash, commission=self.commission,
+                                start=frame.index[s_start], end=frame.index[s_stop - 1],
+                                warmup_bars=full_warmup([self.plans[i]], s_start), record_equity=True,
+                                objective=self.objective, slippage=self.slippage, fraction=self.fraction)
+                    for i in todo]
+            for i, res in zip(todo, run_many(jobs, n_jobs=self.n_jobs, backend=self.backend, progress=self.progress)):
+                record = records[i]
+                if res.get("error"):
+                    record["error"] = res["error"]
+                    continue
+                curves[record["name"]] = res["equity"]
+                full_results[record["name"]] = res
+                record.update(score=float(res["score"]), path="full", surrogate_score=record["score"])
+        paths = [r["path"] for r in records if r["error"] is None]
+        summary = {"walked_from": self.candles.symbol, "walk_seconds": walk_seconds,
+                   "full_seconds": time.perf_counter() - began - walk_seconds,
+                   "paths": {p: paths.count(p) for p in ("surrogate", "surrogate+escalated", "full")}}
+        return PlainScreen(records=records, summary=summary, episodes=self.eps, curves=curves,
+                           full_results=full_results)
 
     # -- the summary ------------------------------------------------------------------------
     def summary(self) -> dict:

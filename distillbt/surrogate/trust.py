@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from .model import PositionSurrogate
 from .plan import snap_candidates
 from .recorder import NO_LABEL
 
-__all__ = ["fit_and_trust", "is_trusted", "deficits", "used_columns"]
+__all__ = ["fit_and_trust", "walk_and_trust", "Evidence", "is_trusted", "deficits", "used_columns"]
 
 
 def _training_rows(rec, episode_bank, columns, which, part=slice(None)):
@@ -56,7 +57,8 @@ def used_columns(model) -> list[int]:
 def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commission=0.001, fraction=0.95,
                    folds=3):
     """Fit on held-in bars, agreement and P&L gap on held-out ones, refit on all; coverage
-    and rates.
+    and rates. Returns ``(model, path, trust, evidence)`` (:class:`Evidence`: what
+    :func:`walk_and_trust` needs to walk the model on another screening period).
 
     ``bank_of(e)`` is episode ``e``'s bank (this configuration's columns, computed from the
     bar its own feed started at); ``screen_columns(names)`` the screening period's columns.
@@ -129,10 +131,39 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
         agreement = hits / seen_bars
     X, y = _training_rows(rec, banks, cols, recorded)
     model = PositionSurrogate(**model_kw).fit(X, y)
+    evidence = Evidence(X=X, y=y, cands=cands, sums=sums, n_held=n_held, agreement=agreement,
+                        ret_col=ret_col, episodes=len(recorded), bars_fed=int(rec.get("bars_fed", 0)))
+    path, trust = walk_and_trust(model, plan, evidence, screen_columns, commission=commission, fraction=fraction)
+    return model, path, trust, evidence
+
+
+@dataclass
+class Evidence:
+    """What a surrogate learned from its episodes and how its held-out walks did: enough to
+    walk it on another screening period (another instrument) and judge it there again."""
+
+    X: np.ndarray
+    y: np.ndarray
+    cands: dict
+    sums: list
+    n_held: int
+    agreement: float | None
+    ret_col: int | None
+    episodes: int
+    bars_fed: int
+
+
+def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commission=0.001, fraction=0.95):
+    """``(path, trust)``: the fitted surrogate walked over the screening period whose columns
+    ``screen_columns`` gives, and every trust signal — those of the episodes (agreement, P&L
+    gap scaled to this period) and those of this walk (coverage of the transitions it relies
+    on, exit-rate ratios, threshold gap)."""
+    X, y, cands = evidence.X, evidence.y, evidence.cands
     used = used_columns(model)
     F = screen_columns([plan.features[j] for j in used], len(plan.features), used)
     path = model.walk(F, start_state=0.0)
     n_screen = len(path)
+    sums, n_held = evidence.sums, evidence.n_held
     if sums and n_held:
         sums_ = np.asarray(sums)
         pnl_gap = float(math.sqrt(float(np.sum(sums_ ** 2)) * n_screen / n_held))
@@ -140,7 +171,7 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
     else:
         pnl_gap = pnl_bias = None
     threshold_gap = _threshold_gap(model, X, cands, F, path, screen_columns, commission=commission,
-                                   fraction=fraction) if ret_col is not None else None
+                                   fraction=fraction) if evidence.ret_col is not None else None
     seen = _transitions(X[:, -1], y, model.states_)
     prev = np.concatenate(([0.0], path[:-1]))
     walked = _transitions(prev, path, model.states_)
@@ -157,18 +188,18 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
         walk_rate = walked[s]["out"] / walked[s]["bars"] if walked[s]["bars"] else 0.0
         if ep_rate > 0:
             ratios.append(walk_rate / ep_rate)
-    trust = {"coverage": int(coverage), "agreement": agreement,
+    trust = {"coverage": int(coverage), "agreement": evidence.agreement,
              "rate_ratio": min(ratios) if ratios else None,
              "rate_ratio_max": max(ratios) if ratios else None,
              "pnl_gap": pnl_gap, "pnl_bias": pnl_bias, "threshold_gap": threshold_gap,
              "heldout_bars": int(n_held),
              "exposure_episodes": float(np.mean(y != 0)) if len(y) else None,
              "exposure_walk": float(np.mean(path != 0)) if n_screen else None,
-             "episodes": len(recorded), "training_bars": int(len(y)), "bars_fed": int(rec.get("bars_fed", 0)),
+             "episodes": evidence.episodes, "training_bars": int(len(y)), "bars_fed": evidence.bars_fed,
              "transitions": {str(int(s)): v for s, v in seen.items()},
              "depth": int(model.tree_.get_depth()), "leaves": int(model.tree_.get_n_leaves()),
              "snapped": int(model.snapped_), "features_used": [plan.features[j] for j in used]}
-    return model, path, trust
+    return path, trust
 
 
 def _pnl_difference(a, b, r_next, *, commission, fraction) -> float:
