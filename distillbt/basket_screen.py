@@ -45,12 +45,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from .backtest import SIZER_PERCENTS, BacktestJob, check_fills, run_many
+from .backtest import SIZER_PERCENTS, check_fills, run_many
 from .baseline import baseline_job, is_model
 from .data.basket import Basket
 from .data.candles import Candles
@@ -66,7 +66,8 @@ from .objectives import describe as describe_objective
 from .objectives import resolve as resolve_objective
 from .records import FAST_PATHS, PATHS, ScreenRecord
 from .scorers import ModelScorer, PlainScorer, ScreenRun, take_plain_screen
-from .screen import ScreenResult, configurations_of, rank_agreement, rank_records, screen_periods
+from .screen import (ScreenResult, check_options, configurations_of, describe_period, rank_agreement, rank_records,
+                     screen_periods, with_fraction)
 from .stats import deflated_sharpe_ratio, probability_of_backtest_overfitting
 
 __all__ = ["screen_basket", "calendar_boundaries", "pool_sets", "BASKET_SCORES", "POOLS"]
@@ -180,15 +181,14 @@ def screen_basket(
         raise InputError(f"pool must be one of {', '.join(POOLS)}, not {pool!r}")
     if basket_score not in BASKET_SCORES:
         raise InputError(f"basket score must be one of {', '.join(BASKET_SCORES)}, not {basket_score!r}")
-    if plain not in ("surrogate", "full"):
-        raise InputError(f"plain must be 'surrogate' or 'full', not {plain!r}")
+    check_options(plain=plain, validate_sample=validate_sample)
     resolve_objective(objective)
     check_fills(slippage=slippage, fraction=fraction)
     _check_basket(basket)
     started = time.perf_counter()
     found, configs = configurations_of(folder, ())
     if fraction is not None:
-        configs = [_with_fraction(c, fraction) if is_model(c) else c for c in configs]
+        configs = [with_fraction(c, fraction) if is_model(c) else c for c in configs]
     if top < 1:
         raise InputError(f"--top {top} must be at least 1")
 
@@ -256,7 +256,7 @@ def screen_basket(
         "pool": pool, "basket_score": basket_score,
         "periods": _calendar_periods(instruments),
         "boundaries": [t.isoformat() for t in boundaries],
-        "instrument_periods": {name: {period: _describe(inst.candles, *bounds)
+        "instrument_periods": {name: {period: describe_period(inst.candles, *bounds)
                                       for period, bounds in inst.run.periods.items()}
                                for name, inst in instruments.items()},
         "objective": resolve_objective(objective).name, "score": describe_objective(objective),
@@ -326,21 +326,12 @@ def _check_basket(basket) -> None:
         Basket(basket)  # one-line errors for what is not candles or mixes intervals
 
 
-def _with_fraction(config, fraction: float):
-    return type(config)(config.strategy, {**config.params, "fraction": float(fraction)}, config.name)
-
-
-def _describe(candles: Candles, start: int, stop: int) -> dict:
-    index = candles.frame.index
-    return {"first": index[start].isoformat(), "last": index[stop - 1].isoformat(), "candles": stop - start}
-
-
 def _calendar_periods(instruments: dict) -> dict:
     """Each period over the basket: its first and last candle on any instrument, and the
     instruments' candles in it together."""
     out = {}
     for period in next(iter(instruments.values())).run.periods:
-        spans = [_describe(inst.candles, *inst.run.periods[period]) for inst in instruments.values()]
+        spans = [describe_period(inst.candles, *inst.run.periods[period]) for inst in instruments.values()]
         out[period] = {"first": min(p["first"] for p in spans), "last": max(p["last"] for p in spans),
                        "candles": sum(p["candles"] for p in spans)}
     return out
@@ -431,7 +422,7 @@ def _jobs(instruments: dict, configs, period: str, pooled, *, record_equity: boo
                 if isinstance(model, Exception):
                     inst.records[k].error = f"{config.name}: pooled fit failed: {first_line(model, with_type=True)}"
                     continue
-                job = BacktestJob(**{**job.__dict__, "fitted": model, "fit_until": None})
+                job = replace(job, fitted=model, fit_until=None)
             out.append((inst, k, job))
     return out
 

@@ -702,24 +702,10 @@ def _cmd_screen(args) -> int:
     if args.folds is not None:
         return _cmd_screen_walk_forward(args, folder, candles)
     distilled = DistilledSet.load(args.distilled) if args.distilled else None
-    result = screen(folder, candles, distilled=distilled, method=args.method, size=args.size, top=args.top,
-                    min_score=args.min_score, validate=args.validate, validate_sample=args.validate_sample,
-                    min_speedup=args.min_speedup, n_jobs=args.jobs, backend=args.backend,
-                    commission=args.commission, cash=args.cash, seed=args.seed, progress=not args.no_progress,
-                    objective=args.objective, slippage=args.slippage, fraction=args.fraction,
-                    plain=args.plain, horizons=args.horizons,
-                    cache=False if args.no_cache else (args.cache_dir or True),
-                    strategy_log=_strategy_log_path(args), show_strategy_output=args.show_strategy_output)
-    if args.out:
-        Path(args.out).write_text(json.dumps(result.to_dict(), indent=1, default=_json_default))
-    report = None
-    if args.report:
-        from .report import write_report
-
-        # Through JSON, so the report sees exactly what a saved results file would hold.
-        report = write_report(json.loads(json.dumps(result.to_dict(), default=_json_default)), args.report)
-    if _emit_json(args, result.to_dict()):
-        print(_strategy_output_line(result.summary), file=sys.stderr)  # stdout holds the JSON only
+    result = screen(folder, candles, distilled=distilled, horizons=args.horizons,
+                    cache=False if args.no_cache else (args.cache_dir or True), **_screen_options(args))
+    report, emitted = _write_screen_outputs(args, result)
+    if emitted:
         return 0
     s = result.summary
     label = "  [SYNTHETIC: embedded sample market]" if candles.synthetic else ""
@@ -762,14 +748,8 @@ def _cmd_screen_walk_forward(args, folder: Path, candles) -> int:
     ``--report DIR`` writes each fold's report into ``DIR/fold-k``."""
     from .walk_forward import walk_forward
 
-    result = walk_forward(folder, candles, folds=args.folds, method=args.method, size=args.size, top=args.top,
-                          min_score=args.min_score, validate=args.validate, validate_sample=args.validate_sample,
-                          min_speedup=args.min_speedup, n_jobs=args.jobs, backend=args.backend,
-                          commission=args.commission, cash=args.cash, seed=args.seed, progress=not args.no_progress,
-                          objective=args.objective, slippage=args.slippage, fraction=args.fraction,
-                          plain=args.plain, horizons=args.horizons,
-                          cache=False if args.no_cache else (args.cache_dir or True),
-                          strategy_log=_strategy_log_path(args), show_strategy_output=args.show_strategy_output)
+    result = walk_forward(folder, candles, folds=args.folds, horizons=args.horizons,
+                          cache=False if args.no_cache else (args.cache_dir or True), **_screen_options(args))
     payload = json.loads(json.dumps(result.to_dict(), default=_json_default))
     if args.out:
         Path(args.out).write_text(json.dumps(payload, indent=1))
@@ -862,23 +842,9 @@ def _cmd_screen_basket(args, folder: Path, basket) -> int:
         if value:
             raise _UsageError(f"{PROG} screen: {flag} is for one instrument, not a basket")
     result = screen_basket(folder, basket, pool=args.pool or "pooled", basket_score=args.basket_score or "mean",
-                           method=args.method, size=args.size, top=args.top, min_score=args.min_score,
-                           validate=args.validate, validate_sample=args.validate_sample,
-                           min_speedup=args.min_speedup, n_jobs=args.jobs, backend=args.backend,
-                           commission=args.commission, cash=args.cash, seed=args.seed,
-                           progress=not args.no_progress, objective=args.objective, slippage=args.slippage,
-                           fraction=args.fraction, plain=args.plain, strategy_log=_strategy_log_path(args),
-                           show_strategy_output=args.show_strategy_output)
-    if args.out:
-        Path(args.out).write_text(json.dumps(result.to_dict(), indent=1, default=_json_default))
-    report = None
-    if args.report:
-        from .report import write_report
-
-        # Through JSON, so the report sees exactly what a saved results file would hold.
-        report = write_report(json.loads(json.dumps(result.to_dict(), default=_json_default)), args.report)
-    if _emit_json(args, result.to_dict()):
-        print(_strategy_output_line(result.summary), file=sys.stderr)  # stdout holds the JSON only
+                           **_screen_options(args))
+    report, emitted = _write_screen_outputs(args, result)
+    if emitted:
         return 0
     s = result.summary
     label = "  [SYNTHETIC: embedded sample market]" if basket.synthetic else ""
@@ -910,6 +876,33 @@ def _cmd_screen_basket(args, folder: Path, basket) -> int:
         print(args.out)
     print(_strategy_output_line(s))  # always the last line
     return 0
+
+
+def _screen_options(args) -> dict:
+    """The options every kind of screen (one instrument, a basket, walk-forward folds) takes
+    from the command line, spelled once."""
+    return dict(method=args.method, size=args.size, top=args.top, min_score=args.min_score, validate=args.validate,
+                validate_sample=args.validate_sample, min_speedup=args.min_speedup, n_jobs=args.jobs,
+                backend=args.backend, commission=args.commission, cash=args.cash, seed=args.seed,
+                progress=not args.no_progress, objective=args.objective, slippage=args.slippage,
+                fraction=args.fraction, plain=args.plain, strategy_log=_strategy_log_path(args),
+                show_strategy_output=args.show_strategy_output)
+
+
+def _write_screen_outputs(args, result) -> tuple:
+    """``--out`` and ``--report`` (through JSON, so the report sees exactly what a saved results
+    file would hold) and ``--json``: ``(report path or None, whether JSON went to stdout)``."""
+    if args.out:
+        Path(args.out).write_text(json.dumps(result.to_dict(), indent=1, default=_json_default))
+    report = None
+    if args.report:
+        from .report import write_report
+
+        report = write_report(json.loads(json.dumps(result.to_dict(), default=_json_default)), args.report)
+    if _emit_json(args, result.to_dict()):
+        print(_strategy_output_line(result.summary), file=sys.stderr)  # stdout holds the JSON only
+        return report, True
+    return report, False
 
 
 def _strategy_log_path(args) -> Path | None:

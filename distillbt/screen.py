@@ -77,7 +77,8 @@ from .scorers import ModelScorer, PlainScorer, ScreenRun
 from .stats import deflated_sharpe_ratio, headline_stats, probability_of_backtest_overfitting
 
 __all__ = ["screen", "screen_periods", "ScreenResult", "ScreenRecord", "DEFAULT_FRACTIONS", "TASK_OF_TARGET",
-           "configurations_of", "rank_records", "rank_agreement"]
+           "configurations_of", "rank_records", "rank_agreement", "check_options", "describe_period",
+           "with_fraction"]
 
 #: The screen's training / screening / holdout fractions (one constant, in distill.prepare).
 DEFAULT_FRACTIONS = SCREEN_FRACTIONS
@@ -191,7 +192,8 @@ def screen_periods(candles: Candles, fractions=DEFAULT_FRACTIONS, *, boundaries=
     return {"data": data, **periods}
 
 
-def _describe(candles: Candles, start: int, stop: int) -> dict:
+def describe_period(candles: Candles, start: int, stop: int) -> dict:
+    """First and last time and candle count of ``candles[start:stop]`` (the summary's periods)."""
     index = candles.frame.index
     return {"first": index[start].isoformat(), "last": index[stop - 1].isoformat(), "candles": stop - start}
 
@@ -296,14 +298,14 @@ def screen(
     file). ``summary["strategy_log"]`` (None when shown) and ``summary["strategy_output_lines"]``
     say where it went and how much there was.
     """
-    _check_options(plain=plain, validate_sample=validate_sample)
+    check_options(plain=plain, validate_sample=validate_sample)
     resolve_objective(objective)
     check_fills(slippage=slippage, fraction=fraction)
     started = time.perf_counter()
     horizons = check_horizons(candles.timeframe, horizons) if horizons else ()
     found, configs = _configurations(folder, horizons)
     if fraction is not None:
-        configs = [_with_fraction(c, fraction) if is_model(c) else c for c in configs]
+        configs = [with_fraction(c, fraction) if is_model(c) else c for c in configs]
     if top < 1:
         raise InputError(f"--top {top} must be at least 1")
     # more survivors asked for than there are configurations: all of them, said in the summary
@@ -393,7 +395,8 @@ def configurations_of(folder, horizons: tuple = ()):
     return _configurations(folder, horizons)
 
 
-def _check_options(*, plain, validate_sample) -> None:
+def check_options(*, plain, validate_sample) -> None:
+    """One-line :class:`InputError` for an unknown plain path or a validation sample below 3."""
     if plain not in ("surrogate", "full"):
         raise InputError(f"plain must be 'surrogate' or 'full', not {plain!r}")
     if validate_sample is not None and (isinstance(validate_sample, bool) or int(validate_sample) < 3):
@@ -526,7 +529,7 @@ def _summary(run: ScreenRun, records, sets, timings) -> dict:
     return {
         "source": candles.source, "symbol": candles.symbol, "timeframe": candles.timeframe,
         "synthetic": candles.synthetic,
-        "periods": {name: _describe(candles, *bounds) for name, bounds in run.periods.items()},
+        "periods": {name: describe_period(candles, *bounds) for name, bounds in run.periods.items()},
         "objective": resolve_objective(run.objective).name, "score": describe_objective(run.objective),
         "cash": run.cash, "commission": run.commission, "slippage": run.slippage,
         "fraction": run.fraction if run.fraction is not None else SIZER_PERCENTS / 100.0,
@@ -672,7 +675,7 @@ def _stored_episodes(distilled, candles: Candles, s_start: int):
     return dset.episodes.located_in(candles.frame), dset.episodes.n
 
 
-def _with_fraction(config: Configuration, fraction: float) -> Configuration:
+def with_fraction(config: Configuration, fraction: float) -> Configuration:
     """A model configuration sizing its positions at ``fraction`` (its ``fraction`` param),
     under its own name."""
     return Configuration(config.strategy, {**config.params, "fraction": float(fraction)}, config.name)
