@@ -67,7 +67,7 @@ from .objectives import resolve as resolve_objective
 from .records import FAST_PATHS, PATHS, ScreenRecord
 from .scorers import ModelScorer, PlainScorer, ScreenRun, take_plain_screen
 from .screen import (ScreenResult, check_options, configurations_of, describe_period, rank_agreement, rank_records,
-                     screen_periods, with_fraction)
+                     screen_periods, validation_choice, with_fraction)
 from .stats import deflated_sharpe_ratio, probability_of_backtest_overfitting
 
 __all__ = ["screen_basket", "calendar_boundaries", "pool_sets", "BASKET_SCORES", "POOLS"]
@@ -438,12 +438,7 @@ def _run(instruments: dict, triples) -> tuple[list, float]:
 def _validate(instruments, records, configs, pooled, *, full: bool, sample: int | None, seed: int):
     if not full and not sample:
         return None
-    scored = [k for k, r in enumerate(records) if r.scored]
-    if full:
-        chosen, mode = scored, "all"
-    else:
-        rng = np.random.default_rng(np.random.SeedSequence([seed, 13]))
-        chosen, mode = sorted(rng.choice(scored, size=min(int(sample), len(scored)), replace=False).tolist()), "sample"
+    scored, chosen, mode = validation_choice(records, full=full, sample=sample, seed=seed)
     fit_before = pooled.seconds if pooled is not None else 0.0
     if pooled is not None:
         pooled.fit([configs[k] for k in chosen])

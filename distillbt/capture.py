@@ -264,22 +264,28 @@ def task_label(stage: str, args: tuple) -> str:
 
 # -- the log ---------------------------------------------------------------------------------
 class StrategyLog:
-    """Where captured strategy output goes for one screen: the file at ``path`` (None: a new
-    ``strategy.log`` in a ``tempfile.mkdtemp(prefix="distillbt-")`` folder), created at once
-    and empty until something is written; or, with ``show=True``, stderr as it arrives (no
-    file: ``path`` is None). ``lines`` counts the lines strategies wrote. Thread-safe."""
+    """Where captured strategy output goes for one screen: the file at ``path``, created at
+    once and empty until something is written; with no ``path``, a ``strategy.log`` in a
+    ``tempfile.mkdtemp(prefix="distillbt-")`` folder made when strategies first write (none
+    for silent strategies: ``path`` stays None); or, with ``show=True``, stderr as it arrives
+    (no file: ``path`` is None). ``lines`` counts the lines strategies wrote. Thread-safe."""
 
     def __init__(self, path=None, *, show: bool = False):
         self.show = bool(show)
         self.lines = 0
         self._lock = threading.Lock()
         self._file = None
+        self._closed = False
         self.path: Path | None = None
-        if not self.show:
-            self.path = Path(path) if path is not None else \
-                Path(tempfile.mkdtemp(prefix="distillbt-")) / "strategy.log"
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+        if not self.show and path is not None:
+            self.path = Path(path)
+            self._open()
+
+    def _open(self) -> None:
+        if self.path is None:
+            self.path = Path(tempfile.mkdtemp(prefix="distillbt-")) / "strategy.log"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
 
     def write(self, label: str, text: str) -> None:
         """Append what the task ``label`` wrote (nothing when ``text`` is empty)."""
@@ -293,7 +299,9 @@ class StrategyLog:
                 stream = _terminal("stderr")
                 stream.write(text)
                 stream.flush()
-            elif self._file is not None:
+            elif not self._closed:
+                if self._file is None:
+                    self._open()
                 self._file.write(f"--- {label} ---\n{text}")
                 self._file.flush()
 
@@ -313,18 +321,21 @@ class StrategyLog:
                     self.write(label, item.output)
                     item = item.result
                 yield item
+            next(results, None)  # one label per task: let the source run to its end (a pool's map completes)
         finally:
             close = getattr(results, "close", None)
             if close is not None:
                 close()
 
     def summary(self) -> dict:
-        """``{"strategy_log": path or None (shown on stderr), "strategy_output_lines": n}``."""
+        """``{"strategy_log": path or None (shown on stderr, or nothing written to a temporary
+        log), "strategy_output_lines": n}``."""
         return {"strategy_log": str(self.path) if self.path is not None else None,
                 "strategy_output_lines": self.lines}
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._file is not None:
                 self._file.close()
                 self._file = None

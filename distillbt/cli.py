@@ -920,11 +920,11 @@ def _strategy_log_path(args) -> Path | None:
 
 def _strategy_output_line(summary: dict) -> str:
     """``strategy output: PATH (N lines)`` (``(empty)``; ``shown on stderr`` with
-    ``--show-strategy-output``)."""
+    ``--show-strategy-output``; ``none`` when silent strategies had no log file to write)."""
     lines = summary.get("strategy_output_lines", 0)
     count = "empty" if not lines else f"{lines} line{'s' if lines != 1 else ''}"
-    where = summary.get("strategy_log") or "shown on stderr"
-    return f"strategy output: {where} ({count})"
+    where = summary.get("strategy_log") or ("shown on stderr" if lines else "none")
+    return f"strategy output: {where} ({count})" if where != "none" else "strategy output: none"
 
 
 def _cmd_report(args) -> int:

@@ -78,7 +78,7 @@ from .stats import deflated_sharpe_ratio, headline_stats, probability_of_backtes
 
 __all__ = ["screen", "screen_periods", "ScreenResult", "ScreenRecord", "DEFAULT_FRACTIONS", "TASK_OF_TARGET",
            "configurations_of", "rank_records", "rank_agreement", "check_options", "describe_period",
-           "with_fraction"]
+           "with_fraction", "validation_choice"]
 
 #: The screen's training / screening / holdout fractions (one constant, in distill.prepare).
 DEFAULT_FRACTIONS = SCREEN_FRACTIONS
@@ -447,19 +447,24 @@ def rank_records(records, *, top, min_score) -> None:
         record.survivor = (record.screen_score >= min_score) if min_score is not None else rank <= top
 
 
+def validation_choice(records, *, full: bool, sample: int | None, seed: int) -> tuple[list, list, str]:
+    """Which records validation backtests in full: ``(scored, chosen, mode)`` — positions of
+    the scored records, of those chosen (all of them, or ``sample`` drawn with ``seed``), and
+    ``"all"`` or ``"sample"``."""
+    scored = [i for i, r in enumerate(records) if r.scored]
+    if full:
+        return scored, scored, "all"
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 13]))
+    return scored, sorted(rng.choice(scored, size=min(int(sample), len(scored)), replace=False).tolist()), "sample"
+
+
 def _validate(run: ScreenRun, records, configs, *, full: bool, sample: int | None) -> dict | None:
     """Baseline full backtests of every scored configuration (``full``) or of ``sample`` drawn
     at random, on the screening period, timed together (wall). Fills each record's full
     backtest and returns ``{"mode", "names", "wall_seconds", "scored"}``."""
     if not full and not sample:
         return None
-    scored = [i for i, r in enumerate(records) if r.scored]
-    if full:
-        chosen, mode = scored, "all"
-    else:
-        rng = np.random.default_rng(np.random.SeedSequence([run.seed, 13]))
-        chosen = sorted(rng.choice(scored, size=min(int(sample), len(scored)), replace=False).tolist())
-        mode = "sample"
+    scored, chosen, mode = validation_choice(records, full=full, sample=sample, seed=run.seed)
     jobs = run.jobs([configs[i] for i in chosen], "screening", record_equity={r.name for r in records if r.survivor})
     results, wall = run.backtest(jobs)
     for i, result in zip(chosen, results):

@@ -4,7 +4,7 @@ of the history, so every survivor is judged on several out-of-sample windows, no
 ::
 
     result = walk_forward(folder, candles, folds=4, top=3)
-    print(result.table())                      # ranking by mean holdout score over the folds
+    print(result.table())                      # ranking by folds survived, then mean holdout score
     result.summary["survivors"][0]             # holdout/screen scores per fold, mean, worst
     result.folds[0]                            # fold 1's ordinary ScreenResult
 
@@ -39,7 +39,9 @@ a first training period the regime labeller cannot be fitted on, are refused
 Summary
 -------
 - ``survivors``: every configuration that survived in at least one fold, ranked by
-  ``mean_holdout`` (best first; ties: more folds survived first): ``holdout_scores`` and
+  ``folds_survived`` (most first: chosen again on every new training period is the evidence a
+  walk-forward gives; one lucky fold's holdout must not outrank it), then by ``mean_holdout``
+  (best first): ``holdout_scores`` and
   ``screen_scores`` per fold (``holdout_scores[k]`` is None where it was not a survivor of
   fold ``k + 1`` or its holdout backtest failed), ``mean_holdout`` and ``worst_holdout`` over
   the folds that have a holdout score, ``folds_survived``; ``ranking``: their names in order.
@@ -104,7 +106,7 @@ class WalkForwardResult:
         return {"summary": self.summary, "folds": [f.to_dict() for f in self.folds]}
 
     def table(self, limit: int | None = None) -> str:
-        """The ranking by mean holdout score: survived folds, mean, worst, then each fold's
+        """The ranking by folds survived and mean holdout score: survived folds, mean, worst, then each fold's
         holdout score (blank where the configuration was not a survivor)."""
         k = len(self.summary["folds"])
         head = ["rank", "configuration", "survived", "mean holdout", "worst holdout",
@@ -279,7 +281,7 @@ def _summary(candles: Candles, plan: dict, results: list[ScreenResult]) -> dict:
                           "holdout_scores": item["holdout_scores"], "screen_scores": item["screen_scores"],
                           "mean_holdout": float(np.mean(held)) if held else None,
                           "worst_holdout": float(min(held)) if held else None})
-    survivors.sort(key=lambda e: (e["mean_holdout"] is None, -(e["mean_holdout"] or 0.0), -e["folds_survived"]))
+    survivors.sort(key=lambda e: (-e["folds_survived"], e["mean_holdout"] is None, -(e["mean_holdout"] or 0.0)))
 
     first = results[0].summary
     summary = {

@@ -125,6 +125,43 @@ def test_executor_runs_in_order_and_checks_its_input():
         Executor(n_jobs=0)
 
 
+
+def _slow_square(k, block):
+    time.sleep(0.01)
+    if k < 0:
+        raise ValueError(f"negative {k}")
+    return k * k + float(block.sum()) * 0.0
+
+
+@pytest.mark.filterwarnings("ignore:.*tasks.*:UserWarning")  # joblib on the map dropped on purpose
+def test_the_started_pool_gives_each_map_its_own_results():
+    """A started loky executor keeps one worker pool for its maps: a map dropped half-way, one
+    that raised, and maps from two threads at once each still get exactly their own results."""
+    block = np.ones(400_000)  # large enough for joblib to memory-map it
+    with Executor(n_jobs=2, backend="loky") as ex:
+        assert ex.map(_slow_square, [(k, block) for k in range(6)], progress=False) == [k * k for k in range(6)]
+        dropped = ex.imap(_slow_square, [(k, block) for k in range(100, 140)])
+        assert next(dropped) == 100 * 100
+        dropped.close()
+        assert ex.map(_slow_square, [(k, block) for k in range(5)], progress=False) == [k * k for k in range(5)]
+        with pytest.raises(ValueError, match="negative -3"):
+            ex.map(_slow_square, [(k, block) for k in (1, -3, 2, 4)], progress=False)
+        assert ex.map(_slow_square, [(k, block) for k in range(4)], progress=False) == [0, 1, 4, 9]
+
+        def in_thread(offset):
+            return list(ex.imap(_slow_square, [(offset + k, block) for k in range(8)]))
+
+        both = ex.thread_map(in_thread, [(0,), (50,)])
+        assert both == [[k * k for k in range(8)], [(50 + k) ** 2 for k in range(8)]]
+
+        def entered_in_thread(offset):  # a step entering the executor from a thread (map does)
+            return ex.map(_slow_square, [(offset + k, block) for k in range(4)], progress=False)
+
+        both = ex.thread_map(entered_in_thread, [(0,), (50,)])
+        assert both == [[k * k for k in range(4)], [(50 + k) ** 2 for k in range(4)]]
+        assert current() is ex
+    assert current() is None
+
 @pytest.fixture(scope="module")
 def remote_scheduler(tmp_path_factory):
     """``dask scheduler`` and ``dask worker`` processes on the loopback address; the scheduler's

@@ -196,6 +196,21 @@ def test_log_beside_out_and_empty_when_nothing_was_printed(tmp_path, capsys):
     assert summary["strategy_log"] == str(log_path) and summary["strategy_output_lines"] == 0
 
 
+def test_a_silent_screen_without_a_log_path_leaves_no_temporary_folder(tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    folder = tmp_path / "quiet"
+    folder.mkdir()
+    (folder / "quiet.py").write_text(QUIET)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where mkdtemp would put the log
+    code = cli.main(["screen", str(folder), "--sample-bars", "4000", "--top", "1", "--no-progress", "--no-cache"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.splitlines()[-1] == "strategy output: none"
+    assert list(scratch.iterdir()) == []
+
 # -- the capture itself ------------------------------------------------------------------------
 def _shout(word):
     """A task as a strategy behaves: print, stderr, logging (the worker imports this module)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -250,6 +251,28 @@ def test_escalation_records_more_episodes_where_the_rare_transitions_are(candles
     assert record["path"] == "surrogate+escalated"
     assert record["trust"]["escalation_rounds"] >= 1 and record["trust"]["episodes"] > 1
     assert out.summary["escalations"] >= 1 and out.summary["paths"]["surrogate+escalated"] == 1
+
+
+def test_escalation_stops_where_it_would_cost_more_than_the_full_backtest(candles):
+    # the batch above on a screening period so short that its escalation rounds would feed
+    # Backtrader more bars than a full backtest of it: the full backtest runs instead, saying why
+    spec = next(s for s in discover(Path(__file__).resolve().parents[1] / "strategies").strategies
+                if s.name == "PullbackTrailing")
+    params = {"rsi_period": 2, "level": 25, "exit_period": 300}
+    config = Configuration(spec, params, configuration_name(spec.name, params))
+    short = (SCREEN[0], SCREEN[0] + 600)
+    out = screen_plain([config], candles, train=TRAIN, screen=short, seed=0, base_episodes=1, length=300,
+                       escalation_episodes=8, progress=False, min_speedup=0, min_transitions=6)
+    record = out.records[0]
+    assert out.summary["escalations"] == 0 and record["path"] == "full"
+    assert record["trust"]["reason"].startswith("escalation stopped:")
+    fed, full = (int(x) for x in re.findall(r"(\d+) Backtrader bars would exceed a full backtest's (\d+)",
+                                               record["trust"]["reason"])[0])
+    assert fed > full == out.summary["full_bars_per_configuration"]
+    idx = candles.frame.index
+    expected = run_backtest(config.strategy.cls, candles, params=config.params, start=idx[short[0]],
+                            end=idx[short[1] - 1], warmup_bars=full - (short[1] - short[0]))
+    assert record["score"] == pytest.approx(expected["score"], abs=1e-12)
 
 
 def test_a_short_history_is_backtested_in_full_and_says_why(candles, found):

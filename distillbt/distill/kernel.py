@@ -138,6 +138,8 @@ class ExactLinear(BaseDistiller):
         check grid (None when ``ridge_check`` is False).
     """
 
+    fits_inline = True  # two small solves per regime
+
     def __init__(self, *, size=None, task="regression", ridge_check=True):
         self.size = size
         self.task = task

@@ -76,7 +76,8 @@ def distill(
     d + 1 for classification — the screen's default size), one
     task per regime on ``backend`` (``loky`` processes by default, ``dask`` on a
     ``LocalCluster`` or the cluster at ``scheduler``) — or on ``executor``, or on the active
-    :class:`~distillbt.executor.Executor` (then the three keywords are ignored). Seeds per task come from
+    :class:`~distillbt.executor.Executor` (then the three keywords are ignored); a method that
+    ``fits_inline`` (exact-linear's closed form) runs here instead. Seeds per task come from
     ``numpy.random.SeedSequence(seed)``, so the result does not depend on the backend or on
     ``n_jobs``. ``regimes`` restricts the set to those regimes.
     """
@@ -101,9 +102,12 @@ def distill(
     jobs = [(cls, sizes[r], task, s, method_params, X[labels == r], y[labels == r]) for r, s in zip(names, seeds)]
 
     started = time.perf_counter()
-    with using(executor, n_jobs=n_jobs, backend=backend, scheduler=scheduler) as ex:
-        backend = ex.backend
-        results = ex.map(_fit_one, jobs, desc=f"distil {method}", unit="regime", progress=progress, leave=False)
+    if cls.fits_inline:
+        backend, results = "inline", [_fit_one(*job) for job in jobs]
+    else:
+        with using(executor, n_jobs=n_jobs, backend=backend, scheduler=scheduler) as ex:
+            backend = ex.backend
+            results = ex.map(_fit_one, jobs, desc=f"distil {method}", unit="regime", progress=progress, leave=False)
     seconds = time.perf_counter() - started
 
     total = sum(counts.values())

@@ -304,6 +304,7 @@ class PlainSurrogates:
         rarely (:mod:`.escalation`); refit after each round."""
         t0 = time.perf_counter()
         source = SourceColumns(self.frame, self.src_start, self.t_stop)
+        spent = {}  # Backtrader bars each configuration's escalation rounds fed so far
         for round_ in range(self.escalation_rounds if self.escalate else 0):
             # a configuration the fast path cannot model (its reason in trust) gains nothing from more episodes
             pending = [i for i in self.ok if not self.records[i]["trust"].get("trusted")
@@ -326,6 +327,15 @@ class PlainSurrogates:
                                                source=source, window_starts=w_starts, length=L, count=k_eps,
                                                min_transitions=self.thresholds["min_transitions"])
                          for i in pending}
+            for i in pending:  # escalation never costs more than the full backtest it would spare
+                fed = spent.get(i, 0) + len(chosen_by[i]) * (L + self.episode_warmup)
+                if chosen_by[i] and fed > self.full_bars:
+                    chosen_by[i] = []
+                    self.records[i]["trust"]["reason"] = (
+                        f"escalation stopped: {fed} Backtrader bars would exceed a full backtest's "
+                        f"{self.full_bars}")
+                elif chosen_by[i]:
+                    spent[i] = fed
             starts_new = sorted({s_ for v in chosen_by.values() for s_ in v})
             if not starts_new:
                 break
