@@ -727,20 +727,7 @@ def _cmd_screen(args) -> int:
         ps = s["plain_surrogate"]
         print(f"plain strategies by surrogate (episodes: {ps['base_episodes']} × {ps['episode_length']} bars from "
               f"training): paths {ps['paths']}")
-    print(result.table())
-    for problem in result.problems:
-        print(f"skipped {problem['file']}: {problem['message']}")
-    for record in result.records:
-        if record.error:
-            print(f"failed {record.name}: {record.error}")
-    for line in result.summary_lines():
-        print(line)
-    if report is not None:
-        print(f"report: {report}")
-    if args.out:
-        print(args.out)
-    print(_strategy_output_line(s))  # always the last line
-    return 0
+    return _print_ranking(args, result, [report] if report is not None else [])
 
 
 def _cmd_screen_walk_forward(args, folder: Path, candles) -> int:
@@ -766,15 +753,7 @@ def _cmd_screen_walk_forward(args, folder: Path, candles) -> int:
     print(f"source: {candles.source}{label}")
     for line in result.fold_lines():
         print(line)
-    print(result.table())
-    for line in result.summary_lines():
-        print(line)
-    for report in reports:
-        print(f"report: {report}")
-    if args.out:
-        print(args.out)
-    print(_strategy_output_line(result.summary))  # always the last line
-    return 0
+    return _print_ranking(args, result, reports)
 
 
 def _strategy_folder(args, folder: Path):
@@ -862,20 +841,7 @@ def _cmd_screen_basket(args, folder: Path, basket) -> int:
           f"{plain_how}), basket score = {s['basket_score']} of each instrument's {s['objective']} ({s['score']})")
     for line in _selection_lines(s):
         print(line)
-    print(result.table())
-    for problem in result.problems:
-        print(f"skipped {problem.get('instrument') or problem.get('file')}: {problem['message']}")
-    for record in result.records:
-        if record.error:
-            print(f"failed {record.name}: {record.error}")
-    for line in result.summary_lines():
-        print(line)
-    if report is not None:
-        print(f"report: {report}")
-    if args.out:
-        print(args.out)
-    print(_strategy_output_line(s))  # always the last line
-    return 0
+    return _print_ranking(args, result, [report] if report is not None else [])
 
 
 def _screen_options(args) -> dict:
@@ -916,6 +882,26 @@ def _strategy_log_path(args) -> Path | None:
         folder = Path(args.report).resolve()
         return folder.with_name(folder.name + ".strategy.log")
     return None
+
+
+def _print_ranking(args, result, reports) -> int:
+    """The end of a screen's text output, the same for one instrument, a basket and
+    walk-forward: the ranking, what was skipped or failed, the trust lines, where the report
+    and ``--out`` went, and the strategy output line last. Returns the exit code 0."""
+    print(result.table())
+    for problem in getattr(result, "problems", ()):
+        print(f"skipped {problem.get('instrument') or problem.get('file')}: {problem['message']}")
+    for record in getattr(result, "records", ()):
+        if record.error:
+            print(f"failed {record.name}: {record.error}")
+    for line in result.summary_lines():
+        print(line)
+    for report in reports:
+        print(f"report: {report}")
+    if args.out:
+        print(args.out)
+    print(_strategy_output_line(result.summary))  # always the last line
+    return 0
 
 
 def _strategy_output_line(summary: dict) -> str:

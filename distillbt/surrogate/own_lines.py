@@ -156,7 +156,7 @@ def own_lines(strategy_cls, params: dict, arrays: dict, *, prefer: str = "numpy"
                          f"{first_line(error, with_type=True)}") from error
     nodes = _named_nodes(strategy)
     if prefer == "numpy":
-        evaluator = GraphEvaluator(strategy, arrays)
+        evaluator = GraphEvaluator(strategy, arrays, nodes)
         try:
             return OwnLines({name: evaluator.line(line) for name, line in _line_names(strategy, nodes)}, "numpy")
         except NotVectorised as missing:
@@ -182,7 +182,7 @@ class GraphEvaluator:
     line's values, computing what it depends on first; raises :class:`NotVectorised` naming
     the first node it has no definition for."""
 
-    def __init__(self, strategy, arrays: dict):
+    def __init__(self, strategy, arrays: dict, nodes=None):
         self.n = len(arrays["close"])
         self.values: dict[int, np.ndarray] = {}
         data = strategy.datas[0]
@@ -191,7 +191,7 @@ class GraphEvaluator:
                 self.values[id(getattr(data.lines, alias))] = np.asarray(arrays[alias], dtype=np.float64)
         self.bound_from: dict[int, object] = {}  # a line → the line whose values are bound to it
         self.owner: dict[int, object] = {}  # an indicator's line → the indicator
-        for _, node in _named_nodes(strategy):
+        for _, node in nodes if nodes is not None else _named_nodes(strategy):
             for _, line in _node_lines(node):
                 self.owner.setdefault(id(line), node)
                 for target in line.bindings:
@@ -371,9 +371,10 @@ def _operation_n(ev: GraphEvaluator, node):
     x, p = ev.line(node.data), int(node.p.period)
     w = _windows(x, p)
     function = node.func
-    if getattr(function, "__func__", function) in _WINDOW_SUMS:
+    plain = getattr(function, "__func__", function)
+    if plain in _WINDOW_SUMS:
         return [_rolling_sum(x, p)]
-    fast = _WINDOW_FUNCTIONS.get(getattr(function, "__func__", function))
+    fast = _WINDOW_FUNCTIONS.get(plain)
     if fast is not None:
         return [fast(w, axis=1)]
     out = np.full(len(x), np.nan)
