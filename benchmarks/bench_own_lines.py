@@ -3,10 +3,10 @@
     python benchmarks/bench_own_lines.py [--bars 30000] [--repeats 3]
 
 For three strategies (an RSI + SMA + CrossOver rule; one with 28 of the indicators authors
-use; one with ParabolicSAR, which has no numpy definition and goes through Backtrader's
-``once()``), prints the best of ``--repeats`` wall times of :func:`own_lines` (graph build
-included), of Backtrader's ``once()`` pass over the same graph (build included) and of a full
-Backtrader run of the strategy with the screen's conventions, on the sample market.
+use; one with ParabolicSAR, a recursion computed by the loops of ``own_loops.py``), prints
+the best of ``--repeats`` wall times of :func:`own_lines` (graph build included), of
+Backtrader's ``once()`` pass over the same graph (build included) and of a full Backtrader run
+of the strategy with the screen's conventions, on the sample market.
 """
 
 from __future__ import annotations

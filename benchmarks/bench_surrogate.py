@@ -5,7 +5,7 @@
     python benchmarks/bench_surrogate.py --sample-bars 500000 --seeds 0,1 --jobs 2
     python benchmarks/bench_surrogate.py --data ../shared/data/UNITTEST_BTC-1m.feather --seeds 0,1,2 --min-speedup 0
 
-Every plain (non-model) strategy of ``strategies/`` with its grid. Periods: training = first
+Every plain (non-model) strategy of ``strategies/`` (or of the folders ``--strategies`` names) with its grid. Periods: training = first
 50 % of the candles (episodes come from here), screening = next 30 % (everything is scored
 here). Full backtests: every configuration in Backtrader on the screening period, the
 baseline of ``distillbt.baseline`` (its own bounded warm-up: 10x its longest window). The
@@ -78,9 +78,9 @@ def _row(r):
             f"{ag.get('median', float('nan')):.3f} | {r['wrong']} |")
 
 
-def run(candles, label, seeds, jobs, halving, progress, options):
-    found = discover(ROOT / "strategies")
-    configs = [c for c in found.configurations() if not issubclass(c.strategy.cls, ModelStrategy)]
+def run(candles, label, seeds, jobs, halving, progress, options, folders=("strategies",)):
+    configs = [c for folder in folders for c in discover(ROOT / folder).configurations()
+               if not issubclass(c.strategy.cls, ModelStrategy)]
     n = len(candles.frame)
     train, screen = (0, n // 2), (n // 2, int(n * 0.8))
     warm = max(warmup_bars(c) for c in configs)
@@ -170,6 +170,11 @@ def main():
     ap.add_argument("--min-speedup", type=float, default=3.0,
                     help="configurations whose base episodes cost more than 1/this of a full backtest get the "
                          "full backtest directly (0: always try the surrogate)")
+    ap.add_argument("--strategies", nargs="+", default=["strategies"],
+                    help="strategy folders (relative to the project), e.g. strategies "
+                         "benchmarks/plain_strategies/calibration")
+    ap.add_argument("--no-own-lines", action="store_true",
+                    help="surrogates read the indicator bank's columns only, not the strategies' own lines")
     ap.add_argument("--progress", action="store_true")
     a = ap.parse_args()
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -179,8 +184,9 @@ def main():
     else:
         candles = sample_market(bars=a.sample_bars, seed=a.sample_seed)
         label = f"sample market (synthetic, seed {a.sample_seed})"
-    options = dict(base_episodes=a.base_episodes, length=a.length, min_speedup=a.min_speedup)
-    run(candles, label, seeds, a.jobs, a.halving, a.progress, options)
+    options = dict(base_episodes=a.base_episodes, length=a.length, min_speedup=a.min_speedup,
+                   own_lines=not a.no_own_lines)
+    run(candles, label, seeds, a.jobs, a.halving, a.progress, options, a.strategies)
 
 
 if __name__ == "__main__":

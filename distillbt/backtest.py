@@ -29,9 +29,13 @@ Start, end and warm-up
 ``start`` and ``end`` (anything ``pandas.Timestamp`` accepts; naive times are UTC) select the
 candles ``start <= time <= end`` that are *scored*. The ``warmup_bars`` candles before
 ``start`` (as many as exist) are fed first, so indicators are warm at ``start``, but the
-broker drops every order submitted on a bar before ``start`` (``buy()``/``sell()`` return
-None): each run is flat with exactly ``cash`` at the close of the first scored bar, and the
-first fill can happen at the open of the second. A run on ``start..end`` therefore scores
+broker drops every order submitted on a bar before ``start``: ``buy()``/``sell()`` (and so
+``buy_bracket``/``sell_bracket``/``close``) return a Backtrader order already *Rejected*,
+which ``notify_order`` receives before the next bar as Backtrader delivers any rejection; it
+never fills, its bracket children are rejected with it, and ``cancel()`` on it does nothing
+(a :class:`~distillbt.strategy.ModelStrategy` retries a rejected order at the next close). Each
+run is flat with exactly ``cash`` at the close of the first scored bar, and the first fill
+can happen at the open of the second. A run on ``start..end`` therefore scores
 exactly like a run on those candles alone, except that indicators need no warm-up inside it
 (an event-driven strategy such as SmaCross enters at the first cross after ``start``, not at
 ``start`` because its averages are already crossed: no position is carried in).
@@ -245,19 +249,28 @@ def _bt_timeframe(timeframe: str) -> tuple[int, int]:
 
 
 class _Broker(bt.brokers.BackBroker):
-    """Backtrader's broker, dropping orders submitted on bars before the scored period."""
+    """Backtrader's broker, rejecting orders submitted on bars before the scored period.
+
+    Such an order is built by BackBroker exactly as any other (``BuyOrder``/``SellOrder``,
+    its info and OCO group), then rejected at submission the way BackBroker rejects a bracket
+    child whose parent is gone: ``order.reject()`` and one notification, which the strategy's
+    ``notify_order`` (and its analyzers) receive before its next bar. It never reaches the
+    pending queue, so it never fills and touches neither cash nor position; its bracket
+    children are rejected too (submitted on the same warm-up bar, or later by BackBroker
+    itself, their parent being unknown to it), and cancelling it is a no-op, as for any order
+    no longer pending.
+    """
 
     trade_from = -math.inf  # Backtrader day number of the first scored bar
 
-    def buy(self, owner, data, *args, **kwargs):
-        if data.datetime[0] < self.trade_from:
-            return None
-        return super().buy(owner, data, *args, **kwargs)
-
-    def sell(self, owner, data, *args, **kwargs):
-        if data.datetime[0] < self.trade_from:
-            return None
-        return super().sell(owner, data, *args, **kwargs)
+    def submit(self, order, check=True):
+        # BackBroker.buy/sell end here, once the order exists (data.datetime[0] is the bar
+        # buy/sell were called on).
+        if order.data.datetime[0] < self.trade_from:
+            order.reject()
+            self.notify(order)
+            return order
+        return super().submit(order, check)
 
 
 class _Recorder(bt.Analyzer):

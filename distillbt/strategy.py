@@ -435,10 +435,11 @@ class ModelStrategy(bt.Strategy):
             order = self.buy(size=size)
         elif size < 0:
             order = self.sell(size=-size)
-        # A broker that refuses orders (returns None; e.g. one that drops orders during a
-        # warm-up) leaves the target unreached: try again at the next close, so the run
-        # enters at its first tradable bar as the vectorised run, which starts flat, does.
-        if order is not None:
+        # A broker that refuses orders (returns None, or an order already rejected, as
+        # distillbt's does during a warm-up) leaves the target unreached: try again at the
+        # next close, so the run enters at its first tradable bar as the vectorised run,
+        # which starts flat, does.
+        if order is True or (order is not None and order.alive()):
             self._target = target
 
 

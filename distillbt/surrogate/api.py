@@ -32,9 +32,12 @@ this one hold the parts: :mod:`.plan`, :mod:`.columns`, :mod:`.trust`, :mod:`.es
    episode, each walked by a tree fitted on the rest); ``rate_ratio`` — how often the walk leaves a
    state compared with the episodes (a surrogate that never exits shows up here);
    ``pnl_gap`` — what the held-out walks' mistakes cost or earned against the real positions,
-   scaled to the screening period's length, and ``threshold_gap`` — how much the screen's
-   score moves when each split the data cannot place exactly goes to either end of the gap
-   its training values leave (both in log-return units: estimates of the score's error).
+   scaled to the screening period's length, ``threshold_gap`` — how much the screen's score
+   moves when each split the data cannot place exactly goes to either end of the gap its
+   training values leave, and ``rule_gap`` — how much it moves under the other trees that
+   decide every recorded bar alike but read other columns (all in log-return units:
+   estimates of the score's error). Every move between two positions the walk makes (a
+   reversal) must have been seen in the episodes too (``coverage``).
    Below ``min_transitions``, below ``min_agreement``, with a rate ratio outside
    ``[1/rate_band, rate_band]`` or a gap above ``max_pnl_gap``: the configuration is
    **escalated** — new windows of the training period, longer each round,
@@ -130,6 +133,7 @@ def screen_plain(
     slippage: float = 0.0,
     fraction: float | None = None,
     walk_on=(),
+    own_lines: bool = True,
 ) -> PlainScreen:
     """Score plain configurations on ``candles[screen[0]:screen[1]]`` (see the module).
 
@@ -157,6 +161,9 @@ def screen_plain(
     ``walk_on``: ``(candles, (start, stop))`` of other instruments (a basket): the surrogates
     learned here are walked over each one's screening period too (:meth:`PlainSurrogates.
     walk_on`), in ``PlainScreen.walked``.
+
+    ``own_lines``: the surrogates also read the columns of each strategy's own lines
+    (:mod:`.own_features`); False: the indicator bank's only.
     """
     options = {k: v for k, v in locals().items() if k not in ("configurations", "candles", "episodes", "walk_on")}
     batch = PlainSurrogates(configurations, candles, **options)
@@ -174,7 +181,7 @@ class PlainSurrogates:
     def __init__(self, configurations, candles, *, train, screen, seed, n_jobs, backend, cash, commission,
                  base_episodes, length, pool_episodes, escalation_rounds, escalation_episodes, source_bars,
                  max_depth, min_transitions, min_agreement, rate_band, max_pnl_gap, min_speedup, escalate,
-                 full_fallback, progress, objective=None, slippage=0.0, fraction=None):
+                 full_fallback, progress, objective=None, slippage=0.0, fraction=None, own_lines=True):
         self.began = time.perf_counter()
         self.configurations = list(configurations)
         self.candles = candles
@@ -191,7 +198,7 @@ class PlainSurrogates:
         self.base_episodes, self.length, self.pool_episodes = base_episodes, length, pool_episodes
         self.escalation_rounds, self.escalation_episodes = escalation_rounds, escalation_episodes
         self.max_depth, self.min_speedup = max_depth, min_speedup
-        self.escalate, self.full_fallback = escalate, full_fallback
+        self.escalate, self.full_fallback, self.own_lines = escalate, full_fallback, own_lines
         self.thresholds = dict(min_transitions=min_transitions, min_agreement=min_agreement, rate_band=rate_band,
                                max_pnl_gap=max_pnl_gap)
         self.src_start = self.t_start if source_bars is None else max(self.t_start, self.t_stop - int(source_bars))
@@ -224,7 +231,7 @@ class PlainSurrogates:
                       "score": None, "path": None, "trust": None, "error": None}
             self.records.append(record)
             try:
-                self.plans.append(plan_configuration(config))
+                self.plans.append(plan_configuration(config, own_lines=self.own_lines))
             except Exception as exc:  # noqa: BLE001 - reported per configuration
                 record["error"] = f"{config.name}: {first_line(exc, with_type=True)}"
                 self.plans.append(None)
@@ -311,7 +318,7 @@ class PlainSurrogates:
                        and "reason" not in self.records[i]["trust"]]
             if not pending:
                 break
-            source.ensure(n for i in pending for n in self.plans[i].features)
+            source.ensure(n for i in pending for n in self.plans[i].bank_features)
             m = len(source)
             # Longer windows each round (holds that outlast a base episode end inside them),
             # about the same bars per round: 2 x length x escalation_episodes.
@@ -353,6 +360,8 @@ class PlainSurrogates:
             for i, rec in more.items():
                 if rec.get("error"):
                     self.records[i]["error"] = rec["error"]
+                    continue
+                if rec.get("unmodelled"):  # its reason is in its trust: the full backtest follows
                     continue
                 recs[i] = rec
                 self.records[i]["path"] = "surrogate+escalated"
@@ -401,9 +410,15 @@ class PlainSurrogates:
         out = record_many(jobs, self.eps, cash=self.cash, commission=self.commission,
                           timeframe=self.candles.timeframe, n_jobs=self.n_jobs, backend=self.backend,
                           progress=self.progress, desc=desc, slippage=self.slippage, fraction=self.fraction)
-        arrived = {i: rec if rec.get("error") or merge is None else merge(i, rec) for (i, _), rec in zip(jobs_, out)}
+        arrived = {i: rec if rec.get("error") or rec.get("unmodelled") or merge is None else merge(i, rec)
+                   for (i, _), rec in zip(jobs_, out)}
+        for i, rec in arrived.items():
+            if rec.get("unmodelled"):  # Stop, Limit, brackets…: its full backtest scores it
+                self.records[i].update(score=None, trust={"trusted": False, "reason": rec["unmodelled"]})
+                self.models.pop(i, None)
         t1 = time.perf_counter()
-        todo = [(i, rec) for i, rec in arrived.items() if not rec.get("error") and self._sizing_mirrored(i, rec)]
+        todo = [(i, rec) for i, rec in arrived.items()
+                if not rec.get("error") and not rec.get("unmodelled") and self._sizing_mirrored(i, rec)]
         fitted = current().thread_map(self._fit_eval, todo)  # the executor parallel_api entered
         for i, score, trust, extra in fitted:
             self.records[i].update(score=score, trust=trust)
@@ -437,7 +452,9 @@ class PlainSurrogates:
         fraction = self.fractions.get(i, self.fraction)
         try:
             model, path, trust, evidence = fit_and_trust(rec, plan, self.columns.bank_of(plan),
-                                                         self.columns.screen_columns,
+                                                         self.columns.screen_columns_of(plan),
+                                                         trade_of=self.columns.trade_of(plan) if plan.trade else None,
+                                                         screen_trade=self.columns.screen_trade_of(plan),
                                                max_depth=self.max_depth, seed=self.seed, commission=self.commission,
                                                fraction=fraction)
         except Exception as exc:  # noqa: BLE001 - e.g. a strategy that never trades in the episodes
@@ -473,7 +490,9 @@ class PlainSurrogates:
         def walk(i):
             fraction = self.fractions.get(i, self.fraction)
             try:
-                path, trust = walk_and_trust(self.models[i], self.plans[i], self.evidence[i], columns.screen_columns,
+                path, trust = walk_and_trust(self.models[i], self.plans[i], self.evidence[i],
+                                             columns.screen_columns_of(self.plans[i]),
+                                             screen_trade=columns.screen_trade_of(self.plans[i]),
                                              commission=self.commission, fraction=fraction)
             except Exception as exc:  # noqa: BLE001 - this instrument's full backtest decides
                 return i, None, {"trusted": False, "error": f"{type(exc).__name__}: {exc}"}, None

@@ -12,14 +12,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..indicators import IndicatorBank, bank_warmup
+from .columns import frame_arrays, plan_columns, trade_inputs
 from .trust import deficits, used_columns
 
 __all__ = ["SourceColumns", "escalation_windows", "merged_recording"]
 
 
 class SourceColumns:
-    """Bank columns over the episode source period ``[start, stop)`` of ``frame``, grown on
-    demand (recomputed with every column needed so far when a new one is asked for)."""
+    """Columns over the episode source period ``[start, stop)`` of ``frame``: bank ones grown
+    on demand (recomputed with every column needed so far when a new one is asked for), a
+    plan's own-line ones computed when it asks (:meth:`take`)."""
 
     def __init__(self, frame, start: int, stop: int):
         self.frame, self.start, self.stop = frame, int(start), int(stop)
@@ -37,8 +39,26 @@ class SourceColumns:
     def __len__(self) -> int:
         return 0 if self.values is None else len(self.values)
 
-    def take(self, names) -> np.ndarray:
-        return self.values[:, [self.column[n] for n in names]]
+    def trade_inputs(self, plan, F):
+        """The period's :class:`~.trade_state.TradeInputs` for ``plan`` (``F``: :meth:`take`)."""
+        prices = [self.frame[k].to_numpy()[self.start:self.stop] for k in ("open", "high", "low", "close")]
+        return trade_inputs(plan, prices, F)
+
+    def take(self, plan, columns=None) -> np.ndarray:
+        """``plan``'s columns (its bank ones made ready by :meth:`ensure`): those at positions
+        ``columns`` (default all), zeros elsewhere."""
+        def arrays(lead):
+            return frame_arrays(self.frame, self.start - lead, self.stop)
+
+        columns = range(len(plan.features)) if columns is None else sorted(set(columns))
+        out = np.zeros((len(self), len(plan.features)), dtype=np.float32, order="F")
+        if columns:
+            def bank(names):
+                return self.values[:, [self.column[n] for n in names]]
+
+            out[:, columns] = plan_columns(plan, [plan.features[j] for j in columns], bank, arrays,
+                                           lead=0 if plan.own is None else min(self.start, plan.own.converge))
+        return out
 
 
 def escalation_windows(*, plan, model, trust, recording, bank_of, episodes, source: SourceColumns,
@@ -48,20 +68,23 @@ def escalation_windows(*, plan, model, trust, recording, bank_of, episodes, sour
     ``recording``: what was recorded for it so far (its ``episodes``)."""
     m = len(source)
     wanted = deficits(trust, min_transitions)
-    F = source.take(plan.features)
+    own_period = {str(p) for p in plan.periods}
+    units = [plan.features.index(u) for u in (plan.own.unit_columns if plan.own is not None else ())]
+    if model is not None:  # the columns its walk reads, and those its trade columns measure in
+        rely = [j for j in used_columns(model) if j < len(plan.features)]
+        needed = rely + (units if model.splits_on_trade() else [])
+    else:  # nothing learned yet: the configuration's own-period bank columns
+        rely = [j for j, n in enumerate(plan.features) if "(" not in n and set(n.split(":")[1:]) & own_period]
+        needed = rely
+    F = source.take(plan, needed)
     score = np.zeros(m)
     if model is not None:
-        path = model.walk(F, start_state=0.0)
+        trade = source.trade_inputs(plan, F) if model.splits_on_trade() else None
+        path = model.walk(F, start_state=0.0, trade=trade)
         prev = np.concatenate(([0.0], path[:-1]))
         for st, kind in wanted:
             moved = ((prev == st) & (path != st)) if kind == "out" else ((prev != st) & (path == st))
             score += 1000.0 * moved
-        rely = used_columns(model)
-    else:
-        rely = []
-    if not rely:  # nothing learned yet: the configuration's own-period columns
-        own = {str(p) for p in plan.periods}
-        rely = [j for j, n in enumerate(plan.features) if "(" not in n and set(n.split(":")[1:]) & own]
     if rely:
         X = np.concatenate([bank_of(e) for e in recording["episodes"]])[:, rely]
         lo, hi = np.nanmin(X, axis=0), np.nanmax(X, axis=0)

@@ -33,6 +33,7 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import InputError
+from .trade_state import TradeContext, held_columns
 
 __all__ = ["PositionSurrogate", "carry_states"]
 
@@ -109,15 +110,24 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         Column index → natural boundaries for that column.
     random_state : int
         Seed of the tree's tie-breaking between equally good splits.
+    columns : sequence of int, optional
+        The columns of ``X`` the tree may split on (the state always): a subset is fitted
+        faster than hiding the others.
+    trade_names : sequence of str
+        Names of the trade columns (:mod:`.trade_state`) placed just before the state
+        column: ``X`` is ``[columns..., trade columns..., state]``. The walk computes them
+        from the positions it carries (:meth:`walk`'s ``trade``).
     """
 
     def __init__(self, max_depth: int = 8, min_samples_leaf: int = 1, snap: bool = True,
-                 snap_candidates=None, random_state: int = 0):
+                 snap_candidates=None, random_state: int = 0, trade_names=(), columns=None):
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
         self.snap = snap
         self.snap_candidates = snap_candidates
         self.random_state = random_state
+        self.trade_names = trade_names
+        self.columns = columns
 
     def fit(self, X, y, sample_weight=None):
         X = np.asarray(X, dtype=np.float32)
@@ -129,7 +139,17 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
             raise InputError("no training rows")
         self.tree_ = DecisionTreeClassifier(max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf,
                                             random_state=self.random_state)
-        self.tree_.fit(np.nan_to_num(X, nan=0.0), y, sample_weight=sample_weight)
+        if self.columns is None:
+            self.tree_.fit(np.nan_to_num(X, nan=0.0), y, sample_weight=sample_weight)
+        else:
+            # Fitted on the allowed columns only (a tree's cost grows with its columns), then
+            # its nodes renumbered to X's columns: it reads X as if fitted on all of it.
+            allowed = np.asarray(sorted(set(int(j) for j in self.columns) - {X.shape[1] - 1}) + [X.shape[1] - 1])
+            self.tree_.fit(np.nan_to_num(X[:, allowed], nan=0.0), y, sample_weight=sample_weight)
+            t = self.tree_.tree_
+            internal = t.children_left >= 0
+            t.feature[internal] = allowed[t.feature[internal]]
+            self.tree_.n_features_in_ = X.shape[1]
         self.classes_ = self.tree_.classes_
         self.n_features_in_ = X.shape[1]
         self.states_ = np.array(sorted(set(np.unique(X[:, -1]).tolist()) | set(self.classes_.tolist()) | {0.0}))
@@ -145,32 +165,52 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         t = self.tree_.tree_
         return bool(np.any(t.feature[t.children_left >= 0] == self.n_features_in_ - 1))
 
-    def walk(self, F, start_state: float = 0.0, *, restarts=None) -> np.ndarray:
-        """Positions over ``F`` (bank columns, no state), carrying the state bar to bar.
+    def splits_on_trade(self) -> bool:
+        """Whether the tree reads a trade column (the walk then goes trade by trade)."""
+        return bool(self.trade_names) and any(j >= self._n_columns for j in self.walk_columns_)
+
+    @property
+    def _n_columns(self) -> int:
+        return self.n_features_in_ - 1 - len(self.trade_names)
+
+    def walk(self, F, start_state: float = 0.0, *, restarts=None, trade=None) -> np.ndarray:
+        """Positions over ``F`` (the columns, without trade columns or state), carrying the
+        state bar to bar.
 
         Rows with a NaN in a column the tree splits on (indicator warm-up) decide flat, as a
         strategy does before its indicators are ready. Only those columns are read (a
         column-major ``F`` reads fastest); the others may hold anything. ``restarts``
         (``{row: state}``) walks several stretches at once: at each such row the state
         before it is taken to be the given one, whatever the walk carried there
-        (``start_state`` is the restart at row 0).
+        (``start_state`` is the restart at row 0). A tree that reads trade columns needs
+        ``trade`` (:class:`~.trade_state.TradeInputs` over the same rows) and, for a restart
+        inside a position, its :class:`~.trade_state.TradeContext` as the state
+        (``{row: TradeContext}``).
         """
         check_is_fitted(self, "tree_")
         F = np.asarray(F)
-        if F.ndim != 2 or F.shape[1] != self.n_features_in_ - 1:
-            raise InputError(f"F must be (n, {self.n_features_in_ - 1}) bank columns, got {F.shape}")
+        n_columns = self._n_columns
+        if F.ndim != 2 or F.shape[1] != n_columns:
+            raise InputError(f"F must be (n, {n_columns}) columns, got {F.shape}")
         n = len(F)
         states = self.states_
         # The used columns then the state, column-major, for the compact copy of the tree.
         X = np.empty((n, len(self.walk_columns_) + 1), dtype=np.float32, order="F")
         warm = np.zeros(n, dtype=bool)
         for k, j in enumerate(self.walk_columns_):
+            if j >= n_columns:
+                X[:, k] = 0.0  # trade columns: 0 while flat, filled trade by trade
+                continue
             X[:, k] = F[:, j]
             missing = np.isnan(X[:, k])
             warm |= missing
             X[missing, k] = 0.0
         index = {float(s): i for i, s in enumerate(states)}
         zero = index[0.0]
+        if self.splits_on_trade():
+            if trade is None:
+                raise InputError("this surrogate reads trade columns: walk(..., trade=TradeInputs)")
+            return self._walk_trades(X, warm, trade, start_state, restarts or {})
         table = np.empty((n, len(states)), dtype=np.int8)
         if self.splits_on_state():
             for j, s in enumerate(states):
@@ -182,8 +222,65 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         table[warm] = zero
         for row, state in (restarts or {}).items():
             # whatever came before, this bar moves on from ``state``: a constant map
+            state = state.state if isinstance(state, TradeContext) else state
             table[row] = table[row, index.get(float(state), zero)]
         path = carry_states(table, index.get(float(start_state), zero))
+        return states[path]
+
+    def _walk_trades(self, X, warm, trade, start_state, restarts) -> np.ndarray:
+        """The walk of a tree that reads trade columns: flat stretches at once (the next
+        entry is the next row whose flat decision moves), each trade in growing chunks whose
+        trade columns are computed from its entry, up to the row that leaves it."""
+        n = len(X)
+        states = self.states_
+        index = {float(s): i for i, s in enumerate(states)}
+        zero = index[0.0]
+        trade_at = {j: k for k, j in enumerate(self.walk_columns_) if j >= self._n_columns}
+        names = [self.trade_names[j - self._n_columns] for j in trade_at]
+        slots = list(trade_at.values())
+        X[:, -1] = 0.0
+        flat_next = self.walk_leaf_state_[self.walk_tree_.apply(X)]
+        flat_next[warm] = zero
+        moves = np.flatnonzero(flat_next != zero)
+        path = np.empty(n, dtype=np.int8)
+        starts = sorted({0, *restarts})
+        for a, b in zip(starts, starts[1:] + [n]):
+            given = restarts.get(a, start_state if a == 0 else 0.0)
+            context = given if isinstance(given, TradeContext) else None
+            s = index.get(float(given.state if context else given), zero)
+            if s != zero and context is None:
+                raise InputError(f"a restart inside a position (row {a}) needs its TradeContext")
+            t, chunk = a, 32
+            while t < b:
+                if s == zero:
+                    k = np.searchsorted(moves, t)
+                    if k == len(moves) or moves[k] >= b:
+                        path[t:b] = zero
+                        break
+                    t1 = int(moves[k])
+                    path[t:t1] = zero
+                    s = path[t1] = flat_next[t1]
+                    t, chunk = t1 + 1, 32
+                    context = _entered(states[s], trade, t)
+                    continue
+                rows = slice(t, min(b, t + chunk))
+                columns, after = held_columns(context, trade, rows.start, rows.stop, names)
+                Xc = X[rows].copy(order="F")
+                Xc[:, -1] = states[s]
+                Xc[:, slots] = columns
+                decided = self.walk_leaf_state_[self.walk_tree_.apply(Xc)]
+                decided[warm[rows]] = zero
+                leave = np.flatnonzero(decided != s)
+                if not len(leave):
+                    path[rows] = s
+                    context = after
+                    t, chunk = rows.stop, chunk * 2
+                    continue
+                k = int(leave[0])
+                path[t:t + k] = s
+                s = path[t + k] = decided[k]
+                t, chunk = t + k + 1, 32
+                context = _entered(states[s], trade, t) if s != zero else None
         return states[path]
 
     def _compact_walk_tree(self) -> None:
@@ -211,7 +308,7 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         if len(internal) == 0:
             return 0
         path = self.tree_.decision_path(X).tocsc()
-        moved = 0
+        moved, baseline, X32, leaf_class = 0, None, None, None
         for node in internal:
             f = int(t.feature[node])
             cands = self.snap_candidates.get(f) if f != X.shape[1] - 1 else None
@@ -230,7 +327,28 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
                 if best != thr:
                     t.threshold[node] = best
                     moved += 1
+                continue
+            # No boundary in the gap: a greedy split of a conjunction (``cci[-1] > 150 and
+            # cci <= 150``) often sits beside the rule's level because the rows between fell
+            # the same way by chance. Move it to the nearest boundary inside the values that
+            # reach the node when no training prediction changes.
+            if baseline is None:  # the tree's own traversal: predict() would validate X each time
+                X32 = np.ascontiguousarray(X, dtype=np.float32)
+                leaf_class = np.argmax(t.value[:, 0, :], axis=1)
+                baseline = leaf_class[t.apply(X32)]
+            for c in sorted((c for c in cands if vals.min() <= c < vals.max()), key=lambda c: abs(c - thr)):
+                t.threshold[node] = c
+                if np.array_equal(leaf_class[t.apply(X32)], baseline):
+                    moved += 1
+                    break
+                t.threshold[node] = thr
         return moved
+
+
+def _entered(state, trade, t) -> TradeContext:
+    """The trade entered at the open of row ``t`` (ordered at row ``t - 1``'s close)."""
+    price = float(trade.open[t]) if t < len(trade.open) else np.nan
+    return TradeContext.entered(float(state), price, float(trade.close[t - 1]))
 
 
 def _to_index(pred, states) -> np.ndarray:

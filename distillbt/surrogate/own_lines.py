@@ -18,9 +18,12 @@ line of it:
   Bollinger, CCI, Williams %R, ROC, Aroon, Envelope, StdDev, DEMA/TEMA/HMA, the Ultimate
   Oscillator…) is built in its ``__init__`` from those, so it is evaluated through its own
   graph, not re-implemented;
+- **recursions** (:mod:`.own_loops`): ``ParabolicSAR``, ``KAMA``'s dynamic smoothing,
+  ``Accum``, the Laguerre filter and RSI, the zero-lag indicator, as tight loops over Python
+  floats with Backtrader's arithmetic;
 - **by Backtrader's own** ``once()`` (:func:`backtrader_lines`): when the graph holds a node
-  nobody vectorised (a custom indicator with its own ``next``, ``ParabolicSAR``, ``KAMA``'s
-  dynamic smoothing), every line is computed by Backtrader's vectorised pass over the
+  nobody vectorised (a custom indicator with its own ``next``, a line bound twice such as
+  an oscillator's), every line is computed by Backtrader's vectorised pass over the
   candles, still without the bar loop.
 
 Lines are named after the strategy attribute that holds them (``rsi``, ``macd.signal``,
@@ -42,7 +45,8 @@ from backtrader.indicators import basicops
 from ..backtest import NumpyFeed
 from ..errors import InputError, first_line
 
-__all__ = ["own_lines", "backtrader_lines", "strategy_graph", "GraphEvaluator", "NotVectorised", "OwnLines"]
+__all__ = ["own_lines", "backtrader_lines", "strategy_graph", "graph_lines", "GraphEvaluator", "NotVectorised",
+           "OwnLines"]
 
 
 class NotVectorised(LookupError):
@@ -166,6 +170,14 @@ def own_lines(strategy_cls, params: dict, arrays: dict, *, prefer: str = "numpy"
     return OwnLines(backtrader_lines(strategy), "backtrader once", reason)
 
 
+def graph_lines(strategy) -> list[tuple[str, object, object]]:
+    """``(name, line, node)`` of every line of a built strategy's graph (names as
+    :func:`own_lines` gives them; ``node`` None for a line the strategy holds on its own)."""
+    nodes = _named_nodes(strategy)
+    node_of = {id(line): node for _, node in nodes for _, line in _node_lines(node)}
+    return [(name, line, node_of.get(id(line))) for name, line in _line_names(strategy, nodes)]
+
+
 # -- the numpy evaluation ---------------------------------------------------------------------
 _BINARY = {
     operator.add: np.add, operator.sub: np.subtract, operator.mul: np.multiply,
@@ -189,6 +201,7 @@ class GraphEvaluator:
         for alias in data.lines.getlinealiases():
             if alias in arrays:
                 self.values[id(getattr(data.lines, alias))] = np.asarray(arrays[alias], dtype=np.float64)
+        self._computing: set[int] = set()  # lines being computed (a cycle is not vectorised)
         self.bound_from: dict[int, object] = {}  # a line → the line whose values are bound to it
         self.owner: dict[int, object] = {}  # an indicator's line → the indicator
         for _, node in nodes if nodes is not None else _named_nodes(strategy):
@@ -204,6 +217,17 @@ class GraphEvaluator:
             return np.full(self.n, float(line.wrapped), dtype=np.float64)
         key = id(line)
         if key not in self.values:
+            if key in self._computing:  # a line bound twice (OscillatorMixIn, PPO, HeikinAshi)
+                raise NotVectorised(f"a line of {type(line).__name__} that depends on itself")
+            self._computing.add(key)
+            try:
+                self._compute(line, key)
+            finally:
+                self._computing.discard(key)
+        return self.values[key]
+
+    def _compute(self, line, key) -> None:
+        if key not in self.values:
             if key in self.bound_from:
                 self.values[key] = self.line(self.bound_from[key])
             elif isinstance(line, btlb.LineActions):
@@ -212,7 +236,6 @@ class GraphEvaluator:
                 self._indicator(self.owner[key])
             else:
                 raise NotVectorised(f"a line of {type(line).__name__} outside the strategy's graph")
-        return self.values[key]
 
     def _masked(self, node, values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=np.float64)
@@ -308,6 +331,11 @@ def _windows(x: np.ndarray, period: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(padded, period)
 
 
+#: Windows up to this length are summed window by window (exact ties), longer ones by
+#: differences of a running sum.
+SHORT_WINDOW = 32
+
+
 def _rolling_sum(x: np.ndarray, p: int) -> np.ndarray:
     """Sums of the trailing ``p`` values, as Backtrader's ``math.fsum`` of each window to within
     an ulp: differences of an extended-precision running sum (a plain float64 one loses
@@ -317,7 +345,10 @@ def _rolling_sum(x: np.ndarray, p: int) -> np.ndarray:
     if not valid.any():
         return out
     first = int(np.argmax(valid))
-    if not valid[first:].all():  # a gap inside: window by window
+    if not valid[first:].all() or p <= SHORT_WINDOW:
+        # window by window: a gap inside, or a short window, whose sums must be exact where
+        # fsum's are (a Stochastic's %K saturated at 100 for 3 bars averages to 100.0, and
+        # a CrossOver of %K and %D then sees the tie Backtrader sees)
         return _windows(x, p).sum(axis=1)
     running = np.concatenate([[0.0], np.cumsum(x[first:], dtype=np.longdouble)])
     if len(running) > p:
@@ -465,3 +496,7 @@ _INDICATORS = {
     basicops.OperationN: _operation_n,
     bt.indicators.NonZeroDifference: _nonzero_difference,
 }
+
+from .own_loops import LOOP_INDICATORS
+
+_INDICATORS.update(LOOP_INDICATORS)  # the recursions: PSAR, KAMA… (imported last)

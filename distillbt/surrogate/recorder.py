@@ -21,7 +21,7 @@ import time
 import backtrader as bt
 import numpy as np
 
-from ..backtest import StrategyRunError, feed_arrays, run_cerebro
+from ..backtest import SIZER_PERCENTS, StrategyRunError, feed_arrays, run_cerebro
 from ..errors import DistillbtError, InputError, first_line
 from ..executor import using
 
@@ -36,6 +36,10 @@ class PositionRecorder(bt.Analyzer):
     def __init__(self):
         self.positions = []
         self.values = []
+        self.unmodelled_orders: dict = {}  # order kind -> count
+        self.entry_shares: list = []  # |position value| / equity at the close of each entry bar
+        self.resized = 0  # size changes of a position held
+        self._orders_seen: set = set()
 
     def start(self):
         data = self.strategy.datas[0]
@@ -43,10 +47,35 @@ class PositionRecorder(bt.Analyzer):
         self._position = self.strategy.broker.getposition(data)
         self._value = self.strategy.broker.getvalue
         self._add_p, self._add_v = self.positions.append, self.values.append
+        self._close, self._last_size = data.close, 0.0
 
     def next(self):
-        self._add_p(self._position.size)
+        size = self._position.size
+        self._add_p(size)
         self._add_v(self._value())
+        if size != self._last_size:
+            # The share of equity each new position takes, and changes of size while held:
+            # the fast path sizes every position as the sizer's share of equity.
+            if self._last_size == 0 or (size > 0) != (self._last_size > 0):
+                if size:
+                    self.entry_shares.append(abs(size) * self._close[0] / self._value())
+            elif size:
+                self.resized += 1
+            self._last_size = size
+
+    def notify_order(self, order):
+        # The fast path fills market orders at the next open; anything else is named here.
+        if order.ref not in self._orders_seen:  # its first notification (Submitted or Accepted)
+            self._orders_seen.add(order.ref)
+            if order.status == order.Rejected:
+                return  # dropped in the warm-up (distillbt.backtest): it never traded
+            kinds = []
+            if order.exectype not in (bt.Order.Market, None):
+                kinds.append(bt.Order.ExecTypes[order.exectype])
+            if getattr(order, "parent", None) is not None or getattr(order, "oco", None) is not None:
+                kinds.append("bracket/OCO")
+            for kind in kinds:
+                self.unmodelled_orders[kind] = self.unmodelled_orders.get(kind, 0) + 1
 
     def get_analysis(self):
         positions = np.sign(np.asarray(self.positions, dtype=np.float64))
@@ -56,6 +85,8 @@ class PositionRecorder(bt.Analyzer):
             "values": np.asarray(self.values, dtype=np.float64),
             "entries": change[positions[change] != 0],
             "exits": change[positions[change - 1] != 0],
+            "unmodelled_orders": dict(self.unmodelled_orders),
+            "entry_shares": np.asarray(self.entry_shares), "resized": self.resized,
         }
 
 
@@ -133,13 +164,49 @@ def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, time
     if len(rec["positions"]) != len(arrays["datetime"]):
         raise DistillbtError(f"{configuration.name}: recorded {len(rec['positions'])} bars of "
                              f"{len(arrays['datetime'])} fed")
-    return np.sign(rec["positions"]), rec["values"], strat.analyzers.distillbt_sizer.own
+    own = strat.analyzers.distillbt_sizer.own
+    if rec["unmodelled_orders"]:
+        kinds = ", ".join(f"{k} ({n})" for k, n in sorted(rec["unmodelled_orders"].items()))
+        raise UnmodelledOrders(f"{configuration.name}: orders the fast path does not model: {kinds}")
+    _check_sizes(configuration.name, rec, own, fraction)
+    return np.sign(rec["positions"]), rec["values"], own
+
+
+#: An entry's share of equity may differ from the sizer's by the bar's move between the close
+#: it was sized at and the close after its fill; beyond this factor it was sized otherwise.
+SIZE_TOLERANCE = 1.25
+
+
+def _check_sizes(name, rec, own, fraction) -> None:
+    """Raise :class:`UnmodelledOrders` when positions are not the sizer's share of equity
+    (``buy(size=…)``, ``order_target_size``, a reversal by ``close()`` then ``buy()`` sized on
+    the short's cash) or change size while held (scaling in or out)."""
+    if rec["resized"]:
+        raise UnmodelledOrders(f"{name}: positions change size while held ({rec['resized']} times): "
+                               "the fast path does not model scaling in or out")
+    if own is None:
+        expected = SIZER_PERCENTS / 100.0 if fraction is None else float(fraction)
+    elif own["class"] in ("PercentSizer", "AllInSizer"):
+        expected = float(own["params"].get("percents", 100)) / 100.0
+    else:
+        return  # another sizer of its own: the screen sends it to the full backtest anyway
+    shares = rec["entry_shares"]
+    off = shares[(shares > expected * SIZE_TOLERANCE) | (shares < expected / SIZE_TOLERANCE)]
+    if len(off):
+        raise UnmodelledOrders(f"{name}: {len(off)} of {len(shares)} positions hold {np.median(off):.0%} of equity "
+                               f"where the sizer gives {expected:.0%}: sizes the fast path does not model")
+
+
+class UnmodelledOrders(DistillbtError):
+    """The strategy placed orders the fast path does not fill (Stop, Limit, brackets, OCO…)."""
 
 
 def _record_job(configuration, which, windows, cash, commission, timeframe, slippage=0.0, fraction=None):
     try:
         return _record_windows(configuration, which, windows, cash=cash, commission=commission,
                                timeframe=timeframe, slippage=slippage, fraction=fraction)
+    except UnmodelledOrders as exc:  # not an error: its full backtest scores it
+        return {"name": configuration.name, "unmodelled": first_line(exc)}
     except Exception as exc:  # noqa: BLE001 - one failing configuration must not stop the batch
         message = first_line(exc)
         if not message.startswith(configuration.name):

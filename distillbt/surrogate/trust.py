@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .model import PositionSurrogate
+from .own_features import is_own
 from .plan import snap_candidates
 from .recorder import NO_LABEL
+from .trade_state import TradeContext, TradeInputs, context_at, trade_columns
 
 __all__ = ["fit_and_trust", "walk_and_trust", "Evidence", "is_trusted", "deficits", "used_columns"]
 
@@ -55,7 +57,7 @@ def used_columns(model) -> list[int]:
 
 
 def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commission=0.001, fraction=0.95,
-                   folds=3):
+                   folds=3, trade_of=None, screen_trade=None):
     """Fit on held-in bars, agreement and P&L gap on held-out ones, refit on all; coverage
     and rates. Returns ``(model, path, trust, evidence)`` (:class:`Evidence`: what
     :func:`walk_and_trust` needs to walk the model on another screening period).
@@ -72,12 +74,25 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
     one of them made — summed per block and scaled to the screening period's length as a
     random walk (``sqrt(Σ block² × screen bars / held-out bars)``, log-return units: the
     error the screen's score would carry); ``pnl_bias`` the same sum scaled linearly (a
-    systematic gap)."""
-    cands = snap_candidates(plan.features, plan.thresholds)
-    model_kw = dict(max_depth=max_depth, snap_candidates=cands, random_state=seed)
+    systematic gap).
+
+    With trade columns (``plan.trade``), ``trade_of(e)`` gives episode ``e``'s
+    :class:`~.trade_state.TradeInputs` and ``screen_trade()`` the screening period's; the
+    training rows carry the trade the strategy really was in, the walks the one they carry."""
+    trade = list(plan.trade) if trade_of is not None else []
+    cands = snap_candidates(plan.features + trade, plan.thresholds, plan.own)
+    model_kw = dict(max_depth=max_depth, snap_candidates=cands, random_state=seed, trade_names=tuple(trade))
     recorded = list(rec["episodes"])
-    banks = {e: bank_of(e) for e in recorded}
-    cols = list(range(len(plan.features)))
+    n_cols = len(plan.features)
+    inputs = {e: trade_of(e) for e in recorded} if trade else {}
+    banks = {}
+    for k, e in enumerate(recorded):
+        banks[e] = bank_of(e)
+        if trade:  # the trade the strategy was in, bar by bar
+            banks[e] = np.column_stack([banks[e], trade_columns(rec["state"][k], inputs[e], trade)])
+    cols = list(range(n_cols + len(trade)))
+    column_sets = _column_sets(plan.features, trade)
+    anonymous = {j for j, n in enumerate(plan.features) if plan.own is not None and plan.own.anonymous(n)}
     ret_col = plan.features.index("ret:1") if "ret:1" in plan.features else None
     lengths = [len(rec["state"][k]) for k in range(len(recorded))]
 
@@ -99,12 +114,14 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
         X, y = np.concatenate(X), np.concatenate(y)
         if len(y) == 0 or len(np.unique(y)) < 2:
             continue
-        m = PositionSurrogate(**model_kw).fit(X, y)
+        m = _fit_simplest(X, y, column_sets, model_kw, anonymous=anonymous, tie_breaks=1)  # alternatives: final fit
         sls = [block(n, k) for n in lengths]
-        F = np.concatenate([banks[e][sl] for e, sl in zip(recorded, sls)])
+        F = np.concatenate([banks[e][sl, :n_cols] for e, sl in zip(recorded, sls)])
         starts = np.cumsum([0] + [sl.stop - sl.start for sl in sls[:-1]])
-        first_states = [float(rec["state"][j][sl][0]) if sl.stop > sl.start else 0.0 for j, sl in enumerate(sls)]
-        walk = m.walk(F, restarts=dict(zip(starts.tolist(), first_states)))
+        first_states = [_restart(rec["state"][j], inputs.get(e), sl.start) if sl.stop > sl.start else 0.0
+                        for j, (e, sl) in enumerate(zip(recorded, sls))]
+        held_out = _concatenated([inputs[e].rows(sl) for e, sl in zip(recorded, sls)]) if trade else None
+        walk = m.walk(F, restarts=dict(zip(starts.tolist(), first_states)), trade=held_out)
         at = 0
         for j, (e, sl) in enumerate(zip(recorded, sls)):
             w = walk[at:at + sl.stop - sl.start]
@@ -130,11 +147,100 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
     if seen_bars:
         agreement = hits / seen_bars
     X, y = _training_rows(rec, banks, cols, recorded)
-    model = PositionSurrogate(**model_kw).fit(X, y)
-    evidence = Evidence(X=X, y=y, cands=cands, sums=sums, n_held=n_held, agreement=agreement,
+    model = _fit_simplest(X, y, column_sets, model_kw, anonymous=anonymous)
+    # The threshold gap trusts a split at 0 or at a level of a line without units (RSI 30);
+    # a band guessed from a fractional parameter may sit on the wrong ratio (close/sma or
+    # sma/close): its gap is measured like any other split's.
+    firm = {j: [c for c in v if c == 0.0] if j < len(plan.features) and plan.own is not None
+            and plan.features[j] in plan.own.specs and plan.own.specs[plan.features[j]].ratio else v
+            for j, v in cands.items()}
+    evidence = Evidence(X=X, y=y, cands=firm, sums=sums, n_held=n_held, agreement=agreement,
                         ret_col=ret_col, episodes=len(recorded), bars_fed=int(rec.get("bars_fed", 0)))
-    path, trust = walk_and_trust(model, plan, evidence, screen_columns, commission=commission, fraction=fraction)
+    path, trust = walk_and_trust(model, plan, evidence, screen_columns, commission=commission, fraction=fraction,
+                                 screen_trade=screen_trade)
     return model, path, trust, evidence
+
+
+def _column_sets(features, trade_names) -> list[list[int]]:
+    """The columns a surrogate may read, simplest first: the strategy's own lines (without
+    them, the bank's), then with the bars the trade has been held, then with every trade
+    column, then every column."""
+    own = [j for j, n in enumerate(features) if is_own(n)]
+    bank = [j for j, n in enumerate(features) if not is_own(n)]
+    trade = list(range(len(features), len(features) + len(trade_names)))
+    held = [j for j, n in zip(trade, trade_names) if n == "trade:bars"]
+    first = own or bank
+    sets = [first, first + held, first + trade, bank + own + trade]
+    unique = []
+    for columns in sets:
+        if columns and sorted(columns) not in unique:
+            unique.append(sorted(columns))
+    return unique
+
+
+def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=None):
+    """The surrogate on the first column set (:func:`_column_sets`) it fits the recorded
+    decisions exactly with, else on the last: a rule written on the strategy's own lines is
+    then learned on them, not on a proxy that happens to separate a few hundred bars as
+    well. The tree reads only the set's columns (``PositionSurrogate(columns=…)``), in the
+    layout of ``X``. Several columns often separate the recorded bars
+    equally well (``close/sma`` and ``sma/close``, a cross and a slope); of ``tie_breaks``
+    trees that break those ties differently, the one with the fewest splits off a natural
+    boundary (its thresholds transfer), then reading the fewest ``anonymous`` columns (lines
+    the strategy does not hold as attributes: its rule reads those it holds), then with the
+    fewest leaves is kept."""
+    for k, columns in enumerate(column_sets):
+        kw = dict(model_kw, columns=None if k == len(column_sets) - 1 else columns)
+        model = PositionSurrogate(**kw).fit(X, y)
+        if k == len(column_sets) - 1 or np.array_equal(model.predict(X), y):
+            break
+    cands = model_kw.get("snap_candidates") or {}
+    seed = model_kw.get("random_state", 0)
+    candidates = [model] + [PositionSurrogate(**{**kw, "random_state": seed + 1 + j}).fit(X, y)
+                            for j in range(tie_breaks - 1)]
+    anonymous = anonymous if anonymous is not None else set()
+    allowed = set(kw["columns"] if kw["columns"] is not None else range(X.shape[1] - 1))
+    held = sorted(allowed - anonymous)
+    if anonymous & allowed and held:  # and one on the lines the strategy holds, if they suffice
+        candidates.append(PositionSurrogate(**{**kw, "columns": held}).fit(X, y))
+    discrete = {j for j in range(X.shape[1] - 1)
+                if np.array_equal(X[:, j], np.round(X[:, j])) or len(np.unique(X[:, j])) <= 8}
+    best = min(candidates, key=lambda m: (-int(np.sum(m.predict(X) == y)), _loose_splits(m, cands, discrete),
+                                          len(set(used_columns(m)) & anonymous), m.tree_.get_n_leaves()))
+    # The others that decide every training bar as it does: rules the episodes cannot tell
+    # apart (``rule_gap`` walks them on the screening period).
+    fitted = best.predict(X)
+    best.alternatives_ = [m for m in candidates if m is not best and np.array_equal(m.predict(X), fitted)
+                          and used_columns(m) != used_columns(best)]
+    return best
+
+
+def _loose_splits(model, cands, discrete=frozenset()) -> int:
+    """Splits (not on the state) whose threshold is not one of its column's natural values;
+    a column with integer or few values (a cross, bars held) has no loose split: anywhere
+    between two of its values splits them alike."""
+    t = model.tree_.tree_
+    state = model.n_features_in_ - 1
+    return sum(1 for node in np.flatnonzero(t.children_left >= 0)
+               if int(t.feature[node]) != state and int(t.feature[node]) not in discrete
+               and not any(abs(float(t.threshold[node]) - c) < 1e-12 for c in cands.get(int(t.feature[node]), ())))
+
+
+def _restart(state, inputs, row):
+    """What a held-out walk starting at ``row`` of an episode starts from: the position the
+    strategy held at that bar's close (the state its decision reads) and, in a position with
+    trade columns, the trade it was in."""
+    held = float(state[row])
+    if held == 0.0 or inputs is None:
+        return held
+    if row > 0 and float(state[row - 1]) == held:  # the trade so far, up to the bar before
+        return context_at(state, inputs, row - 1)
+    return TradeContext.entered(held, float(inputs.open[row]), float(inputs.close[row - 1]) if row > 0 else np.nan)
+
+
+def _concatenated(parts):
+    return TradeInputs(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("open", "high", "low", "close")),
+                       units={u: np.concatenate([p.units[u] for p in parts]) for u in parts[0].units})
 
 
 @dataclass
@@ -144,7 +250,7 @@ class Evidence:
 
     X: np.ndarray
     y: np.ndarray
-    cands: dict
+    cands: dict  # per column, the split values the threshold gap takes as exact
     sums: list
     n_held: int
     agreement: float | None
@@ -153,15 +259,24 @@ class Evidence:
     bars_fed: int
 
 
-def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commission=0.001, fraction=0.95):
+def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commission=0.001, fraction=0.95,
+                   screen_trade=None):
     """``(path, trust)``: the fitted surrogate walked over the screening period whose columns
-    ``screen_columns`` gives, and every trust signal — those of the episodes (agreement, P&L
-    gap scaled to this period) and those of this walk (coverage of the transitions it relies
-    on, exit-rate ratios, threshold gap)."""
+    ``screen_columns`` gives (and, for a surrogate reading trade columns, whose
+    :class:`~.trade_state.TradeInputs` ``screen_trade()`` gives), and every trust signal —
+    those of the episodes (agreement, P&L gap scaled to this period) and those of this walk
+    (coverage of the transitions it relies on, exit-rate ratios, threshold gap)."""
     X, y, cands = evidence.X, evidence.y, evidence.cands
+    d = len(plan.features)
     used = used_columns(model)
-    F = screen_columns([plan.features[j] for j in used], len(plan.features), used)
-    path = model.walk(F, start_state=0.0)
+    others = getattr(model, "alternatives_", [])
+    # every column any walk below reads, computed once (own lines evaluate a whole graph)
+    on_features = sorted({j for m in [model, *others] for j in used_columns(m) if j < d}
+                         | ({evidence.ret_col} if evidence.ret_col is not None else set()))
+    F = screen_columns([plan.features[j] for j in on_features], d, on_features)
+    needs_trade = any(m.splits_on_trade() for m in [model, *others])
+    trade = screen_trade() if needs_trade else None
+    path = model.walk(F, start_state=0.0, trade=trade if model.splits_on_trade() else None)
     n_screen = len(path)
     sums, n_held = evidence.sums, evidence.n_held
     if sums and n_held:
@@ -170,8 +285,14 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
         pnl_bias = float(abs(sums_.sum()) * n_screen / n_held)
     else:
         pnl_gap = pnl_bias = None
-    threshold_gap = _threshold_gap(model, X, cands, F, path, screen_columns, commission=commission,
-                                   fraction=fraction) if evidence.ret_col is not None else None
+    if evidence.ret_col is not None:
+        r = F[:, evidence.ret_col].astype(np.float64)
+        r_next = np.nan_to_num(np.concatenate((r[1:], [0.0])))
+        threshold_gap = _threshold_gap(model, X, cands, F, path, r_next, commission=commission,
+                                       fraction=fraction, trade=trade if model.splits_on_trade() else None)
+        rule_gap = _rule_gap(others, F, path, r_next, trade, commission=commission, fraction=fraction)
+    else:
+        threshold_gap = rule_gap = None
     seen = _transitions(X[:, -1], y, model.states_)
     prev = np.concatenate(([0.0], path[:-1]))
     walked = _transitions(prev, path, model.states_)
@@ -180,6 +301,12 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
     # leave, even if it never does: "never exits"), into every state it enters. Flat before
     # the first entry is not entered (an always-in strategy never returns to it).
     needed = [seen[s]["out"] for s in relied] + [seen[s]["into"] for s in relied if walked[s]["into"]]
+    # ... and every move from one position to another it makes (a reversal the episodes never
+    # showed may be sized or filled otherwise: a close() then buy() sized on the short's cash)
+    state_seen = X[:, -1]
+    for a, b in {(float(a), float(b)) for a, b in zip(prev[path != prev], path[path != prev])}:
+        if a != 0.0 and b != 0.0:
+            needed.append(int(np.sum((state_seen == a) & (y == b))))
     coverage = min(needed) if len(relied) > 1 else \
         min(seen[0.0]["out"], seen[0.0]["into"]) if seen[0.0]["out"] else 0
     ratios = []
@@ -191,14 +318,15 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
     trust = {"coverage": int(coverage), "agreement": evidence.agreement,
              "rate_ratio": min(ratios) if ratios else None,
              "rate_ratio_max": max(ratios) if ratios else None,
-             "pnl_gap": pnl_gap, "pnl_bias": pnl_bias, "threshold_gap": threshold_gap,
+             "pnl_gap": pnl_gap, "pnl_bias": pnl_bias, "threshold_gap": threshold_gap, "rule_gap": rule_gap,
              "heldout_bars": int(n_held),
              "exposure_episodes": float(np.mean(y != 0)) if len(y) else None,
              "exposure_walk": float(np.mean(path != 0)) if n_screen else None,
              "episodes": evidence.episodes, "training_bars": int(len(y)), "bars_fed": evidence.bars_fed,
              "transitions": {str(int(s)): v for s, v in seen.items()},
              "depth": int(model.tree_.get_depth()), "leaves": int(model.tree_.get_n_leaves()),
-             "snapped": int(model.snapped_), "features_used": [plan.features[j] for j in used]}
+             "snapped": int(model.snapped_),
+             "features_used": [(plan.features + list(model.trade_names))[j] for j in used]}
     return path, trust
 
 
@@ -210,7 +338,21 @@ def _pnl_difference(a, b, r_next, *, commission, fraction) -> float:
     return float(np.sum(fraction * (a - b) * r_next) - commission * fraction * np.sum(da - db))
 
 
-def _threshold_gap(model, X, cands, F, path, screen_columns, *, commission, fraction):
+def _rule_gap(others, F, path, r_next, trade, *, commission, fraction) -> float:
+    """How much the screen's score depends on which of the rules that decide every recorded
+    bar alike the tree learned (its ``alternatives_``: trees that broke ties between columns
+    differently, e.g. a slope where the strategy reads a cross): each walked on the screening
+    period, the largest difference in (approximate) P&L against the chosen one, log-return
+    units. 0 when there is no such alternative or they walk alike."""
+    gap = 0.0
+    for other in others:
+        walked = other.walk(F, start_state=0.0, trade=trade if other.splits_on_trade() else None)
+        if not np.array_equal(walked, path):
+            gap = max(gap, abs(_pnl_difference(walked, path, r_next, commission=commission, fraction=fraction)))
+    return gap
+
+
+def _threshold_gap(model, X, cands, F, path, r_next, *, commission, fraction, trade=None):
     """How much the screen's score depends on where, inside the gap its training values
     leave open, each split threshold lies. A split the data cannot place exactly (no natural
     boundary was snapped to) is moved to either end of its gap — the training predictions
@@ -239,14 +381,12 @@ def _threshold_gap(model, X, cands, F, path, screen_columns, *, commission, frac
         nodes.append((node, float(left.max()), float(np.nextafter(np.float32(right.min()), np.float32(-np.inf)))))
     if not nodes:
         return 0.0
-    r = screen_columns(["ret:1"], 1, [0])[:, 0].astype(np.float64)
-    r_next = np.nan_to_num(np.concatenate((r[1:], [0.0])))
     gap = 0.0
     for end in (1, 2):
         alt = copy.deepcopy(model)
         for node, lo, hi in nodes:
             alt.walk_tree_.threshold[node] = (lo, hi)[end - 1]
-        other = alt.walk(F, start_state=0.0)
+        other = alt.walk(F, start_state=0.0, trade=trade)
         if not np.array_equal(other, path):
             gap = max(gap, abs(_pnl_difference(other, path, r_next, commission=commission, fraction=fraction)))
     return gap
@@ -260,7 +400,7 @@ def is_trusted(trust, *, min_transitions, min_agreement, rate_band, max_pnl_gap=
     lo, hi = trust["rate_ratio"], trust["rate_ratio_max"]
     if lo is not None and (lo < 1.0 / rate_band or hi > rate_band):
         return False
-    gaps = [g for g in (trust.get("pnl_gap"), trust.get("threshold_gap")) if g is not None]
+    gaps = [g for g in (trust.get("pnl_gap"), trust.get("threshold_gap"), trust.get("rule_gap")) if g is not None]
     if gaps and max(gaps) > max_pnl_gap:
         return False
     return True

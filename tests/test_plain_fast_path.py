@@ -1,0 +1,184 @@
+"""Plain strategies as people write them (issue 15): the surrogate reads the strategy's own
+lines and the trade it is in; orders the fast path does not fill go to the full backtest."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+
+from distillbt.backtest import run_backtest
+from distillbt.data.sample import sample_market
+from distillbt.discovery import discover
+from distillbt.surrogate import PositionSurrogate, screen_plain
+from distillbt.surrogate.trade_state import TradeContext, TradeInputs, held_columns, trade_columns, trade_names
+
+N = 16_000
+TRAIN, SCREEN = (0, 9_000), (9_000, 13_000)
+
+STRATEGIES = '''
+import backtrader as bt
+
+
+class RsiNine(bt.Strategy):
+    """RSI at a period and levels the indicator bank does not hold."""
+
+    params = (("period", 9), ("low", 27.0), ("high", 63.0))
+
+    def __init__(self):
+        self.rsi = bt.ind.RSI(self.data.close, period=self.p.period, safediv=True)
+
+    def next(self):
+        if not self.position and self.rsi[0] < self.p.low:
+            self.buy()
+        elif self.position and self.rsi[0] > self.p.high:
+            self.close()
+
+
+class HoldSeven(bt.Strategy):
+    """Buy an oversold RSI, out after a fixed number of bars."""
+
+    params = (("hold", 7),)
+
+    def __init__(self):
+        self.rsi = bt.ind.RSI(self.data.close, period=14, safediv=True)
+        self.entered = None
+
+    def next(self):
+        if not self.position:
+            if self.rsi[0] < 35:
+                self.buy()
+                self.entered = len(self)
+        elif len(self) - self.entered >= self.p.hold:
+            self.close()
+
+
+class StopEntry(bt.Strategy):
+    """A breakout entered with a stop order above the last high."""
+
+    def __init__(self):
+        self.sma = bt.ind.SMA(period=20)
+
+    def next(self):
+        if not self.position and self.data.close[0] > self.sma[0]:
+            self.buy(exectype=bt.Order.Stop, price=self.data.high[0], valid=1)
+        elif self.position and self.data.close[0] < self.sma[0]:
+            self.close()
+'''
+
+
+@pytest.fixture(scope="module")
+def candles():
+    return sample_market(bars=N, seed=11)
+
+
+@pytest.fixture(scope="module")
+def configs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("people")
+    (folder / "people.py").write_text(textwrap.dedent(STRATEGIES))
+    return {c.strategy.name: c for c in discover(folder).configurations()}
+
+
+def _full_score(candles, config):
+    idx = candles.frame.index
+    return run_backtest(config.strategy.cls, candles, params=config.params, start=idx[SCREEN[0]],
+                        end=idx[SCREEN[1] - 1], warmup_bars=400)["score"]
+
+
+@pytest.mark.parametrize("name, reads", [("RsiNine", "own:rsi"), ("HoldSeven", "trade:bars")])
+def test_rules_on_own_lines_and_trade_state_are_learned_exactly(candles, configs, name, reads):
+    """An RSI at levels no bank column holds is learned on the strategy's own RSI, at its exact
+    levels; an N-bar time exit on the bars the trade has been held. Either way the surrogate's
+    score is the full backtest's."""
+    config = configs[name]
+    out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False,
+                       min_speedup=0)
+    record = out.records[0]
+    assert record["error"] is None, record["error"]
+    assert record["path"] in ("surrogate", "surrogate+escalated"), record["trust"]
+    assert reads in record["trust"]["features_used"], record["trust"]["features_used"]
+    assert record["score"] == pytest.approx(_full_score(candles, config), abs=1e-9)
+
+
+def test_orders_the_fast_path_does_not_fill_go_to_the_full_backtest(candles, configs):
+    config = configs["StopEntry"]
+    out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False,
+                       min_speedup=0)
+    record = out.records[0]
+    assert record["path"] == "full"
+    assert "Stop" in record["trust"]["reason"] and "does not model" in record["trust"]["reason"]
+    assert record["score"] == pytest.approx(_full_score(candles, config), abs=1e-9)
+
+
+def test_trade_columns_follow_the_path():
+    close = np.array([10.0, 11.0, 12.0, 9.0, 10.0, 10.0])
+    inputs = TradeInputs(open=close - 0.5, high=close + 1.0, low=close - 1.0, close=close)
+    state = np.array([0, 1, 1, 1, 0, -1])
+    names = ["trade:bars", "trade:ret", "trade:peak", "trade:from_high"]
+    out = trade_columns(state, inputs, names)
+    entry = inputs.open[1]
+    np.testing.assert_array_equal(out[:, 0], [0, 1, 2, 3, 0, 1])
+    np.testing.assert_allclose(out[1:4, 1], close[1:4] / entry - 1.0, rtol=1e-6)
+    np.testing.assert_allclose(out[3, 2], 12.0 / entry - 1.0, rtol=1e-6)
+    np.testing.assert_allclose(out[3, 3], 9.0 / 13.0 - 1.0, rtol=1e-6)
+    assert out[4].tolist() == [0, 0, 0, 0]  # flat
+    np.testing.assert_allclose(out[5, 1], close[5] / inputs.open[5] - 1.0, rtol=1e-6)  # a new (short) trade
+
+
+def test_walk_with_trade_columns_equals_a_bar_by_bar_reference():
+    """A tree that enters on a signal and leaves after 5 bars or a 2 % loss, walked trade by
+    trade in chunks, gives the positions a bar-by-bar loop gives."""
+    rng = np.random.default_rng(0)
+    n = 3_000
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    inputs = TradeInputs(open=np.concatenate(([close[0]], close[:-1])), high=close * 1.004, low=close * 0.996,
+                         close=close)
+    signal = rng.normal(size=n).astype(np.float32)
+    names = ("trade:bars", "trade:ret")
+
+    def rule(s, x, bars, ret):
+        if s == 0:
+            return 1.0 if x > 1.0 else 0.0
+        return 0.0 if bars >= 5 or ret < -0.02 else 1.0
+
+    def reference(sig):
+        path, s, entry, held = [], 0.0, None, 0
+        for t in range(len(sig)):
+            if s:
+                held += 1
+                ret = close[t] / entry - 1.0
+            else:
+                held, ret = 0, 0.0
+            nxt = rule(s, sig[t], held, ret)
+            if nxt and not s and t + 1 < len(sig):
+                entry = inputs.open[t + 1]
+            s = nxt
+            path.append(s)
+        return np.array(path)
+
+    path = reference(signal)
+    state = np.concatenate(([0.0], path[:-1]))
+    X = np.column_stack([signal, trade_columns(state, inputs, names), state])
+    model = PositionSurrogate(max_depth=6, trade_names=names).fit(X, path)
+    other = rng.normal(size=n).astype(np.float32)
+    walked = model.walk(other[:, None], trade=inputs)
+    expected = reference(other)
+    assert model.splits_on_trade()
+    # the tree learned the thresholds from the data: compare where they cannot differ
+    assert np.mean(walked == expected) > 0.99
+
+
+def test_held_columns_are_the_trade_columns_of_a_held_stretch():
+    """The walk's per-stretch columns (held_columns) equal trade_columns of the same path."""
+    rng = np.random.default_rng(3)
+    close = 50.0 * np.exp(np.cumsum(rng.normal(0, 0.01, 200)))
+    inputs = TradeInputs(open=close * 0.999, high=close * 1.003, low=close * 0.997, close=close,
+                         units={"own:atr/c": np.full(200, 0.01)})
+    names = trade_names(["own:atr/c"])
+    state = np.r_[np.zeros(20), np.ones(180)]
+    whole = trade_columns(state, inputs, names)
+    context = TradeContext.entered(1.0, inputs.open[20], close[19])
+    first, context = held_columns(context, inputs, 20, 90, names)
+    second, _ = held_columns(context, inputs, 90, 200, names)
+    np.testing.assert_allclose(np.vstack([first, second]), whole[20:], rtol=1e-6, atol=1e-6)
