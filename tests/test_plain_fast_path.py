@@ -163,10 +163,20 @@ def test_walk_with_trade_columns_equals_a_bar_by_bar_reference():
     model = PositionSurrogate(max_depth=6, trade_names=names).fit(X, path)
     other = rng.normal(size=n).astype(np.float32)
     walked = model.walk(other[:, None], trade=inputs)
-    expected = reference(other)
     assert model.splits_on_trade()
-    # the tree learned the thresholds from the data: compare where they cannot differ
-    assert np.mean(walked == expected) > 0.99
+
+    # The walk is exactly the fitted tree applied bar by bar, the trade state carried along.
+    by_bar, s, entry, held = [], 0.0, None, 0
+    for t in range(n):
+        held, ret = (held + 1, close[t] / entry - 1.0) if s else (0, 0.0)
+        nxt = float(model.predict(np.array([[other[t], held, ret, s]], dtype=np.float32))[0])
+        if nxt not in (0.0, s):  # a new trade, entered at the next open
+            entry, held = (inputs.open[t + 1] if t + 1 < n else np.nan), 0
+        s = nxt
+        by_bar.append(s)
+    np.testing.assert_array_equal(walked, by_bar)
+    # and the tree learned the rule from the data (its thresholds where the data put them)
+    assert np.mean(walked == reference(other)) > 0.99
 
 
 def test_held_columns_are_the_trade_columns_of_a_held_stretch():
@@ -182,3 +192,16 @@ def test_held_columns_are_the_trade_columns_of_a_held_stretch():
     first, context = held_columns(context, inputs, 20, 90, names)
     second, _ = held_columns(context, inputs, 90, 200, names)
     np.testing.assert_allclose(np.vstack([first, second]), whole[20:], rtol=1e-6, atol=1e-6)
+
+
+def test_a_recording_names_what_it_does_not_model_and_keeps_the_positions(candles, configs):
+    """Recording is not refused for orders the fast path cannot fill: the positions and the
+    episode P&L stay (successive halving reads them), ``unmodelled`` says why the surrogate
+    may not use them."""
+    from distillbt.distill.episodes import windows_as_episodes
+    from distillbt.surrogate.recorder import record_episodes
+
+    episodes = windows_as_episodes(candles, [3_000, 6_000], length=400, warmup=100)
+    stop = record_episodes(configs["StopEntry"], episodes, [0, 1], warmup=30)
+    assert "Stop" in stop["unmodelled"] and len(stop["state"]) == 2 and np.isfinite(stop["log_return"]).all()
+    assert record_episodes(configs["RsiNine"], episodes, [0, 1], warmup=30)["unmodelled"] is None

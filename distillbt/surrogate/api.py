@@ -410,8 +410,7 @@ class PlainSurrogates:
         out = record_many(jobs, self.eps, cash=self.cash, commission=self.commission,
                           timeframe=self.candles.timeframe, n_jobs=self.n_jobs, backend=self.backend,
                           progress=self.progress, desc=desc, slippage=self.slippage, fraction=self.fraction)
-        arrived = {i: rec if rec.get("error") or rec.get("unmodelled") or merge is None else merge(i, rec)
-                   for (i, _), rec in zip(jobs_, out)}
+        arrived = {i: rec if rec.get("error") or merge is None else merge(i, rec) for (i, _), rec in zip(jobs_, out)}
         for i, rec in arrived.items():
             if rec.get("unmodelled"):  # Stop, Limit, brackets…: its full backtest scores it
                 self.records[i].update(score=None, trust={"trusted": False, "reason": rec["unmodelled"]})

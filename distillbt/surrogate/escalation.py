@@ -111,4 +111,5 @@ def merged_recording(first: dict, more: dict) -> dict:
     return {"episodes": first["episodes"] + more["episodes"], "state": first["state"] + more["state"],
             "target": first["target"] + more["target"],
             "bars_fed": int(first.get("bars_fed", 0)) + int(more.get("bars_fed", 0)),
-            "own_sizer": more.get("own_sizer", first.get("own_sizer"))}
+            "own_sizer": more.get("own_sizer", first.get("own_sizer")),
+            "unmodelled": first.get("unmodelled") or more.get("unmodelled")}

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..backtest import feed_arrays
 from ..errors import InputError, first_line
-from .own_lines import GraphEvaluator, NotVectorised, backtrader_lines, graph_lines, strategy_graph
+from .own_lines import GraphEvaluator, NotVectorised, backtrader_lines, delayed, graph_lines, strategy_graph
 
 __all__ = ["OwnFeatures", "PREFIX", "is_own"]
 
@@ -97,7 +97,7 @@ class OwnFeatures:
             raise InputError(f"{strategy_cls.__name__}: building its indicators failed: "
                              f"{first_line(error, with_type=True)}") from error
         top, seen = [], set()
-        for name, line, _ in graph_lines(self._graph):
+        for name, line in graph_lines(self._graph):
             if "/" not in name[1:] and id(line) not in seen:  # top-level, each line once
                 seen.add(id(line))
                 top.append((name, line))
@@ -189,10 +189,10 @@ class OwnFeatures:
                     other = lines[s.b] if s.b in lines else np.asarray(arrays[s.b], dtype=np.float64)
                     v = v / other - 1.0 if s.ratio else v - other
                 if s.slope:
-                    v = v - _lag(v, 1)
+                    v = v - delayed(v, 1)
                 if s.per_close:
                     v = v / close
-                out[:, j] = _lag(v, s.lag) if s.lag else v
+                out[:, j] = delayed(v, s.lag)
         return out
 
     def _evaluate(self, arrays: dict, names) -> dict:
@@ -222,9 +222,3 @@ def _comparable(a, b) -> bool:
     if not (wa > 0 and wb > 0):
         return False
     return a[0] <= b[1] and b[0] <= a[1] and max(wa, wb) <= 4 * min(wa, wb)
-
-
-def _lag(x: np.ndarray, k: int) -> np.ndarray:
-    out = np.full_like(x, np.nan)
-    out[k:] = x[:-k]
-    return out

@@ -45,8 +45,8 @@ from backtrader.indicators import basicops
 from ..backtest import NumpyFeed
 from ..errors import InputError, first_line
 
-__all__ = ["own_lines", "backtrader_lines", "strategy_graph", "graph_lines", "GraphEvaluator", "NotVectorised",
-           "OwnLines"]
+__all__ = ["own_lines", "backtrader_lines", "strategy_graph", "graph_lines", "delayed", "GraphEvaluator",
+           "NotVectorised", "OwnLines"]
 
 
 class NotVectorised(LookupError):
@@ -170,12 +170,10 @@ def own_lines(strategy_cls, params: dict, arrays: dict, *, prefer: str = "numpy"
     return OwnLines(backtrader_lines(strategy), "backtrader once", reason)
 
 
-def graph_lines(strategy) -> list[tuple[str, object, object]]:
-    """``(name, line, node)`` of every line of a built strategy's graph (names as
-    :func:`own_lines` gives them; ``node`` None for a line the strategy holds on its own)."""
-    nodes = _named_nodes(strategy)
-    node_of = {id(line): node for _, node in nodes for _, line in _node_lines(node)}
-    return [(name, line, node_of.get(id(line))) for name, line in _line_names(strategy, nodes)]
+def graph_lines(strategy) -> list[tuple[str, object]]:
+    """``(name, line)`` of every line of a built strategy's graph, named as :func:`own_lines`
+    names them."""
+    return _line_names(strategy, _named_nodes(strategy))
 
 
 # -- the numpy evaluation ---------------------------------------------------------------------
@@ -266,7 +264,7 @@ class GraphEvaluator:
                 raise NotVectorised(f"line operation {getattr(node.operation, '__name__', node.operation)!r}")
             return function(self.line(node.a))
         if kind is btlb._LineDelay:
-            return _shift(self.line(node.a), -int(node.ago))
+            return delayed(self.line(node.a), -int(node.ago))
         handler = _FUNCTIONS.get(kind)
         if handler is None:
             raise NotVectorised(f"{kind.__name__}")
@@ -313,7 +311,7 @@ def _computes_like(kind, base) -> bool:
     return False
 
 
-def _shift(x: np.ndarray, k: int) -> np.ndarray:
+def delayed(x: np.ndarray, k: int) -> np.ndarray:
     """``x`` delayed by ``k`` bars (``x(-k)`` in Backtrader), NaN where there is no value."""
     if k == 0:
         return x

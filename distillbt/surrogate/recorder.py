@@ -106,7 +106,9 @@ def record_episodes(configuration, episodes, which, *, warmup: int, cash: float 
     Returns a dict: ``name``, ``episodes`` (the indices, as given), ``state`` and ``target``
     (lists of int8 arrays, one per episode, over its scored bars; ``NO_LABEL`` where the
     decision is unknown — the last bar), ``log_return`` (per episode, over its scored bars:
-    for the multi-fidelity baseline), ``bars_fed``, ``seconds``, ``error`` (None).
+    for the multi-fidelity baseline), ``bars_fed``, ``seconds``, ``error`` (None),
+    ``unmodelled`` (None, or one line naming what the fast path does not model: orders other
+    than market ones, resized positions, other sizes — the positions are still recorded).
     Raises :class:`StrategyRunError` naming the configuration when the strategy raises.
     """
     return _record_windows(configuration, [int(i) for i in which], _windows(episodes, which, warmup), cash=cash,
@@ -133,12 +135,13 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
         raise InputError("no episodes to record")
     began = time.perf_counter()
     strategy_cls = configuration.strategy.cls
-    states, targets, rets, fed, own = [], [], [], 0, None
+    states, targets, rets, fed, own, unmodelled = [], [], [], 0, None, None
     for time_ns, ohlcv, w, length in windows:
         arrays = feed_arrays(time_ns, *ohlcv.T)
         trade_from = arrays["datetime"][w] if w else -math.inf
-        pos, values, own = _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe,
-                                slippage, fraction)
+        pos, values, own, why = _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe,
+                                     slippage, fraction)
+        unmodelled = unmodelled or why
         fed += len(time_ns)
         at = w + np.arange(length)
         nxt = np.concatenate((pos[1:], [np.nan]))
@@ -148,7 +151,7 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
         rets.append(math.log(v_end / cash) if v_end > 0 else -math.inf)
     return {"name": configuration.name, "episodes": list(which), "state": states, "target": targets,
             "log_return": np.asarray(rets), "bars_fed": int(fed),
-            "seconds": time.perf_counter() - began, "error": None, "own_sizer": own}
+            "seconds": time.perf_counter() - began, "error": None, "own_sizer": own, "unmodelled": unmodelled}
 
 
 def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe, slippage=0.0, fraction=None):
@@ -165,11 +168,7 @@ def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, time
         raise DistillbtError(f"{configuration.name}: recorded {len(rec['positions'])} bars of "
                              f"{len(arrays['datetime'])} fed")
     own = strat.analyzers.distillbt_sizer.own
-    if rec["unmodelled_orders"]:
-        kinds = ", ".join(f"{k} ({n})" for k, n in sorted(rec["unmodelled_orders"].items()))
-        raise UnmodelledOrders(f"{configuration.name}: orders the fast path does not model: {kinds}")
-    _check_sizes(configuration.name, rec, own, fraction)
-    return np.sign(rec["positions"]), rec["values"], own
+    return np.sign(rec["positions"]), rec["values"], own, _unmodelled(configuration.name, rec, own, fraction)
 
 
 #: An entry's share of equity may differ from the sizer's by the bar's move between the close
@@ -177,36 +176,36 @@ def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, time
 SIZE_TOLERANCE = 1.25
 
 
-def _check_sizes(name, rec, own, fraction) -> None:
-    """Raise :class:`UnmodelledOrders` when positions are not the sizer's share of equity
+def _unmodelled(name, rec, own, fraction) -> str | None:
+    """What in one recorded run the fast path does not model, in one line, or None: orders
+    other than market ones (Stop, Limit, brackets, OCO…), positions that change size while
+    held (scaling in or out), or positions that do not hold the sizer's share of equity
     (``buy(size=…)``, ``order_target_size``, a reversal by ``close()`` then ``buy()`` sized on
-    the short's cash) or change size while held (scaling in or out)."""
+    the short's cash)."""
+    if rec["unmodelled_orders"]:
+        kinds = ", ".join(f"{k} ({n})" for k, n in sorted(rec["unmodelled_orders"].items()))
+        return f"{name}: orders the fast path does not model: {kinds}"
     if rec["resized"]:
-        raise UnmodelledOrders(f"{name}: positions change size while held ({rec['resized']} times): "
-                               "the fast path does not model scaling in or out")
+        return (f"{name}: positions change size while held ({rec['resized']} times): "
+                "the fast path does not model scaling in or out")
     if own is None:
         expected = SIZER_PERCENTS / 100.0 if fraction is None else float(fraction)
     elif own["class"] in ("PercentSizer", "AllInSizer"):
         expected = float(own["params"].get("percents", 100)) / 100.0
     else:
-        return  # another sizer of its own: the screen sends it to the full backtest anyway
+        return None  # another sizer of its own: the screen sends it to the full backtest anyway
     shares = rec["entry_shares"]
     off = shares[(shares > expected * SIZE_TOLERANCE) | (shares < expected / SIZE_TOLERANCE)]
     if len(off):
-        raise UnmodelledOrders(f"{name}: {len(off)} of {len(shares)} positions hold {np.median(off):.0%} of equity "
-                               f"where the sizer gives {expected:.0%}: sizes the fast path does not model")
-
-
-class UnmodelledOrders(DistillbtError):
-    """The strategy placed orders the fast path does not fill (Stop, Limit, brackets, OCO…)."""
+        return (f"{name}: {len(off)} of {len(shares)} positions hold {np.median(off):.0%} of equity "
+                f"where the sizer gives {expected:.0%}: sizes the fast path does not model")
+    return None
 
 
 def _record_job(configuration, which, windows, cash, commission, timeframe, slippage=0.0, fraction=None):
     try:
         return _record_windows(configuration, which, windows, cash=cash, commission=commission,
                                timeframe=timeframe, slippage=slippage, fraction=fraction)
-    except UnmodelledOrders as exc:  # not an error: its full backtest scores it
-        return {"name": configuration.name, "unmodelled": first_line(exc)}
     except Exception as exc:  # noqa: BLE001 - one failing configuration must not stop the batch
         message = first_line(exc)
         if not message.startswith(configuration.name):

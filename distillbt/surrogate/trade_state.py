@@ -76,80 +76,40 @@ class TradeContext:
         return cls(state, 0, price, signal_close, signal_close, -np.inf, np.inf)
 
 
-def _raw(state, inputs: TradeInputs, context: TradeContext | None):
-    """Per bar: bars held, entry price, highest / lowest close, highest high, lowest low since
-    entry (NaN where flat)."""
+def _runs(state, inputs: TradeInputs, context: TradeContext | None):
+    """``(start, stop, context before start)`` of every stretch of the path ``state`` held in
+    one position (a reversal starts a new one)."""
     s = np.asarray(state, dtype=np.float64)
-    n = len(s)
     before = np.concatenate(([context.state if context else 0.0], s[:-1]))
-    held = s != 0
-    new = held & (s != before)
-    t = np.arange(n)
-    start = np.maximum.accumulate(np.where(new, t, -1))  # -1: the run the context describes
-    carried = held & (start < 0)
-    if carried.any() and context is None:
-        raise ValueError("a position held at the first bar needs its TradeContext")
-    run = np.cumsum(new)  # 0: the carried run
-    price = np.where(start >= 0, inputs.open[np.maximum(start, 0)], context.price if context else np.nan)
-    bars = np.where(start >= 0, t - start + 1, (context.bars if context else 0) + t + 1).astype(np.float64)
-    extremes = []
-    close = np.asarray(inputs.close, dtype=np.float64)
-    signal = np.concatenate(([np.nan], close[:-1]))  # the close of the bar before each entry
-    for values, ufunc, seed in ((close, np.maximum, "peak"), (close, np.minimum, "trough"),
-                                (inputs.high, np.maximum, "high"), (inputs.low, np.minimum, "low")):
-        v = np.asarray(values, dtype=np.float64).copy()
-        if seed in ("peak", "trough"):  # closes count from the bar that ordered the entry
-            first = new & (t > 0)
-            v[first] = ufunc(v[first], signal[first])
-        if carried.any():
-            v[0] = ufunc(v[0], getattr(context, seed))
-        extremes.append(_running(v, run, ufunc))
-    out = [bars, price, *extremes]
-    return [np.where(held, x, np.nan) for x in out]
-
-
-def _running(values, run, ufunc):
-    """Cumulative ``ufunc`` (maximum or minimum) of ``values`` restarting at each new run."""
-    order_break = np.flatnonzero(np.diff(run)) + 1
-    if not len(order_break):
-        return ufunc.accumulate(values)
-    out = np.empty_like(values)
-    for a, b in zip(np.concatenate(([0], order_break)), np.concatenate((order_break, [len(values)]))):
-        out[a:b] = ufunc.accumulate(values[a:b])
-    return out
+    edges = np.concatenate(([0], np.flatnonzero(s != before), [len(s)]))
+    for a, b in zip(edges[:-1], edges[1:]):
+        a, b = int(a), int(b)
+        if a == b or s[a] == 0:
+            continue
+        if a == 0 and context is not None and context.state == s[0]:
+            yield a, b, context
+        elif a == 0 and s[0] == before[0]:
+            raise ValueError("a position held at the first bar needs its TradeContext")
+        else:  # entered at this bar's open, ordered at the close before (none before bar 0)
+            yield a, b, TradeContext.entered(float(s[a]), float(inputs.open[a]), float(inputs.close[max(a - 1, 0)]))
 
 
 def trade_columns(state, inputs: TradeInputs, names, context: TradeContext | None = None) -> np.ndarray:
     """``(bars, len(names))`` float32 trade columns (module docstring) of the path ``state``
     (the position's sign held at each bar's close), 0 where flat. ``context``: the trade in
     progress before the first bar, when a position is held there."""
-    bars, price, peak, trough, high, low = _raw(state, inputs, context)
-    close = np.asarray(inputs.close, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        base = {"bars": bars, "ret": close / price - 1.0, "peak": peak / price - 1.0, "trough": trough / price - 1.0,
-                "from_peak": close / peak - 1.0, "from_trough": close / trough - 1.0,
-                "from_high": close / high - 1.0, "from_low": close / low - 1.0}
-        distance = {"ret": close - price, "from_peak": close - peak, "from_trough": close - trough,
-                    "from_high": close - high, "from_low": close - low}
-        out = np.zeros((len(close), len(names)), dtype=np.float32)
-        for j, name in enumerate(names):
-            kind, _, unit = name[len("trade:"):].partition("/")
-            if unit:
-                v = distance[kind] / (inputs.units[unit] * close)
-            else:
-                v = base[kind]
-            out[:, j] = np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)
+    out = np.zeros((len(state), len(names)), dtype=np.float32)
+    for a, b, held in _runs(state, inputs, context):
+        held_columns(held, inputs, a, b, names, out=out[a:b])
     return out
 
 
 def context_at(state, inputs: TradeInputs, row: int, context: TradeContext | None = None) -> TradeContext | None:
     """The trade in progress at the close of bar ``row`` of the path ``state`` (None if flat)."""
-    if row < 0 or state[row] == 0:
-        return None
-    bars, price, peak, trough, high, low = (x[row] for x in _raw(state[:row + 1], inputs.rows(slice(0, row + 1)),
-                                                                  context))
-    return TradeContext(float(state[row]), int(bars), float(price), float(peak), float(trough), float(high),
-                        float(low))
+    for a, b, held in _runs(state[:row + 1], inputs, context):
+        if b == row + 1:
+            return held_columns(held, inputs, a, b, [])[1]
+    return None
 
 
 def held_columns(context: TradeContext, inputs: TradeInputs, start: int, stop: int, names,

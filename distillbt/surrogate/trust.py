@@ -235,7 +235,7 @@ def _restart(state, inputs, row):
         return held
     if row > 0 and float(state[row - 1]) == held:  # the trade so far, up to the bar before
         return context_at(state, inputs, row - 1)
-    return TradeContext.entered(held, float(inputs.open[row]), float(inputs.close[row - 1]) if row > 0 else np.nan)
+    return TradeContext.entered(held, float(inputs.open[row]), float(inputs.close[max(row - 1, 0)]))
 
 
 def _concatenated(parts):
