@@ -73,7 +73,7 @@ import pandas as pd
 from .data.candles import COLUMNS, Candles
 from .data.timeframes import timeframe_ms
 from .discovery import Configuration, configuration_name, strategy_params
-from .errors import DistillbtError, InputError, first_line
+from .errors import DistillbtError, EngineUnsupported, InputError, first_line
 from .executor import using
 from .objectives import DEFAULT_OBJECTIVE, bars_per_year, objective_score
 from .stats import performance_stats
@@ -367,6 +367,7 @@ def run_backtest(
     objective: str | None = None,
     slippage: float = 0.0,
     fraction: float | None = None,
+    cerebro: type = bt.Cerebro,
 ) -> dict:
     """Run one full Backtrader backtest and return a plain dict of results.
 
@@ -396,6 +397,10 @@ def run_backtest(
     fraction : float, optional
         Share of the broker value a position takes (``PercentSizer``; default 0.95). A
         strategy's own sizer (``self.setsizer`` in ``__init__``) wins in the full backtest.
+    cerebro : type
+        The ``bt.Cerebro`` class that runs it (:class:`distillbt.surrogate.replay.ReplayCerebro`
+        replays the strategy's ``next()`` without Backtrader's per-line bookkeeping; same
+        result).
 
     Returns
     -------
@@ -424,16 +429,19 @@ def run_backtest(
     setup = dict(arrays=arrays, strategy_cls=strategy_cls, params=params, cash=cash,
                  commission=commission, slippage=slippage, fraction=fraction,
                  timeframe=candles.timeframe, symbol=candles.symbol,
-                 trade_from=arrays["datetime"][warm] if warm else -math.inf)
+                 trade_from=arrays["datetime"][warm] if warm else -math.inf, cerebro_cls=cerebro)
     try:
         strategy = run_cerebro(analyzers={"distillbt": (_Recorder, {"trade_from": times[0]})}, **setup)
+    except EngineUnsupported:
+        raise
     except Exception as exc:
         raise StrategyRunError(f"{name}: {first_line(exc, with_type=True)}") from exc
     record = strategy.analyzers.distillbt
     own = strategy.analyzers.distillbt_sizer.own
+    replayed = getattr(strategy, "distillbt_replay", None)  # a replay records both itself
 
-    equity = np.asarray(record.values, dtype=np.float64)
-    positions = np.asarray(record.positions, dtype=np.float64)
+    equity = np.asarray(record.values if replayed is None else replayed["value"], dtype=np.float64)
+    positions = np.asarray(record.positions if replayed is None else replayed["size"], dtype=np.float64)
     if len(equity) != len(ns):
         raise DistillbtError(
             f"{name}: recorded {len(equity)} bars of {len(ns)} fed (more than one data feed?)"
@@ -459,6 +467,7 @@ def run_backtest(
         "sizer": own or {"class": "PercentSizer", "params": {"percents": SIZER_PERCENTS if fraction is None
                                                                    else 100.0 * fraction}},
         "own_sizer": own is not None,
+        "engine": getattr(cerebro, "engine", "backtrader"),
     }
     result.update(performance_stats(equity, times, positions=positions,
                                     trade_pnls=[t["pnl"] for t in trades]))
@@ -515,9 +524,9 @@ def run_cerebro(*, analyzers: dict, **setup) -> bt.Strategy:
 
 
 def _cerebro(*, arrays, strategy_cls, params, cash, commission, timeframe, symbol, trade_from,
-             analyzers, runonce, slippage=0.0, fraction=None) -> bt.Cerebro:
+             analyzers, runonce, slippage=0.0, fraction=None, cerebro_cls=bt.Cerebro) -> bt.Cerebro:
     """A Cerebro with the shared execution conventions (module docstring), ready to run."""
-    cerebro = bt.Cerebro(stdstats=False, runonce=runonce, preload=True, maxcpus=1)
+    cerebro = cerebro_cls(stdstats=False, runonce=runonce, preload=True, maxcpus=1)
     broker = _Broker()
     broker.trade_from = trade_from
     cerebro.setbroker(broker)
@@ -659,6 +668,10 @@ class BacktestJob:
     fit_until: int | None = None
     #: Model strategies only: a model fitted elsewhere (e.g. on a pooled basket), used as is.
     fitted: object = None
+    #: The ``bt.Cerebro`` class that runs it; when it cannot run the strategy
+    #: (:class:`~distillbt.errors.EngineUnsupported`), Backtrader's own does, and the result's
+    #: ``engine_fallback`` says why.
+    cerebro: type = bt.Cerebro
 
 
 def run_many(
@@ -700,12 +713,18 @@ def _run_job(job: BacktestJob) -> dict:
             params["fitted"] = job.fitted
         elif job.fit_until is not None:
             params["fitted"], fit_seconds = _fitted_model(config, job.candles, job.fit_until)
-        result = run_backtest(
-            config.strategy.cls, job.candles, params=params, cash=job.cash,
-            commission=job.commission, start=job.start, end=job.end,
-            warmup_bars=job.warmup_bars, record_equity=job.record_equity, name=config.name,
-            objective=job.objective, slippage=job.slippage, fraction=job.fraction,
-        )
+        options = dict(params=params, cash=job.cash, commission=job.commission, start=job.start, end=job.end,
+                       warmup_bars=job.warmup_bars, record_equity=job.record_equity, name=config.name,
+                       objective=job.objective, slippage=job.slippage, fraction=job.fraction)
+        try:
+            result = run_backtest(config.strategy.cls, job.candles, cerebro=job.cerebro, **options)
+        except (EngineUnsupported, StrategyRunError) as unsupported:
+            if job.cerebro is bt.Cerebro:
+                raise
+            # Backtrader's own loop decides: it runs what the faster one refused, and an
+            # error it raises too is the strategy's
+            result = run_backtest(config.strategy.cls, job.candles, **options)
+            result["engine_fallback"] = first_line(unsupported)
         result["params"] = dict(config.params)
         result["fit_seconds"] = fit_seconds
         result["seconds"] = time.perf_counter() - began

@@ -7,6 +7,7 @@ code 2. ``retryable`` says whether calling again later can succeed.
 ::
 
     DistillbtError
+    ├── EngineUnsupported           the bar loop asked for cannot run this strategy; Backtrader's can
     ├── InputError                  the caller's input is wrong; retrying will not help
     │   ├── DataError               candles or a data source cannot be used
     │   │   ├── CandleValidationError   a rule of the candle contract is broken (.rule, .row, .time)
@@ -24,6 +25,7 @@ from __future__ import annotations
 __all__ = [
     "first_line",
     "DistillbtError",
+    "EngineUnsupported",
     "InputError",
     "DataError",
     "CandleValidationError",
@@ -41,6 +43,12 @@ class DistillbtError(Exception):
     """Base class of every error distillbt raises on purpose."""
 
     retryable = False
+
+
+class EngineUnsupported(DistillbtError):
+    """A faster bar loop than Backtrader's own (e.g. the replay of
+    :mod:`distillbt.surrogate.replay`) does not reproduce something the strategy uses (named);
+    the caller runs the strategy in Backtrader instead."""
 
 
 class InputError(DistillbtError):

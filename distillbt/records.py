@@ -15,10 +15,12 @@ from .discovery import Configuration
 __all__ = ["ScreenRecord", "PATHS", "FAST_PATHS"]
 
 #: Where a screen score comes from: a model strategy run vectorised, a plain strategy's
-#: surrogate (escalated to more episodes or not), or a full Backtrader backtest.
-PATHS = ("vectorised", "surrogate", "surrogate+escalated", "full")
-#: The paths whose score is an estimate rather than a full backtest.
-FAST_PATHS = PATHS[:3]
+#: surrogate (escalated to more episodes or not), a replay of its own ``next()`` over
+#: precomputed lines (:mod:`distillbt.surrogate.replay`), or a full Backtrader backtest.
+PATHS = ("vectorised", "surrogate", "surrogate+escalated", "replay", "full")
+#: The paths that are not Backtrader's own full run (a replay is exact by construction and by
+#: test, yet its survivors are still backtested in Backtrader to measure it).
+FAST_PATHS = PATHS[:4]
 
 #: Always in the saved dict, even when None.
 _ALWAYS = ("name", "strategy", "params", "file", "path", "screen_score", "screen_rank", "survivor", "error")

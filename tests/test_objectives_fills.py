@@ -153,7 +153,9 @@ def test_own_sizers_are_used_in_full_mirrored_or_sent_to_full(tmp_path, candles)
     for record in out.records:
         by_strategy.setdefault(record.strategy, []).append(record)
     for record in by_strategy["FixedStake"]:
-        assert record.path == "full" and "own sizer FixedSize" in record.trust["reason"]
+        # not modelled by the surrogate: replayed, with its own sizer and the slippage, exactly
+        assert record.path == "replay" and "own sizer FixedSize" in record.trust["reason"]
+        assert record.full_score is not None and record.screen_score == pytest.approx(record.full_score, abs=1e-9)
     for record in by_strategy["HalfEquity"]:
         assert record.path.startswith("surrogate")
         assert record.screen_score == pytest.approx(record.full_score, abs=0.02)

@@ -101,12 +101,13 @@ def test_rules_on_own_lines_and_trade_state_are_learned_exactly(candles, configs
     assert record["score"] == pytest.approx(_full_score(candles, config), abs=1e-9)
 
 
-def test_orders_the_fast_path_does_not_fill_go_to_the_full_backtest(candles, configs):
+@pytest.mark.parametrize("replay", [True, False])
+def test_orders_the_surrogate_does_not_fill_go_to_the_replay_or_the_full_backtest(candles, configs, replay):
     config = configs["StopEntry"]
     out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False,
-                       min_speedup=0)
+                       min_speedup=0, replay=replay)
     record = out.records[0]
-    assert record["path"] == "full"
+    assert record["path"] == ("replay" if replay else "full")
     assert "Stop" in record["trust"]["reason"] and "does not model" in record["trust"]["reason"]
     assert record["score"] == pytest.approx(_full_score(candles, config), abs=1e-9)
 

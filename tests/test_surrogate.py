@@ -223,15 +223,21 @@ def test_crossover_surrogate_reproduces_its_positions_on_held_out_data(candles, 
     assert record["score"] == pytest.approx(full["score"], abs=1e-9)
 
 
-def test_a_poor_surrogate_is_escalated_and_marked(candles, found):
+@pytest.mark.parametrize("replay", [True, False])
+def test_a_poor_surrogate_is_escalated_and_marked(candles, found, replay):
+    # without the replay, escalation first (the default then), then Backtrader's full run;
+    # with it, the replay at once: the same score either way
     config = _config(found, "Erratic")
     out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=2, pool_episodes=4,
-                       escalation_rounds=1, progress=False)
+                       escalation_rounds=1, progress=False, replay=replay)
     record = out.records[0]
-    assert record["path"] == "full"
+    path = "replay" if replay else "full"
+    assert record["path"] == path
     assert record["trust"]["trusted"] is False
+    assert ("escalation_rounds" in record["trust"]) is not replay or out.summary["escalations"] == 0
     assert record["score"] == pytest.approx(_full(candles, config)["score"], abs=1e-12)
-    assert out.summary["paths"] == {"surrogate": 0, "surrogate+escalated": 0, "full": 1}
+    assert out.summary["paths"] == {"surrogate": 0, "surrogate+escalated": 0, "replay": int(replay),
+                                    "full": int(not replay)}
     assert record["surrogate_score"] is not None  # what the surrogate said is kept beside it
 
 
@@ -244,7 +250,7 @@ def test_escalation_records_more_episodes_where_the_rare_transitions_are(candles
     config = Configuration(spec, params, configuration_name(spec.name, params))
     kw = dict(train=TRAIN, screen=SCREEN, seed=0, base_episodes=1, length=300,
               escalation_episodes=2, progress=False, full_fallback=False, min_speedup=0,
-              min_transitions=6)
+              min_transitions=6, escalate=True)
     out = screen_plain([config], candles, **kw)
     record = out.records[0]
     # one 300-bar episode shows a hold or two: too few exits, so it was escalated and says so
@@ -262,7 +268,7 @@ def test_escalation_stops_where_it_would_cost_more_than_the_full_backtest(candle
     config = Configuration(spec, params, configuration_name(spec.name, params))
     short = (SCREEN[0], SCREEN[0] + 600)
     out = screen_plain([config], candles, train=TRAIN, screen=short, seed=0, base_episodes=1, length=300,
-                       escalation_episodes=8, progress=False, min_speedup=0, min_transitions=6)
+                       escalation_episodes=8, progress=False, min_speedup=0, min_transitions=6, replay=False)
     record = out.records[0]
     assert out.summary["escalations"] == 0 and record["path"] == "full"
     assert record["trust"]["reason"].startswith("escalation stopped:")
@@ -279,7 +285,7 @@ def test_a_short_history_is_backtested_in_full_and_says_why(candles, found):
     config = _config(found, "Cross")
     out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, min_speedup=100, progress=False)
     record = out.records[0]
-    assert record["path"] == "full" and "short history" in record["trust"]["reason"]
+    assert record["path"] == "replay" and "short history" in record["trust"]["reason"]
     assert record["score"] == pytest.approx(_full(candles, config)["score"], abs=1e-12)
     assert out.summary["direct_full"] == 1 and out.summary["bars_fed"] == 0
 

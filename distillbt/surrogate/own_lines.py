@@ -45,7 +45,7 @@ from backtrader.indicators import basicops
 from ..backtest import NumpyFeed
 from ..errors import InputError, first_line
 
-__all__ = ["own_lines", "backtrader_lines", "strategy_graph", "graph_lines", "delayed", "GraphEvaluator",
+__all__ = ["own_lines", "backtrader_lines", "strategy_graph", "graph_lines", "graph_nodes", "node_lines", "delayed", "GraphEvaluator",
            "NotVectorised", "OwnLines"]
 
 
@@ -91,7 +91,7 @@ def _raise_built(self):
     raise _Built(self)
 
 
-def _named_nodes(strategy) -> list[tuple[str, object]]:
+def graph_nodes(strategy) -> list[tuple[str, object]]:
     """Every indicator and line action of the graph, depth first, each with a name: the
     strategy attribute holding it, else its parent's name / class#k."""
     by_id = {}
@@ -114,7 +114,7 @@ def _named_nodes(strategy) -> list[tuple[str, object]]:
     return out
 
 
-def _node_lines(node) -> list[tuple[str, object]]:
+def node_lines(node) -> list[tuple[str, object]]:
     """``(line name, line buffer)`` of a node: an indicator's named lines, a line action itself."""
     if isinstance(node, btlb.LineActions):
         return [("", node)]
@@ -127,7 +127,7 @@ def _line_names(strategy, nodes) -> list[tuple[str, object]]:
     as attributes (``self.k = bt.ind.Stochastic().percK`` → ``k``)."""
     out = []
     for name, node in nodes:
-        lines = _node_lines(node)
+        lines = node_lines(node)
         for alias, line in lines:
             out.append((name if len(lines) == 1 or not alias else f"{name}.{alias}", line))
     known = {id(line) for _, line in out}
@@ -144,7 +144,7 @@ def backtrader_lines(strategy) -> dict:
     for indicator in strategy._lineiterators[bt.LineIterator.IndType]:
         indicator._once()
     return {name: np.array(line.array, dtype=np.float64)
-            for name, line in _line_names(strategy, _named_nodes(strategy))}
+            for name, line in _line_names(strategy, graph_nodes(strategy))}
 
 
 def own_lines(strategy_cls, params: dict, arrays: dict, *, prefer: str = "numpy") -> OwnLines:
@@ -158,7 +158,7 @@ def own_lines(strategy_cls, params: dict, arrays: dict, *, prefer: str = "numpy"
     except Exception as error:  # noqa: BLE001 - the strategy's own __init__ raised
         raise InputError(f"{strategy_cls.__name__}: building its indicators failed: "
                          f"{first_line(error, with_type=True)}") from error
-    nodes = _named_nodes(strategy)
+    nodes = graph_nodes(strategy)
     if prefer == "numpy":
         evaluator = GraphEvaluator(strategy, arrays, nodes)
         try:
@@ -173,7 +173,7 @@ def own_lines(strategy_cls, params: dict, arrays: dict, *, prefer: str = "numpy"
 def graph_lines(strategy) -> list[tuple[str, object]]:
     """``(name, line)`` of every line of a built strategy's graph, named as :func:`own_lines`
     names them."""
-    return _line_names(strategy, _named_nodes(strategy))
+    return _line_names(strategy, graph_nodes(strategy))
 
 
 # -- the numpy evaluation ---------------------------------------------------------------------
@@ -202,8 +202,8 @@ class GraphEvaluator:
         self._computing: set[int] = set()  # lines being computed (a cycle is not vectorised)
         self.bound_from: dict[int, object] = {}  # a line → the line whose values are bound to it
         self.owner: dict[int, object] = {}  # an indicator's line → the indicator
-        for _, node in nodes if nodes is not None else _named_nodes(strategy):
-            for _, line in _node_lines(node):
+        for _, node in nodes if nodes is not None else graph_nodes(strategy):
+            for _, line in node_lines(node):
                 self.owner.setdefault(id(line), node)
                 for target in line.bindings:
                     self.bound_from[id(target)] = line
@@ -279,7 +279,7 @@ class GraphEvaluator:
                 if issubclass(kind, k) and _computes_like(kind, k):
                     handler = h
                     break
-        lines = _node_lines(node)
+        lines = node_lines(node)
         if handler is None:
             if _own_loop(kind) or any(id(line) not in self.bound_from for _, line in lines):
                 raise NotVectorised(f"{kind.__name__} computes in a loop of its own")

@@ -21,7 +21,7 @@ from .plan import snap_candidates
 from .recorder import NO_LABEL
 from .trade_state import TradeContext, TradeInputs, context_at, trade_columns
 
-__all__ = ["fit_and_trust", "walk_and_trust", "Evidence", "is_trusted", "deficits", "used_columns"]
+__all__ = ["fit_and_trust", "walk_and_trust", "spot_check", "held_runs", "Evidence", "is_trusted", "deficits", "used_columns"]
 
 
 def _training_rows(rec, episode_bank, columns, which, part=slice(None)):
@@ -115,35 +115,10 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
         if len(y) == 0 or len(np.unique(y)) < 2:
             continue
         m = _fit_simplest(X, y, column_sets, model_kw, anonymous=anonymous, tie_breaks=1)  # alternatives: final fit
-        sls = [block(n, k) for n in lengths]
-        F = np.concatenate([banks[e][sl, :n_cols] for e, sl in zip(recorded, sls)])
-        starts = np.cumsum([0] + [sl.stop - sl.start for sl in sls[:-1]])
-        first_states = [_restart(rec["state"][j], inputs.get(e), sl.start) if sl.stop > sl.start else 0.0
-                        for j, (e, sl) in enumerate(zip(recorded, sls))]
-        held_out = _concatenated([inputs[e].rows(sl) for e, sl in zip(recorded, sls)]) if trade else None
-        walk = m.walk(F, restarts=dict(zip(starts.tolist(), first_states)), trade=held_out)
-        at = 0
-        for j, (e, sl) in enumerate(zip(recorded, sls)):
-            w = walk[at:at + sl.stop - sl.start]
-            at += sl.stop - sl.start
-            if not len(w):
-                continue
-            tg = rec["target"][j][sl].astype(np.float64)
-            st = rec["state"][j][sl].astype(np.float64)
-            ok = tg != NO_LABEL
-            hits += int(np.sum(w[ok] == tg[ok]))
-            seen_bars += int(ok.sum())
-            if ret_col is None:
-                continue
-            r_all = banks[e][:, ret_col].astype(np.float64)
-            r_next = np.concatenate((r_all[1:], [0.0]))[sl]
-            r_next = np.nan_to_num(r_next)
-            tg_ok = np.where(ok, tg, w)
-            w_prev = np.concatenate(([st[0]], w[:-1]))
-            d = fraction * (w - tg_ok) * r_next
-            d -= commission * fraction * (np.abs(w - w_prev) - np.abs(tg_ok - st))
-            sums.append(float(d.sum()))
-            n_held += len(w)
+        walked = _held_out_walk(m, rec, banks, inputs, recorded, [block(n, k) for n in lengths], n_cols=n_cols,
+                                ret_col=ret_col, commission=commission, fraction=fraction)
+        hits, seen_bars, n_held = hits + walked[0], seen_bars + walked[1], n_held + walked[3]
+        sums += walked[2]
     if seen_bars:
         agreement = hits / seen_bars
     X, y = _training_rows(rec, banks, cols, recorded)
@@ -155,10 +130,71 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
             and plan.features[j] in plan.own.specs and plan.own.specs[plan.features[j]].ratio else v
             for j, v in cands.items()}
     evidence = Evidence(X=X, y=y, cands=firm, sums=sums, n_held=n_held, agreement=agreement,
-                        ret_col=ret_col, episodes=len(recorded), bars_fed=int(rec.get("bars_fed", 0)))
+                        ret_col=ret_col, episodes=len(recorded), bars_fed=int(rec.get("bars_fed", 0)),
+                        longest_hold=max(_longest_hold(st) for st in rec["state"]))
     path, trust = walk_and_trust(model, plan, evidence, screen_columns, commission=commission, fraction=fraction,
                                  screen_trade=screen_trade)
     return model, path, trust, evidence
+
+
+def _held_out_walk(model, rec, banks, inputs, recorded, slices, *, n_cols, ret_col, commission, fraction):
+    """``(hits, labelled bars, per-slice P&L differences, bars walked)`` of ``model`` walked over
+    ``slices[j]`` of recorded episode ``recorded[j]`` (``banks[e]``: its columns), each walk
+    starting from the state — and trade — the strategy really held there (see
+    :func:`fit_and_trust` for the P&L difference)."""
+    trade = bool(inputs)
+    F = np.concatenate([banks[e][sl, :n_cols] for e, sl in zip(recorded, slices)])
+    starts = np.cumsum([0] + [sl.stop - sl.start for sl in slices[:-1]])
+    first_states = [_restart(rec["state"][j], inputs.get(e), sl.start) if sl.stop > sl.start else 0.0
+                    for j, (e, sl) in enumerate(zip(recorded, slices))]
+    held_out = _concatenated([inputs[e].rows(sl) for e, sl in zip(recorded, slices)]) if trade else None
+    walk = model.walk(F, restarts=dict(zip(starts.tolist(), first_states)), trade=held_out)
+    hits = seen_bars = n_held = 0
+    sums, at = [], 0
+    for j, (e, sl) in enumerate(zip(recorded, slices)):
+        w = walk[at:at + sl.stop - sl.start]
+        at += sl.stop - sl.start
+        if not len(w):
+            continue
+        tg = rec["target"][j][sl].astype(np.float64)
+        st = rec["state"][j][sl].astype(np.float64)
+        ok = tg != NO_LABEL
+        hits += int(np.sum(w[ok] == tg[ok]))
+        seen_bars += int(ok.sum())
+        if ret_col is None:
+            continue
+        r_all = banks[e][:, ret_col].astype(np.float64)
+        r_next = np.nan_to_num(np.concatenate((r_all[1:], [0.0]))[sl])
+        tg_ok = np.where(ok, tg, w)
+        w_prev = np.concatenate(([st[0]], w[:-1]))
+        d = fraction * (w - tg_ok) * r_next
+        d -= commission * fraction * (np.abs(w - w_prev) - np.abs(tg_ok - st))
+        sums.append(float(d.sum()))
+        n_held += len(w)
+    return hits, seen_bars, sums, n_held
+
+
+def spot_check(model, plan, rec, bank_of, *, screen_bars: int, trade_of=None, commission=0.001,
+               fraction=0.95) -> dict:
+    """The fitted surrogate on episodes it never saw: each of ``rec``'s recorded episodes (the
+    strategy's real decisions on windows it was not fitted on) walked whole from the state the
+    strategy held at its first bar. ``spot_agreement``:
+    the share of their bars it decides as the strategy did; ``spot_gap``: what its mistakes
+    cost or earned, scaled to the ``screen_bars`` of the screening period as
+    :func:`fit_and_trust` scales ``pnl_gap`` (log-return units). Unlike the held-out blocks,
+    which come from the episodes it was fitted on, these come from elsewhere in time: a rule
+    the training episodes never showed (a time exit that never had to act there) shows up."""
+    recorded = list(rec["episodes"])
+    n_cols = len(plan.features)
+    inputs = {e: trade_of(e) for e in recorded} if trade_of is not None and model.trade_names else {}
+    banks = {e: bank_of(e) for e in recorded}
+    ret_col = plan.features.index("ret:1") if "ret:1" in plan.features else None
+    slices = [slice(0, len(rec["state"][k])) for k in range(len(recorded))]
+    hits, seen_bars, sums, n_held = _held_out_walk(model, rec, banks, inputs, recorded, slices, n_cols=n_cols,
+                                                   ret_col=ret_col, commission=commission, fraction=fraction)
+    gap = float(math.sqrt(float(np.sum(np.square(sums))) * screen_bars / n_held)) if sums and n_held else None
+    return {"spot_agreement": hits / seen_bars if seen_bars else None, "spot_gap": gap,
+            "spot_episodes": len(recorded), "spot_bars": int(n_held)}
 
 
 def _column_sets(features, trade_names) -> list[list[int]]:
@@ -257,6 +293,24 @@ class Evidence:
     ret_col: int | None
     episodes: int
     bars_fed: int
+    longest_hold: int = 0  # bars: the longest the strategy held a position in its episodes
+
+
+def _longest_hold(state) -> int:
+    """The longest run of bars one non-zero position was held (state per bar)."""
+    holds = held_runs(state)
+    return int(holds[:, 1].max()) if len(holds) else 0
+
+
+def held_runs(state) -> np.ndarray:
+    """``(first bar, bars)`` of every run of one non-zero position in ``state`` (per bar)."""
+    state = np.asarray(state, dtype=np.float64)
+    if not len(state):
+        return np.zeros((0, 2), dtype=np.int64)
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(state) != 0) + 1))
+    lengths = np.diff(np.concatenate((starts, [len(state)])))
+    held = state[starts] != 0
+    return np.column_stack([starts[held], lengths[held]]).astype(np.int64)
 
 
 def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commission=0.001, fraction=0.95,
@@ -320,6 +374,7 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
              "rate_ratio_max": max(ratios) if ratios else None,
              "pnl_gap": pnl_gap, "pnl_bias": pnl_bias, "threshold_gap": threshold_gap, "rule_gap": rule_gap,
              "heldout_bars": int(n_held),
+             "longest_hold_episodes": int(evidence.longest_hold), "longest_hold_walk": _longest_hold(path),
              "exposure_episodes": float(np.mean(y != 0)) if len(y) else None,
              "exposure_walk": float(np.mean(path != 0)) if n_screen else None,
              "episodes": evidence.episodes, "training_bars": int(len(y)), "bars_fed": evidence.bars_fed,
@@ -400,7 +455,10 @@ def is_trusted(trust, *, min_transitions, min_agreement, rate_band, max_pnl_gap=
     lo, hi = trust["rate_ratio"], trust["rate_ratio_max"]
     if lo is not None and (lo < 1.0 / rate_band or hi > rate_band):
         return False
-    gaps = [g for g in (trust.get("pnl_gap"), trust.get("threshold_gap"), trust.get("rule_gap")) if g is not None]
+    if trust.get("spot_agreement") is not None and trust["spot_agreement"] < min_agreement:
+        return False
+    gaps = [g for g in (trust.get("pnl_gap"), trust.get("threshold_gap"), trust.get("rule_gap"), trust.get("spot_gap"))
+            if g is not None]
     if gaps and max(gaps) > max_pnl_gap:
         return False
     return True

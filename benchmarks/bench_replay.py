@@ -1,0 +1,77 @@
+"""The replay (distillbt.surrogate.replay) against Backtrader's own run, configuration by
+configuration: same score and trades, and the time of each.
+
+::
+
+    python benchmarks/bench_replay.py --sample-bars 300000 --strategies strategies benchmarks/plain_strategies/calibration
+
+Every plain configuration of the folders, on the screening period the plain screen uses (the
+sample market's 50–80 %), with the screen's bounded warm-up (``distillbt.baseline``), run twice
+with the same worker processes: every replay, then every full backtest (wall time of each
+batch; per configuration, the seconds each run reports). Prints a line per configuration and
+the totals; a replay whose score or trades differ from its full backtest is flagged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import backtrader as bt
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from distillbt.backtest import run_many  # noqa: E402
+from distillbt.baseline import baseline_job  # noqa: E402
+from distillbt.data.sample import sample_market  # noqa: E402
+from distillbt.discovery import discover  # noqa: E402
+from distillbt.strategy import ModelStrategy  # noqa: E402
+from distillbt.surrogate.replay import ReplayCerebro  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sample-bars", type=int, default=300_000)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--strategies", nargs="+", default=["strategies"])
+    a = ap.parse_args()
+    configs = [c for folder in a.strategies for c in discover(ROOT / folder).configurations()
+               if not issubclass(c.strategy.cls, ModelStrategy)]
+    candles = sample_market(bars=a.sample_bars, seed=7)
+    n = len(candles.frame)
+    screen = (n // 2, int(n * 0.8))
+    jobs = [baseline_job(c, candles, start=screen[0], stop=screen[1], cash=10_000.0, commission=0.001)
+            for c in configs]
+    run_many(jobs[:2], n_jobs=a.jobs, progress=False)  # start the workers, untimed
+    results, seconds = {}, {}
+    for name, cerebro in (("replay", ReplayCerebro), ("full", bt.Cerebro)):
+        began = time.perf_counter()
+        results[name] = run_many([dataclasses.replace(j, cerebro=cerebro) for j in jobs], n_jobs=a.jobs,
+                                 progress=False)
+        seconds[name] = time.perf_counter() - began
+    print(f"{len(configs)} plain configurations, screening {screen[1] - screen[0]:,} bars of {n:,} sample "
+          f"candles, --jobs {a.jobs}\n")
+    print("| configuration | trades | full s | replay s | speed-up | engine | same score and trades |")
+    print("|---|---:|---:|---:|---:|---|---|")
+    differing = 0
+    for config, replayed, full in zip(configs, results["replay"], results["full"]):
+        if replayed.get("error") or full.get("error"):
+            print(f"| {config.name} | error: {replayed.get('error') or full.get('error')} |")
+            differing += 1
+            continue
+        same = abs(replayed["score"] - full["score"]) <= 1e-9 and replayed["trades"] == full["trades"]
+        differing += not same
+        print(f"| {config.name} | {len(full['trades'])} | {full['seconds']:.2f} | {replayed['seconds']:.2f} | "
+              f"{full['seconds'] / replayed['seconds']:.1f}x | {replayed['engine']}"
+              f"{' (' + replayed['engine_fallback'] + ')' if replayed.get('engine_fallback') else ''} | "
+              f"{'yes' if same else '**NO**'} |")
+    print(f"\nall replays {seconds['replay']:.1f} s, all full backtests {seconds['full']:.1f} s: "
+          f"{seconds['full'] / seconds['replay']:.1f}x; {differing} of {len(configs)} differ")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""A plain strategy's own ``next()`` replayed over lines computed in advance: Backtrader's
+result without Backtrader's bar loop.
+
+A full Backtrader run spends most of each bar on bookkeeping, not on the strategy: every
+line of every indicator is advanced one by one (``LineBuffer.advance``), the broker walks its
+empty queues and re-values the account, analyzers and notifications run. :class:`ReplayCerebro`
+is a ``bt.Cerebro`` whose bar loop keeps only what a strategy can observe:
+
+- every line of the strategy's graph is computed before the loop, in numpy
+  (:class:`~.own_lines.GraphEvaluator`, Backtrader's definitions; Backtrader's own ``once()``
+  when a node has no numpy definition), and all of them — the feed's, the indicators', the
+  strategy's — read one shared clock: ``line[0]`` at bar ``i`` is ``array[i]``, ``len(line)``
+  is ``i + 1``, as after ``i + 1`` advances, with no per-line work;
+- the broker is Backtrader's own (fills, commission, Stop/Limit/StopLimit/StopTrail, brackets,
+  OCO, sizers: its code, untouched); its per-bar pass runs on every bar it has something to
+  do (orders pending or to activate, cash to add) and is skipped on the others, where it
+  would only re-value the account — the value is computed when someone asks for it;
+- the strategy's ``notify_order``/``notify_trade``, ``prenext``/``nextstart``/``next`` are
+  called exactly as Backtrader calls them, ``notify_cashvalue``/``notify_fund`` only when the
+  strategy defines them;
+- the equity curve is the account's cash plus the position at each close (stock-like
+  commission, no leverage), recorded from the two numbers at each bar.
+
+What the loop does not reproduce is refused before the first bar with
+:class:`NotReplayable` (the caller runs the full backtest): more than one data feed,
+observers, timers, cheat-on-open, a futures-like or levered commission, interest, a fund
+mode. Exactness is tested configuration by configuration against full backtests.
+"""
+
+from __future__ import annotations
+
+import math
+
+import backtrader as bt
+import numpy as np
+from backtrader import linebuffer as btlb
+
+from ..errors import EngineUnsupported
+from .own_lines import GraphEvaluator, NotVectorised, graph_nodes, node_lines
+
+__all__ = ["ReplayCerebro", "NotReplayable"]
+
+
+class NotReplayable(EngineUnsupported):
+    """The strategy uses something the replay's bar loop does not reproduce (named)."""
+
+
+class _Clock:
+    __slots__ = ("i",)
+
+    def __init__(self):
+        self.i = -1
+
+
+def _clocked_class(cls, clock: _Clock, cache: dict):
+    """``cls`` with its index and length read from ``clock`` (setters ignored)."""
+    out = cache.get(cls)
+    if out is None:
+        def idx(self, clock=clock):
+            return clock.i
+
+        def length(self, clock=clock):
+            return clock.i + 1
+
+        def ignore(self, value):
+            pass
+
+        out = type(cls)(f"Clocked{cls.__name__}", (cls,), {
+            "idx": property(idx, ignore), "lencount": property(length, ignore),
+            "advance": _no_move, "forward": _no_move, "rewind": _no_move, "backwards": _no_move,
+            "home": _no_move, "__module__": __name__})
+        cache[cls] = out
+    return out
+
+
+def _no_move(self, *args, **kwargs):
+    pass
+
+
+class ReplayCerebro(bt.Cerebro):
+    """``bt.Cerebro`` whose vectorised run replays the strategy's ``next()`` over lines
+    computed in advance (module docstring). Use it exactly as ``bt.Cerebro`` with
+    ``runonce=True, preload=True`` and one data feed."""
+
+    engine = "replay"
+
+    def _runonce(self, runstrats):
+        if len(runstrats) != 1 or len(self.datas) != 1:
+            raise NotReplayable("more than one strategy or data feed")
+        strat = runstrats[0]
+        _check_replayable(self, strat)
+        data = self.datas[0]
+        n = data.buflen()  # preloaded: every bar
+        clock = _Clock()
+        self._fill_lines(strat, n)
+        cache: dict = {}
+        for buf in _all_buffers(strat):
+            buf.__class__ = _clocked_class(type(buf), clock, cache)
+        dt_line = strat.lines.datetime
+        dt_line.array = list(data.lines.datetime.array)  # the strategy's clock is the feed's
+        for line in strat.lines:
+            if line is not dt_line and len(line.array) < n:
+                line.array = [math.nan] * n
+        _replay(self, strat, data, clock, n)
+
+    def _fill_lines(self, strat, n: int) -> None:
+        """Every line of the graph at every bar: numpy when each node has a definition,
+        else Backtrader's own vectorised pass."""
+        data = strat.datas[0]
+        arrays = {alias: np.asarray(getattr(data.lines, alias).array, dtype=np.float64)
+                  for alias in data.lines.getlinealiases()}
+        nodes = graph_nodes(strat)
+        evaluator = GraphEvaluator(strat, arrays, nodes)
+        filled = {}
+        try:
+            for _, node in nodes:
+                for _, line in node_lines(node):
+                    filled[id(line)] = (line, evaluator.line(line))
+        except NotVectorised:
+            for indicator in strat._lineiterators[bt.LineIterator.IndType]:
+                indicator._once()
+            return
+        for line, values in filled.values():
+            line.array = values.tolist()  # a list: indexing gives floats without boxing each time
+
+
+def _check_replayable(cerebro, strat) -> None:
+    if cerebro.p.cheat_on_open or cerebro.p.quicknotify:
+        raise NotReplayable("cheat-on-open or quicknotify")
+    if cerebro._timers or cerebro._timerscheat:
+        raise NotReplayable("timers")
+    if strat.observers or cerebro.writers:
+        raise NotReplayable("observers or writers")
+    broker = strat.broker
+    if not isinstance(broker, bt.brokers.BackBroker) or broker.p.fundmode or broker._fundhist or broker.p.checksubmit:
+        raise NotReplayable("a broker other than BackBroker without checks and fund mode")
+    for info in [broker.comminfo[None], *broker.comminfo.values()]:
+        if not info._stocklike or info.p.leverage != 1 or info.p.mult != 1 or info.p.interest:
+            raise NotReplayable("a futures-like, levered or interest-charging commission")
+
+
+def _all_buffers(strat) -> list:
+    seen, out = set(), []
+
+    def add(buf):
+        if isinstance(buf, btlb.LineBuffer) and id(buf) not in seen:
+            seen.add(id(buf))
+            out.append(buf)
+
+    for data in strat.datas:
+        for line in data.lines:
+            add(line)
+    for line in strat.lines:
+        add(line)
+    for _, node in graph_nodes(strat):
+        for _, line in node_lines(node):
+            add(line)
+    return out
+
+
+def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
+    """The bar loop (``Cerebro._runonce`` + ``Strategy._oncepost`` without the per-line work)."""
+    broker = strat.broker
+    broker_next = broker.next
+    stale = [True]
+
+    def next_when_busy():
+        if broker.pending or broker._toactivate or broker._cash_addition or broker._userhist:
+            broker_next()
+            stale[0] = False
+        else:
+            stale[0] = True
+
+    own_get_value = broker.get_value
+
+    def get_value(datas=None, mkt=False, lever=False):
+        if datas is None and stale[0]:
+            broker._get_value()
+            stale[0] = False
+        return own_get_value(datas, mkt, lever)
+
+    broker.get_value = broker.getvalue = get_value
+    cls = type(strat)
+    wants_cash = (_overrides(cls, "notify_cashvalue") or _overrides(cls, "notify_fund")
+                  or any(type(a).notify_cashvalue is not bt.Analyzer.notify_cashvalue
+                         or type(a).notify_fund is not bt.Analyzer.notify_fund for a in strat.analyzers))
+    position = broker.getposition(data)
+    notifications = broker.notifs
+    cash_at, size_at = [0.0] * n, [0.0] * n
+    status = 1
+    for i in range(n):
+        clock.i = i
+        next_when_busy()
+        while notifications:
+            order = notifications.popleft()
+            (order.owner or strat)._addnotification(order, quicknotify=False)
+        if strat._orderspending or strat._tradespending or wants_cash:
+            strat._notify()
+        if status >= 0:
+            status = strat._getminperstatus()
+        if status < 0:
+            strat.next()
+        elif status == 0:
+            strat.nextstart()
+        else:
+            strat.prenext()
+        if strat._orderspending or strat._tradespending:
+            strat.clear()
+        cash_at[i] = broker.cash
+        size_at[i] = position.size
+        if cerebro._event_stop:
+            n = i + 1
+            break
+    broker.get_value = broker.getvalue = own_get_value
+    close = np.asarray(data.lines.close.array[:n], dtype=np.float64)
+    strat.distillbt_replay = {"cash": np.asarray(cash_at[:n]), "size": np.asarray(size_at[:n]),
+                              "value": np.asarray(cash_at[:n]) + np.asarray(size_at[:n]) * close}
+
+
+def _overrides(cls, name: str) -> bool:
+    return getattr(cls, name) is not getattr(bt.Strategy, name)

@@ -1,0 +1,243 @@
+"""The replay (distillbt.surrogate.replay): a strategy's own next() over precomputed lines with
+Backtrader's broker gives the full backtest's result, order types included; what it does not
+reproduce falls back to Backtrader's loop; the screen scores untrusted surrogates with it, and a
+targeted spot check catches a time exit the episodes never showed."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+import backtrader as bt
+import numpy as np
+import pytest
+
+from distillbt.backtest import BacktestJob, StrategyRunError, run_backtest, run_many
+from distillbt.data.sample import sample_market
+from distillbt.discovery import discover
+from distillbt.errors import EngineUnsupported
+from distillbt.surrogate import screen_plain
+from distillbt.surrogate.replay import NotReplayable, ReplayCerebro
+
+
+@pytest.fixture(scope="module")
+def candles():
+    return sample_market(bars=5_000, seed=11)
+
+
+class LongShortTarget(bt.Strategy):
+    """Always in, reversing with order_target_size sized from the account's value."""
+
+    def __init__(self):
+        self.cross = bt.ind.CrossOver(bt.ind.EMA(period=8), bt.ind.WMA(period=30))
+
+    def next(self):
+        units = 0.9 * self.broker.getvalue() / self.data.close[0]
+        if self.cross[0] > 0:
+            self.order_target_size(target=units)
+        elif self.cross[0] < 0:
+            self.order_target_size(target=-units)
+
+
+class StopAndTarget(bt.Strategy):
+    """A market entry, then a Stop and a Limit exit placed as an OCO pair once it fills."""
+
+    def __init__(self):
+        self.rsi = bt.ind.RSI(period=9, safediv=True)
+        self.pending = None
+
+    def notify_order(self, order):
+        if order.status == order.Completed and order.isbuy():
+            price = order.executed.price
+            stop = self.sell(exectype=bt.Order.Stop, price=price * 0.99)
+            self.sell(exectype=bt.Order.Limit, price=price * 1.015, oco=stop)
+        if not order.alive():
+            self.pending = None
+
+    def next(self):
+        if not self.position and self.pending is None and self.rsi[0] < 30:
+            self.pending = self.buy()
+
+
+class BracketBelow(bt.Strategy):
+    """A limit entry below the close with its stop and target (buy_bracket), cancelled when
+    not filled within 5 bars."""
+
+    def __init__(self):
+        self.atr = bt.ind.ATR(period=14)
+        self.orders, self.placed = [], None
+
+    def notify_order(self, order):
+        if not order.alive() and order in self.orders:
+            self.orders.remove(order)
+
+    def next(self):
+        if self.orders and self.placed is not None and len(self) - self.placed > 5 and not self.position:
+            self.cancel(self.orders[0])
+        if not self.position and not self.orders:
+            close, atr = self.data.close[0], self.atr[0]
+            self.orders = list(self.buy_bracket(limitprice=close + 3 * atr, price=close - 0.5 * atr,
+                                                stopprice=close - 2 * atr))
+            self.placed = len(self)
+
+
+class TrailAndStopLimit(bt.Strategy):
+    """StopLimit entries over the last high, exits by a trailing stop; counts prenext bars
+    and watches cash and value through notify_cashvalue."""
+
+    def __init__(self):
+        self.high = bt.ind.Highest(self.data.high, period=20)
+        self.prenexts, self.values = 0, []
+        self.entry = self.trail = None
+
+    def prenext(self):
+        self.prenexts += 1
+
+    def notify_cashvalue(self, cash, value):
+        self.values.append(value)
+
+    def notify_order(self, order):
+        if order.status == order.Completed and order.isbuy():
+            self.trail = self.sell(exectype=bt.Order.StopTrail, trailpercent=0.01)
+        if not order.alive() and order.ref == getattr(self.entry, "ref", None):
+            self.entry = None
+
+    def next(self):
+        if not self.position and self.entry is None:
+            self.entry = self.buy(exectype=bt.Order.StopLimit, price=self.high[-1], plimit=self.high[-1] * 1.002,
+                                  valid=self.data.datetime.datetime(0) + (self.data.datetime.datetime(0)
+                                                                          - self.data.datetime.datetime(-1)) * 3)
+
+    def stop(self):
+        assert self.prenexts == 19 and len(self.values) == len(self)
+
+
+class Momo(bt.Indicator):
+    """A custom indicator with its own next: the replay computes it with Backtrader's once()."""
+
+    lines = ("momo",)
+    params = (("period", 12),)
+
+    def __init__(self):
+        self.addminperiod(self.p.period + 1)
+
+    def next(self):
+        self.lines.momo[0] = self.data[0] / self.data[-self.p.period] - 1.0
+
+
+class CustomShort(bt.Strategy):
+    def __init__(self):
+        self.momo = Momo(self.data.close)
+
+    def next(self):
+        if self.momo[0] < -0.004 and self.position.size >= 0:
+            self.sell(size=0.9 * self.broker.getvalue() / self.data.close[0] + self.position.size)
+        elif self.momo[0] > 0.004 and self.position.size < 0:
+            self.close()
+
+
+class Raises(bt.Strategy):
+    def next(self):
+        if len(self) == 300:
+            raise ValueError("boom at bar 300")
+
+
+@pytest.mark.parametrize("strategy", [LongShortTarget, StopAndTarget, BracketBelow, TrailAndStopLimit, CustomShort])
+def test_a_replay_is_the_full_backtest(candles, strategy):
+    kw = dict(start=candles.frame.index[1_000], warmup_bars=500)
+    full = run_backtest(strategy, candles, **kw)
+    replay = run_backtest(strategy, candles, cerebro=ReplayCerebro, **kw)
+    assert replay["engine"] == "replay" and full["engine"] == "backtrader"
+    assert len(full["trades"]) >= 10  # the orders under test really trade
+    assert replay["trades"] == full["trades"]
+    assert np.array_equal(replay["positions"], full["positions"])
+    # the curve is cash + position × close, Backtrader's value to a few ulps
+    np.testing.assert_allclose(replay["equity"], full["equity"], rtol=1e-12, atol=0)
+    assert replay["score"] == pytest.approx(full["score"], rel=1e-12, abs=1e-12)
+
+
+def test_what_the_replay_does_not_reproduce_is_refused_by_name(candles, configs):
+    with pytest.raises(NotReplayable, match="timers") as refused:
+        run_backtest(configs["Timed"].strategy.cls, candles, cerebro=ReplayCerebro)
+    assert isinstance(refused.value, EngineUnsupported)
+
+
+def test_a_strategy_that_raises_in_a_replay_is_named(candles):
+    with pytest.raises(StrategyRunError, match="Raises.*boom at bar 300"):
+        run_backtest(Raises, candles, cerebro=ReplayCerebro)
+
+
+FOLDER = '''
+import backtrader as bt
+
+
+class Timed(bt.Strategy):
+    params = (("period", 20),)
+
+    def __init__(self):
+        self.sma = bt.ind.SMA(period=self.p.period)
+
+    def start(self):
+        self.add_timer(when=bt.timer.SESSION_START)
+
+    def next(self):
+        if not self.position and self.data.close[0] > self.sma[0]:
+            self.buy()
+        elif self.position and self.data.close[0] < self.sma[0]:
+            self.close()
+
+
+class CrossTimeExit(bt.Strategy):
+    """Long on a cross up, out on the cross down or after ``hold`` bars."""
+
+    params = (("hold", 80),)
+
+    def __init__(self):
+        self.cross = bt.ind.CrossOver(bt.ind.SMA(period=10), bt.ind.SMA(period=60))
+        self.entered = None
+
+    def next(self):
+        if not self.position:
+            if self.cross[0] > 0:
+                self.buy()
+                self.entered = len(self)
+        elif self.cross[0] < 0 or len(self) - self.entered >= self.p.hold:
+            self.close()
+'''
+
+
+@pytest.fixture(scope="module")
+def configs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("replayed")
+    (folder / "replayed.py").write_text(textwrap.dedent(FOLDER))
+    return {c.name: c for c in discover(folder).configurations()}
+
+
+def test_a_job_the_replay_refuses_runs_in_backtrader_and_says_why(candles, configs):
+    config = configs["Timed"]
+    job = BacktestJob(config, candles, start=candles.frame.index[1_000], warmup_bars=200)
+    plain, replayed = run_many([job, BacktestJob(**{**vars(job), "cerebro": ReplayCerebro})], progress=False)
+    assert plain["error"] is None and replayed["error"] is None
+    assert replayed["engine"] == "backtrader" and "timers" in replayed["engine_fallback"]
+    assert replayed["score"] == plain["score"]
+
+
+def test_the_spot_check_catches_a_time_exit_the_episodes_never_showed(configs):
+    # Episodes of 60 bars never hold 80: the time exit never acts there, and the surrogate
+    # learns "out on the cross down". Its walk over the screening period holds longer; the
+    # windows around its longest holds show the real strategy leaving at 80 bars.
+    candles = sample_market(bars=16_000, seed=3)
+    config = configs["CrossTimeExit"]
+    kw = dict(train=(0, 9_000), screen=(9_000, 15_000), seed=0, base_episodes=6, length=60, progress=False,
+              min_speedup=0, spot_episodes=2)
+    idx = candles.frame.index
+    full = run_backtest(config.strategy.cls, candles, params=config.params, start=idx[9_000], end=idx[14_999],
+                        warmup_bars=600)
+    blind = screen_plain([config], candles, spot_holds=0, **kw).records[0]
+    assert blind["path"] == "surrogate" and blind["trust"]["trusted"]
+    assert blind["trust"]["longest_hold_episodes"] < 80 < blind["trust"]["longest_hold_walk"]
+    assert abs(blind["score"] - full["score"]) > 1e-3  # trusted, and wrong
+    checked = screen_plain([config], candles, spot_holds=3, **kw).records[0]
+    assert checked["trust"]["trusted"] is False and checked["trust"]["spot_agreement"] < 0.998
+    assert checked["path"] == "replay" and checked["score"] == pytest.approx(full["score"], abs=1e-12)
+    assert not math.isnan(checked["trust"]["spot_gap"])
