@@ -310,7 +310,7 @@ def _score_plain(instruments: dict, configs, *, plain: str, min_speedup: float) 
                        screen=run.periods["screening"], seed=run.seed, n_jobs=run.n_jobs, backend=run.backend,
                        cash=run.cash, commission=run.commission, progress=run.progress,
                        min_speedup=min_speedup / len(instruments), objective=run.objective,
-                       slippage=run.slippage, fraction=run.fraction,
+                       slippage=run.slippage, fraction=run.fraction, learn=plain == "surrogate",
                        walk_on=[(inst.candles, inst.run.periods["screening"]) for inst in others])
     summaries = {}
     for inst, screened in zip(instruments.values(), [out, *out.walked]):

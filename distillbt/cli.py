@@ -262,10 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="what screen, full and holdout scores measure: return (log of final value / cash), "
                              "sharpe, sortino, calmar, max-drawdown, profit-factor or MODULE:FUNCTION "
                              "(FUNCTION(returns, equity) -> float, higher is better; default: return)")
-    screen.add_argument("--plain", default="surrogate", choices=["surrogate", "full"],
+    screen.add_argument("--plain", default="surrogate", choices=["surrogate", "replay", "full"],
                         help="plain strategies: a learned surrogate of each configuration from short episodes of "
-                             "the training period, escalated to more episodes and then to a full backtest where it "
-                             "cannot be trusted (default; see --min-speedup), or a full backtest each")
+                             "the training period, replayed where it cannot be trusted (default; see "
+                             "--min-speedup); a replay each (the strategy's own next() over precomputed lines "
+                             "with Backtrader's broker: exact); or a full backtest each")
     screen.add_argument("--horizons", metavar="TF,TF", default="",
                         help="model strategies also fit their model at these longer intervals and trade the mean "
                              "prediction (e.g. 1h,4h; points from the parts of a --distilled multi-horizon set, "
@@ -712,11 +713,9 @@ def _cmd_screen(args) -> int:
     print(f"source: {candles.source}{label}")
     for name, period in s["periods"].items():
         print(f"{name + ':':<11} {period['first']} → {period['last']} ({period['candles']} candles)")
-    # every plain configuration from the cache: no surrogate summary, but surrogates all the same
-    surrogates = s.get("plain_surrogate") or (s.get("cached_configurations") and args.plain == "surrogate")
+    plain_how = {"surrogate": "surrogates", "replay": "replays", "full": "full backtests"}[args.plain]
     print(f"{s['configurations']} configurations ({s['model_configurations']} model: fitted on distilled "
-          f"points, vectorised; {s['plain_configurations']} plain: "
-          f"{'surrogates' if surrogates else 'full backtests'}), score = {s['score']}")
+          f"points, vectorised; {s['plain_configurations']} plain: {plain_how}), score = {s['score']}")
     for line in _selection_lines(s):
         print(line)
     if s.get("result_cache"):
@@ -725,8 +724,9 @@ def _cmd_screen(args) -> int:
               "--no-cache screens everything)")
     if s.get("plain_surrogate"):
         ps = s["plain_surrogate"]
-        print(f"plain strategies by surrogate (episodes: {ps['base_episodes']} × {ps['episode_length']} bars from "
-              f"training): paths {ps['paths']}")
+        how = (f"by surrogate (episodes: {ps['base_episodes']} × {ps['episode_length']} bars from training)"
+               if args.plain == "surrogate" else "replayed")
+        print(f"plain strategies {how}: paths {ps['paths']}")
     return _print_ranking(args, result, [report] if report is not None else [])
 
 
@@ -834,8 +834,8 @@ def _cmd_screen_basket(args, folder: Path, basket) -> int:
     for name in s["instruments"]:
         periods = s["instrument_periods"][name]
         print(f"  {name}: " + ", ".join(f"{p} {v['candles']:,}" for p, v in periods.items()) + " candles")
-    plain_how = ("full backtests" if args.plain == "full" else
-                 f"surrogates learned on {s['instruments'][0]}, walked on every instrument")
+    plain_how = {"full": "full backtests", "replay": "replays on every instrument",
+                 "surrogate": f"surrogates learned on {s['instruments'][0]}, walked on every instrument"}[args.plain]
     print(f"{s['configurations']} configurations × {len(s['instruments'])} instruments ({s['model_configurations']} "
           f"model: fitted {s['pool']} on distilled points, vectorised; {s['plain_configurations']} plain: "
           f"{plain_how}), basket score = {s['basket_score']} of each instrument's {s['objective']} ({s['score']})")

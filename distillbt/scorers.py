@@ -159,7 +159,8 @@ class PlainScorer:
     in full where it cannot be trusted (``plain="surrogate"``; :func:`distillbt.surrogate.
     screen_plain`, whose :class:`~distillbt.surrogate.api.PlainSurrogates` holds the batch's
     plans, episodes, column caches and surrogates; with ``min_speedup`` and stored
-    ``episodes``), or a baseline full backtest each (``plain="full"``)."""
+    ``episodes``), a replay each (``plain="replay"``: exact, :mod:`distillbt.surrogate.replay`),
+    or a baseline full backtest each (``plain="full"``)."""
 
     part = "plain"
 
@@ -175,7 +176,7 @@ class PlainScorer:
         began = time.perf_counter()
         if not jobs:
             return ScorerReport(0.0)
-        if self.plain == "surrogate":
+        if self.plain in ("surrogate", "replay"):
             summary = self._surrogates(run, jobs)
         else:
             summary = None
@@ -189,7 +190,7 @@ class PlainScorer:
                            screen=run.periods["screening"], seed=run.seed, n_jobs=run.n_jobs, backend=run.backend,
                            cash=run.cash, commission=run.commission, progress=run.progress,
                            min_speedup=self.min_speedup, episodes=self.episodes, objective=run.objective,
-                           slippage=run.slippage, fraction=run.fraction)
+                           slippage=run.slippage, fraction=run.fraction, learn=self.plain == "surrogate")
         take_plain_screen(run, jobs, out)
         return {k: v for k, v in out.summary.items() if k != "regimes"}
 

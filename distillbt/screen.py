@@ -397,8 +397,8 @@ def configurations_of(folder, horizons: tuple = ()):
 
 def check_options(*, plain, validate_sample) -> None:
     """One-line :class:`InputError` for an unknown plain path or a validation sample below 3."""
-    if plain not in ("surrogate", "full"):
-        raise InputError(f"plain must be 'surrogate' or 'full', not {plain!r}")
+    if plain not in ("surrogate", "replay", "full"):
+        raise InputError(f"plain must be 'surrogate', 'replay' or 'full', not {plain!r}")
     if validate_sample is not None and (isinstance(validate_sample, bool) or int(validate_sample) < 3):
         raise InputError(f"--validate-sample must be at least 3, not {validate_sample!r}")
 

@@ -12,6 +12,7 @@ import backtrader as bt
 import numpy as np
 import pytest
 
+from distillbt import cli
 from distillbt.backtest import BacktestJob, StrategyRunError, run_backtest, run_many
 from distillbt.data.sample import sample_market
 from distillbt.discovery import discover
@@ -241,3 +242,24 @@ def test_the_spot_check_catches_a_time_exit_the_episodes_never_showed(configs):
     assert checked["trust"]["trusted"] is False and checked["trust"]["spot_agreement"] < 0.998
     assert checked["path"] == "replay" and checked["score"] == pytest.approx(full["score"], abs=1e-12)
     assert not math.isnan(checked["trust"]["spot_gap"])
+
+
+def test_plain_replay_from_the_command_line(tmp_path, capsys):
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    (folder / "replayed.py").write_text(textwrap.dedent(FOLDER))
+    out = tmp_path / "result.json"
+    code = cli.main(["screen", str(folder), "--sample-bars", "9000", "--plain", "replay", "--validate",
+                     "--no-progress", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0 and "plain: replays" in printed and "plain strategies replayed: paths" in printed
+    import json
+
+    records = json.loads(out.read_text())["records"]
+    paths = {r["strategy"]: r["path"] for r in records}
+    # the Timed strategy's timer makes its replay fall back to Backtrader, saying why
+    assert paths == {"CrossTimeExit": "replay", "Timed": "full"}
+    timed = next(r for r in records if r["strategy"] == "Timed")
+    assert "timers" in timed["trust"]["replay_refused"]
+    for record in records:  # --validate backtests them all in Backtrader
+        assert record["screen_score"] == pytest.approx(record["full_score"], abs=1e-9)

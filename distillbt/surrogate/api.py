@@ -149,6 +149,7 @@ def screen_plain(
     replay: bool = True,
     spot_episodes: int = 4,
     spot_holds: int = 3,
+    learn: bool = True,
 ) -> PlainScreen:
     """Score plain configurations on ``candles[screen[0]:screen[1]]`` (see the module).
 
@@ -184,6 +185,21 @@ def screen_plain(
     ``next()`` over its precomputed lines with Backtrader's broker (:mod:`.replay`: the full
     backtest's result, several times faster; ``path="replay"``), by Backtrader's own loop
     when the replay refuses the strategy; False: by Backtrader's own loop (``path="full"``).
+    ``escalate`` (default: only without the replay, which cost less than escalation rounds on
+    the calibration set) sends untrusted configurations through escalation first.
+
+    ``spot_episodes``, ``spot_holds``: a trusted surrogate is also walked over windows it was
+    not fitted on, where the strategy's real decisions are recorded after the fit: this many
+    further episodes of the pool, and windows of the screening period around the
+    ``spot_holds`` longest positions its own walk there holds — where it extrapolates most in
+    time: a time exit or a stop the episodes never saw act would close those positions
+    sooner. Their agreement and P&L gap (``spot_agreement``, ``spot_gap``) must pass the same
+    thresholds, or the configuration is not trusted. (These windows check the estimate only;
+    nothing is chosen on them.) 0 and 0: no spot check.
+
+    ``learn=False``: no surrogate at all; every configuration is replayed (``replay=True``) or
+    backtested in full — exact, and at screening periods of ~100,000 bars about as fast as
+    learning (``benchmarks/bench_replay.py``).
     """
     options = {k: v for k, v in locals().items() if k not in ("configurations", "candles", "episodes", "walk_on")}
     batch = PlainSurrogates(configurations, candles, **options)
@@ -206,7 +222,7 @@ def _take_exact(record: dict, result: dict, curves: dict, full_results: dict) ->
     path = "replay" if result.get("engine") == "replay" else "full"
     if path == "full":  # a Backtrader run: the screen's baseline need not run it again
         full_results[record["name"]] = result
-    elif record["trust"] is not None and result.get("engine_fallback"):
+    if record["trust"] is not None and result.get("engine_fallback"):
         record["trust"]["replay_refused"] = result["engine_fallback"]
     record.update(score=float(result["score"]), path=path, surrogate_score=record["score"])
 
@@ -221,7 +237,7 @@ class PlainSurrogates:
                  base_episodes, length, pool_episodes, escalation_rounds, escalation_episodes, source_bars,
                  max_depth, min_transitions, min_agreement, rate_band, max_pnl_gap, min_speedup, escalate,
                  full_fallback, progress, objective=None, slippage=0.0, fraction=None, own_lines=True,
-                 replay=True, spot_episodes=4, spot_holds=3):
+                 replay=True, spot_episodes=4, spot_holds=3, learn=True):
         self.began = time.perf_counter()
         self.configurations = list(configurations)
         self.candles = candles
@@ -242,6 +258,7 @@ class PlainSurrogates:
         self.full_fallback, self.own_lines = full_fallback, own_lines
         self.cerebro = ReplayCerebro if replay else bt.Cerebro
         self.spot_episodes, self.spot_holds = max(0, int(spot_episodes)), max(0, int(spot_holds))
+        self.learn = bool(learn)
         self.paths: dict = {}  # i -> the surrogate's positions over the screening period
         self.pool = None  # the episodes before the spot check's windows
         self.thresholds = dict(min_transitions=min_transitions, min_agreement=min_agreement, rate_band=rate_band,
@@ -303,6 +320,11 @@ class PlainSurrogates:
                     self.records[i]["trust"] = {
                         "trusted": False, "reason": f"short history: full backtests ({self.full_bars * len(self.live)} "
                         f"bars) cost less than {self.min_speedup:g}x the base episodes ({cost} bars)"}
+        if not self.learn:
+            self.direct_full = list(self.live)
+            engine = "replayed" if self.cerebro is ReplayCerebro else "backtested in full"
+            for i in self.live:
+                self.records[i]["trust"] = {"trusted": False, "reason": f"{engine} as asked (no surrogate)"}
         self.surrogate_live = [i for i in self.live if i not in self.direct_full]
 
     def choose_episodes(self, given=None) -> None:

@@ -124,17 +124,16 @@ def held_columns(context: TradeContext, inputs: TradeInputs, start: int, stop: i
     extremes = {}
 
     def extreme(kind):  # the running extremes since entry, computed when a column needs them
-        if kind not in extremes:
-            values, ufunc = {"peak": (close, np.maximum), "trough": (close, np.minimum),
-                             "high": (inputs.high[start:stop], np.maximum),
-                             "low": (inputs.low[start:stop], np.minimum)}[kind]
-            extremes[kind] = ufunc.accumulate(ufunc(values, getattr(context, kind)))
-        return extremes[kind]
+        found = extremes.get(kind)
+        if found is None:
+            values = close if kind in ("peak", "trough") else (inputs.high if kind == "high" else inputs.low)[start:stop]
+            ufunc = np.maximum if kind in ("peak", "high") else np.minimum
+            found = extremes[kind] = ufunc.accumulate(ufunc(values, getattr(context, kind)))
+        return found
 
     out = np.empty((n, len(names)), dtype=np.float32) if out is None else out
     with np.errstate(all="ignore"):
-        for j, name in enumerate(names):
-            kind, _, unit = name[len("trade:"):].partition("/")
+        for j, (kind, unit) in enumerate(_parsed(names)):
             if kind == "bars":
                 out[:, j] = np.arange(context.bars + 1.0, context.bars + 1.0 + n)
                 continue
@@ -146,9 +145,23 @@ def held_columns(context: TradeContext, inputs: TradeInputs, start: int, stop: i
                 level, reference = close, extreme(kind[5:])
             out[:, j] = (level - reference) / (inputs.units[unit][start:stop] * close) if unit \
                 else level / reference - 1.0
-    np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    bad = ~np.isfinite(out)  # a zero unit or reference: 0, as np.nan_to_num(…, 0, 0, 0) would give
+    if bad.any():
+        out[bad] = 0.0
     if not n:
         return out, context
-    last = {k: float(extreme(k)[-1]) for k in ("peak", "trough", "high", "low")}
-    return out, TradeContext(context.state, context.bars + n, price, last["peak"], last["trough"], last["high"],
-                             last["low"])
+    return out, TradeContext(context.state, context.bars + n, price, float(extreme("peak")[-1]),
+                             float(extreme("trough")[-1]), float(extreme("high")[-1]), float(extreme("low")[-1]))
+
+
+_PARSED: dict = {}
+
+
+def _parsed(names) -> list[tuple[str, str]]:
+    """``(kind, unit)`` of each trade column name (``trade:from_peak/own:atr/c`` →
+    ``("from_peak", "own:atr/c")``), parsed once per list of names."""
+    key = tuple(names)
+    found = _PARSED.get(key)
+    if found is None:
+        found = _PARSED[key] = [(kind, unit) for kind, _, unit in (n[len("trade:"):].partition("/") for n in names)]
+    return found
