@@ -282,6 +282,9 @@ class _Recorder(bt.Analyzer):
     """
 
     params = (("trade_from", None),)
+    #: The replay (:mod:`distillbt.surrogate.replay`) calls no analyzer's ``next``; it records
+    #: the value and position at every bar itself and :func:`run_backtest` reads them there.
+    replay_safe = True
 
     def __init__(self):
         self.values = []
@@ -487,6 +490,7 @@ class _DefaultSizer(bt.Analyzer):
     ``__init__`` (``self.setsizer(...)``), which is then used and named in :attr:`own`."""
 
     params = (("percents", SIZER_PERCENTS),)
+    replay_safe = True  # works in start() only
 
     def start(self):
         sizer = self.strategy.getsizer()

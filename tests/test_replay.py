@@ -163,6 +163,15 @@ def test_what_the_replay_does_not_reproduce_is_refused_by_name(candles, configs)
     assert isinstance(refused.value, EngineUnsupported)
 
 
+def test_an_analyzer_the_replay_would_not_call_is_refused(candles):
+    cerebro = ReplayCerebro(stdstats=False, preload=True, runonce=True)
+    cerebro.adddata(bt.feeds.PandasData(dataname=candles.frame.iloc[:600]))
+    cerebro.addstrategy(LongShortTarget)
+    cerebro.addanalyzer(bt.analyzers.Returns)
+    with pytest.raises(NotReplayable, match="analyzers Returns"):
+        cerebro.run()
+
+
 def test_a_strategy_that_raises_in_a_replay_is_named(candles):
     with pytest.raises(StrategyRunError, match="Raises.*boom at bar 300"):
         run_backtest(Raises, candles, cerebro=ReplayCerebro)

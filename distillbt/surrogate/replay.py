@@ -131,6 +131,11 @@ def _check_replayable(cerebro, strat) -> None:
         raise NotReplayable("timers")
     if strat.observers or cerebro.writers:
         raise NotReplayable("observers or writers")
+    # the loop calls no analyzer's next: only those that say they need none (a run's own
+    # recorder, whose curve the replay records itself)
+    needing = [type(a).__name__ for a in strat.analyzers if not getattr(a, "replay_safe", False)]
+    if needing:
+        raise NotReplayable(f"analyzers {', '.join(needing)}")
     broker = strat.broker
     if not isinstance(broker, bt.brokers.BackBroker) or broker.p.fundmode or broker._fundhist or broker.p.checksubmit:
         raise NotReplayable("a broker other than BackBroker without checks and fund mode")
