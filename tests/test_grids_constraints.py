@@ -261,7 +261,7 @@ def test_cli_config_file_and_command_line_precedence(folder, tmp_path, capsys):
     (["--grid", "SmaCross.slow=5", "--grid", "Slow.slow=5"], None, "the constraints dropped all 8"),
     ([], "topp = 3", "unknown key 'topp'"),
     ([], "top = 2.5", "top must be a whole number"),
-    ([], 'plain = "fast"', "plain must be one of surrogate, full"),
+    ([], 'plain = "fast"', "plain must be one of surrogate, replay, full"),
     ([], "validate = true\nvalidate-sample = 4", "--validate and --validate-sample do not mix"),
     ([], "top = ", "not valid TOML"),
     ([], None, "no such file"),
