@@ -7,9 +7,11 @@ configuration: same score and trades, and the time of each.
 
 Every plain configuration of the folders, on the screening period the plain screen uses (the
 sample market's 50–80 %), with the screen's bounded warm-up (``distillbt.baseline``), run twice
-with the same worker processes: every replay, then every full backtest (wall time of each
-batch; per configuration, the seconds each run reports). Prints a line per configuration and
-the totals; a replay whose score or trades differ from its full backtest is flagged.
+with the same worker processes: replays and full backtests in alternating chunks of 6
+configurations, so both are timed over the same stretch of a shared machine's load (wall time
+summed per engine; per configuration, the seconds each run reports). Prints a line per
+configuration and the totals; a replay whose score or trades differ from its full backtest is
+flagged.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from distillbt.backtest import run_many  # noqa: E402
 from distillbt.baseline import baseline_job  # noqa: E402
 from distillbt.data.sample import sample_market  # noqa: E402
 from distillbt.discovery import discover  # noqa: E402
+from distillbt.executor import Executor  # noqa: E402
 from distillbt.strategy import ModelStrategy  # noqa: E402
 from distillbt.surrogate.replay import ReplayCerebro  # noqa: E402
 
@@ -46,13 +49,16 @@ def main():
     screen = (n // 2, int(n * 0.8))
     jobs = [baseline_job(c, candles, start=screen[0], stop=screen[1], cash=10_000.0, commission=0.001)
             for c in configs]
-    run_many(jobs[:2], n_jobs=a.jobs, progress=False)  # start the workers, untimed
-    results, seconds = {}, {}
-    for name, cerebro in (("replay", ReplayCerebro), ("full", bt.Cerebro)):
-        began = time.perf_counter()
-        results[name] = run_many([dataclasses.replace(j, cerebro=cerebro) for j in jobs], n_jobs=a.jobs,
-                                 progress=False)
-        seconds[name] = time.perf_counter() - began
+    engines = (("replay", ReplayCerebro), ("full", bt.Cerebro))
+    results, seconds = {name: [] for name, _ in engines}, {name: 0.0 for name, _ in engines}
+    with Executor(n_jobs=a.jobs) as executor:  # one pool for every chunk, both engines
+        run_many(jobs[:2], executor=executor, progress=False)  # start the workers, untimed
+        for k in range(0, len(jobs), 6):
+            for name, cerebro in engines if (k // 6) % 2 == 0 else engines[::-1]:
+                began = time.perf_counter()
+                results[name] += run_many([dataclasses.replace(j, cerebro=cerebro) for j in jobs[k:k + 6]],
+                                          executor=executor, progress=False)
+                seconds[name] += time.perf_counter() - began
     print(f"{len(configs)} plain configurations, screening {screen[1] - screen[0]:,} bars of {n:,} sample "
           f"candles, --jobs {a.jobs}\n")
     print("| configuration | trades | full s | replay s | speed-up | engine | same score and trades |")

@@ -223,22 +223,25 @@ def test_crossover_surrogate_reproduces_its_positions_on_held_out_data(candles, 
     assert record["score"] == pytest.approx(full["score"], abs=1e-9)
 
 
-@pytest.mark.parametrize("replay", [True, False])
-def test_a_poor_surrogate_is_escalated_and_marked(candles, found, replay):
-    # without the replay, escalation first (the default then), then Backtrader's full run;
-    # with it, the replay at once: the same score either way
+def test_a_poor_surrogate_is_replayed_or_escalated_and_marked(candles, found):
+    # With the replay (the default), no escalation: the replay at once. Without it, escalation
+    # first (the default then: more episodes recorded), then Backtrader's full run. The same
+    # score either way.
     config = _config(found, "Erratic")
-    out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=2, pool_episodes=4,
-                       escalation_rounds=1, progress=False, replay=replay)
-    record = out.records[0]
-    path = "replay" if replay else "full"
-    assert record["path"] == path
-    assert record["trust"]["trusted"] is False
-    assert ("escalation_rounds" in record["trust"]) is not replay or out.summary["escalations"] == 0
-    assert record["score"] == pytest.approx(_full(candles, config)["score"], abs=1e-12)
-    assert out.summary["paths"] == {"surrogate": 0, "surrogate+escalated": 0, "replay": int(replay),
-                                    "full": int(not replay)}
-    assert record["surrogate_score"] is not None  # what the surrogate said is kept beside it
+    full = _full(candles, config)["score"]
+    kw = dict(train=TRAIN, screen=SCREEN, seed=0, base_episodes=2, pool_episodes=4, escalation_rounds=1,
+              progress=False)
+    outs = {replay: screen_plain([config], candles, replay=replay, **kw) for replay in (True, False)}
+    for replay, out in outs.items():
+        record = out.records[0]
+        assert record["path"] == ("replay" if replay else "full")
+        assert record["trust"]["trusted"] is False
+        assert record["score"] == pytest.approx(full, abs=1e-12)
+        assert out.summary["paths"] == {"surrogate": 0, "surrogate+escalated": 0, "replay": int(replay),
+                                        "full": int(not replay)}
+        assert record["surrogate_score"] is not None  # what the surrogate said is kept beside it
+    fed = {replay: out.records[0]["trust"]["bars_fed"] for replay, out in outs.items()}
+    assert fed[False] > fed[True] > 0  # the escalation round recorded more; the replay none
 
 
 def test_escalation_records_more_episodes_where_the_rare_transitions_are(candles):

@@ -85,13 +85,15 @@ from ..errors import InputError, first_line
 from ..executor import current, parallel_api
 from ..indicators import KINDS
 from ..objectives import bars_per_year, objective_score
+from ..records import PATHS
 from ..vectorised import simulate
 from .columns import ColumnCache
 from .escalation import SourceColumns, escalation_windows, merged_recording
 from .plan import ConfigPlan, full_warmup, plan_configuration
 from .recorder import record_many
 from .replay import ReplayCerebro
-from .trust import fit_and_trust, held_runs, is_trusted, spot_check, walk_and_trust
+from .trade_state import held_runs
+from .trust import fit_and_trust, is_trusted, spot_check, walk_and_trust
 
 __all__ = ["screen_plain", "PlainScreen", "PlainSurrogates"]
 
@@ -209,8 +211,9 @@ def screen_plain(
 
 
 #: A plain configuration's score comes from its surrogate (escalated or not), a replay of its
-#: own ``next()`` (exact, :mod:`.replay`) or Backtrader's full run.
-PLAIN_PATHS = ("surrogate", "surrogate+escalated", "replay", "full")
+#: own ``next()`` (exact, :mod:`.replay`) or Backtrader's full run: every path but the model
+#: strategies' ``vectorised``.
+PLAIN_PATHS = tuple(p for p in PATHS if p != "vectorised")
 
 
 def _take_exact(record: dict, result: dict, curves: dict, full_results: dict) -> None:
@@ -649,7 +652,7 @@ class PlainSurrogates:
         summary = {"walked_from": self.candles.symbol, "walk_seconds": walk_seconds,
                    "full_seconds": time.perf_counter() - began - walk_seconds,
                    "paths": {p: paths.count(p) for p in PLAIN_PATHS}}
-        return PlainScreen(records=records, summary=summary, episodes=self.eps, curves=curves,
+        return PlainScreen(records=records, summary=summary, episodes=self.pool, curves=curves,
                            full_results=full_results)
 
     # -- the summary ------------------------------------------------------------------------

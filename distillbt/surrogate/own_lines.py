@@ -45,8 +45,8 @@ from backtrader.indicators import basicops
 from ..backtest import NumpyFeed
 from ..errors import InputError, first_line
 
-__all__ = ["own_lines", "backtrader_lines", "strategy_graph", "graph_lines", "graph_nodes", "node_lines", "delayed", "GraphEvaluator",
-           "NotVectorised", "OwnLines"]
+__all__ = ["own_lines", "backtrader_lines", "backtrader_pass", "strategy_graph", "graph_lines", "graph_nodes",
+           "node_lines", "delayed", "GraphEvaluator", "NotVectorised", "OwnLines"]
 
 
 class NotVectorised(LookupError):
@@ -138,11 +138,17 @@ def _line_names(strategy, nodes) -> list[tuple[str, object]]:
     return out
 
 
-def backtrader_lines(strategy) -> dict:
-    """Every line of a built strategy's graph (:func:`strategy_graph`) computed by Backtrader's
-    own vectorised pass (``_once``), without the bar loop."""
+def backtrader_pass(strategy) -> None:
+    """Fill every line buffer of a built strategy's graph by Backtrader's own vectorised pass
+    (each indicator's ``_once``), without the bar loop."""
     for indicator in strategy._lineiterators[bt.LineIterator.IndType]:
         indicator._once()
+
+
+def backtrader_lines(strategy) -> dict:
+    """Every line of a built strategy's graph (:func:`strategy_graph`) computed by Backtrader's
+    own vectorised pass (:func:`backtrader_pass`)."""
+    backtrader_pass(strategy)
     return {name: np.array(line.array, dtype=np.float64)
             for name, line in _line_names(strategy, graph_nodes(strategy))}
 

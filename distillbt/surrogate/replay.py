@@ -36,7 +36,7 @@ import numpy as np
 from backtrader import linebuffer as btlb
 
 from ..errors import EngineUnsupported
-from .own_lines import GraphEvaluator, NotVectorised, graph_nodes, node_lines
+from .own_lines import GraphEvaluator, NotVectorised, backtrader_pass, graph_nodes, node_lines
 
 __all__ = ["ReplayCerebro", "NotReplayable"]
 
@@ -92,9 +92,10 @@ class ReplayCerebro(bt.Cerebro):
         data = self.datas[0]
         n = data.buflen()  # preloaded: every bar
         clock = _Clock()
-        self._fill_lines(strat, n)
+        nodes = graph_nodes(strat)
+        _fill_lines(strat, nodes)
         cache: dict = {}
-        for buf in _all_buffers(strat):
+        for buf in _all_buffers(strat, nodes):
             buf.__class__ = _clocked_class(type(buf), clock, cache)
         dt_line = strat.lines.datetime
         dt_line.array = list(data.lines.datetime.array)  # the strategy's clock is the feed's
@@ -103,25 +104,22 @@ class ReplayCerebro(bt.Cerebro):
                 line.array = [math.nan] * n
         _replay(self, strat, data, clock, n)
 
-    def _fill_lines(self, strat, n: int) -> None:
-        """Every line of the graph at every bar: numpy when each node has a definition,
-        else Backtrader's own vectorised pass."""
-        data = strat.datas[0]
-        arrays = {alias: np.asarray(getattr(data.lines, alias).array, dtype=np.float64)
-                  for alias in data.lines.getlinealiases()}
-        nodes = graph_nodes(strat)
-        evaluator = GraphEvaluator(strat, arrays, nodes)
-        filled = {}
-        try:
-            for _, node in nodes:
-                for _, line in node_lines(node):
-                    filled[id(line)] = (line, evaluator.line(line))
-        except NotVectorised:
-            for indicator in strat._lineiterators[bt.LineIterator.IndType]:
-                indicator._once()
-            return
-        for line, values in filled.values():
-            line.array = values.tolist()  # a list: indexing gives floats without boxing each time
+
+
+def _fill_lines(strat, nodes) -> None:
+    """Every line of the graph ``nodes`` at every bar: numpy when each node has a definition,
+    else Backtrader's own vectorised pass."""
+    data = strat.datas[0]
+    arrays = {alias: np.asarray(getattr(data.lines, alias).array, dtype=np.float64)
+              for alias in data.lines.getlinealiases()}
+    evaluator = GraphEvaluator(strat, arrays, nodes)
+    try:
+        filled = [(line, evaluator.line(line)) for _, node in nodes for _, line in node_lines(node)]
+    except NotVectorised:
+        backtrader_pass(strat)
+        return
+    for line, values in filled:
+        line.array = values.tolist()  # a list: indexing gives floats without boxing each time
 
 
 def _check_replayable(cerebro, strat) -> None:
@@ -144,7 +142,7 @@ def _check_replayable(cerebro, strat) -> None:
             raise NotReplayable("a futures-like, levered or interest-charging commission")
 
 
-def _all_buffers(strat) -> list:
+def _all_buffers(strat, nodes) -> list:
     seen, out = set(), []
 
     def add(buf):
@@ -157,7 +155,7 @@ def _all_buffers(strat) -> list:
             add(line)
     for line in strat.lines:
         add(line)
-    for _, node in graph_nodes(strat):
+    for _, node in nodes:
         for _, line in node_lines(node):
             add(line)
     return out

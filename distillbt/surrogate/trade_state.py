@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["TradeInputs", "TradeContext", "trade_names", "trade_columns", "held_columns", "BASE"]
+__all__ = ["TradeInputs", "TradeContext", "trade_names", "trade_columns", "held_columns", "held_runs", "BASE"]
 
 BASE = ("bars", "ret", "peak", "trough", "from_peak", "from_trough", "from_high", "from_low")
 _PER_UNIT = ("ret", "from_peak", "from_trough", "from_high", "from_low")
@@ -76,22 +76,28 @@ class TradeContext:
         return cls(state, 0, price, signal_close, signal_close, -np.inf, np.inf)
 
 
+def held_runs(state) -> np.ndarray:
+    """``(first bar, bars)`` of every run of one non-zero position in ``state`` (per bar; a
+    reversal starts a new run)."""
+    state = np.asarray(state, dtype=np.float64)
+    if not len(state):
+        return np.zeros((0, 2), dtype=np.int64)
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(state) != 0) + 1))
+    lengths = np.diff(np.concatenate((starts, [len(state)])))
+    held = state[starts] != 0
+    return np.column_stack([starts[held], lengths[held]]).astype(np.int64)
+
+
 def _runs(state, inputs: TradeInputs, context: TradeContext | None):
     """``(start, stop, context before start)`` of every stretch of the path ``state`` held in
-    one position (a reversal starts a new one)."""
+    one position (:func:`held_runs`); one at the first bar continues ``context`` when it holds
+    the same position."""
     s = np.asarray(state, dtype=np.float64)
-    before = np.concatenate(([context.state if context else 0.0], s[:-1]))
-    edges = np.concatenate(([0], np.flatnonzero(s != before), [len(s)]))
-    for a, b in zip(edges[:-1], edges[1:]):
-        a, b = int(a), int(b)
-        if a == b or s[a] == 0:
-            continue
+    for a, n in held_runs(s).tolist():
         if a == 0 and context is not None and context.state == s[0]:
-            yield a, b, context
-        elif a == 0 and s[0] == before[0]:
-            raise ValueError("a position held at the first bar needs its TradeContext")
+            yield a, a + n, context
         else:  # entered at this bar's open, ordered at the close before (none before bar 0)
-            yield a, b, TradeContext.entered(float(s[a]), float(inputs.open[a]), float(inputs.close[max(a - 1, 0)]))
+            yield a, a + n, TradeContext.entered(float(s[a]), float(inputs.open[a]), float(inputs.close[max(a - 1, 0)]))
 
 
 def trade_columns(state, inputs: TradeInputs, names, context: TradeContext | None = None) -> np.ndarray:

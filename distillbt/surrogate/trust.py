@@ -19,9 +19,9 @@ from .model import PositionSurrogate
 from .own_features import is_own
 from .plan import snap_candidates
 from .recorder import NO_LABEL
-from .trade_state import TradeContext, TradeInputs, context_at, trade_columns
+from .trade_state import TradeContext, TradeInputs, context_at, held_runs, trade_columns
 
-__all__ = ["fit_and_trust", "walk_and_trust", "spot_check", "held_runs", "Evidence", "is_trusted", "deficits", "used_columns"]
+__all__ = ["fit_and_trust", "walk_and_trust", "spot_check", "Evidence", "is_trusted", "deficits", "used_columns"]
 
 
 def _training_rows(rec, episode_bank, columns, which, part=slice(None)):
@@ -192,8 +192,7 @@ def spot_check(model, plan, rec, bank_of, *, screen_bars: int, trade_of=None, co
     slices = [slice(0, len(rec["state"][k])) for k in range(len(recorded))]
     hits, seen_bars, sums, n_held = _held_out_walk(model, rec, banks, inputs, recorded, slices, n_cols=n_cols,
                                                    ret_col=ret_col, commission=commission, fraction=fraction)
-    gap = float(math.sqrt(float(np.sum(np.square(sums))) * screen_bars / n_held)) if sums and n_held else None
-    return {"spot_agreement": hits / seen_bars if seen_bars else None, "spot_gap": gap,
+    return {"spot_agreement": hits / seen_bars if seen_bars else None, "spot_gap": _scaled_gap(sums, n_held, screen_bars),
             "spot_episodes": len(recorded), "spot_bars": int(n_held)}
 
 
@@ -302,15 +301,12 @@ def _longest_hold(state) -> int:
     return int(holds[:, 1].max()) if len(holds) else 0
 
 
-def held_runs(state) -> np.ndarray:
-    """``(first bar, bars)`` of every run of one non-zero position in ``state`` (per bar)."""
-    state = np.asarray(state, dtype=np.float64)
-    if not len(state):
-        return np.zeros((0, 2), dtype=np.int64)
-    starts = np.concatenate(([0], np.flatnonzero(np.diff(state) != 0) + 1))
-    lengths = np.diff(np.concatenate((starts, [len(state)])))
-    held = state[starts] != 0
-    return np.column_stack([starts[held], lengths[held]]).astype(np.int64)
+def _scaled_gap(sums, n_held: int, screen_bars: int) -> float | None:
+    """Per-stretch P&L differences of held-out walks over ``n_held`` bars, scaled to a period
+    of ``screen_bars`` as a random walk: ``sqrt(Σ sum² × screen bars / held-out bars)``."""
+    if not len(sums) or not n_held:
+        return None
+    return float(math.sqrt(float(np.sum(np.square(sums))) * screen_bars / n_held))
 
 
 def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commission=0.001, fraction=0.95,
@@ -333,12 +329,8 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
     path = model.walk(F, start_state=0.0, trade=trade if model.splits_on_trade() else None)
     n_screen = len(path)
     sums, n_held = evidence.sums, evidence.n_held
-    if sums and n_held:
-        sums_ = np.asarray(sums)
-        pnl_gap = float(math.sqrt(float(np.sum(sums_ ** 2)) * n_screen / n_held))
-        pnl_bias = float(abs(sums_.sum()) * n_screen / n_held)
-    else:
-        pnl_gap = pnl_bias = None
+    pnl_gap = _scaled_gap(sums, n_held, n_screen)
+    pnl_bias = float(abs(float(np.sum(sums))) * n_screen / n_held) if pnl_gap is not None else None
     if evidence.ret_col is not None:
         r = F[:, evidence.ret_col].astype(np.float64)
         r_next = np.nan_to_num(np.concatenate((r[1:], [0.0])))
