@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from distillbt.data.sample import sample_market  # noqa: E402
 from distillbt.data.sources import load_candles  # noqa: E402
 from distillbt.discovery import discover  # noqa: E402
-from distillbt.distilled_sets import distil_sets, needs_of  # noqa: E402
+from distillbt.distilled_sets import ROWS_METHOD, distil_sets, needs_of  # noqa: E402
 from distillbt.executor import Executor  # noqa: E402
 from distillbt._vectorised_screen import screen_vectorised  # noqa: E402
 from distillbt.scorers import ScreenRun  # noqa: E402
@@ -135,7 +135,9 @@ def check(args) -> None:
         records = [r for r in result.records if r.scored and r.full_score is not None]
         fam = {}
         for r in records:
-            kind = "linear" if "linear estimator" in (r.distilled_by or "") else "non-linear"
+            by = r.distilled_by or ""
+            kind = ("linear" if "linear estimator" in by else "path-dependent" if by.startswith(ROWS_METHOD)
+                    else "non-linear")
             fam.setdefault(kind, []).append(r)
         per_family = {k: _rho([r.screen_score for r in v], [r.full_score for r in v]) for k, v in fam.items()}
         model = s["paths"]["model"]
@@ -152,15 +154,17 @@ def check(args) -> None:
     rho = np.array([r["rho"] for r in rows])
     sp = np.array([r["model_speedup"] for r in rows])
     print(f"\nsource {candles.source}, {len(candles)} candles, folder {folder}; seeds {args.seeds}")
-    print("| seed | configurations | failed | Spearman [90% CI] | linear | non-linear | model path | screen s | "
-          "full s |")
-    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    print("| seed | configurations | failed | Spearman [90% CI] | linear | path-dependent | non-linear | model path | "
+          "screen s | full s |")
+    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         ci = r["ci"] or [float("nan")] * 2
         print(f"| {r['seed']} | {r['n']} | {r['errors']} | {r['rho']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] | "
-              f"{r['families'].get('linear', float('nan')):.3f} | {r['families'].get('non-linear', float('nan')):.3f} | "
+              f"{r['families'].get('linear', float('nan')):.3f} | "
+              f"{r['families'].get('path-dependent', float('nan')):.3f} | "
+              f"{r['families'].get('non-linear', float('nan')):.3f} | "
               f"{r['model_speedup']:.1f}x | {r['screen']:.1f} | {r['full']:.1f} |")
-    print(f"| mean ± std | | | {rho.mean():.3f} ± {rho.std():.3f} | | | {sp.mean():.1f} ± {sp.std():.1f}x | | |")
+    print(f"| mean ± std | | | {rho.mean():.3f} ± {rho.std():.3f} | | | | {sp.mean():.1f} ± {sp.std():.1f}x | | |")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from itertools import groupby
 
 from .capture import captured
+from .distilled_sets import ROWS_METHOD
 from .errors import first_line
 from .executor import using
 from .features import make_features, ohlcv_frame
@@ -38,7 +39,8 @@ def screen_vectorised(configs, sets: dict | None, candles, *, set_of: dict | Non
     ``sets``: key → distilled set, ``set_of``: configuration name → the key of the set its
     model is fitted on (:mod:`distillbt.distilled_sets`); ``sets`` None fits each model on the real
     candles before ``start`` instead (what a full backtest does: the replica that checks the
-    two executions agree). ``progress``: a tqdm bar to advance (or None). ``feature_cache``:
+    two executions agree), as does the key :data:`~distillbt.distilled_sets.ROWS_METHOD`
+    (path-dependent estimators). ``progress``: a tqdm bar to advance (or None). ``feature_cache``:
     a dict of feature tables by options, filled here and reused by a later call on the same
     candles and ``stop``. Chunks run on ``executor``, else the active one, else one made from
     ``n_jobs``, ``backend`` and ``scheduler`` (:func:`distillbt.executor.using`).
@@ -116,7 +118,8 @@ def _run_chunk(chunk, *, frame, sets, feature_tables, set_of, cash, commission, 
             cls = config.strategy.cls
             key = (cls, cls.fit_key(config.params))  # two strategies can share params
             if key not in models:
-                models[key] = (cls.fit_model(frame, params=config.params, end=start) if sets is None else
+                on_candles = sets is None or set_of.get(config.name) == ROWS_METHOD
+                models[key] = (cls.fit_model(frame, params=config.params, end=start) if on_candles else
                                cls.fit_model_on_distilled(sets[set_of[config.name]], params=config.params,
                                                           timeframe=timeframe))
             fitted = models[key]

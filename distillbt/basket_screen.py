@@ -217,7 +217,8 @@ def screen_basket(
                 raise InputError(f"{config.name}: horizons need --pool per-instrument")
 
     with captured("make_estimator"):  # the strategies' hooks run here
-        needs, errors = needs_of(configs, method=method, size=size)
+        # a pooled full backtest fits one model on every instrument's rows: no per-instrument fit
+        needs, errors = needs_of(configs, method=method, size=size, training_rows=pool != "pooled")
     if errors and len(errors) == len(configs):
         raise StrategyError(next(iter(errors.values())))
     distill_started = time.perf_counter()

@@ -13,7 +13,11 @@ estimator (:func:`distillbt.estimators.estimator_traits`):
   own label is mostly noise, and a model fitted on a few thousand noisy rows trades on it
   (chosen by ``benchmarks/bench_estimators.py --calibrate`` against coresets of real rows on
   strategies written for the purpose, checked on others; README "Using scikit-learn
-  estimators").
+  estimators");
+- ``"rows"`` (stochastic gradient descent, perceptrons, neural networks: fitted by a path of
+  updates that no small set reproduces): :data:`ROWS_METHOD`, no set at all — the model is
+  fitted on the training candles themselves, as its full backtest fits it
+  (:data:`distillbt.estimators.PATH_DEPENDENT`).
 
 An explicit ``method`` (``screen --method``) overrides both. Configurations with the same need
 share one set; each set is distilled from the training period with targets at its horizon
@@ -37,7 +41,7 @@ from .errors import InputError, first_line
 from .estimators import check_estimator, estimator_traits
 from .fitting import target_horizon_of
 
-__all__ = ["SetNeed", "LINEAR_METHOD", "AGNOSTIC_METHOD", "AGNOSTIC_SIZE", "TASK_OF_TARGET", "needs_of",
+__all__ = ["SetNeed", "LINEAR_METHOD", "AGNOSTIC_METHOD", "AGNOSTIC_SIZE", "ROWS_METHOD", "TASK_OF_TARGET", "needs_of",
            "distil_sets", "given_sets", "check_sets_precede"]
 
 #: The distilled set a model strategy's target is fitted on.
@@ -50,6 +54,9 @@ AGNOSTIC_METHOD = "centroids"
 #: Points of the agnostic set (over all regimes), at most a tenth of the training rows (each
 #: point then averages the labels of ten rows or more).
 AGNOSTIC_SIZE = 10_000
+#: Path-dependent estimators: no distilled set; fitted on the candles before the screening
+#: period, the rows their full backtest fits on.
+ROWS_METHOD = "training-rows"
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,8 @@ class SetNeed:
     def key(self) -> str:
         """Its name in the summary's ``distilled`` (``classification``, ``regression-h4``,
         ``classification-kmedoids``…): the task, then what differs from the linear default."""
+        if self.method == ROWS_METHOD:
+            return ROWS_METHOD
         parts = [self.task]
         if self.method != LINEAR_METHOD:
             parts.append(self.method)
@@ -76,12 +85,15 @@ class SetNeed:
 
 
 def needs_of(configs, *, method: str | None = None, size: int | None = None,
-             agnostic_method: str = AGNOSTIC_METHOD, agnostic_size: int = AGNOSTIC_SIZE) -> tuple[dict, dict]:
+             agnostic_method: str = AGNOSTIC_METHOD, agnostic_size: int = AGNOSTIC_SIZE,
+             training_rows: bool = True) -> tuple[dict, dict]:
     """``({name: SetNeed}, {name: error})`` for the model configurations of ``configs``: an
     estimator without ``fit``/``predict`` (or a hook that raises) is an error of that
     configuration, one line naming its class. ``method``/``size``: one choice for all;
     ``agnostic_method``/``agnostic_size``: the choice for non-linear estimators (what
-    ``benchmarks/bench_estimators.py --calibrate`` varies)."""
+    ``benchmarks/bench_estimators.py --calibrate`` varies); ``training_rows`` False: the
+    ``"rows"`` family is distilled for as the linear one (a pooled basket, whose full backtests
+    fit one model on every instrument's rows)."""
     needs, errors = {}, {}
     for config in configs:
         if not is_model(config):
@@ -98,8 +110,10 @@ def needs_of(configs, *, method: str | None = None, size: int | None = None,
             text = first_line(error)
             errors[config.name] = text if text.startswith(cls.__name__) else f"{cls.__name__}: {text}"
             continue
-        chosen = method or (LINEAR_METHOD if family == "linear" else agnostic_method)
-        chosen_size = size or (agnostic_size if method is None and family != "linear" else None)
+        if family == "rows" and (method is not None or not training_rows):
+            family = "linear"  # fitted on distilled points after all: those serving linear models
+        chosen = method or {"linear": LINEAR_METHOD, "rows": ROWS_METHOD}.get(family, agnostic_method)
+        chosen_size = size or (agnostic_size if method is None and family == "agnostic" else None)
         needs[config.name] = SetNeed(family, task, horizon, chosen, chosen_size)
     return needs, errors
 
@@ -120,6 +134,8 @@ def given_sets(distilled, needs: dict, *, base_timeframe: str, horizons=()) -> d
              for k, v in given.items()}
     sets = {}
     for need in needs.values():
+        if need.method == ROWS_METHOD:
+            continue
         if need.task in given:
             sets[need.key] = given[need.task]
         elif need.task == "classification" and "regression" in given:
@@ -137,7 +153,7 @@ def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, ho
     candles with targets that far ahead). Runs on the active executor."""
     sets = {}
     prepared = {data.horizon: data}
-    for need in sorted(set(needs.values()), key=lambda n: n.key):
+    for need in sorted({n for n in needs.values() if n.method != ROWS_METHOD}, key=lambda n: n.key):
         if need.horizon not in prepared:
             prepared[need.horizon] = prepare(data.candles, fractions=fractions, horizon=need.horizon,
                                              boundaries=data.boundaries)

@@ -28,14 +28,29 @@ bridges each of them the same way for every estimator:
 
 Which distillation serves an estimator (:func:`estimator_traits`'s ``family``):
 
-- ``"linear"`` — linear and logistic models (``sklearn.linear_model``, distillbt's learners,
-  a pipeline of ``StandardScaler`` steps before one): their fits depend on the data mostly
+- ``"linear"`` — linear and logistic models (``sklearn.linear_model`` but its robust and
+  Poisson-like fits, :data:`MOMENT_BLIND`; distillbt's learners; a pipeline of
+  ``StandardScaler`` steps before one): their fits depend on the data mostly
   through its moments, which exact-linear and gradient matching reproduce with d + 1 points
   per regime;
 - ``"agnostic"`` — everything else (trees, forests, boosting, nearest neighbours, kernels,
-  unknown objects): a few d + 1-point sets say nothing useful to them, so they are fitted on a
-  coreset of real training rows with their real (hard) labels and weights
-  (:data:`distillbt.screen.AGNOSTIC_METHOD`, sized by ``benchmarks/bench_estimators.py``).
+  unknown objects): a few d + 1-point sets say nothing useful to them, so they are fitted on
+  real training rows standing for clusters of rows, with the clusters' weights and mean labels
+  (:data:`distillbt.distilled_sets.AGNOSTIC_METHOD`, sized by ``benchmarks/bench_estimators.py``);
+- ``"rows"`` — estimators whose fit is a *path* through the rows rather than an optimum of
+  their statistics (:data:`PATH_DEPENDENT`: stochastic gradient descent, perceptrons,
+  passive-aggressive updates, neural networks). Where they stop depends on how many rows they
+  pass over, in which order and at which scale, so no small set reproduces it (an
+  ``SGDClassifier`` fitted on exact-linear points reaches the penalised optimum its full fit
+  never reaches); they are fitted on the training candles themselves, as their full backtest
+  fits them — cheap for these estimators, which are linear-time in the rows.
+
+**Row draws on split labels.** A classifier fitted on soft labels sees each point as a ``y = 1``
+and a ``y = 0`` row. An estimator that draws rows for each of its trees (:data:`ROW_DRAWS`:
+``subsample``, ``max_samples``, ``bootstrap``) draws the two halves apart, so its trees see
+hard labels again, on a tenth of the rows: the label noise the mean labels removed, several
+times over. Fitted on such points, those hyperparameters are set to draw every row (the notes
+say so); on real rows, or on points with hard labels, they are left alone.
 """
 
 from __future__ import annotations
@@ -47,8 +62,9 @@ import numpy as np
 
 from .discovery import StrategyError
 
-__all__ = ["EstimatorTraits", "SUM_LOSS", "ROW_COUNTS", "LINEAR_MODULES", "estimator_traits", "check_estimator",
-           "fit_estimator"]
+__all__ = ["EstimatorTraits", "SUM_LOSS", "ROW_COUNTS", "ROW_DRAWS", "PATH_DEPENDENT", "LINEAR_MODULES",
+           "MOMENT_BLIND",
+           "estimator_traits", "check_estimator", "fit_estimator"]
 
 #: Estimator classes whose penalty is weighed against a *sum* of per-row losses: points that
 #: stand for ``n`` rows get weights summing to ``n``, so ``alpha``/``C`` mean what they mean
@@ -63,8 +79,32 @@ SUM_LOSS = frozenset({
 #: Hyperparameters that count rows (integers; fractions are left alone) and the smallest
 #: value each may take once scaled by points / rows.
 ROW_COUNTS = {"min_samples_leaf": 1, "min_samples_split": 2, "n_neighbors": 1, "min_child_samples": 1}
+#: Classifiers that draw rows for each tree or round, and the hyperparameters that make them
+#: draw every row instead (set on points whose soft labels were split in two rows; module
+#: docstring). Declared per class: a ``BaggingClassifier`` is left alone, since without its
+#: bootstrap it draws rows without replacement and its trees would ignore the weights.
+ROW_DRAWS = {
+    "GradientBoostingClassifier": {"subsample": 1.0},
+    "RandomForestClassifier": {"bootstrap": False, "max_samples": None},
+    "ExtraTreesClassifier": {"bootstrap": False, "max_samples": None},
+    "LGBMClassifier": {"subsample": 1.0},
+    "XGBClassifier": {"subsample": 1.0},
+}
+#: Estimator classes fitted by a path of updates over the rows (the ``"rows"`` family: fitted
+#: on the training candles, not on distilled points).
+PATH_DEPENDENT = frozenset({
+    "SGDClassifier", "SGDRegressor", "SGDOneClassSVM", "Perceptron", "PassiveAggressiveClassifier",
+    "PassiveAggressiveRegressor", "MLPClassifier", "MLPRegressor",
+})
 #: Modules whose estimators are linear or logistic in the features (the ``"linear"`` family).
 LINEAR_MODULES = ("sklearn.linear_model", "distillbt.models")
+#: Linear models of those modules whose loss is not squared or logistic (robust, quantile,
+#: resampling-consensus and Poisson-like fits): the moments exact-linear points reproduce do not
+#: determine their fit, so they are ``"agnostic"``.
+MOMENT_BLIND = frozenset({
+    "HuberRegressor", "QuantileRegressor", "RANSACRegressor", "TheilSenRegressor", "PoissonRegressor",
+    "GammaRegressor", "TweedieRegressor",
+})
 #: Transformers that keep a linear model linear in the original features (affine maps).
 AFFINE_STEPS = frozenset({"StandardScaler"})
 
@@ -74,7 +114,7 @@ class EstimatorTraits:
     """What fitting on distilled points must know about one estimator.
 
     ``name``: its class (``Pipeline(StandardScaler, LogisticRegression)`` for a pipeline);
-    ``family``: ``"linear"`` or ``"agnostic"`` (module docstring); ``classifier``: it takes
+    ``family``: ``"linear"``, ``"agnostic"`` or ``"rows"`` (module docstring); ``classifier``: it takes
     class labels only (scikit-learn's ``is_classifier``), so soft labels become two hard rows;
     ``weight_keys``: the ``fit`` keywords weights go to (empty: none accepted, rows are
     resampled); ``sum_loss``: weights sum to the rows the points stand for (:data:`SUM_LOSS`)."""
@@ -103,7 +143,7 @@ def estimator_traits(estimator) -> EstimatorTraits:
         last = steps[-1][1]
         inner = estimator_traits(last)
         before = [type(s).__name__ for _, s in steps[:-1] if s not in (None, "passthrough")]
-        family = inner.family if all(b in AFFINE_STEPS for b in before) else "agnostic"
+        family = inner.family if inner.family == "rows" or all(b in AFFINE_STEPS for b in before) else "agnostic"
         keys = tuple(f"{name}__sample_weight" for name, step in steps
                      if step not in (None, "passthrough") and _takes_weight(step))
         # without weights on the last step the fit ignores them: resample instead
@@ -113,7 +153,11 @@ def estimator_traits(estimator) -> EstimatorTraits:
         return EstimatorTraits(name, family, _is_classifier(estimator) or inner.classifier, keys, inner.sum_loss)
     cls = type(estimator)
     module = cls.__module__ or ""
-    family = "linear" if module.startswith(LINEAR_MODULES) else "agnostic"
+    if cls.__name__ in PATH_DEPENDENT:
+        family = "rows"
+    else:
+        linear = module.startswith(LINEAR_MODULES) and cls.__name__ not in MOMENT_BLIND
+        family = "linear" if linear else "agnostic"
     keys = ("sample_weight",) if _takes_weight(estimator) else ()
     return EstimatorTraits(cls.__name__, family, _is_classifier(estimator), keys, cls.__name__ in SUM_LOSS)
 
@@ -145,6 +189,7 @@ def fit_estimator(estimator, X, y, weight=None, *, n_rows: int | None = None, ta
         w = np.concatenate([w * p, w * (1.0 - p)])
         notes.append(f"soft labels as hard ones: each of {len(p)} points split into y=1 and y=0 rows "
                      f"weighted by its probability")
+        notes.extend(_draw_every_row(estimator))
     keep = w > 0
     X, y, w = X[keep], y[keep], w[keep]
     if n_rows and n_rows > n_points:
@@ -190,6 +235,26 @@ def _scale_row_counts(estimator, n_points: int, n_rows: int) -> list:
     estimator.set_params(**changed)
     return [f"row counts scaled to {n_points} points standing for {n_rows} rows: "
             + ", ".join(f"{k} {old[k]} -> {v:.3g}" for k, v in changed.items())]
+
+
+def _draw_every_row(estimator) -> list:
+    """Set the :data:`ROW_DRAWS` hyperparameters of ``estimator`` (the last step of a pipeline)
+    to draw every row, in place, where it draws fewer; notes of what changed."""
+    steps = _pipeline_steps(estimator)
+    prefix, last = (f"{steps[-1][0]}__", steps[-1][1]) if steps else ("", estimator)
+    wanted = ROW_DRAWS.get(type(last).__name__)
+    if not wanted:
+        return []
+    params = last.get_params()
+    subsample = params.get("subsample")
+    draws = params.get("bootstrap") is True or (isinstance(subsample, (float, int)) and not isinstance(
+        subsample, bool) and subsample < 1)
+    if not draws:
+        return []
+    changed = {name: value for name, value in wanted.items() if name in params and params[name] != value}
+    estimator.set_params(**{prefix + name: value for name, value in changed.items()})
+    return ["every row drawn, so no draw splits a point's y=1 and y=0 rows apart: "
+            + ", ".join(f"{name} {params[name]!r} -> {value!r}" for name, value in changed.items())]
 
 
 def _fitted(estimator, returned):

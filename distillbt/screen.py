@@ -64,7 +64,7 @@ from .data.candles import Candles
 from .discovery import Configuration, Discovery, StrategyError, configuration_name, discover
 from .distill.artifact import DistilledSet
 from .distill.prepare import SCREEN_FRACTIONS, SCREEN_PERIODS, prepare
-from .distilled_sets import TASK_OF_TARGET, check_sets_precede, distil_sets, given_sets, needs_of
+from .distilled_sets import ROWS_METHOD, TASK_OF_TARGET, check_sets_precede, distil_sets, given_sets, needs_of
 from .errors import InputError
 from .executor import parallel_api
 from .horizons import check_horizons
@@ -319,7 +319,7 @@ def screen(
                     fraction=fraction)
     records = [ScreenRecord.of(c, path="vectorised" if is_model(c) else "full") for c in configs]
 
-    needs = _needs(records, configs, method=method, size=size)
+    needs = _needs(records, configs, method=method, size=size, training_rows=distilled is None)
     # Resume (distillbt.result_cache): configurations screened before are restored, not scored
     # again, and need no distillation; full backtests run before are taken from the cache.
     run.cache = ResultCache.at(cache, candles, periods, distilled=distilled, options={
@@ -406,18 +406,23 @@ def check_options(*, plain, validate_sample) -> None:
 def _note_sets(records, needs: dict, sets: dict) -> None:
     """Each model record's ``distilled_by``: the set its model is fitted on."""
     for record in records:
-        if record.name in needs:
-            need, dset = needs[record.name], sets[needs[record.name].key]
+        need = needs.get(record.name)
+        if need is not None and need.method == ROWS_METHOD:
+            record.distilled_by = (f"{ROWS_METHOD}: the candles before the screening period, {need.task}, "
+                                   f"{need.horizon}-candle target (path-dependent estimator: fitted as in "
+                                   f"its full backtest)")
+        elif need is not None:
+            dset = sets[need.key]
             record.distilled_by = (f"{dset.meta.get('method', need.method)}: {dset.size} points, {need.task}, "
                                    f"{need.horizon}-candle target ({need.family} estimator)")
 
 
-def _needs(records, configs, *, method, size) -> dict:
+def _needs(records, configs, *, method, size, training_rows: bool = True) -> dict:
     """Each model configuration's distillation need; a configuration whose estimator cannot
     be used gets its one-line error, and when no configuration is left the screen stops
     with it (:class:`~distillbt.discovery.StrategyError`, exit 2 from the CLI)."""
     with captured("make_estimator"):  # the strategies' hooks run here
-        needs, errors = needs_of(configs, method=method, size=size)
+        needs, errors = needs_of(configs, method=method, size=size, training_rows=training_rows)
     for record in records:
         if record.name in errors:
             record.error = errors[record.name]

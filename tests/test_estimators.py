@@ -58,6 +58,9 @@ def test_traits_read_the_estimator_and_its_pipeline():
     assert pipe.weight_keys == ("standardscaler__sample_weight", "logisticregression__sample_weight")
     # a non-affine step makes a linear model non-linear in the features
     assert estimator_traits(make_pipeline(PolynomialFeatures(2), Ridge())).family == "agnostic"
+    # a robust loss is not fitted by the moments exact-linear points reproduce
+    from sklearn.linear_model import HuberRegressor
+    assert estimator_traits(HuberRegressor()).family == "agnostic"
 
 
 def test_ridge_on_exact_linear_points_equals_ridge_on_the_real_rows_penalty_included(data):
@@ -261,3 +264,73 @@ def test_row_counts_are_scaled_to_the_points():
                                np.ones(500), n_rows=100_000, task="classification")
     assert knn.get_params()["kneighborsclassifier__n_neighbors"] == 2  # 400 × 500 / 100,000
     assert "n_neighbors 400 -> 2" in " ".join(notes)
+
+
+def test_path_dependent_estimators_are_fitted_on_the_training_candles(tmp_path):
+    from sklearn.neural_network import MLPClassifier
+
+    from distillbt.discovery import discover
+    from distillbt.distilled_sets import ROWS_METHOD, needs_of
+
+    assert estimator_traits(SGDClassifier()).family == "rows"
+    assert estimator_traits(make_pipeline(StandardScaler(), SGDClassifier())).family == "rows"
+    assert estimator_traits(MLPClassifier()).family == "rows"
+    assert estimator_traits(LogisticRegression()).family == "linear"
+    (tmp_path / "sgd.py").write_text(textwrap.dedent('''
+        from sklearn.linear_model import SGDClassifier
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from distillbt.strategy import ModelStrategy
+
+        class ScaledSGD(ModelStrategy):
+            params = (("alpha", 1e-3), ("long_threshold", 0.52), ("short_threshold", 0.48))
+            grid = {"alpha": [1e-4, 1e-2]}
+            features, target, horizon = ("ret_1", "ret_4", "ret_16", "ma_dist_16"), "direction", 2
+
+            def make_estimator(self):
+                return make_pipeline(StandardScaler(), SGDClassifier(loss="log_loss", alpha=self.p.alpha,
+                                                                     random_state=0))
+    '''))
+    configs = discover(tmp_path).configurations()
+    needs, _ = needs_of(configs)
+    assert {n.method for n in needs.values()} == {ROWS_METHOD}
+    # --method, or a pooled basket, fits them on distilled points after all (those of linear models)
+    assert {(n.family, n.method) for n in needs_of(configs, method="gradient")[0].values()} == {("linear", "gradient")}
+    assert {n.method for n in needs_of(configs, training_rows=False)[0].values()} == {"exact-linear"}
+
+    result = screen(tmp_path, sample_market(bars=12_000, seed=5), top=1, validate=True, progress=False)
+    assert result.summary["distilled"] == {}  # nothing distilled for them
+    for record in result.records:
+        assert record.error is None and record.distilled_by.startswith(ROWS_METHOD)
+        assert "2-candle target" in record.distilled_by
+        # fitted on the rows its full backtest fits on, by the same estimator: the same score
+        assert record.screen_score == pytest.approx(record.full_score, abs=1e-9)
+
+
+def test_row_draws_are_switched_off_only_where_split_soft_labels_would_be_drawn_apart():
+    from sklearn.ensemble import BaggingClassifier, GradientBoostingClassifier, RandomForestRegressor
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 3))
+    soft = 1.0 / (1.0 + np.exp(-X[:, 0]))
+    w = rng.uniform(0.5, 2.0, size=400)
+    boost, notes = fit_estimator(GradientBoostingClassifier(n_estimators=5, subsample=0.3, random_state=0),
+                                 X, soft, w, task="classification")
+    assert boost.get_params()["subsample"] == 1.0
+    assert any("subsample 0.3 -> 1.0" in note for note in notes)
+    forest, notes = fit_estimator(make_pipeline(StandardScaler(), RandomForestClassifier(
+        n_estimators=3, max_samples=0.4, random_state=0)), X, soft, w, task="classification")
+    params = forest.get_params()
+    assert params["randomforestclassifier__max_samples"] is None
+    assert params["randomforestclassifier__bootstrap"] is False
+    # without its bootstrap a bagging ensemble would draw rows without replacement and ignore the weights
+    bagging, _ = fit_estimator(BaggingClassifier(n_estimators=3, max_samples=100, random_state=0), X, soft, w,
+                               task="classification")
+    assert (bagging.get_params()["max_samples"], bagging.get_params()["bootstrap"]) == (100, True)
+    # hard labels are not split, and a regression's mean labels are drawn whole: left alone
+    hard, notes = fit_estimator(GradientBoostingClassifier(n_estimators=5, subsample=0.3, random_state=0),
+                                X, (soft > 0.5).astype(float), w, task="classification")
+    assert hard.get_params()["subsample"] == 0.3 and not any("drawn" in note for note in notes)
+    regression, _ = fit_estimator(RandomForestRegressor(n_estimators=3, max_samples=0.4, random_state=0),
+                                  X, soft, w, task="regression")
+    assert regression.get_params()["max_samples"] == 0.4
