@@ -21,7 +21,10 @@ estimator (:func:`distillbt.estimators.estimator_traits`):
 
 An explicit ``method`` (``screen --method``) overrides both. Configurations with the same need
 share one set; each set is distilled from the training period with targets at its horizon
-(:func:`distillbt.distill.prepare.prepare`'s ``horizon``).
+(:func:`distillbt.distill.prepare.prepare`'s ``horizon``). Agnostic needs of several tasks and
+horizons share more: their method's points do not depend on the labels, so the training rows
+are clustered once (prepared with the longest horizon's embargo) and each need's set carries
+its own target's cluster means (:func:`distillbt.distill.runner.distill_targets`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 from .baseline import is_model
@@ -36,7 +40,8 @@ from .data.candles import Candles
 from .data.resample import resample_candles
 from .distill.artifact import DistilledSet
 from .distill.prepare import prepare
-from .distill.runner import distill
+from .distill.registry import method_class
+from .distill.runner import distill, distill_targets
 from .errors import InputError, first_line
 from .estimators import check_estimator, estimator_traits
 from .fitting import target_horizon_of
@@ -153,7 +158,17 @@ def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, ho
     candles with targets that far ahead). Runs on the active executor."""
     sets = {}
     prepared = {data.horizon: data}
-    for need in sorted({n for n in needs.values() if n.method != ROWS_METHOD}, key=lambda n: n.key):
+    wanted = sorted({n for n in needs.values() if n.method != ROWS_METHOD}, key=lambda n: n.key)
+    if not horizons:  # one clustering for every target of the same agnostic method and size
+        for group in _shared_groups(wanted):
+            longest = max(n.horizon for n in group)
+            if longest not in prepared:
+                prepared[longest] = prepare(data.candles, fractions=fractions, horizon=longest,
+                                            boundaries=data.boundaries)
+            sets.update(_distil_shared(prepared[longest], group, per_regime=per_regime, seed=seed,
+                                       progress=progress))
+        wanted = [n for n in wanted if n.key not in sets]
+    for need in wanted:
         if need.horizon not in prepared:
             prepared[need.horizon] = prepare(data.candles, fractions=fractions, horizon=need.horizon,
                                              boundaries=data.boundaries)
@@ -163,6 +178,51 @@ def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, ho
             sets[need.key] = _with_coarse_parts(sets[need.key], data.candles, horizons, train_stop, need=need,
                                                 per_regime=per_regime, seed=seed)
     return sets
+
+
+def _shared_groups(needs) -> list:
+    """Agnostic needs whose method's points do not depend on the labels (``multi_target``),
+    grouped by method and size: each group is distilled once (:func:`_distil_shared`)."""
+    groups = {}
+    for need in needs:
+        if need.family == "agnostic" and method_class(need.method).multi_target:
+            groups.setdefault((need.method, need.size), []).append(need)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def _distil_shared(source, group, *, per_regime, seed, progress) -> dict:
+    """``{key: set}`` for needs of several tasks and horizons from one distillation of
+    ``source``'s training rows (prepared with the group's longest horizon, whose embargo keeps
+    every target inside the training period): the same points and weights, each need's own
+    cluster-mean labels (:func:`~distillbt.distill.runner.distill_targets`)."""
+    need = group[0]
+    rows = source.parts["train"].stop - source.parts["train"].start
+    size = max(1, min(need.size, rows // 10)) if need.size else default_size(need.method, source, per_regime)
+    targets = {n.key: _targets(source, n.task, n.horizon) for n in group}
+    try:
+        return distill_targets(source, targets, method=need.method, size=size, seed=seed, per_regime=per_regime,
+                               progress=progress)
+    except InputError as error:
+        if not per_regime:
+            raise
+        shared = distill_targets(source, targets, method=need.method, size=size, seed=seed, per_regime=False,
+                                 progress=progress)
+        for dset in shared.values():
+            dset.meta["fallback"] = f"not per regime: {first_line(error)}"
+        return shared
+
+
+def _targets(source, task: str, horizon: int) -> tuple:
+    """``(task, labels, header)`` of the ``horizon``-candle target on ``source``'s training rows:
+    scaled log returns (regression) or their signs (classification), as
+    :meth:`~distillbt.distill.prepare.PreparedData.y` gives them for a set prepared with that
+    horizon."""
+    close = np.log(source.candles.frame["close"].to_numpy(dtype="float64"))
+    at = source.candles.frame.index.get_indexer(source.times[source.parts["train"]])
+    ahead = close[at + horizon] - close[at]
+    scale = float(np.std(ahead))
+    labels = ahead / scale if task == "regression" else (ahead > 0).astype("float64")
+    return task, labels, {"horizon": int(horizon), "target_scale": scale}
 
 
 def _distil_one(data, need: SetNeed, *, per_regime, seed, progress) -> DistilledSet:

@@ -334,3 +334,33 @@ def test_row_draws_are_switched_off_only_where_split_soft_labels_would_be_drawn_
     regression, _ = fit_estimator(RandomForestRegressor(n_estimators=3, max_samples=0.4, random_state=0),
                                   X, soft, w, task="regression")
     assert regression.get_params()["max_samples"] == 0.4
+
+
+def test_agnostic_needs_of_several_targets_share_one_clustering():
+    from distillbt.distill.centroids import KMeansCentroids
+    from distillbt.distilled_sets import SetNeed, distil_sets
+
+    candles = sample_market(bars=30_000, seed=6)
+    data = prepare(candles)
+    needs = {name: SetNeed("agnostic", task, horizon, "centroids", 300)
+             for name, task, horizon in (("a", "classification", 1), ("b", "regression", 4),
+                                         ("c", "classification", 4))}
+    sets = distil_sets(data, needs, per_regime=False, seed=3, fractions=data.fractions)
+    one, four_r, four_c = (sets[needs[k].key] for k in "abc")
+    np.testing.assert_array_equal(one.X, four_r.X)  # the same points and weights for every target
+    np.testing.assert_array_equal(one.weight, four_c.weight)
+    assert (one.meta["horizon"], four_r.meta["horizon"], four_r.meta["task"]) == (1, 4, "regression")
+    # prepared with the longest horizon: each set's labels are its own target's cluster means
+    four = prepare(candles, horizon=4)
+    alone = distill(four, method="centroids", size=300, task="regression", per_regime=False, seed=3)
+    np.testing.assert_array_equal(four_r.X, alone.X)
+    np.testing.assert_allclose(four_r.y, alone.y)
+    assert four_r.meta["target_scale"] == pytest.approx(four.target_scale)
+    rows = four.parts["train"]
+    at = candles.frame.index.get_indexer(four.times[rows])
+    close = np.log(candles.frame["close"].to_numpy())
+    up_next = (close[at + 1] > close[at]).astype(float)
+    seed = int(np.random.SeedSequence(3).spawn(1)[0].generate_state(1)[0])
+    direct = KMeansCentroids(size=300, random_state=seed).fit(four.X[rows], up_next)
+    np.testing.assert_allclose(one.y, direct.y_)
+    assert ((one.y > 0) & (one.y < 1)).any() and not np.array_equal(one.y, four_c.y)

@@ -86,10 +86,15 @@ class BaseDistiller(ParamsMixin):
     #: Fitted in the calling process, not on the executor's workers: a closed form that takes
     #: milliseconds, less than shipping a regime's rows to a worker process costs.
     fits_inline: bool = False
+    #: ``fit`` takes ``y`` of shape (n, k), several targets of the same rows, and gives ``y_``
+    #: of shape (m, k): the points do not depend on the labels, so one fit serves every target
+    #: (:func:`distillbt.distill.runner.distill_targets`).
+    multi_target: bool = False
 
     def _set_result(self, X_, y_, weight_, *, n_iter=0, converged=True, loss_history=None):
         self.X_ = np.asarray(X_, dtype="float64")
-        self.y_ = np.asarray(y_, dtype="float64").reshape(-1)
+        y_ = np.asarray(y_, dtype="float64")
+        self.y_ = y_ if (self.multi_target and y_.ndim == 2) else y_.reshape(-1)
         weight_ = np.asarray(weight_, dtype="float64").reshape(-1)
         self.weight_ = weight_ / weight_.sum()
         self.n_iter_ = int(n_iter)

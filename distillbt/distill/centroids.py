@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from .base import BaseDistiller, check_training_data
 from .coresets import check_choice, check_int
 
@@ -27,6 +28,10 @@ __all__ = ["KMeansCentroids"]
 class KMeansCentroids(BaseDistiller):
     """``size`` weighted cluster means of the training rows, labelled with their clusters'
     weighted mean label.
+
+    ``y`` may have shape (n, k): k targets of the same rows (horizons, tasks). The clusters
+    depend on ``X`` and the weights only, so ``y_`` is then (m, k), each column its target's
+    cluster means (:attr:`multi_target`).
 
     Parameters
     ----------
@@ -56,6 +61,8 @@ class KMeansCentroids(BaseDistiller):
         Rows per kept cluster.
     """
 
+    multi_target = True
+
     def __init__(self, *, size, point="member", batch_size=4096, max_iter=10, random_state=0):
         self.size = size
         self.point = point
@@ -66,7 +73,12 @@ class KMeansCentroids(BaseDistiller):
     def fit(self, X, y, sample_weight=None):
         from sklearn.cluster import MiniBatchKMeans
 
-        X, y, w = check_training_data(X, y, sample_weight, size=self.size)
+        Y = np.asarray(y, dtype="float64")
+        columns = Y.reshape(len(Y), -1) if Y.ndim == 2 else None
+        X, y, w = check_training_data(X, Y[:, 0] if columns is not None else Y, sample_weight, size=self.size)
+        if columns is not None and not np.isfinite(columns).all():
+            raise InputError("X or y holds NaN or inf")
+        Y = columns if columns is not None else y[:, None]
         size = check_int("size", self.size, 1)
         kmeans = MiniBatchKMeans(n_clusters=size, batch_size=check_int("batch_size", self.batch_size, 1),
                                  max_iter=check_int("max_iter", self.max_iter, 1), n_init=1, init="random",
@@ -75,7 +87,8 @@ class KMeansCentroids(BaseDistiller):
         mass = np.bincount(labels, weights=w, minlength=size)
         keep = mass > 0
         # exact weighted means of each cluster's rows (the mini-batch centres are estimates)
-        label_sums = np.bincount(labels, weights=w * y, minlength=size)
+        label_sums = np.stack([np.bincount(labels, weights=w * Y[:, k], minlength=size) for k in range(Y.shape[1])],
+                              axis=1)
         if check_choice("point", self.point, ("member", "mean")) == "mean":
             sums = np.stack([np.bincount(labels, weights=w * X[:, j], minlength=size) for j in range(X.shape[1])],
                             axis=1)
@@ -84,7 +97,9 @@ class KMeansCentroids(BaseDistiller):
             points = X[_one_member_each(labels, w, size, np.random.default_rng(self.random_state))[keep]]
         self.labels_ = labels
         self.counts_ = np.bincount(labels, minlength=size)[keep]
-        return self._set_result(points, label_sums[keep] / mass[keep], mass[keep], n_iter=int(kmeans.n_iter_))
+        means = label_sums[keep] / mass[keep, None]
+        return self._set_result(points, means if columns is not None else means[:, 0], mass[keep],
+                                n_iter=int(kmeans.n_iter_))
 
 
 def _one_member_each(labels, w, size, rng) -> np.ndarray:

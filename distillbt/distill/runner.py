@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from .drift import reference_statistics
 from .prepare import PreparedData
 from .registry import METHODS, method_class
 
-__all__ = ["METHODS", "BACKENDS", "WEIGHTINGS", "distill", "method_class", "allocate_sizes"]
+__all__ = ["METHODS", "BACKENDS", "WEIGHTINGS", "distill", "distill_targets", "method_class", "allocate_sizes"]
 
 #: ``frequency``: a regime weighs its share of the training period (reproduces the history);
 #: ``equal``: every regime weighs the same (rare regimes such as crashes get a voice).
@@ -68,6 +69,7 @@ def distill(
     scheduler: str | None = None,
     progress: bool = False,
     executor=None,
+    labels: np.ndarray | None = None,
 ) -> DistilledSet:
     """Distil the training period of ``data`` into a :class:`DistilledSet`.
 
@@ -79,13 +81,17 @@ def distill(
     :class:`~distillbt.executor.Executor` (then the three keywords are ignored); a method that
     ``fits_inline`` (exact-linear's closed form) runs here instead. Seeds per task come from
     ``numpy.random.SeedSequence(seed)``, so the result does not depend on the backend or on
-    ``n_jobs``. ``regimes`` restricts the set to those regimes.
+    ``n_jobs``. ``regimes`` restricts the set to those regimes. ``labels``: the training rows'
+    targets in place of ``data.y(task)``, one column per target for a ``multi_target`` method
+    (:func:`distill_targets`).
     """
     if weighting not in WEIGHTINGS:
         raise InputError(f"unknown weighting {weighting!r}: choose one of {', '.join(WEIGHTINGS)}")
     cls = method_class(method)
     train = data.parts["train"]
-    X, y = data.X[train], data.y(task, "train")
+    X, y = data.X[train], (data.y(task, "train") if labels is None else np.asarray(labels, dtype="float64"))
+    if len(y) != len(X) or (y.ndim == 2 and not cls.multi_target):
+        raise InputError(f"{method} takes one target of the {len(X)} training rows, got labels of shape {y.shape}")
     labels = data.regime[train] if per_regime else np.full(len(X), "all", dtype=object)
     counts = {name: int(n) for name, n in zip(*np.unique(labels.astype(str), return_counts=True))}
     if regimes:
@@ -135,3 +141,26 @@ def distill(
         regime=np.concatenate([np.full(len(res["X"]), r, dtype=object) for r, res in parts]),
         meta=meta,
     )
+
+
+def distill_targets(data: PreparedData, targets: dict, *, method: str, size: int, seed: int = 0,
+                    **options) -> dict:
+    """One distillation of ``data``'s training rows serving several targets: ``{key:
+    DistilledSet}``, every set with the same points and weights and its own labels.
+
+    ``targets`` maps a key to ``(task, labels, header)``: the target's values on the training
+    rows (as :meth:`PreparedData.y` gives them) and the header entries that differ from
+    ``data``'s (``horizon``, ``target_scale``). ``method`` must be ``multi_target`` (its points
+    do not depend on the labels, e.g. ``centroids``); ``options`` as :func:`distill`'s.
+    """
+    cls = method_class(method)
+    if not cls.multi_target:
+        raise InputError(f"{method} distils one target at a time: its points depend on the labels")
+    keys = list(targets)
+    labels = np.column_stack([np.asarray(targets[k][1], dtype="float64") for k in keys])
+    shared = distill(data, method=method, size=size, task=targets[keys[0]][0], seed=seed, labels=labels,
+                     **options)
+    shared.meta["targets"] = len(keys)  # how many sets these points serve
+    return {key: replace(shared, y=shared.y[:, k].copy(), meta={**shared.meta, "task": targets[key][0],
+                                                                  **targets[key][2]})
+            for k, key in enumerate(keys)}
