@@ -15,12 +15,14 @@ default (``benchmarks/estimator_strategies/check``, or ``--folder``): the screen
 runs it (``screen(..., validate=True)``, choices by estimator) per seed: Spearman of screen
 against full backtests (bootstrap 90 % interval), per estimator family, the model path's
 speed-up against its full backtests (honest accounting: distillation + fits + vectorised runs
-against the baseline's full backtests, side by side in one run), failures.
+against the baseline's full backtests, side by side in one run), failures. Families: linear
+(exact-linear points), path-dependent (fitted on the training candles) and non-linear.
 
 ::
 
     python benchmarks/bench_estimators.py --calibrate --bars 200000 --seeds 0 1 2
     python benchmarks/bench_estimators.py --bars 200000 --seeds 0 1
+    python benchmarks/bench_estimators.py --bars 200000 --seeds 0 1 --folder benchmarks/estimator_strategies/holdout
     python benchmarks/bench_estimators.py --data ../shared/data/<file>.csv --seeds 0 1
 """
 
