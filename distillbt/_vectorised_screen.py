@@ -117,13 +117,13 @@ def _run_chunk(chunk, *, frame, sets, feature_tables, set_of, cash, commission, 
         try:
             cls = config.strategy.cls
             key = (cls, cls.fit_key(config.params))  # two strategies can share params
+            table = feature_tables.get(_options_key(config))
             if key not in models:
                 on_candles = sets is None or set_of.get(config.name) == ROWS_METHOD
-                models[key] = (cls.fit_model(frame, params=config.params, end=start) if on_candles else
-                               cls.fit_model_on_distilled(sets[set_of[config.name]], params=config.params,
-                                                          timeframe=timeframe))
+                models[key] = (cls.fit_model(frame, params=config.params, end=start, feature_set=table) if on_candles
+                               else cls.fit_model_on_distilled(sets[set_of[config.name]], params=config.params,
+                                                               timeframe=timeframe))
             fitted = models[key]
-            table = feature_tables.get(_options_key(config))
             result = cls.vectorised(frame, fitted, params=config.params, cash=cash, commission=commission,
                                     start=start, end=len(frame), feature_set=table, slippage=slippage)
             score = objective_score(objective, result["equity"], cash=cash, bars_per_year=per_year)

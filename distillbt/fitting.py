@@ -139,7 +139,7 @@ class FittedModel:
 
 # -- fitting --------------------------------------------------------------------------------
 def fit_model(cls, candles, *, params: Mapping | None = None, start=None, end=None,
-              sample_weight=None) -> FittedModel:
+              sample_weight=None, feature_set=None) -> FittedModel:
     """:meth:`ModelStrategy.fit_model <distillbt.strategy.ModelStrategy.fit_model>`
     for the strategy class ``cls``."""
     cfg = cls.configure(params)
@@ -147,7 +147,7 @@ def fit_model(cls, candles, *, params: Mapping | None = None, start=None, end=No
         if sample_weight is not None:
             raise InputError("sample_weight is per candle of one interval: not with horizons")
         return _fit_ensemble(cls, candles, params, start, end)
-    X, returns, rows, total = _training_rows(cls, cfg, candles, start, end)
+    X, returns, rows, total = _training_rows(cls, cfg, candles, start, end, feature_set)
     weight = None
     if sample_weight is not None:
         weight = np.asarray(sample_weight, dtype="float64").reshape(-1)
@@ -174,17 +174,24 @@ def fit_model_pooled(cls, parts, *, params: Mapping | None = None) -> FittedMode
     return _fit_rows(cls, cfg, params, X, returns, None)
 
 
-def _training_rows(cls, cfg, candles, start, end):
+def _training_rows(cls, cfg, candles, start, end, feature_set=None):
     """``(X, returns, rows, candles)``: the strategy's features and ``horizon``-candle log
     returns of the training rows of ``candles[start:end]``, their positions, and how many
-    candles there were."""
+    candles there were (features from ``feature_set`` when given, see ``fit_model``)."""
     names, options = _feature_spec(cls, cfg)
     horizon = target_horizon_of(cls, cfg)
     frame = ohlcv_frame(candles)
     total = len(frame)
     first, stop = period_bounds(frame.index, start, end)
     frame = frame.iloc[:stop]
-    X = _columns(make_features(frame, **options).X, names, who=cls.__name__)
+    if feature_set is None:
+        table = make_features(frame, **options).X
+    else:
+        table = feature_set.X if isinstance(feature_set, FeatureSet) else feature_set
+        if len(table) < stop:
+            raise InputError(f"the feature set has {len(table)} rows, fewer than the {stop} candles fitted on")
+        table = table.iloc[:stop]
+    X = _columns(table, names, who=cls.__name__)
     log_close = np.log(frame["close"].to_numpy())
     future = np.full(stop, np.nan)
     future[: max(stop - horizon, 0)] = log_close[horizon:] - log_close[:-horizon]

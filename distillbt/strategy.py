@@ -284,7 +284,7 @@ class ModelStrategy(bt.Strategy):
     # -- fitting (distillbt.fitting) --------------------------------------------------------
     @classmethod
     def fit_model(cls, candles, *, params: Mapping | None = None, start=None, end=None,
-                  sample_weight=None) -> FittedModel:
+                  sample_weight=None, feature_set: FeatureSet | pd.DataFrame | None = None) -> FittedModel:
         """Fit on the real candles ``start..end``: rows whose target ends inside that period.
 
         ``start``/``end`` select candles as pandas does: positions like ``iloc[start:end]``
@@ -294,10 +294,13 @@ class ModelStrategy(bt.Strategy):
         the target of row ``t`` is the log return from ``close[t]`` to ``close[t + horizon]``,
         so the period's last ``horizon`` rows have none: no candle after ``end`` is read. The
         scaler's statistics come from the training rows only. ``sample_weight``: one weight
-        per candle (only the training rows' are used).
+        per candle (only the training rows' are used). ``feature_set``: features of the same
+        candles computed once (as :meth:`vectorised`'s), of at least the candles up to
+        ``end``; only its rows before ``end`` are read, which are the same as from the candles
+        up to ``end`` since every feature uses the past only.
         """
         return fitting.fit_model(cls, candles, params=params, start=start, end=end,
-                                 sample_weight=sample_weight)
+                                 sample_weight=sample_weight, feature_set=feature_set)
 
     @classmethod
     def fit_model_on_points(cls, X, y, weight=None, *, params: Mapping | None = None,

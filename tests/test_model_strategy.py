@@ -393,3 +393,15 @@ def test_the_strategy_files_hold_at_least_sixty_configurations():
     total = sum(len(cls.configurations()) for name in MODEL_STRATEGY_FILES
                 for cls in _load(STRATEGIES / name))
     assert total >= 60
+
+
+def test_fit_model_reads_precomputed_features_as_the_candles_give_them(market):
+    frame = market.frame
+    end = len(frame) * 2 // 3
+    table = make_features(frame, **RidgeLags.configure({}).feature_spec()[1]).X  # every candle, past only
+    own = RidgeLags.fit_model(frame, end=end)
+    shared = RidgeLags.fit_model(frame, end=end, feature_set=table)
+    np.testing.assert_array_equal(own.scaler.mean_, shared.scaler.mean_)
+    np.testing.assert_array_equal(own.signal(frame, feature_set=table), shared.signal(frame, feature_set=table))
+    with pytest.raises(InputError, match="fewer than"):
+        RidgeLags.fit_model(frame, end=end, feature_set=table.iloc[: end - 1])
