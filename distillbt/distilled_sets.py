@@ -30,7 +30,7 @@ its own target's cluster means (:func:`distillbt.distill.runner.distill_targets`
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -196,20 +196,11 @@ def _distil_shared(source, group, *, per_regime, seed, progress) -> dict:
     every target inside the training period): the same points and weights, each need's own
     cluster-mean labels (:func:`~distillbt.distill.runner.distill_targets`)."""
     need = group[0]
-    rows = source.parts["train"].stop - source.parts["train"].start
-    size = max(1, min(need.size, rows // 10)) if need.size else default_size(need.method, source, per_regime)
     targets = {n.key: _targets(source, n.task, n.horizon) for n in group}
-    try:
-        return distill_targets(source, targets, method=need.method, size=size, seed=seed, per_regime=per_regime,
-                               progress=progress)
-    except InputError as error:
-        if not per_regime:
-            raise
-        shared = distill_targets(source, targets, method=need.method, size=size, seed=seed, per_regime=False,
-                                 progress=progress)
-        for dset in shared.values():
-            dset.meta["fallback"] = f"not per regime: {first_line(error)}"
-        return shared
+    return _per_regime_or_whole(
+        lambda by_regime: distill_targets(source, targets, method=need.method, size=_size(source, need, by_regime),
+                                          seed=seed, per_regime=by_regime, progress=progress),
+        per_regime=per_regime)
 
 
 def _targets(source, task: str, horizon: int) -> tuple:
@@ -226,23 +217,37 @@ def _targets(source, task: str, horizon: int) -> tuple:
 
 
 def _distil_one(data, need: SetNeed, *, per_regime, seed, progress) -> DistilledSet:
+    return _per_regime_or_whole(
+        lambda by_regime: {need.key: distill(data, method=need.method, size=_size(data, need, by_regime),
+                                             task=need.task, per_regime=by_regime, seed=seed, progress=progress)},
+        per_regime=per_regime)[need.key]
+
+
+def _size(data, need: SetNeed, per_regime: bool) -> int:
+    """The need's points: an agnostic size at most a tenth of the training rows, else as asked
+    or the method's default."""
     if need.size and need.family == "agnostic":
         rows = data.parts["train"].stop - data.parts["train"].start
-        need = replace(need, size=max(1, min(need.size, rows // 10)))
+        return max(1, min(need.size, rows // 10))
+    return need.size or default_size(need.method, data, per_regime)
+
+
+def _per_regime_or_whole(distil_with, *, per_regime: bool) -> dict:
+    """``distil_with(per_regime)`` (a dict key → set); when distilling per regime fails,
+    the whole training period at once, each set's ``meta["fallback"]`` saying why."""
     try:
-        return distill(data, method=need.method, size=need.size or default_size(need.method, data, per_regime),
-                       task=need.task, per_regime=per_regime, seed=seed, progress=progress)
+        return distil_with(per_regime)
     except InputError as error:
         if not per_regime:
             raise
         # Small regimes give noisy, strong per-regime signals (e.g. exact-linear soft labels
         # outside [0, 1]): distil the whole training period at once instead, and say so.
-        dset = distill(data, method=need.method, size=need.size or default_size(need.method, data, False),
-                       task=need.task, per_regime=False, seed=seed, progress=progress)
-        dset.meta["fallback"] = f"not per regime: {first_line(error)}"
-        log.warning("%s: distilling per regime failed (%s): distilled the whole training period at once",
-                    need.key, first_line(error))
-        return dset
+        sets = distil_with(False)
+        for key, dset in sets.items():
+            dset.meta["fallback"] = f"not per regime: {first_line(error)}"
+            log.warning("%s: distilling per regime failed (%s): distilled the whole training period at once",
+                        key, first_line(error))
+        return sets
 
 
 def default_size(method, data, per_regime) -> int:
