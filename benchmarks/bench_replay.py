@@ -82,7 +82,8 @@ def main():
 
 
 def _agreement(replayed: dict, full: dict) -> str:
-    """``yes``: the same score (to 1e-9) and identical trades; ``yes, prices to <r>``: the same
+    """``yes``: the same score (to 1e-9) and identical trades; ``yes, prices to <r>, score to
+    <g>``: the same
     trades (times, sizes, bars exactly) whose prices and P&L differ by rounding only (relative
     ``r`` < 1e-9: a stop placed at an indicator's level computed by numpy in one, by Backtrader's
     running sums in the other); ``**NO**`` otherwise."""
@@ -99,7 +100,8 @@ def _agreement(replayed: dict, full: dict) -> str:
                 worst = max(worst, abs(a[key] - b[key]) / max(abs(b[key]), 1.0))
             elif a[key] != b[key]:
                 return "**NO**"
-    return f"yes, prices to {worst:.0e}" if worst < 1e-9 else "**NO**"
+    gap = abs(replayed["score"] - full["score"])
+    return f"yes, prices to {worst:.0e}, score to {gap:.0e}" if worst < 1e-9 else "**NO**"
 
 
 if __name__ == "__main__":
