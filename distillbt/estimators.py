@@ -60,6 +60,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._weighted_binning import fast_weighted_binning
 from .discovery import StrategyError
 
 __all__ = ["EstimatorTraits", "SUM_LOSS", "ROW_COUNTS", "ROW_DRAWS", "PATH_DEPENDENT", "LINEAR_MODULES",
@@ -197,7 +198,8 @@ def fit_estimator(estimator, X, y, weight=None, *, n_rows: int | None = None, ta
     total = float(n_rows) if (n_rows and traits.sum_loss) else float(len(w))
     w = w * (total / w.sum())
     if traits.weight_keys:
-        fitted = estimator.fit(X, y, **{key: w for key in traits.weight_keys})
+        with fast_weighted_binning():  # boosting's weighted binning, same thresholds, one pass per column
+            fitted = estimator.fit(X, y, **{key: w for key in traits.weight_keys})
         return _fitted(estimator, fitted), tuple(notes)
     if np.allclose(w, w[0]):
         return _fitted(estimator, estimator.fit(X, y)), tuple(notes)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from .errors import InputError, first_line

@@ -4,7 +4,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from distillbt.basket_screen import calendar_boundaries, instruments_frame, pool_sets, screen_basket

@@ -83,7 +83,8 @@ class KMeansCentroids(BaseDistiller):
         kmeans = MiniBatchKMeans(n_clusters=size, batch_size=check_int("batch_size", self.batch_size, 1),
                                  max_iter=check_int("max_iter", self.max_iter, 1), n_init=1, init="random",
                                  random_state=self.random_state)
-        labels = kmeans.fit(X, sample_weight=w).predict(X)
+        # labels_ are every row's nearest final centre (compute_labels): predict(X) again would repeat that pass
+        labels = kmeans.fit(X, sample_weight=w).labels_
         mass = np.bincount(labels, weights=w, minlength=size)
         keep = mass > 0
         # exact weighted means of each cluster's rows (the mini-batch centres are estimates)
