@@ -29,6 +29,7 @@ its own target's cluster means (:func:`distillbt.distill.runner.distill_targets`
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -44,9 +45,10 @@ from .distill.registry import method_class
 from .distill.runner import distill, distill_targets
 from .errors import InputError, first_line
 from .estimators import check_estimator, estimator_traits
+from .features import FEATURE_DEFAULTS
 from .fitting import target_horizon_of
 
-__all__ = ["SetNeed", "LINEAR_METHOD", "AGNOSTIC_METHOD", "AGNOSTIC_SIZE", "ROWS_METHOD", "TASK_OF_TARGET", "needs_of",
+__all__ = ["SetNeed", "feature_options_key", "LINEAR_METHOD", "AGNOSTIC_METHOD", "AGNOSTIC_SIZE", "ROWS_METHOD", "TASK_OF_TARGET", "needs_of",
            "distil_sets", "given_sets", "check_sets_precede"]
 
 #: The distilled set a model strategy's target is fitted on.
@@ -67,18 +69,23 @@ ROWS_METHOD = "training-rows"
 @dataclass(frozen=True)
 class SetNeed:
     """What one model configuration's fit needs: ``family`` of its estimator, ``task``,
-    target ``horizon`` and the distillation ``method`` (with ``size``, None: its default)."""
+    target ``horizon``, the distillation ``method`` (with ``size``, None: its default) and the
+    ``features`` its points must carry: the strategy's ``feature_options`` that differ from
+    :data:`~distillbt.features.FEATURE_DEFAULTS`, as sorted ``(option, windows)`` pairs
+    (:func:`feature_options_key`; empty: the default windows)."""
 
     family: str
     task: str
     horizon: int
     method: str
     size: int | None = None
+    features: tuple = ()
 
     @property
     def key(self) -> str:
         """Its name in the summary's ``distilled`` (``classification``, ``regression-h4``,
-        ``classification-kmedoids``…): the task, then what differs from the linear default."""
+        ``classification-kmedoids``, ``regression-f3b1c9e2``…): the task, then what differs from
+        the linear default (other windows: a short digest of them; the set's header lists them)."""
         if self.method == ROWS_METHOD:
             return ROWS_METHOD
         parts = [self.task]
@@ -86,7 +93,26 @@ class SetNeed:
             parts.append(self.method)
         if self.horizon != 1:
             parts.append(f"h{self.horizon}")
+        if self.features:
+            parts.append("f" + hashlib.sha1(repr(self.features).encode()).hexdigest()[:8])
         return "-".join(parts)
+
+    @property
+    def feature_options(self) -> dict:
+        """The ``make_features`` options of its points (the defaults and what it changes)."""
+        return {**FEATURE_DEFAULTS, **dict(self.features)}
+
+
+def feature_options_key(options) -> tuple:
+    """``make_features`` options as a hashable key: the entries that differ from
+    :data:`~distillbt.features.FEATURE_DEFAULTS`, windows as tuples, sorted (two strategies
+    asking for the same windows share one set)."""
+    key = []
+    for name, value in dict(options or {}).items():
+        windows = (int(value),) if isinstance(value, (int, np.integer)) else tuple(int(v) for v in value)
+        if windows != tuple(FEATURE_DEFAULTS.get(name, ())):
+            key.append((str(name), windows))
+    return tuple(sorted(key))
 
 
 def needs_of(configs, *, method: str | None = None, size: int | None = None,
@@ -111,6 +137,7 @@ def needs_of(configs, *, method: str | None = None, size: int | None = None,
             family = estimator_traits(estimator).family
             horizon = target_horizon_of(cls, cfg)
             task = TASK_OF_TARGET[cls.target]
+            features = feature_options_key(cfg.feature_spec()[1])
         except Exception as error:  # noqa: BLE001 - reported per configuration, the batch goes on
             text = first_line(error)
             errors[config.name] = text if text.startswith(cls.__name__) else f"{cls.__name__}: {text}"
@@ -119,7 +146,7 @@ def needs_of(configs, *, method: str | None = None, size: int | None = None,
             family = "linear"  # fitted on distilled points after all: those serving linear models
         chosen = method or {"linear": LINEAR_METHOD, "rows": ROWS_METHOD}.get(family, agnostic_method)
         chosen_size = size or (agnostic_size if method is None and family == "agnostic" else None)
-        needs[config.name] = SetNeed(family, task, horizon, chosen, chosen_size)
+        needs[config.name] = SetNeed(family, task, horizon, chosen, chosen_size, features)
     return needs, errors
 
 
@@ -154,26 +181,28 @@ def given_sets(distilled, needs: dict, *, base_timeframe: str, horizons=()) -> d
 def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, horizons=(), train_stop=None,
                 progress: bool = False) -> dict:
     """``{key: DistilledSet}``, one per distinct need, from the training period of ``data``
-    (prepared with the screen's fractions; a need with another horizon prepares the same
-    candles with targets that far ahead). Runs on the active executor."""
+    (prepared with the screen's fractions and the default feature windows; a need with another
+    horizon or other windows prepares the same candles with targets that far ahead or with its
+    strategy's ``feature_options``). Runs on the active executor."""
     sets = {}
-    prepared = {data.horizon: data}
+    prepared = {(data.horizon, feature_options_key(data.feature_options)): data}
+
+    def source(horizon: int, features: tuple):
+        if (horizon, features) not in prepared:
+            prepared[horizon, features] = prepare(data.candles, fractions=fractions, horizon=horizon,
+                                                  boundaries=data.boundaries,
+                                                  feature_options={**FEATURE_DEFAULTS, **dict(features)})
+        return prepared[horizon, features]
+
     wanted = sorted({n for n in needs.values() if n.method != ROWS_METHOD}, key=lambda n: n.key)
-    if not horizons:  # one clustering for every target of the same agnostic method and size
+    if not horizons:  # one clustering for every target of the same agnostic method, size and windows
         for group in _shared_groups(wanted):
-            longest = max(n.horizon for n in group)
-            if longest not in prepared:
-                prepared[longest] = prepare(data.candles, fractions=fractions, horizon=longest,
-                                            boundaries=data.boundaries)
-            sets.update(_distil_shared(prepared[longest], group, per_regime=per_regime, seed=seed,
-                                       progress=progress))
+            longest = source(max(n.horizon for n in group), group[0].features)
+            sets.update(_distil_shared(longest, group, per_regime=per_regime, seed=seed, progress=progress))
         wanted = [n for n in wanted if n.key not in sets]
     for need in wanted:
-        if need.horizon not in prepared:
-            prepared[need.horizon] = prepare(data.candles, fractions=fractions, horizon=need.horizon,
-                                             boundaries=data.boundaries)
-        source = prepared[need.horizon]
-        sets[need.key] = _distil_one(source, need, per_regime=per_regime, seed=seed, progress=progress)
+        sets[need.key] = _distil_one(source(need.horizon, need.features), need, per_regime=per_regime, seed=seed,
+                                     progress=progress)
         if horizons:
             sets[need.key] = _with_coarse_parts(sets[need.key], data.candles, horizons, train_stop, need=need,
                                                 per_regime=per_regime, seed=seed)
@@ -182,11 +211,12 @@ def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, ho
 
 def _shared_groups(needs) -> list:
     """Agnostic needs whose method's points do not depend on the labels (``multi_target``),
-    grouped by method and size: each group is distilled once (:func:`_distil_shared`)."""
+    grouped by method, size and feature windows: each group is distilled once
+    (:func:`_distil_shared`)."""
     groups = {}
     for need in needs:
         if need.family == "agnostic" and method_class(need.method).multi_target:
-            groups.setdefault((need.method, need.size), []).append(need)
+            groups.setdefault((need.method, need.size, need.features), []).append(need)
     return [group for group in groups.values() if len(group) > 1]
 
 
@@ -269,7 +299,8 @@ def _with_coarse_parts(base_set, candles: Candles, horizons, train_stop: int, *,
     for tf in horizons:
         coarse = resample_candles(head, tf)
         try:
-            data = prepare(coarse, fractions=(0.9, 0.05, 0.05), horizon=need.horizon)
+            data = prepare(coarse, fractions=(0.9, 0.05, 0.05), horizon=need.horizon,
+                           feature_options=need.feature_options)
             parts[tf] = distill(data, method=need.method,
                                 size=need.size or default_size(need.method, data, per_regime),
                                 task=need.task, per_regime=per_regime, seed=seed)

@@ -64,7 +64,8 @@ from .data.candles import Candles
 from .discovery import Configuration, Discovery, StrategyError, configuration_name, discover
 from .distill.artifact import DistilledSet
 from .distill.prepare import SCREEN_FRACTIONS, SCREEN_PERIODS, prepare
-from .distilled_sets import ROWS_METHOD, TASK_OF_TARGET, check_sets_precede, distil_sets, given_sets, needs_of
+from .distilled_sets import (ROWS_METHOD, TASK_OF_TARGET, check_sets_precede, distil_sets, feature_options_key,
+                             given_sets, needs_of)
 from .errors import InputError
 from .executor import parallel_api
 from .horizons import check_horizons
@@ -548,12 +549,19 @@ def _summary(run: ScreenRun, records, sets, timings) -> dict:
         "errors": sum(1 for r in records if r.error),
         "distilled": {task: {"method": d.meta.get("method"), "points": d.size, "per_regime": d.meta.get("per_regime"),
                              "compression_ratio": d.compression_ratio, "fallback": d.meta.get("fallback"),
-                             "timeframes": d.timeframes}
+                             "timeframes": d.timeframes, **_own_windows(d)}
                       for task, d in sets.items()},
         **timings,
         "validation_warmup_bars": max(warm) if warm else None,
         "survivors": [r.name for r in records if r.survivor],
     }
+
+
+def _own_windows(dset) -> dict:
+    """``{"feature_options": …}`` for a set whose points carry other windows than the defaults
+    (a strategy's own ``feature_options``), else nothing."""
+    options = dset.meta.get("feature_options")
+    return {"feature_options": options} if options and feature_options_key(options) else {}
 
 
 def _series(run: ScreenRun, data, sets, records) -> dict:

@@ -364,3 +364,61 @@ def test_agnostic_needs_of_several_targets_share_one_clustering():
     direct = KMeansCentroids(size=300, random_state=seed).fit(four.X[rows], up_next)
     np.testing.assert_allclose(one.y, direct.y_)
     assert ((one.y > 0) & (one.y < 1)).any() and not np.array_equal(one.y, four_c.y)
+
+
+def test_strategies_with_their_own_feature_windows_get_points_with_those_windows(tmp_path):
+    """A strategy's ``feature_options`` (other return lags, averages, volatility windows) are
+    part of its need: its points are prepared with its windows (shared by strategies asking for
+    the same), not refused for lacking its columns."""
+    from distillbt.discovery import discover
+    from distillbt.distilled_sets import feature_options_key, needs_of
+
+    (tmp_path / "windows.py").write_text(textwrap.dedent('''
+        from sklearn.ensemble import RandomForestRegressor
+        from sklearn.linear_model import Ridge
+        from distillbt.strategy import ModelStrategy
+
+        class RidgeOwnWindows(ModelStrategy):
+            params = (("alpha", 1.0), ("long_threshold", 0.1))
+            grid = {"alpha": [1.0, 100.0]}
+            feature_options = {"return_lags": (1, 5, 15), "vol_windows": (20, 100)}
+            features = ("ret_1", "ret_5", "ret_15", "vol_20", "ma_dist_16")
+            target = "return"
+
+            def make_estimator(self):
+                return Ridge(alpha=self.p.alpha)
+
+        class ForestOwnWindows(ModelStrategy):
+            params = (("depth", 3), ("long_threshold", 0.1), ("short_threshold", -0.1))
+            grid = {"depth": [2, 4]}
+            feature_options = {"return_lags": (1, 5, 15), "vol_windows": (20, 100)}
+            features = ("ret_5", "vol_ratio_20_100", "ma_dist_64")
+            target, horizon = "return", 3
+
+            def make_estimator(self):
+                return RandomForestRegressor(n_estimators=5, max_depth=self.p.depth, min_samples_leaf=50,
+                                             random_state=0)
+
+        class ForestDefaultWindows(ForestOwnWindows):
+            feature_options = {"return_lags": (1, 2, 4, 8, 16, 32)}   # the defaults, said explicitly
+            features = ("ret_4", "vol_ratio_16_96", "ma_dist_64")
+    '''))
+    configs = discover(tmp_path).configurations()
+    needs, errors = needs_of(configs)
+    assert not errors
+    own = feature_options_key({"return_lags": (1, 5, 15), "vol_windows": (20, 100)})
+    assert own == (("return_lags", (1, 5, 15)), ("vol_windows", (20, 100)))
+    assert feature_options_key({"return_lags": [1, 2, 4, 8, 16, 32]}) == ()  # defaults: no key of their own
+    by_class = {c.strategy.name: needs[c.name] for c in configs}
+    assert by_class["RidgeOwnWindows"].features == own == by_class["ForestOwnWindows"].features
+    assert by_class["ForestDefaultWindows"].features == ()
+    assert by_class["ForestOwnWindows"].key != by_class["ForestDefaultWindows"].key
+
+    result = screen(tmp_path, sample_market(bars=16_000, seed=5), top=1, validate=True, progress=False)
+    assert result.summary["errors"] == 0
+    for record in result.records:
+        assert record.error is None and record.screen_score is not None and record.full_score is not None
+    distilled = result.summary["distilled"]
+    assert distilled[by_class["ForestOwnWindows"].key]["feature_options"]["vol_windows"] == [20, 100]
+    assert distilled[by_class["RidgeOwnWindows"].key]["feature_options"]["return_lags"] == [1, 5, 15]
+    assert "feature_options" not in distilled[by_class["ForestDefaultWindows"].key]

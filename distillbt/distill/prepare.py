@@ -7,14 +7,15 @@ the regime labeller are fitted on the training period only, then applied everywh
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from ..data.candles import Candles
 from ..errors import InputError
-from ..features import Standardizer, chronological_split, make_features, split_at, valid_rows
+from ..features import (FEATURE_DEFAULTS, Standardizer, chronological_split, make_features, split_at,
+                        valid_rows)
 from ..regimes import TrendVolatilityLabeller
 from .artifact import fingerprint_candles
 
@@ -60,6 +61,8 @@ class PreparedData:
     horizon: int = 1
     #: The calendar times the parts start at after the first (``prepare(boundaries=…)``), or None.
     boundaries: tuple | None = None
+    #: The ``make_features`` options ``X`` was computed with (the defaults and what was asked).
+    feature_options: dict = field(default_factory=lambda: dict(FEATURE_DEFAULTS))
 
     def period(self, name: str) -> slice:
         return self.parts[name]
@@ -86,6 +89,8 @@ class PreparedData:
         """What a distilled set must carry to be used and trusted (JSON-able)."""
         return {
             "feature_names": list(self.feature_names),
+            "feature_options": {k: list(v) if isinstance(v, (tuple, list)) else v
+                                for k, v in self.feature_options.items()},
             "source": self.candles.source,
             "symbol": self.candles.symbol,
             "timeframe": self.candles.timeframe,
@@ -160,4 +165,5 @@ def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
         feature_names=tuple(features.names), parts=parts, scaler=scaler, labeller=labeller,
         target_scale=scale, candles=candles, fractions=tuple(fractions), horizon=horizon,
         boundaries=None if boundaries is None else tuple(pd.Timestamp(t) for t in boundaries),
+        feature_options={**FEATURE_DEFAULTS, **(feature_options or {})},
     )
