@@ -1,8 +1,9 @@
 """The fast half of :func:`distillbt.screen.screen`: model configurations fitted on distilled
 points and run vectorised over the screening period, in parallel over configurations.
 
-Configurations are cut into chunks of at most :data:`CHUNK` that keep configurations sharing a
-fitted model (same ``fit_key``) together, so each model is fitted once per chunk. Features are
+Configurations are cut into chunks of at most :data:`CHUNK` (about four per worker,
+:func:`chunk_size`) that keep configurations sharing a fitted model (same ``fit_key``)
+together, so each model is fitted once per chunk. Features are
 computed once in the calling process for every distinct feature set and handed to the workers
 (joblib memory-maps the large arrays for process backends instead of copying them per task;
 Dask scatters them once).
@@ -54,13 +55,13 @@ def screen_vectorised(configs, sets: dict | None, candles, *, set_of: dict | Non
     for options in keys:
         if options is not None and options not in feature_tables:
             feature_tables[options] = make_features(frame, **dict(options)).X
-    chunks = _chunks(configs)
     arguments = dict(frame=frame, sets=sets, feature_tables=feature_tables, set_of=set_of or {},
                      cash=cash, commission=commission, start=start, timeframe=timeframe,
                      objective=objective, slippage=slippage)
     by_position = {}
     with using(executor, n_jobs=n_jobs, backend=backend, scheduler=scheduler) as ex:
         ex.require_strategy_files(configs)
+        chunks = _chunks(configs, size=chunk_size(len(configs), ex.workers))
         for chunk_outcomes in ex.imap(_run_chunk, [(chunk,) for chunk in chunks], kwargs=arguments,
                                           label="vectorised"):
             for position, outcome in chunk_outcomes:
@@ -88,17 +89,26 @@ def _fit_group(item):
         return (config.strategy.name, f"#{position}")
 
 
-def _chunks(configs) -> list[list]:
+def chunk_size(n_configs: int, workers: int) -> int:
+    """Configurations per chunk: at most :data:`CHUNK`, and small enough that every worker gets
+    about four chunks — costs differ a lot between estimators, and a few large chunks leave
+    workers idle while one finishes the heaviest."""
+    return max(1, min(CHUNK, -(-n_configs // (4 * max(1, workers)))))
+
+
+def _chunks(configs, size: int = CHUNK) -> list[list]:
+    """Chunks of about ``size`` configurations; the configurations of one fitted model stay in
+    one chunk up to :data:`CHUNK` (splitting them would fit the model again)."""
     items = sorted(enumerate(configs), key=_fit_group)
     chunks, current = [], []
     for _, group in groupby(items, key=_fit_group):
         group = list(group)
-        if current and len(current) + len(group) > CHUNK:
+        if current and len(current) + len(group) > size:
             chunks.append(current)
             current = []
         for start in range(0, len(group), CHUNK):
             piece = group[start:start + CHUNK]
-            if len(piece) == CHUNK:
+            if len(piece) >= size:
                 chunks.append(piece)
             else:
                 current.extend(piece)

@@ -152,12 +152,13 @@ def test_parallel_screen_gives_the_sequential_scores(folder, candles, result):
     assert again.summary["pbo"] == result.summary["pbo"]
 
 
-def test_chunks_keep_configurations_of_one_fitted_model_together():
-    from distillbt._vectorised_screen import CHUNK, _chunks
+@pytest.mark.parametrize("size", [16, 5, 2, 1])
+def test_chunks_keep_configurations_of_one_fitted_model_together(size):
+    from distillbt._vectorised_screen import CHUNK, _chunks, chunk_size
     from distillbt.discovery import discover
 
     configs = discover(ROOT / "strategies").configurations()
-    chunks = _chunks(configs)
+    chunks = _chunks(configs, size=size)
     positions = sorted(p for chunk in chunks for p, _ in chunk)
     assert positions == list(range(len(configs)))  # each configuration exactly once
     assert all(len(chunk) <= CHUNK for chunk in chunks)
@@ -169,6 +170,15 @@ def test_chunks_keep_configurations_of_one_fitted_model_together():
                 where.setdefault((cls.__name__, repr(cls.fit_key(config.params))), set()).add(i)
     # a model's rule variants share a chunk unless the group itself exceeds CHUNK
     assert sum(len(chunks_of) > 1 for chunks_of in where.values()) == 0
+    # chunks only hold several models' configurations up to the size asked for
+    assert all(len(chunk) <= size for chunk in chunks if len({_model_of(c) for _, c in chunk}) > 1)
+    # about four chunks per worker, never more than CHUNK configurations, at least one
+    assert (chunk_size(38, 2), chunk_size(400, 2), chunk_size(3, 8)) == (5, CHUNK, 1)
+
+
+def _model_of(config):
+    cls = config.strategy.cls
+    return (cls.__name__, repr(cls.fit_key(config.params)) if hasattr(cls, "fit_key") else config.name)
 
 
 @pytest.mark.parametrize("flag", ["--out", "--json"])

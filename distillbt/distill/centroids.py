@@ -45,10 +45,16 @@ class KMeansCentroids(BaseDistiller):
         ``benchmarks/bench_estimators.py``, seed 0).
     batch_size : int, default 4096
         Rows per k-means mini-batch.
-    max_iter : int, default 10
+    max_iter : int, default 3
         Passes over the rows at most. Centres start at random rows: with thousands of
         clusters, k-means++ seeding costs more than the passes and ends no better (measured on
         25,000 × 20 rows, 2,500 clusters: 2.5 s against 1.1 s, the same inertia within 0.2 %).
+        Clusters of ten rows need few passes. On the calibration set of
+        ``benchmarks/bench_estimators.py --calibrate`` (10,000 points, Spearman over seeds 0
+        and 1, distillation seconds of seed 1) 10 passes rank at 0.981 ± 0.003 in 3.4 s, 3
+        passes at 0.977 ± 0.007 in 2.0 s, 1 pass at 0.968 ± 0.005 in 1.4 s; clustering in
+        float32 keeps the ranking (10 passes: 0.982 ± 0.004 in 2.6 s; 3 passes, the default:
+        0.979 ± 0.007 in 1.4 s). Labels and points stay exact float64 rows and means.
     random_state : int, default 0
 
     Attributes
@@ -63,7 +69,7 @@ class KMeansCentroids(BaseDistiller):
 
     multi_target = True
 
-    def __init__(self, *, size, point="member", batch_size=4096, max_iter=10, random_state=0):
+    def __init__(self, *, size, point="member", batch_size=4096, max_iter=3, random_state=0):
         self.size = size
         self.point = point
         self.batch_size = batch_size
@@ -84,7 +90,7 @@ class KMeansCentroids(BaseDistiller):
                                  max_iter=check_int("max_iter", self.max_iter, 1), n_init=1, init="random",
                                  random_state=self.random_state)
         # labels_ are every row's nearest final centre (compute_labels): predict(X) again would repeat that pass
-        labels = kmeans.fit(X, sample_weight=w).labels_
+        labels = kmeans.fit(X.astype("float32"), sample_weight=w.astype("float32")).labels_
         mass = np.bincount(labels, weights=w, minlength=size)
         keep = mass > 0
         # exact weighted means of each cluster's rows (the mini-batch centres are estimates)
