@@ -211,15 +211,22 @@ class Executor:
                                                    processes=True, dashboard_address=None))
         return stack.enter_context(Client(cluster))
 
-    def _open_pool(self, *, warm: bool = True) -> None:
+    def _open_pool(self) -> None:
         import joblib
 
         self._pool = joblib.Parallel(n_jobs=self.n_jobs, backend="loky", return_as="generator")
         self._pool.__enter__()
-        if warm:
-            # Workers start and import the pipeline in the background while this process reads
-            # candles and prepares features: a pool's first map costs ~1.8 s on 2 cores (spawn +
-            # imports), its second 0.01 s (measured with 2 workers). The first map waits for it.
+
+    def warm_up(self) -> None:
+        """Start the worker processes now, in the background, and have each import the pipeline,
+        so the first map does not wait for them (on 2 cores a pool's first map costs ~1.8 s of
+        spawn and imports, its second 0.01 s). For a caller that will map soon and has work of
+        its own first (the screen reads candles and prepares features meanwhile). The first map
+        waits for it; a no-op when the executor runs in this process, on Dask, or is not
+        entered."""
+        with self._lock:
+            if self._pool is None or self._warming is not None:
+                return
             self._pool_busy.acquire()
             self._warming = threading.Thread(target=self._warm_up, name="distillbt-warm-up", daemon=True)
             self._warming.start()
@@ -309,7 +316,7 @@ class Executor:
         finally:
             if not finished:  # a map dropped half-way leaves results in a managed pool: a new one
                 self._close_pool()
-                self._open_pool(warm=False)
+                self._open_pool()
             self._pool_busy.release()
 
     def map(self, function: Callable, arguments: Iterable[tuple], *, kwargs: dict | None = None,

@@ -67,7 +67,7 @@ from .distill.prepare import SCREEN_FRACTIONS, SCREEN_PERIODS, prepare
 from .distilled_sets import (ROWS_METHOD, TASK_OF_TARGET, check_sets_precede, distil_sets, feature_options_key,
                              given_sets, needs_of)
 from .errors import InputError
-from .executor import parallel_api
+from .executor import current, parallel_api
 from .horizons import check_horizons
 from .objectives import describe as describe_objective
 from .objectives import resolve as resolve_objective
@@ -302,7 +302,10 @@ def screen(
     check_options(plain=plain, validate_sample=validate_sample)
     resolve_objective(objective)
     check_fills(slippage=slippage, fraction=fraction)
-    started = time.perf_counter()
+    started = time.perf_counter()  # the screen's time from here (the workers' start-up included)
+    executor = current()
+    if executor is not None:  # the workers start while this process reads the candles
+        executor.warm_up()
     horizons = check_horizons(candles.timeframe, horizons) if horizons else ()
     found, configs = _configurations(folder, horizons)
     if fraction is not None:

@@ -134,6 +134,31 @@ def _slow_square(k, block):
 
 
 @pytest.mark.filterwarnings("ignore:.*tasks.*:UserWarning")  # joblib on the map dropped on purpose
+def test_warming_the_workers_up_changes_no_result_and_never_hangs():
+    """warm_up starts the workers in the background: a map right after it waits for it and gets
+    its own results, a second warm_up is a no-op, closing during one returns, and an executor
+    that runs in this process (or is not entered) ignores it."""
+    import threading
+
+    block = np.ones(10)
+    with Executor(n_jobs=2, backend="loky") as ex:
+        ex.warm_up()
+        warming = ex._warming
+        assert isinstance(warming, threading.Thread)
+        ex.warm_up()
+        assert ex._warming is warming  # one warm-up per pool
+        assert ex.map(_slow_square, [(k, block) for k in range(5)], progress=False) == [k * k for k in range(5)]
+        assert not warming.is_alive()
+    with Executor(n_jobs=2, backend="loky") as ex:
+        ex.warm_up()  # closed while the workers may still be importing
+    assert ex._warming is None and ex._pool is None
+    serial = Executor(n_jobs=1)
+    with serial:
+        serial.warm_up()
+        assert serial._warming is None
+    Executor(n_jobs=2).warm_up()  # not entered: nothing to warm
+
+
 def test_the_started_pool_gives_each_map_its_own_results():
     """A started loky executor keeps one worker pool for its maps: a map dropped half-way, one
     that raised, and maps from two threads at once each still get exactly their own results."""
