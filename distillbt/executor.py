@@ -16,6 +16,8 @@ exit (:meth:`Executor.start` / :meth:`Executor.close` hold it open across severa
 :meth:`Executor.map` runs ``function(*args)`` per job — in this process for one worker or one
 job (except on Dask), results in job order, a tqdm bar — and :meth:`Executor.thread_map` runs
 work on this process's own data in up to ``n_jobs`` threads whatever the backend.
+:meth:`Executor.warm_up` starts a loky pool's workers in the background for a caller with work
+of its own before its first map (the screen).
 
 The Python API (``distill``, ``screen``, ``run_many``, ``evaluate``, …) keeps its ``n_jobs=`` /
 ``backend=`` (/ ``scheduler=``) keywords: each parallel step runs on :func:`using`, which gives
