@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from distillbt.data.sample import sample_market  # noqa: E402
 from distillbt.data.sources import load_candles  # noqa: E402
 from distillbt.discovery import discover  # noqa: E402
-from distillbt.distilled_sets import ROWS_METHOD, distil_sets, needs_of  # noqa: E402
+from distillbt.distilled_sets import distil_sets, needs_of  # noqa: E402
 from distillbt.executor import Executor  # noqa: E402
 from distillbt._vectorised_screen import screen_vectorised  # noqa: E402
 from distillbt.scorers import ScreenRun  # noqa: E402
@@ -138,8 +138,8 @@ def check(args) -> None:
         fam = {}
         for r in records:
             by = r.distilled_by or ""
-            kind = ("linear" if "linear estimator" in by else "path-dependent" if by.startswith(ROWS_METHOD)
-                    else "non-linear")
+            kind = ("linear" if "linear estimator" in by else "path-dependent" if "path-dependent" in by
+                    else "non-linear")  # an agnostic estimator on a short period's rows is non-linear
             fam.setdefault(kind, []).append(r)
         per_family = {k: _rho([r.screen_score for r in v], [r.full_score for r in v]) for k, v in fam.items()}
         model = s["paths"]["model"]

@@ -228,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="distilled points for every model strategy (default: features + 1 per regime for "
                              "exact-linear; 10000 for other estimators' k-means sets, or 100 with --method; "
                              "k-means sets hold at most a tenth of the training rows)")
+    screen.add_argument("--short-training", type=int, default=None, metavar="ROWS",
+                        help="fit trees, boosting, neighbours and other non-linear estimators on the training "
+                             "rows themselves when the training period has fewer than ROWS (default: 20000; "
+                             "0: always on a distilled set)")
     screen.add_argument("--top", type=int, default=10, metavar="K",
                         help="survivors: the K best screen scores, backtested in full on the screening and holdout "
                              "periods (default: 10; more than the configurations: all of them, with a note)")
@@ -681,6 +685,7 @@ def _cmd_screen(args) -> int:
     folder = Path(args.folder)
     if not folder.is_dir():
         raise _UsageError(f"{PROG} screen: {folder} is not a folder of strategy files")
+    _short_training(args)  # checked before any candles are read
     folder = _strategy_folder(args, folder)
     if args.top < 1:  # before loading data (more than the configurations: clamped by the screen)
         raise _UsageError(f"{PROG} screen: --top must be at least 1, not {args.top}")
@@ -704,7 +709,8 @@ def _cmd_screen(args) -> int:
         return _cmd_screen_walk_forward(args, folder, candles)
     distilled = DistilledSet.load(args.distilled) if args.distilled else None
     result = screen(folder, candles, distilled=distilled, horizons=args.horizons,
-                    cache=False if args.no_cache else (args.cache_dir or True), **_screen_options(args))
+                    cache=False if args.no_cache else (args.cache_dir or True), **_short_training(args),
+                    **_screen_options(args))
     report, emitted = _write_screen_outputs(args, result)
     if emitted:
         return 0
@@ -736,7 +742,8 @@ def _cmd_screen_walk_forward(args, folder: Path, candles) -> int:
     from .walk_forward import walk_forward
 
     result = walk_forward(folder, candles, folds=args.folds, horizons=args.horizons,
-                          cache=False if args.no_cache else (args.cache_dir or True), **_screen_options(args))
+                          cache=False if args.no_cache else (args.cache_dir or True), **_short_training(args),
+                          **_screen_options(args))
     payload = json.loads(json.dumps(result.to_dict(), default=_json_default))
     if args.out:
         Path(args.out).write_text(json.dumps(payload, indent=1))
@@ -817,7 +824,8 @@ def _cmd_screen_basket(args, folder: Path, basket) -> int:
     """``screen`` over a basket of instruments (:func:`distillbt.basket_screen.screen_basket`)."""
     from .basket_screen import screen_basket
 
-    for flag, value in (("--distilled", args.distilled), ("--horizons", args.horizons), ("--folds", args.folds)):
+    for flag, value in (("--distilled", args.distilled), ("--horizons", args.horizons), ("--folds", args.folds),
+                        ("--short-training", args.short_training is not None)):
         if value:
             raise _UsageError(f"{PROG} screen: {flag} is for one instrument, not a basket")
     result = screen_basket(folder, basket, pool=args.pool or "pooled", basket_score=args.basket_score or "mean",
@@ -842,6 +850,16 @@ def _cmd_screen_basket(args, folder: Path, basket) -> int:
     for line in _selection_lines(s):
         print(line)
     return _print_ranking(args, result, [report] if report is not None else [])
+
+
+def _short_training(args) -> dict:
+    """``short_training`` when given (one instrument and walk-forward folds; a basket's
+    instruments share one choice of sets)."""
+    if args.short_training is None:
+        return {}
+    if args.short_training < 0:
+        raise _UsageError(f"{PROG} screen: --short-training must be 0 or more rows")
+    return {"short_training": args.short_training}
 
 
 def _screen_options(args) -> dict:

@@ -64,8 +64,8 @@ from .data.candles import Candles
 from .discovery import Configuration, Discovery, StrategyError, configuration_name, discover
 from .distill.artifact import DistilledSet
 from .distill.prepare import SCREEN_FRACTIONS, SCREEN_PERIODS, prepare
-from .distilled_sets import (ROWS_METHOD, TASK_OF_TARGET, check_sets_precede, distil_sets, feature_options_key,
-                             given_sets, needs_of)
+from .distilled_sets import (ROWS_METHOD, SHORT_TRAINING, TASK_OF_TARGET, check_sets_precede, distil_sets,
+                             feature_options_key, given_sets, needs_of)
 from .errors import InputError
 from .executor import current, parallel_api
 from .horizons import check_horizons
@@ -209,6 +209,7 @@ def screen(
     method: str | None = None,
     size: int | None = None,
     per_regime: bool = True,
+    short_training: int = SHORT_TRAINING,
     top: int = 10,
     min_score: float | None = None,
     validate: bool = False,
@@ -249,7 +250,10 @@ def screen(
     moments, so a ridge fitted on them equals its full-data fit and a logistic one comes very
     close), every other estimator (trees, boosting, neighbours…) a coreset of real rows with
     their labels, each with targets at its strategy's horizon; each record's
-    ``distilled_by`` says which. ``method`` (and ``size``) overrides the choice for all. ``top`` survivors (or those with ``screen_score >= min_score``)
+    ``distilled_by`` says which. ``method`` (and ``size``) overrides the choice for all. A
+    training period of fewer than ``short_training`` rows (default
+    :data:`~distillbt.distilled_sets.SHORT_TRAINING`) fits those other estimators on its rows
+    instead, as their full backtests do (0: always distil). ``top`` survivors (or those with ``screen_score >= min_score``)
     get full backtests on the screening and holdout periods. Returns a
     :class:`ScreenResult`; see the module docstring for the periods.
 
@@ -323,13 +327,15 @@ def screen(
                     fraction=fraction)
     records = [ScreenRecord.of(c, path="vectorised" if is_model(c) else "full") for c in configs]
 
-    needs = _needs(records, configs, method=method, size=size, training_rows=distilled is None)
+    needs = _needs(records, configs, method=method, size=size, training_rows=distilled is None,
+                   n_training_rows=periods["training"][1] - periods["training"][0], short_training=short_training)
     # Resume (distillbt.result_cache): configurations screened before are restored, not scored
     # again, and need no distillation; full backtests run before are taken from the cache.
     run.cache = ResultCache.at(cache, candles, periods, distilled=distilled, options={
         "cash": cash, "commission": commission, "seed": seed, "fractions": list(fractions), "objective": objective,
         "slippage": slippage, "fraction": fraction,
-        "model": {"method": method, "size": size, "per_regime": per_regime, "horizons": list(horizons)},
+        "model": {"method": method, "size": size, "per_regime": per_regime, "horizons": list(horizons),
+                  "short_training": short_training},
         "plain": {"plain": plain, "min_speedup": min_speedup}})
     cached = run.cache.restore(run, records, configs, needs=needs) if run.cache is not None else set()
     needs = {name: need for name, need in needs.items() if name not in cached}
@@ -412,21 +418,24 @@ def _note_sets(records, needs: dict, sets: dict) -> None:
     for record in records:
         need = needs.get(record.name)
         if need is not None and need.method == ROWS_METHOD:
+            why = ("path-dependent estimator" if need.family == "rows" else
+                   f"{need.family} estimator, a short training period")
             record.distilled_by = (f"{ROWS_METHOD}: the candles before the screening period, {need.task}, "
-                                   f"{need.horizon}-candle target (path-dependent estimator: fitted as in "
-                                   f"its full backtest)")
+                                   f"{need.horizon}-candle target ({why}: fitted as in its full backtest)")
         elif need is not None:
             dset = sets[need.key]
             record.distilled_by = (f"{dset.meta.get('method', need.method)}: {dset.size} points, {need.task}, "
                                    f"{need.horizon}-candle target ({need.family} estimator)")
 
 
-def _needs(records, configs, *, method, size, training_rows: bool = True) -> dict:
+def _needs(records, configs, *, method, size, training_rows: bool = True, n_training_rows=None,
+           short_training: int = SHORT_TRAINING) -> dict:
     """Each model configuration's distillation need; a configuration whose estimator cannot
     be used gets its one-line error, and when no configuration is left the screen stops
     with it (:class:`~distillbt.discovery.StrategyError`, exit 2 from the CLI)."""
     with captured("make_estimator"):  # the strategies' hooks run here
-        needs, errors = needs_of(configs, method=method, size=size, training_rows=training_rows)
+        needs, errors = needs_of(configs, method=method, size=size, training_rows=training_rows,
+                                 n_training_rows=n_training_rows, short_training=short_training)
     for record in records:
         if record.name in errors:
             record.error = errors[record.name]

@@ -25,6 +25,9 @@ def test_every_command_has_help(argv, capsys):
     (["data", "check", "sample", "--sample-timeframe", "7x"], "timeframe"),
     (["data", "check", "no/such/file.csv"], "no such data source"),
     (["data", "check", "bybit:BTCUSDT"], "expected bybit:SYMBOL:TIMEFRAME"),
+    (["screen", "strategies", "--sample-bars", "3000", "--short-training", "-1"], "--short-training must be 0"),
+    (["screen", "strategies", "--sample-instruments", "2", "--sample-bars", "3000", "--short-training", "0"],
+     "--short-training is for one instrument"),
 ])
 def test_bad_usage_and_input_exit_2_with_one_line(argv, needle, capsys):
     assert cli.main(argv) == 2

@@ -209,7 +209,8 @@ def test_each_estimator_gets_its_set_with_its_horizon(data, tmp_path):
             def make_estimator(self):
                 return RandomForestClassifier(n_estimators=10, max_depth=3, min_samples_leaf=50, random_state=0)
     '''))
-    result = screen(tmp_path, sample_market(bars=12_000, seed=5), top=1, progress=False)
+    candles = sample_market(bars=12_000, seed=5)
+    result = screen(tmp_path, candles, top=1, progress=False, short_training=0)  # always distil
     by_name = {r.name: r for r in result.records}
     logit, forest = by_name["Logit4"], by_name["Forest1"]
     assert logit.error is None and forest.error is None
@@ -219,6 +220,16 @@ def test_each_estimator_gets_its_set_with_its_horizon(data, tmp_path):
     distilled = result.summary["distilled"]
     assert set(distilled) == {"classification-h4", "classification-centroids"}
     assert distilled["classification-centroids"]["method"] == "centroids"
+
+    # ~6,000 training rows, under SHORT_TRAINING: the forest is fitted on them, as in its full
+    # backtest (the same score); the logistic regression keeps its exact-linear points
+    short = screen(tmp_path, candles, top=1, progress=False, validate=True)
+    by_name = {r.name: r for r in short.records}
+    assert by_name["Forest1"].distilled_by.startswith("training-rows")
+    assert "agnostic estimator, a short training period" in by_name["Forest1"].distilled_by
+    assert by_name["Forest1"].screen_score == pytest.approx(by_name["Forest1"].full_score, abs=1e-9)
+    assert "exact-linear" in by_name["Logit4"].distilled_by
+    assert set(short.summary["distilled"]) == {"classification-h4"}
 
 
 def test_prepare_with_a_horizon_targets_that_many_candles_ahead():
@@ -414,7 +425,8 @@ def test_strategies_with_their_own_feature_windows_get_points_with_those_windows
     assert by_class["ForestDefaultWindows"].features == ()
     assert by_class["ForestOwnWindows"].key != by_class["ForestDefaultWindows"].key
 
-    result = screen(tmp_path, sample_market(bars=16_000, seed=5), top=1, validate=True, progress=False)
+    result = screen(tmp_path, sample_market(bars=16_000, seed=5), top=1, validate=True, progress=False,
+                    short_training=0)  # a short period, distilled all the same: the windows' sets
     assert result.summary["errors"] == 0
     for record in result.records:
         assert record.error is None and record.screen_score is not None and record.full_score is not None
