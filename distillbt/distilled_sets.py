@@ -117,6 +117,8 @@ def feature_options_key(options) -> tuple:
     asking for the same windows share one set)."""
     key = []
     for name, value in dict(options or {}).items():
+        if name not in FEATURE_DEFAULTS:  # said here, per configuration, not by a later make_features
+            raise InputError(f"unknown feature option {name!r}: choose from {', '.join(FEATURE_DEFAULTS)}")
         windows = (int(value),) if isinstance(value, (int, np.integer)) else tuple(int(v) for v in value)
         if windows != tuple(FEATURE_DEFAULTS.get(name, ())):
             key.append((str(name), windows))

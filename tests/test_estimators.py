@@ -17,6 +17,7 @@ from distillbt.discovery import StrategyError
 from distillbt.distilled_sets import default_size
 from distillbt.distill.prepare import prepare
 from distillbt.distill.runner import distill
+from distillbt.errors import InputError
 from distillbt.estimators import estimator_traits, fit_estimator
 from distillbt.screen import screen
 from distillbt.strategy import ModelStrategy
@@ -420,6 +421,8 @@ def test_strategies_with_their_own_feature_windows_get_points_with_those_windows
     own = feature_options_key({"return_lags": (1, 5, 15), "vol_windows": (20, 100)})
     assert own == (("return_lags", (1, 5, 15)), ("vol_windows", (20, 100)))
     assert feature_options_key({"return_lags": [1, 2, 4, 8, 16, 32]}) == ()  # defaults: no key of their own
+    with pytest.raises(InputError, match="unknown feature option 'rsi_windows'"):
+        feature_options_key({"rsi_windows": (14,)})
     by_class = {c.strategy.name: needs[c.name] for c in configs}
     assert by_class["RidgeOwnWindows"].features == own == by_class["ForestOwnWindows"].features
     assert by_class["ForestDefaultWindows"].features == ()
