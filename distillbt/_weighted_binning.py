@@ -32,35 +32,30 @@ _STATE = {"depth": 0, "original": None, "checked": False, "module": None}
 
 def binning_thresholds(col_data, max_bins, sample_weight=None):
     """scikit-learn's ``_find_binning_thresholds`` (1.8–1.9) with every weighted quantile of a
-    column computed in one pass: bin edges of one feature, increasing."""
+    column computed in one pass: bin edges of one feature, increasing. Unweighted columns go
+    to scikit-learn's own."""
     from sklearn.ensemble._hist_gradient_boosting.common import ALMOST_INF, X_DTYPE
 
+    if sample_weight is None:
+        return (_STATE["original"] or _original())(col_data, max_bins)
     col_data = np.asarray(col_data)
     missing_mask = np.isnan(col_data)
     any_missing = missing_mask.any()
     if any_missing:
         col_data = col_data[~missing_mask]
-    if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight)
-        if any_missing:
-            sample_weight = sample_weight[~missing_mask]
-        nonzero = sample_weight != 0
-        col_data = col_data[nonzero]
-        sample_weight = sample_weight[nonzero]
-    sort_idx = np.argsort(col_data)
-    col_data = col_data[sort_idx]
-    if sample_weight is not None:
-        sample_weight = sample_weight[sort_idx]
+    sample_weight = np.asarray(sample_weight)
+    if any_missing:
+        sample_weight = sample_weight[~missing_mask]
+    nonzero = sample_weight != 0
+    sort_idx = np.argsort(col_data[nonzero])
+    col_data, sample_weight = col_data[nonzero][sort_idx], sample_weight[nonzero][sort_idx]
     distinct_values = np.unique(col_data).astype(X_DTYPE)
     if len(distinct_values) == 1:
         return np.asarray([])
-    percentiles = np.linspace(0, 100, num=max_bins + 1)[1:-1]
     if len(distinct_values) <= max_bins:
         thresholds = np.lib.stride_tricks.sliding_window_view(distinct_values, 2).mean(axis=1)
-    elif sample_weight is None:
-        thresholds = np.percentile(col_data, percentiles, method="averaged_inverted_cdf")
     else:
-        thresholds = _averaged_inverted_cdf(col_data, sample_weight, percentiles)
+        thresholds = _averaged_inverted_cdf(col_data, sample_weight, np.linspace(0, 100, num=max_bins + 1)[1:-1])
     unique = np.unique(thresholds)
     if unique.shape[0] != thresholds.shape[0]:
         thresholds = unique
@@ -87,6 +82,12 @@ def _averaged_inverted_cdf(values, weight, percentiles) -> np.ndarray:
         following[k] = at[k] if nxt > last else nxt
     low, high = values[order[at]], values[order[following]]
     return np.where(above, low, (low + high) / 2)
+
+
+def _original():
+    from sklearn.ensemble._hist_gradient_boosting import binning
+
+    return binning._find_binning_thresholds
 
 
 def _slow_loop(module) -> bool:

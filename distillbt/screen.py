@@ -29,7 +29,10 @@ Accounting (the summary's timings, in wall seconds)
   with a sample, ``estimated_full_seconds`` scales it to every scored configuration;
 - ``speedup`` = full time (measured, or estimated from the sample) / ``screen_seconds``;
   ``paths.model`` / ``paths.plain`` each divide their share of it (by the runs' own
-  seconds) by their own part of the screen (model: distillation + model strategies);
+  seconds) by their own part of the screen (model: distillation + model strategies) plus
+  their share of what the paths share (discovery, periods, ranking: ``screen_seconds`` less
+  the three parts, split by configurations), so the paths' times add up to
+  ``screen_seconds`` and a folder of one kind gets the whole screen's speed-up;
 - ``survivors_seconds``: the survivors' full backtests (screening where not validated,
   holdout); ``total_seconds``: everything.
 
@@ -638,13 +641,16 @@ def _fidelity(records, validation, timings, *, top, seed) -> dict:
     # Each path against its own full backtests; their share of the validation wall time is
     # their share of the runs' summed seconds (the runs of both paths share the workers).
     total_run_seconds = sum(r.full_seconds for r in validated) or 1.0
+    own = {"model": timings["distill_seconds"] + timings["model_seconds"], "plain": timings["plain_seconds"]}
+    shared = max(0.0, timings["screen_seconds"] - sum(own.values()))  # discovery, periods, ranking
+    n_model = sum(r.path == "vectorised" for r in records)
+    share = {"model": n_model / max(len(records), 1), "plain": 1 - n_model / max(len(records), 1)}
     paths = {}
-    for path, members, seconds in (
-            ("model", [r for r in validated if r.path == "vectorised"],
-             timings["distill_seconds"] + timings["model_seconds"]),
-            ("plain", [r for r in validated if r.path != "vectorised"], timings["plain_seconds"])):
+    for path, members in (("model", [r for r in validated if r.path == "vectorised"]),
+                          ("plain", [r for r in validated if r.path != "vectorised"])):
         if not members:
             continue
+        seconds = own[path] + shared * share[path]
         path_full = full_seconds * sum(r.full_seconds for r in members) / total_run_seconds
         entry = {"configurations": len(members), "screen_seconds": seconds, "full_seconds": path_full,
                  "speedup": path_full / seconds if seconds > 0 else None,

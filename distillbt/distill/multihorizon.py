@@ -18,7 +18,6 @@ from ..data.candles import Candles
 from ..data.resample import resample_candles
 from ..errors import InputError
 from ..executor import parallel_api
-from ..features import FEATURE_DEFAULTS
 from .artifact import DistilledSet, fingerprint_candles
 from .lineage import SIZE_KEYS, UpdateReport, extend_lineage, lineage_entry
 from .prepare import DEFAULT_FRACTIONS, prepare
@@ -51,7 +50,6 @@ def distill_horizons(candles: Candles, timeframes, *, progress: bool = False, fr
         except InputError as error:
             raise InputError(f"{tf}: {len(resampled)} candles after resampling: {error}") from None
         sets[tf] = distill(data, progress=False, n_jobs=n_jobs, backend=backend, **distill_options)
-        sets[tf].meta["feature_options"] = {k: list(v) for k, v in FEATURE_DEFAULTS.items()}
     return DistilledSet.combine_horizons(
         sets, meta={"timeframe": candles.timeframe, "fingerprint": fingerprint_candles(candles.frame),
                     "seconds": sum(s.meta.get("seconds", 0.0) for s in sets.values())})
