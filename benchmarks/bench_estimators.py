@@ -102,7 +102,8 @@ def calibrate(args) -> None:
                 for seed in args.seeds:
                     needs, errors = needs_of(configs, agnostic_method=method, agnostic_size=size)
                     t0 = time.perf_counter()
-                    sets = distil_sets(data, needs, per_regime=True, seed=seed, fractions=DEFAULT_FRACTIONS)
+                    sets = distil_sets(data, needs, per_regime=True, seed=seed, fractions=DEFAULT_FRACTIONS,
+                                       method_params={method: json.loads(args.method_params)})
                     t1 = time.perf_counter()
                     out = screen_vectorised(configs, sets, candles, set_of={n: k.key for n, k in needs.items()},
                                             cash=run.cash, commission=run.commission, start=s_start, stop=s_stop,
@@ -181,6 +182,8 @@ def main() -> None:
     parser.add_argument("--cache", help="--calibrate: a JSON file keeping the full backtests' scores")
     parser.add_argument("--methods", nargs="+", default=["random", "herding", "kmedoids"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 1000, 5000])
+    parser.add_argument("--method-params", default="{}",
+                        help='--calibrate: JSON parameters of every method\'s distiller, e.g. \'{"max_iter": 10}\'')
     args = parser.parse_args()
     (calibrate if args.calibrate else check)(args)
 

@@ -195,11 +195,14 @@ def given_sets(distilled, needs: dict, *, base_timeframe: str, horizons=()) -> d
 
 
 def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, horizons=(), train_stop=None,
-                progress: bool = False) -> dict:
+                progress: bool = False, method_params: dict | None = None) -> dict:
     """``{key: DistilledSet}``, one per distinct need, from the training period of ``data``
     (prepared with the screen's fractions and the default feature windows; a need with another
     horizon or other windows prepares the same candles with targets that far ahead or with its
-    strategy's ``feature_options``). Runs on the active executor."""
+    strategy's ``feature_options``). ``method_params``: method → its distiller's parameters
+    (what ``benchmarks/bench_estimators.py --calibrate --method-params`` varies). Runs on the
+    active executor."""
+    options = dict(per_regime=per_regime, seed=seed, progress=progress, method_params=method_params or {})
     sets = {}
     prepared = {(data.horizon, feature_options_key(data.feature_options)): data}
 
@@ -214,11 +217,10 @@ def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, ho
     if not horizons:  # one clustering for every target of the same agnostic method, size and windows
         for group in _shared_groups(wanted):
             longest = source(max(n.horizon for n in group), group[0].features)
-            sets.update(_distil_shared(longest, group, per_regime=per_regime, seed=seed, progress=progress))
+            sets.update(_distil_shared(longest, group, **options))
         wanted = [n for n in wanted if n.key not in sets]
     for need in wanted:
-        sets[need.key] = _distil_one(source(need.horizon, need.features), need, per_regime=per_regime, seed=seed,
-                                     progress=progress)
+        sets[need.key] = _distil_one(source(need.horizon, need.features), need, **options)
         if horizons:
             sets[need.key] = _with_coarse_parts(sets[need.key], data.candles, horizons, train_stop, need=need,
                                                 per_regime=per_regime, seed=seed)
@@ -236,7 +238,7 @@ def _shared_groups(needs) -> list:
     return [group for group in groups.values() if len(group) > 1]
 
 
-def _distil_shared(source, group, *, per_regime, seed, progress) -> dict:
+def _distil_shared(source, group, *, per_regime, seed, progress, method_params) -> dict:
     """``{key: set}`` for needs of several tasks and horizons from one distillation of
     ``source``'s training rows (prepared with the group's longest horizon, whose embargo keeps
     every target inside the training period): the same points and weights, each need's own
@@ -245,7 +247,8 @@ def _distil_shared(source, group, *, per_regime, seed, progress) -> dict:
     targets = {n.key: _targets(source, n.task, n.horizon) for n in group}
     return _per_regime_or_whole(
         lambda by_regime: distill_targets(source, targets, method=need.method, size=_size(source, need, by_regime),
-                                          seed=seed, per_regime=by_regime, progress=progress),
+                                          seed=seed, per_regime=by_regime, progress=progress,
+                                          method_params=method_params.get(need.method)),
         per_regime=per_regime)
 
 
@@ -262,10 +265,11 @@ def _targets(source, task: str, horizon: int) -> tuple:
     return task, labels, {"horizon": int(horizon), "target_scale": scale}
 
 
-def _distil_one(data, need: SetNeed, *, per_regime, seed, progress) -> DistilledSet:
+def _distil_one(data, need: SetNeed, *, per_regime, seed, progress, method_params) -> DistilledSet:
     return _per_regime_or_whole(
         lambda by_regime: {need.key: distill(data, method=need.method, size=_size(data, need, by_regime),
-                                             task=need.task, per_regime=by_regime, seed=seed, progress=progress)},
+                                             task=need.task, per_regime=by_regime, seed=seed, progress=progress,
+                                             method_params=method_params.get(need.method))},
         per_regime=per_regime)[need.key]
 
 

@@ -221,8 +221,8 @@ class Executor:
 
     def warm_up(self) -> None:
         """Start the worker processes now, in the background, and have each import the pipeline,
-        so the first map does not wait for them (on 2 cores a pool's first map costs ~1.8 s of
-        spawn and imports, its second 0.01 s). For a caller that will map soon and has work of
+        so the first map does not wait for them (2 workers: a first map 1.45 s cold, 0.025 s
+        after a finished warm-up; ``benchmarks/bench_fit_overheads.py``). For a caller that will map soon and has work of
         its own first (the screen reads candles and prepares features meanwhile). The first map
         waits for it; a no-op when the executor runs in this process, on Dask, or is not
         entered."""

@@ -437,3 +437,25 @@ def test_strategies_with_their_own_feature_windows_get_points_with_those_windows
     assert distilled[by_class["ForestOwnWindows"].key]["feature_options"]["vol_windows"] == [20, 100]
     assert distilled[by_class["RidgeOwnWindows"].key]["feature_options"]["return_lags"] == [1, 5, 15]
     assert "feature_options" not in distilled[by_class["ForestDefaultWindows"].key]
+
+
+def test_distil_sets_hands_each_method_its_parameters():
+    """What ``bench_estimators.py --calibrate --method-params`` varies reaches the distiller,
+    in a shared clustering and a single one alike."""
+    from distillbt.distilled_sets import SetNeed, distil_sets
+
+    data = prepare(sample_market(bars=20_000, seed=6))
+    needs = {"a": SetNeed("agnostic", "classification", 1, "centroids", 200),
+             "b": SetNeed("agnostic", "regression", 2, "centroids", 200),
+             "c": SetNeed("agnostic", "regression", 1, "kmedoids", 50)}
+    sets = distil_sets(data, needs, per_regime=False, seed=1, fractions=data.fractions,
+                       method_params={"centroids": {"max_iter": 1, "dtype": "float64"}})
+    for name in "ab":
+        config = sets[needs[name].key].meta["config"]
+        assert (config["max_iter"], config["dtype"]) == (1, "float64")
+    default = distil_sets(data, {"a": needs["a"], "c": needs["c"]}, per_regime=False, seed=1,
+                          fractions=data.fractions)
+    config = default[needs["a"].key].meta["config"]
+    assert (config["max_iter"], config["dtype"]) == (3, "float32")
+    # another method's distiller is not handed them
+    assert sets[needs["c"].key].meta["config"] == default[needs["c"].key].meta["config"]
