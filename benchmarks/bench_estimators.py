@@ -15,6 +15,7 @@ default (``benchmarks/estimator_strategies/check``, or ``--folder``): the screen
 runs it (``screen(..., validate=True)``, choices by estimator) per seed: Spearman of screen
 against full backtests (bootstrap 90 % interval), per estimator family, the model path's
 speed-up against its full backtests (honest accounting: distillation + fits + vectorised runs
++ the path's share of discovery, periods and ranking — the whole screen for these folders —
 against the baseline's full backtests, side by side in one run), failures. Families: linear
 (exact-linear points), path-dependent (fitted on the training candles) and non-linear.
 
@@ -149,7 +150,8 @@ def check(args) -> None:
                          model_speedup=model["speedup"], screen=s["screen_seconds"],
                          full=s["validation_full_seconds"], families=per_family))
         print(f"seed {seed}: rho {s['spearman']:.3f} {s.get('spearman_ci90')}, families {per_family}, "
-              f"model path {model['speedup']:.1f}x, screen {s['screen_seconds']:.1f} s, "
+              f"model path {model['speedup']:.1f}x, screen {s['screen_seconds']:.1f} s "
+              f"(distillation {s['distill_seconds']:.1f} s), "
               f"full {s['validation_full_seconds']:.1f} s, errors {s['errors']}", flush=True)
         for r in result.records:
             print(f"    {r.name:<58} {r.screen_score if r.screen_score is not None else float('nan'):+.4f} "
