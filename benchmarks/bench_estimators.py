@@ -128,6 +128,26 @@ def calibrate(args) -> None:
         print(f"| {m} | {size} | {ra:.3f} ± {sa:.3f} | {rn:.3f} ± {sn:.3f} | {td:.1f} | {tf:.1f} | {bad} |")
 
 
+def _print_costs(records, summary) -> None:
+    """Where the model path's time goes, per strategy: its configurations' full backtests
+    (seconds each, summed) against their vectorised runs and shares of their fits (worker
+    seconds, summed); the stages every configuration shares (distillation, discovery, periods,
+    ranking, the workers' start) are the rest of the screen's time."""
+    by = {}
+    for r in records:
+        if r.vectorised_seconds is not None and r.full_seconds is not None:
+            row = by.setdefault(r.strategy, [0, 0.0, 0.0])
+            row[0] += 1
+            row[1] += r.full_seconds
+            row[2] += r.vectorised_seconds
+    full, fast = sum(v[1] for v in by.values()), sum(v[2] for v in by.values())
+    print(f"    costs: full backtests {full:.1f} s summed, vectorised runs and fits {fast:.1f} s summed "
+          f"(worker seconds), screen {summary['screen_seconds']:.1f} s wall of which distillation "
+          f"{summary['distill_seconds']:.1f} s")
+    for name, (n, f, v) in sorted(by.items(), key=lambda kv: -kv[1][2]):
+        print(f"      {name:<28} {n:>3} configs  full {f:6.1f} s  vectorised {v:5.2f} s  {f / max(v, 1e-9):6.1f}x")
+
+
 def check(args) -> None:
     candles = _candles(args)
     folder = args.folder or CHECK
@@ -156,6 +176,8 @@ def check(args) -> None:
         for r in result.records:
             print(f"    {r.name:<58} {r.screen_score if r.screen_score is not None else float('nan'):+.4f} "
                   f"{r.full_score if r.full_score is not None else float('nan'):+.4f}  {r.distilled_by or r.error}")
+        _print_costs(result.records, s)
+
     rho = np.array([r["rho"] for r in rows])
     sp = np.array([r["model_speedup"] for r in rows])
     print(f"\nsource {candles.source}, {len(candles)} candles, folder {folder}; seeds {args.seeds}")

@@ -13,6 +13,8 @@ A worker returns, per configuration, a few numbers and a :func:`~distillbt.stats
 
 from __future__ import annotations
 
+import time
+from contextlib import suppress
 from itertools import groupby
 
 from .capture import captured
@@ -34,7 +36,8 @@ def screen_vectorised(configs, sets: dict | None, candles, *, set_of: dict | Non
                       scheduler: str | None = None, executor=None, objective: str | None = None,
                       slippage: float = 0.0) -> list[dict]:
     """One outcome per configuration, in order: ``score``, ``final_value``, ``notes``,
-    ``error`` (one line, the batch goes on) and ``returns`` (a return summary); ``score`` is
+    ``error`` (one line, the batch goes on), ``returns`` (a return summary) and ``seconds``
+    (its run and its share of its model's fit, in the worker); ``score`` is
     the ``objective``'s (:mod:`distillbt.objectives`) of the equity, fills with ``slippage``.
 
     ``sets``: key → distilled set, ``set_of``: configuration name → the key of the set its
@@ -119,11 +122,19 @@ def _chunks(configs, size: int = CHUNK) -> list[list]:
 
 def _run_chunk(chunk, *, frame, sets, feature_tables, set_of, cash, commission, start, timeframe=None,
                objective=None, slippage=0.0):
-    models = {}
+    models, signals = {}, {}  # rule variants of one fitted model share its predictions
+    fit_seconds, sharing = {}, {}
+    for _, config in chunk:  # how many configurations share each fit: each pays its share
+        with suppress(Exception):
+            key = (config.strategy.cls, config.strategy.cls.fit_key(config.params))
+            sharing[key] = sharing.get(key, 0) + 1
     per_year = bars_per_year(timeframe, frame.index)
     outcomes = []
     for position, config in chunk:
-        outcome = {"score": None, "final_value": None, "notes": None, "error": None, "returns": None}
+        outcome = {"score": None, "final_value": None, "notes": None, "error": None, "returns": None,
+                   "seconds": None}
+        began = time.perf_counter()
+        key = None
         try:
             cls = config.strategy.cls
             key = (cls, cls.fit_key(config.params))  # two strategies can share params
@@ -133,13 +144,17 @@ def _run_chunk(chunk, *, frame, sets, feature_tables, set_of, cash, commission, 
                 models[key] = (cls.fit_model(frame, params=config.params, end=start, feature_set=table) if on_candles
                                else cls.fit_model_on_distilled(sets[set_of[config.name]], params=config.params,
                                                                timeframe=timeframe))
+                fit_seconds[key] = time.perf_counter() - began
+                began = time.perf_counter()
             fitted = models[key]
             result = cls.vectorised(frame, fitted, params=config.params, cash=cash, commission=commission,
-                                    start=start, end=len(frame), feature_set=table, slippage=slippage)
+                                    start=start, end=len(frame), feature_set=table, slippage=slippage,
+                                    signals=signals)
             score = objective_score(objective, result["equity"], cash=cash, bars_per_year=per_year)
             outcome.update(score=score, final_value=float(result["final_value"]),
                            notes=fitted.notes or None, returns=return_summary(result["equity"]))
         except Exception as error:  # noqa: BLE001 - one bad configuration must not stop the batch
             outcome["error"] = first_line(error, with_type=True)
+        outcome["seconds"] = time.perf_counter() - began + fit_seconds.get(key, 0.0) / sharing.get(key, 1)
         outcomes.append((position, outcome))
     return outcomes

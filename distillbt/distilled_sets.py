@@ -199,7 +199,7 @@ def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, ho
     """``{key: DistilledSet}``, one per distinct need, from the training period of ``data``
     (prepared with the screen's fractions and the default feature windows; a need with another
     horizon or other windows prepares the same candles with targets that far ahead or with its
-    strategy's ``feature_options``). ``method_params``: method → its distiller's parameters
+    strategy's ``feature_options``, on ``data``'s split and regimes). ``method_params``: method → its distiller's parameters
     (what ``benchmarks/bench_estimators.py --calibrate --method-params`` varies). Runs on the
     active executor."""
     options = dict(per_regime=per_regime, seed=seed, progress=progress, method_params=method_params or {})
@@ -208,8 +208,10 @@ def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, ho
 
     def source(horizon: int, features: tuple):
         if (horizon, features) not in prepared:
+            # the screen's split and regimes, labelled once (prepare's like=)
+            shared = data if data.candle_regimes is not None and data.horizon <= horizon else None
             prepared[horizon, features] = prepare(data.candles, fractions=fractions, horizon=horizon,
-                                                  boundaries=data.boundaries,
+                                                  boundaries=data.boundaries, like=shared,
                                                   feature_options={**FEATURE_DEFAULTS, **dict(features)})
         return prepared[horizon, features]
 

@@ -48,6 +48,10 @@ class ScreenRecord:
         estimator family that chose it (:mod:`distillbt.distilled_sets`).
     trust
         A plain strategy's surrogate trust signals (:mod:`distillbt.surrogate`).
+    vectorised_seconds
+        A model configuration's cost in the screen: its vectorised run and its share of its
+        model's fit (the configurations sharing the fit pay equal shares), worker seconds —
+        the distillation and the stages every configuration shares not included.
     full_score, full_stats, full_seconds, full_warmup_bars
         Its baseline full backtest on the screening period (:mod:`distillbt.baseline`).
     holdout_score, holdout_stats, holdout_seconds, holdout_error
@@ -75,6 +79,7 @@ class ScreenRecord:
     notes: tuple | None = None
     distilled_by: str | None = None
     trust: dict | None = None
+    vectorised_seconds: float | None = None
     full_score: float | None = None
     full_stats: dict | None = None
     full_seconds: float | None = None

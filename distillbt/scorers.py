@@ -145,6 +145,7 @@ class ModelScorer:
                                          slippage=run.slippage) if jobs else []
         for (record, config), outcome in zip(jobs, outcomes):
             record.path = "vectorised"
+            record.vectorised_seconds = outcome.get("seconds")
             if outcome["error"]:
                 record.error = outcome["error"]
                 continue

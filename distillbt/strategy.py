@@ -370,7 +370,8 @@ class ModelStrategy(bt.Strategy):
     def vectorised(cls, candles, fitted: FittedModel | None = None, *,
                    params: Mapping | None = None, cash: float = 10_000.0,
                    commission: float = 0.001, start=None, end=None,
-                   feature_set: FeatureSet | pd.DataFrame | None = None, slippage: float = 0.0) -> dict:
+                   feature_set: FeatureSet | pd.DataFrame | None = None, slippage: float = 0.0,
+                   signals: dict | None = None) -> dict:
         """Run the strategy over the candles ``start..end`` without Backtrader, as it would.
 
         Features are computed over the candles up to ``end`` (the bars before ``start`` are their
@@ -384,13 +385,15 @@ class ModelStrategy(bt.Strategy):
         param. ``fitted`` None fits on the candles before ``start``
         (:meth:`fit_model`). ``feature_set``: precomputed features of all of ``candles``
         (see :meth:`FittedModel.signal`). ``slippage``: as the full backtest's
-        (:func:`~distillbt.vectorised.simulate`).
+        (:func:`~distillbt.vectorised.simulate`). ``signals``: a dict kept by a caller that
+        runs several configurations sharing one fitted model (rule variants) on the same
+        ``candles`` and ``feature_set`` objects: the model predicts once, the rules read copies.
 
         Returns :func:`~distillbt.vectorised.simulate`'s dict plus ``start`` and ``end``.
         """
         return run_vectorised(cls, candles, fitted, rowwise=_rowwise(cls), params=params,
                               cash=cash, commission=commission, start=start, end=end,
-                              feature_set=feature_set, slippage=slippage)
+                              feature_set=feature_set, slippage=slippage, signals=signals)
 
     # -- inside Backtrader ------------------------------------------------------------------
     def start(self):

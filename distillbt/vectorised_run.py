@@ -23,13 +23,14 @@ __all__ = ["run_vectorised"]
 def run_vectorised(cls, candles, fitted: FittedModel | None = None, *, rowwise: bool,
                    params: Mapping | None = None, cash: float = 10_000.0,
                    commission: float = 0.001, start=None, end=None,
-                   feature_set: FeatureSet | pd.DataFrame | None = None, slippage: float = 0.0) -> dict:
+                   feature_set: FeatureSet | pd.DataFrame | None = None, slippage: float = 0.0,
+                   signals: dict | None = None) -> dict:
     """:meth:`ModelStrategy.vectorised <distillbt.strategy.ModelStrategy.vectorised>` for the
     strategy class ``cls``.
 
     ``rowwise``: whether ``cls`` keeps the default ``position_rule``, which reads each bar's
     prediction alone: then the bars before ``start`` get features (their warm-up) but no
-    prediction.
+    prediction. ``signals``: the caller's memo of predictions (see ``vectorised``).
     """
     cfg = cls.configure(params)
     frame = ohlcv_frame(candles)
@@ -46,6 +47,7 @@ def run_vectorised(cls, candles, fitted: FittedModel | None = None, *, rowwise: 
         fitted = cls.fit_model(frame, params=params, end=first)
     else:
         check_fitted(cls, fitted, params)
+    given = feature_set
     if feature_set is not None:
         table = feature_set.X if isinstance(feature_set, FeatureSet) else feature_set
         if len(table) != len(frame):
@@ -53,6 +55,23 @@ def run_vectorised(cls, candles, fitted: FittedModel | None = None, *, rowwise: 
                 f"the feature set has {len(table)} rows but there are {len(frame)} candles"
             )
         feature_set = table.iloc[:stop]
+    memo_key = (id(fitted), id(candles), id(given), first, stop, rowwise)
+    if signals is not None and memo_key in signals:
+        signal = signals[memo_key][1].copy()  # a rule may write into its input
+    else:
+        signal = _signal(frame, fitted, feature_set, first=first, stop=stop, rowwise=rowwise)
+        if signals is not None:  # the objects are kept with it, so their ids stay theirs
+            signals[memo_key] = ((fitted, candles, given), signal.copy())
+    targets = np.asarray(cfg.position_rule(signal), dtype="float64")
+    result = simulate(frame.iloc[:stop], targets, cash=cash, commission=commission,
+                      fraction=cfg.p.fraction, start_index=first, slippage=slippage)
+    result["start"], result["end"] = first, stop
+    return result
+
+
+def _signal(frame, fitted, feature_set, *, first: int, stop: int, rowwise: bool) -> np.ndarray:
+    """The fitted model's prediction at every bar up to ``stop`` (NaN before ``first`` when
+    the rule is rowwise)."""
     frame = frame.iloc[:stop]
     if rowwise and isinstance(fitted, FittedModel):
         # The default rule reads each bar's prediction alone and the run starts flat at
@@ -63,8 +82,4 @@ def run_vectorised(cls, candles, fitted: FittedModel | None = None, *, rowwise: 
         signal[first:] = fitted.signal(frame.iloc[first:], feature_set=feature_set.iloc[first:])
     else:
         signal = fitted.signal(frame, feature_set=feature_set)
-    targets = np.asarray(cfg.position_rule(signal), dtype="float64")
-    result = simulate(frame, targets, cash=cash, commission=commission,
-                      fraction=cfg.p.fraction, start_index=first, slippage=slippage)
-    result["start"], result["end"] = first, stop
-    return result
+    return signal

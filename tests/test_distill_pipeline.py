@@ -36,6 +36,30 @@ def test_prepare_fits_scaler_and_labeller_on_training_only(data):
     np.testing.assert_array_equal(altered.regime[train], data.regime[train])
 
 
+def test_prepare_like_shares_the_split_and_regimes_and_refuses_what_would_leak(data):
+    """Sets of other horizons and windows (the screen's distil_sets) reuse the screen's
+    labeller and split: the same regimes at the same candles, parts that start at the same
+    times, a training period ending where the longer target's embargo needs it to."""
+    options = {"return_lags": (1, 5, 15), "vol_windows": (20, 100)}
+    shared = prepare(data.candles, horizon=4, feature_options=options, like=data)
+    own = prepare(data.candles, horizon=4, feature_options=options)
+    assert shared.labeller is data.labeller
+    for name in ("validation", "test"):
+        assert shared.times[shared.parts[name].start] == data.times[data.parts[name].start]
+    train = shared.times[shared.parts["train"]]
+    assert train[-1] < data.times[data.parts["train"].stop - 1]  # 4 embargo rows, not 1
+    regimes = dict(zip(data.times, data.regime))
+    assert all(regimes[t] == r for t, r in zip(shared.times, shared.regime) if t in regimes)
+    # what it replaces: the same features and targets, a labeller fitted on (almost) the same candles
+    both = own.times.intersection(shared.times)
+    assert len(both) > 0.99 * len(own.times)
+    np.testing.assert_allclose(shared.target[shared.times.get_indexer(both)], own.target[own.times.get_indexer(both)])
+    with pytest.raises(InputError, match="horizon 4 exceeds 1"):
+        prepare(data.candles, like=shared)
+    with pytest.raises(InputError, match="same candles"):
+        prepare(sample_market(bars=20_000, seed=3), like=data)
+
+
 @pytest.mark.parametrize("method", ["random", "kmedoids", "herding", "distribution", "gradient", "kernel"])
 def test_every_method_distils_per_regime(data, method):
     out = distill(data, method=method, size=10, per_regime=True, seed=1,

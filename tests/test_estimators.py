@@ -362,8 +362,9 @@ def test_agnostic_needs_of_several_targets_share_one_clustering():
     np.testing.assert_array_equal(one.X, four_r.X)  # the same points and weights for every target
     np.testing.assert_array_equal(one.weight, four_c.weight)
     assert (one.meta["horizon"], four_r.meta["horizon"], four_r.meta["task"]) == (1, 4, "regression")
-    # prepared with the longest horizon: each set's labels are its own target's cluster means
-    four = prepare(candles, horizon=4)
+    # prepared with the longest horizon (on the screen's split and regimes): each set's labels
+    # are its own target's cluster means
+    four = prepare(candles, horizon=4, like=data)
     alone = distill(four, method="centroids", size=300, task="regression", per_regime=False, seed=3)
     np.testing.assert_array_equal(four_r.X, alone.X)
     np.testing.assert_allclose(four_r.y, alone.y)

@@ -19,7 +19,7 @@ from distillbt.data.sample import sample_market
 from distillbt.errors import InputError
 from distillbt.features import Standardizer, make_features
 from distillbt.models import LogisticRegression, Ridge
-from distillbt.strategy import FittedModel, ModelStrategy
+from distillbt.strategy import RULE_PARAMS, FittedModel, ModelStrategy
 from distillbt.vectorised import positions_from_predictions, simulate
 
 STRATEGIES = Path(__file__).resolve().parents[1] / "strategies"
@@ -405,3 +405,46 @@ def test_fit_model_reads_precomputed_features_as_the_candles_give_them(market):
     np.testing.assert_array_equal(own.signal(frame, feature_set=table), shared.signal(frame, feature_set=table))
     with pytest.raises(InputError, match="fewer than"):
         RidgeLags.fit_model(frame, end=end, feature_set=table.iloc[: end - 1])
+
+
+class CountingRidge(Ridge):
+    """distillbt's Ridge counting its predictions (class-level, reset by the test)."""
+
+    predictions = 0
+
+    def predict(self, X):
+        type(self).predictions += 1
+        return super().predict(X)
+
+
+class ClippingRule(ModelStrategy):
+    """A rule that writes into the predictions it is given (an author may)."""
+
+    params = (("cap", 0.0),)
+    rule_params = RULE_PARAMS + ("cap",)
+    features = ("ret_1", "ret_4", "vol_16")
+    estimator = CountingRidge
+
+    def position_rule(self, prediction):
+        np.clip(prediction, None, self.p.cap, out=prediction)  # in place, on purpose
+        return np.where(np.isfinite(prediction), np.sign(prediction - self.p.cap / 2), 0.0)
+
+
+def test_rule_variants_of_one_model_predict_once_with_a_memo_and_score_as_without(market):
+    fitted = ClippingRule.fit_model(market, end=SPLIT)
+    table = make_features(market).X
+    variants = [{"cap": 0.001}, {"cap": 0.01}, {"cap": 0.001}]
+    CountingRidge.predictions = 0
+    alone = [ClippingRule.vectorised(market, fitted, params=p, start=SPLIT, feature_set=table) for p in variants]
+    assert CountingRidge.predictions == 3
+    memo = {}
+    CountingRidge.predictions = 0
+    shared = [ClippingRule.vectorised(market, fitted, params=p, start=SPLIT, feature_set=table, signals=memo)
+              for p in variants]
+    assert CountingRidge.predictions == 1
+    for a, b in zip(alone, shared):
+        np.testing.assert_array_equal(a["equity"], b["equity"])
+    assert alone[0]["final_value"] != alone[1]["final_value"]  # the variants differ: the memo kept them apart
+    # another start is another prediction
+    ClippingRule.vectorised(market, fitted, params=variants[0], start=SPLIT + 100, feature_set=table, signals=memo)
+    assert CountingRidge.predictions == 2

@@ -119,6 +119,11 @@ def test_the_accounting_counts_all_of_the_screen(result):
     assert model["speedup"] == pytest.approx(model["full_seconds"] / model["screen_seconds"])
     # the paths share the validation's wall time by their runs' own seconds
     assert sum(p["full_seconds"] for p in s["paths"].values()) == pytest.approx(s["validation_full_seconds"])
+    # each vectorised configuration's own cost (its run and fit share) is inside the model stage
+    own = [r.vectorised_seconds for r in result.records if r.path == "vectorised"]
+    assert all(v is not None and v > 0 for v in own)
+    assert sum(own) <= s["model_seconds"]  # one process here: the stage holds every run
+    assert all(r.vectorised_seconds is None for r in result.records if r.path != "vectorised")
     for record in result.records:
         if record.full_score is not None:
             assert record.full_seconds > 0

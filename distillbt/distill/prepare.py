@@ -63,6 +63,9 @@ class PreparedData:
     boundaries: tuple | None = None
     #: The ``make_features`` options ``X`` was computed with (the defaults and what was asked).
     feature_options: dict = field(default_factory=lambda: dict(FEATURE_DEFAULTS))
+    #: The labeller's regime of every candle (categorical, missing in its warm-up): what
+    #: ``prepare(like=…)`` reuses instead of labelling the candles again.
+    candle_regimes: pd.Series | None = field(default=None, repr=False)
 
     def period(self, name: str) -> slice:
         return self.parts[name]
@@ -106,7 +109,8 @@ class PreparedData:
 
 
 def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
-            feature_options: dict | None = None, horizon: int = 1, boundaries=None) -> PreparedData:
+            feature_options: dict | None = None, horizon: int = 1, boundaries=None,
+            like: PreparedData | None = None) -> PreparedData:
     """Features, targets and regimes of ``candles``, split in time, fitted on training only.
 
     ``fractions`` are the train/validation/test shares of the usable rows (in time order).
@@ -117,10 +121,19 @@ def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
     ``boundaries``: the times the later parts start at instead of ``fractions`` (one calendar
     split shared by the instruments of a basket; the embargo is taken from the end of each
     earlier part); ``fractions`` then records the shares that gives.
+
+    ``like``: a preparation of the same candles to share the split and the regimes with (the
+    screen's, for the sets of other horizons and feature windows): its parts' start times are
+    the ``boundaries``, and its labeller and labels are reused instead of fitting and labelling
+    again — valid because its training period ends no later than this one's embargo begins
+    (``like.horizon`` must not exceed ``horizon``). ``labeller``, ``fractions`` and
+    ``boundaries`` are then ignored.
     """
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise InputError(f"horizon must be an integer >= 1, not {horizon!r}")
     horizon = int(horizon)
+    if like is not None:
+        boundaries = _shared_split(like, candles, horizon)
     features = make_features(candles, **(feature_options or {}))
     if horizon > 1:
         log_close = np.log(candles.frame["close"].to_numpy(dtype="float64"))
@@ -144,8 +157,12 @@ def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
     times_ok = features.X.index[ok]
     train_end = times_ok[parts["train"].stop - 1]
     frame = candles.frame
-    labeller = (labeller or TrendVolatilityLabeller()).fit(frame.loc[:train_end])
-    labels = labeller.predict(frame).reindex(features.X.index)
+    if like is not None:
+        labeller, regimes = like.labeller, like.candle_regimes
+    else:
+        labeller = (labeller or TrendVolatilityLabeller()).fit(frame.loc[:train_end])
+        regimes = labeller.predict(frame).astype("category")
+    labels = regimes.reindex(features.X.index)
     ok &= labels.notna().to_numpy()
     # Rows dropped for a missing label all lie in the warm-up: re-split on what is left.
     parts = split(ok)
@@ -165,5 +182,18 @@ def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
         feature_names=tuple(features.names), parts=parts, scaler=scaler, labeller=labeller,
         target_scale=scale, candles=candles, fractions=tuple(fractions), horizon=horizon,
         boundaries=None if boundaries is None else tuple(pd.Timestamp(t) for t in boundaries),
-        feature_options={**FEATURE_DEFAULTS, **(feature_options or {})},
+        feature_options={**FEATURE_DEFAULTS, **(feature_options or {})}, candle_regimes=regimes,
     )
+
+
+def _shared_split(like: PreparedData, candles: Candles, horizon: int) -> tuple:
+    """The times ``like``'s later parts start at, after checking that its labeller may serve a
+    preparation of ``candles`` with ``horizon``."""
+    if like.candle_regimes is None or not like.candles.frame.index.equals(candles.frame.index):
+        raise InputError("prepare(like=...) needs a preparation of the same candles")
+    if like.horizon > horizon:
+        raise InputError(f"prepare(like=...): its horizon {like.horizon} exceeds {horizon}: its labeller saw "
+                         f"candles past this training period")
+    if like.boundaries is not None:
+        return like.boundaries
+    return tuple(like.times[like.parts[name].start] for name in PERIODS[1:])
