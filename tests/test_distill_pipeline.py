@@ -54,6 +54,18 @@ def test_prepare_like_shares_the_split_and_regimes_and_refuses_what_would_leak(d
     both = own.times.intersection(shared.times)
     assert len(both) > 0.99 * len(own.times)
     np.testing.assert_allclose(shared.target[shared.times.get_indexer(both)], own.target[own.times.get_indexer(both)])
+    # the same windows: the rows, features and scaler are the screen's, only targets and embargo change
+    four = prepare(data.candles, horizon=4, like=data)
+    alone = prepare(data.candles, horizon=4)
+    assert four.scaler is data.scaler and four.horizon == 4
+    np.testing.assert_array_equal(four.X, data.X[: len(four.X)])
+    assert len(four.X) == len(data.X) - 3  # the last three rows' 4-candle targets lie past the candles
+    at = alone.times.get_indexer(four.times)
+    assert (at >= 0).all()
+    np.testing.assert_allclose(four.target, alone.target[at])
+    np.testing.assert_array_equal(four.direction, alone.direction[at])
+    assert four.parts["validation"].start - four.parts["train"].stop == 4
+    assert four.times[four.parts["validation"].start] == data.times[data.parts["validation"].start]
     with pytest.raises(InputError, match="horizon 4 exceeds 1"):
         prepare(data.candles, like=shared)
     with pytest.raises(InputError, match="same candles"):

@@ -127,13 +127,16 @@ def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
     the ``boundaries``, and its labeller and labels are reused instead of fitting and labelling
     again — valid because its training period ends no later than this one's embargo begins
     (``like.horizon`` must not exceed ``horizon``). ``labeller``, ``fractions`` and
-    ``boundaries`` are then ignored.
+    ``boundaries`` are then ignored. With ``like``'s feature options its rows, features and
+    scaler are reused too, and only the targets and the embargo change.
     """
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise InputError(f"horizon must be an integer >= 1, not {horizon!r}")
     horizon = int(horizon)
     if like is not None:
         boundaries = _shared_split(like, candles, horizon)
+        if _options(like.feature_options) == _options({**FEATURE_DEFAULTS, **(feature_options or {})}):
+            return _with_horizon(like, horizon, boundaries)
     features = make_features(candles, **(feature_options or {}))
     if horizon > 1:
         log_close = np.log(candles.frame["close"].to_numpy(dtype="float64"))
@@ -184,6 +187,30 @@ def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
         boundaries=None if boundaries is None else tuple(pd.Timestamp(t) for t in boundaries),
         feature_options={**FEATURE_DEFAULTS, **(feature_options or {})}, candle_regimes=regimes,
     )
+
+
+def _options(options: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in options.items()}
+
+
+def _with_horizon(like: PreparedData, horizon: int, boundaries) -> PreparedData:
+    """``like`` with ``horizon``-candle targets: its rows whose target lies inside the candles,
+    split at ``boundaries`` with a ``horizon``-row embargo; features, scaler and regimes as
+    ``like``'s (its scaler's training rows end no later than this embargo)."""
+    close = np.log(like.candles.frame["close"].to_numpy(dtype="float64"))
+    at = like.candles.frame.index.get_indexer(like.times)
+    keep = at + horizon < len(close)
+    target = close[at[keep] + horizon] - close[at[keep]]
+    times = like.times[keep]
+    parts = dict(zip(PERIODS, split_at(times, boundaries, gap=horizon)))
+    scale = float(np.std(target[parts["train"]]))
+    if not scale > 0:
+        raise InputError("the training period's returns are all equal: nothing to learn")
+    sizes = np.array([p.stop - p.start for p in parts.values()], dtype="float64")
+    return replace(like, X=like.X[keep], target=target, direction=(target > 0).astype("float64"),
+                   regime=like.regime[keep], times=times, parts=parts, target_scale=scale,
+                   fractions=tuple(float(x) for x in sizes / sizes.sum()), horizon=horizon,
+                   boundaries=tuple(pd.Timestamp(t) for t in boundaries))
 
 
 def _shared_split(like: PreparedData, candles: Candles, horizon: int) -> tuple:
