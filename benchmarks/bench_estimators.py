@@ -17,7 +17,9 @@ against full backtests (bootstrap 90 % interval), per estimator family, the mode
 speed-up against its full backtests (honest accounting: distillation + fits + vectorised runs
 + the path's share of discovery, periods and ranking — the whole screen for these folders —
 against the baseline's full backtests, side by side in one run), failures. Families: linear
-(exact-linear points), path-dependent (fitted on the training candles) and non-linear.
+(exact-linear points), path-dependent (fitted on the training candles), moments (class-moment
+points) and non-linear. Per strategy, where the time goes: its full backtests against its
+vectorised runs and shares of fits (``vectorised_seconds``).
 
 ::
 
@@ -161,6 +163,7 @@ def check(args) -> None:
         for r in records:
             by = r.distilled_by or ""
             kind = ("linear" if "linear estimator" in by else "path-dependent" if "path-dependent" in by
+                    else "moments" if "moments estimator" in by
                     else "non-linear")  # an agnostic estimator on a short period's rows is non-linear
             fam.setdefault(kind, []).append(r)
         per_family = {k: _rho([r.screen_score for r in v], [r.full_score for r in v]) for k, v in fam.items()}
@@ -181,17 +184,18 @@ def check(args) -> None:
     rho = np.array([r["rho"] for r in rows])
     sp = np.array([r["model_speedup"] for r in rows])
     print(f"\nsource {candles.source}, {len(candles)} candles, folder {folder}; seeds {args.seeds}")
-    print("| seed | configurations | failed | Spearman [90% CI] | linear | path-dependent | non-linear | model path | "
-          "screen s | full s |")
-    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("| seed | configurations | failed | Spearman [90% CI] | linear | path-dependent | moments | non-linear | "
+          "model path | screen s | full s |")
+    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         ci = r["ci"] or [float("nan")] * 2
         print(f"| {r['seed']} | {r['n']} | {r['errors']} | {r['rho']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] | "
               f"{r['families'].get('linear', float('nan')):.3f} | "
               f"{r['families'].get('path-dependent', float('nan')):.3f} | "
+              f"{r['families'].get('moments', float('nan')):.3f} | "
               f"{r['families'].get('non-linear', float('nan')):.3f} | "
               f"{r['model_speedup']:.1f}x | {r['screen']:.1f} | {r['full']:.1f} |")
-    print(f"| mean ± std | | | {rho.mean():.3f} ± {rho.std():.3f} | | | | {sp.mean():.1f} ± {sp.std():.1f}x | | |")
+    print(f"| mean ± std | | | {rho.mean():.3f} ± {rho.std():.3f} | | | | | {sp.mean():.1f} ± {sp.std():.1f}x | | |")
 
 
 def main() -> None:

@@ -14,6 +14,10 @@ estimator (:func:`distillbt.estimators.estimator_traits`):
   (chosen by ``benchmarks/bench_estimators.py --calibrate`` against coresets of real rows on
   strategies written for the purpose, checked on others; README "Using scikit-learn
   estimators");
+- ``"moments"`` (discriminant analysis, Gaussian naive Bayes) with a direction target:
+  :data:`MOMENTS_METHOD`, d + 1 points per class and regime with the class's share, mean and
+  covariance, on which those estimators equal their fit on the rows (with a return target
+  they are ``"agnostic"``);
 - ``"rows"`` (stochastic gradient descent, perceptrons, neural networks: fitted by a path of
   updates that no small set reproduces): :data:`ROWS_METHOD`, no set at all — the model is
   fitted on the training candles themselves, as its full backtest fits it
@@ -48,7 +52,7 @@ from .estimators import check_estimator, estimator_traits
 from .features import FEATURE_DEFAULTS
 from .fitting import target_horizon_of
 
-__all__ = ["SetNeed", "feature_options_key", "LINEAR_METHOD", "AGNOSTIC_METHOD", "AGNOSTIC_SIZE", "ROWS_METHOD",
+__all__ = ["SetNeed", "feature_options_key", "LINEAR_METHOD", "MOMENTS_METHOD", "AGNOSTIC_METHOD", "AGNOSTIC_SIZE", "ROWS_METHOD",
            "SHORT_TRAINING", "TASK_OF_TARGET", "needs_of",
            "distil_sets", "given_sets", "check_sets_precede"]
 
@@ -56,6 +60,8 @@ __all__ = ["SetNeed", "feature_options_key", "LINEAR_METHOD", "AGNOSTIC_METHOD",
 TASK_OF_TARGET = {"return": "regression", "direction": "classification"}
 #: Linear and logistic estimators: moments matched exactly (d + 1 points per regime).
 LINEAR_METHOD = "exact-linear"
+#: Classifiers that see the rows only through class shares, means and covariances.
+MOMENTS_METHOD = "class-moments"
 #: Every other estimator: k-means clusters of the training rows, one real member of each with
 #: its cluster's weight and mean label (:class:`~distillbt.distill.centroids.KMeansCentroids`).
 AGNOSTIC_METHOD = "centroids"
@@ -157,7 +163,10 @@ def needs_of(configs, *, method: str | None = None, size: int | None = None,
             continue
         if family == "rows" and (method is not None or not training_rows):
             family = "linear"  # fitted on distilled points after all: those serving linear models
-        chosen = method or {"linear": LINEAR_METHOD, "rows": ROWS_METHOD}.get(family, agnostic_method)
+        if family == "moments" and task != "classification":
+            family = "agnostic"  # class moments need classes
+        chosen = method or {"linear": LINEAR_METHOD, "moments": MOMENTS_METHOD,
+                            "rows": ROWS_METHOD}.get(family, agnostic_method)
         if (family == "agnostic" and method is None and training_rows and n_training_rows is not None
                 and n_training_rows < short_training):
             chosen = ROWS_METHOD  # a short period: its rows cost about what a set of a tenth of them does
@@ -268,6 +277,7 @@ def _targets(source, task: str, horizon: int) -> tuple:
 
 
 def _distil_one(data, need: SetNeed, *, per_regime, seed, progress, method_params) -> DistilledSet:
+    per_regime = per_regime and not getattr(method_class(need.method), "pooled", False)
     return _per_regime_or_whole(
         lambda by_regime: {need.key: distill(data, method=need.method, size=_size(data, need, by_regime),
                                              task=need.task, per_regime=by_regime, seed=seed, progress=progress,

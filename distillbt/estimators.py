@@ -37,6 +37,13 @@ Which distillation serves an estimator (:func:`estimator_traits`'s ``family``):
   unknown objects): a few d + 1-point sets say nothing useful to them, so they are fitted on
   real training rows standing for clusters of rows, with the clusters' weights and mean labels
   (:data:`distillbt.distilled_sets.AGNOSTIC_METHOD`, sized by ``benchmarks/bench_estimators.py``);
+- ``"moments"`` — classifiers that model each class as a Gaussian (:data:`CLASS_MOMENTS`:
+  linear and quadratic discriminant analysis, Gaussian naive Bayes; a pipeline of
+  ``StandardScaler`` steps before one): their fit is the class shares, means and covariances,
+  which d + 1 points per class reproduce exactly
+  (:class:`~distillbt.distill.moments.ClassMoments`). Without ``sample_weight`` they are
+  fitted on the points repeated in proportion to their weights (:data:`MOMENT_ROWS` rows in
+  all), a class's points alike, so its mean and covariance stay exact;
 - ``"rows"`` — estimators whose fit is a *path* through the rows rather than an optimum of
   their statistics (:data:`PATH_DEPENDENT`: stochastic gradient descent, perceptrons,
   passive-aggressive updates, neural networks). Where they stop depends on how many rows they
@@ -64,7 +71,7 @@ from ._weighted_binning import fast_weighted_binning
 from .discovery import StrategyError
 
 __all__ = ["EstimatorTraits", "SUM_LOSS", "ROW_COUNTS", "ROW_DRAWS", "PATH_DEPENDENT", "LINEAR_MODULES",
-           "MOMENT_BLIND",
+           "MOMENT_BLIND", "CLASS_MOMENTS", "MOMENT_ROWS",
            "estimator_traits", "check_estimator", "fit_estimator"]
 
 #: Estimator classes whose penalty is weighed against a *sum* of per-row losses: points that
@@ -106,6 +113,12 @@ MOMENT_BLIND = frozenset({
     "HuberRegressor", "QuantileRegressor", "RANSACRegressor", "TheilSenRegressor", "PoissonRegressor",
     "GammaRegressor", "TweedieRegressor",
 })
+#: scikit-learn classifiers that see their rows only through each class's share, mean and
+#: covariance (the ``"moments"`` family).
+CLASS_MOMENTS = frozenset({"LinearDiscriminantAnalysis", "QuadraticDiscriminantAnalysis", "GaussianNB"})
+#: Rows a ``"moments"`` estimator without ``sample_weight`` is fitted on (its points repeated
+#: in proportion to their weights: class shares rounded to about 1 / MOMENT_ROWS).
+MOMENT_ROWS = 20_000
 #: Transformers that keep a linear model linear in the original features (affine maps).
 AFFINE_STEPS = frozenset({"StandardScaler"})
 
@@ -156,6 +169,8 @@ def estimator_traits(estimator) -> EstimatorTraits:
     module = cls.__module__ or ""
     if cls.__name__ in PATH_DEPENDENT:
         family = "rows"
+    elif cls.__name__ in CLASS_MOMENTS and module.startswith("sklearn."):
+        family = "moments"
     else:
         linear = module.startswith(LINEAR_MODULES) and cls.__name__ not in MOMENT_BLIND
         family = "linear" if linear else "agnostic"
@@ -203,6 +218,11 @@ def fit_estimator(estimator, X, y, weight=None, *, n_rows: int | None = None, ta
         return _fitted(estimator, fitted), tuple(notes)
     if np.allclose(w, w[0]):
         return _fitted(estimator, estimator.fit(X, y)), tuple(notes)
+    if traits.family == "moments":
+        rows = np.repeat(np.arange(len(w)), np.maximum(1, np.rint(MOMENT_ROWS * w / w.sum())).astype(int))
+        notes.append(f"{traits.name}.fit takes no sample_weight: fitted on the points repeated in proportion to "
+                     f"their weights ({len(rows)} rows; a class's points alike, so its moments stay exact)")
+        return _fitted(estimator, estimator.fit(X[rows], y[rows])), tuple(notes)
     rows = _systematic_resample(w, len(w), seed)
     notes.append(f"{traits.name}.fit takes no sample_weight: fitted on {len(rows)} rows drawn in proportion "
                  f"to the points' weights (systematic resampling, seed {seed})")

@@ -64,6 +64,48 @@ def test_traits_read_the_estimator_and_its_pipeline():
     assert estimator_traits(HuberRegressor()).family == "agnostic"
 
 
+def test_gaussian_class_models_on_class_moment_points_equal_their_fit_on_the_rows(tmp_path):
+    """Discriminant analysis and Gaussian naive Bayes see rows only through class shares,
+    means and covariances: fitted on d + 1 points per class with those (weights, or the
+    points repeated in proportion to them), they equal their fit on the training rows."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis, QuadraticDiscriminantAnalysis
+    from sklearn.naive_bayes import GaussianNB
+
+    from distillbt.discovery import discover
+    from distillbt.distilled_sets import needs_of
+
+    data = prepare(sample_market(bars=30_000, seed=3), horizon=4)
+    train, later = data.parts["train"], data.parts["validation"]
+    points = distill(data, method="class-moments", task="classification", per_regime=False)
+    assert len(points.X) == 2 * (data.X.shape[1] + 1) and set(points.y) == {0.0, 1.0}
+    for make in (QuadraticDiscriminantAnalysis, lambda: QuadraticDiscriminantAnalysis(reg_param=0.3),
+                 LinearDiscriminantAnalysis, GaussianNB, lambda: make_pipeline(StandardScaler(),
+                                                                             LinearDiscriminantAnalysis())):
+        assert estimator_traits(make()).family == "moments"
+        full = make().fit(data.X[train], data.direction[train]).predict_proba(data.X[later])[:, 1]
+        model, notes = fit_estimator(make(), points.X, points.y, points.weight, n_rows=points.meta["n_rows"],
+                                     task="classification")
+        ours = model.predict_proba(data.X[later])[:, 1]
+        np.testing.assert_allclose(ours, full, atol=1e-4)  # the class shares rounded to 1/20,000 at most
+        assert ("repeated" in " ".join(notes)) == (make is not GaussianNB)  # GaussianNB takes weights
+    # the screen picks them for direction targets; with a return target they are agnostic
+    (tmp_path / "qda.py").write_text(textwrap.dedent('''
+        from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
+        from distillbt.strategy import ModelStrategy
+
+        class QDADirection(ModelStrategy):
+            features, target, horizon = ("ret_1", "ret_4", "vol_16"), "direction", 4
+            estimator = QuadraticDiscriminantAnalysis
+
+        class QDAReturn(QDADirection):
+            target = "return"
+    '''))
+    needs, errors = needs_of(discover(tmp_path).configurations())
+    assert not errors
+    assert {name.split("(")[0]: (n.method, n.horizon) for name, n in needs.items()} == {
+        "QDADirection": ("class-moments", 4), "QDAReturn": ("centroids", 4)}
+
+
 def test_ridge_on_exact_linear_points_equals_ridge_on_the_real_rows_penalty_included(data):
     """Weights summing to the rows the points stand for: scikit-learn's alpha (a penalty
     against a sum of squared errors) means the same on both. With mean-1 weights the fits

@@ -16,6 +16,7 @@ METHODS = {
     "cafe": "cafe:CAFE",
     "kernel": "kernel:KernelRidgeDistiller",
     "exact-linear": "kernel:ExactLinear",
+    "class-moments": "moments:ClassMoments",
     "kmedoids": "coresets:KMedoids",
     "centroids": "centroids:KMeansCentroids",
     "herding": "coresets:Herding",
