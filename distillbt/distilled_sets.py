@@ -15,9 +15,9 @@ estimator (:func:`distillbt.estimators.estimator_traits`):
   strategies written for the purpose, checked on others; README "Using scikit-learn
   estimators");
 - ``"moments"`` (discriminant analysis, Gaussian naive Bayes) with a direction target:
-  :data:`MOMENTS_METHOD`, d + 1 points per class and regime with the class's share, mean and
-  covariance, on which those estimators equal their fit on the rows (with a return target
-  they are ``"agnostic"``);
+  :data:`MOMENTS_METHOD`, d + 1 points per class with the class's share, mean and covariance
+  over the training period (not per regime), on which those estimators equal their fit on the
+  rows (with a return target they are ``"agnostic"``);
 - ``"rows"`` (stochastic gradient descent, perceptrons, neural networks: fitted by a path of
   updates that no small set reproduces): :data:`ROWS_METHOD`, no set at all — the model is
   fitted on the training candles themselves, as its full backtest fits it
@@ -52,8 +52,8 @@ from .estimators import check_estimator, estimator_traits
 from .features import FEATURE_DEFAULTS
 from .fitting import target_horizon_of
 
-__all__ = ["SetNeed", "feature_options_key", "LINEAR_METHOD", "MOMENTS_METHOD", "AGNOSTIC_METHOD", "AGNOSTIC_SIZE", "ROWS_METHOD",
-           "SHORT_TRAINING", "TASK_OF_TARGET", "needs_of",
+__all__ = ["SetNeed", "feature_options_key", "LINEAR_METHOD", "MOMENTS_METHOD", "AGNOSTIC_METHOD", "AGNOSTIC_SIZE",
+           "ROWS_METHOD", "SHORT_TRAINING", "TASK_OF_TARGET", "needs_of",
            "distil_sets", "given_sets", "check_sets_precede"]
 
 #: The distilled set a model strategy's target is fitted on.
@@ -333,9 +333,10 @@ def _with_coarse_parts(base_set, candles: Candles, horizons, train_stop: int, *,
         try:
             data = prepare(coarse, fractions=(0.9, 0.05, 0.05), horizon=need.horizon,
                            feature_options=need.feature_options)
+            by_regime = per_regime and not getattr(method_class(need.method), "pooled", False)
             parts[tf] = distill(data, method=need.method,
-                                size=need.size or default_size(need.method, data, per_regime),
-                                task=need.task, per_regime=per_regime, seed=seed)
+                                size=need.size or default_size(need.method, data, by_regime),
+                                task=need.task, per_regime=by_regime, seed=seed)
         except InputError as error:
             raise InputError(f"horizon {tf}: {len(coarse)} candles in the training period: "
                              f"{first_line(error)}") from None
