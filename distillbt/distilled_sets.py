@@ -49,7 +49,7 @@ from .distill.registry import method_class
 from .distill.runner import distill, distill_targets
 from .errors import InputError, first_line
 from .estimators import check_estimator, estimator_traits
-from .features import FEATURE_DEFAULTS
+from .features import FEATURE_DEFAULTS, feature_options_key
 from .fitting import target_horizon_of
 
 __all__ = ["SetNeed", "feature_options_key", "LINEAR_METHOD", "MOMENTS_METHOD", "AGNOSTIC_METHOD", "AGNOSTIC_SIZE",
@@ -86,7 +86,7 @@ class SetNeed:
     target ``horizon``, the distillation ``method`` (with ``size``, None: its default) and the
     ``features`` its points must carry: the strategy's ``feature_options`` that differ from
     :data:`~distillbt.features.FEATURE_DEFAULTS`, as sorted ``(option, windows)`` pairs
-    (:func:`feature_options_key`; empty: the default windows)."""
+    (:func:`~distillbt.features.feature_options_key`; empty: the default windows)."""
 
     family: str
     task: str
@@ -115,20 +115,6 @@ class SetNeed:
     def feature_options(self) -> dict:
         """The ``make_features`` options of its points (the defaults and what it changes)."""
         return {**FEATURE_DEFAULTS, **dict(self.features)}
-
-
-def feature_options_key(options) -> tuple:
-    """``make_features`` options as a hashable key: the entries that differ from
-    :data:`~distillbt.features.FEATURE_DEFAULTS`, windows as tuples, sorted (two strategies
-    asking for the same windows share one set)."""
-    key = []
-    for name, value in dict(options or {}).items():
-        if name not in FEATURE_DEFAULTS:  # said here, per configuration, not by a later make_features
-            raise InputError(f"unknown feature option {name!r}: choose from {', '.join(FEATURE_DEFAULTS)}")
-        windows = (int(value),) if isinstance(value, (int, np.integer)) else tuple(int(v) for v in value)
-        if windows != tuple(FEATURE_DEFAULTS.get(name, ())):
-            key.append((str(name), windows))
-    return tuple(sorted(key))
 
 
 def needs_of(configs, *, method: str | None = None, size: int | None = None,
@@ -277,7 +263,6 @@ def _targets(source, task: str, horizon: int) -> tuple:
 
 
 def _distil_one(data, need: SetNeed, *, per_regime, seed, progress, method_params) -> DistilledSet:
-    per_regime = per_regime and not getattr(method_class(need.method), "pooled", False)
     return _per_regime_or_whole(
         lambda by_regime: {need.key: distill(data, method=need.method, size=_size(data, need, by_regime),
                                              task=need.task, per_regime=by_regime, seed=seed, progress=progress,
@@ -333,10 +318,9 @@ def _with_coarse_parts(base_set, candles: Candles, horizons, train_stop: int, *,
         try:
             data = prepare(coarse, fractions=(0.9, 0.05, 0.05), horizon=need.horizon,
                            feature_options=need.feature_options)
-            by_regime = per_regime and not getattr(method_class(need.method), "pooled", False)
             parts[tf] = distill(data, method=need.method,
-                                size=need.size or default_size(need.method, data, by_regime),
-                                task=need.task, per_regime=by_regime, seed=seed)
+                                size=need.size or default_size(need.method, data, per_regime),
+                                task=need.task, per_regime=per_regime, seed=seed)
         except InputError as error:
             raise InputError(f"horizon {tf}: {len(coarse)} candles in the training period: "
                              f"{first_line(error)}") from None

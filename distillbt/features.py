@@ -67,6 +67,7 @@ __all__ = [
     "FEATURE_DEFAULTS",
     "FeatureSet",
     "make_features",
+    "feature_options_key",
     "valid_rows",
     "Standardizer",
     "chronological_split",
@@ -161,6 +162,20 @@ def _windows(name: str, value, *, minimum: int) -> tuple[int, ...]:
     if len(set(out)) != len(out):
         raise InputError(f"{name} holds duplicates: {value!r}")
     return tuple(out)
+
+
+def feature_options_key(options) -> tuple:
+    """``make_features`` options as a hashable key: the entries that differ from
+    :data:`~distillbt.features.FEATURE_DEFAULTS`, windows as tuples, sorted (two strategies
+    asking for the same windows share one set)."""
+    key = []
+    for name, value in dict(options or {}).items():
+        if name not in FEATURE_DEFAULTS:  # said here, per configuration, not by a later make_features
+            raise InputError(f"unknown feature option {name!r}: choose from {', '.join(FEATURE_DEFAULTS)}")
+        windows = (int(value),) if isinstance(value, (int, np.integer)) else tuple(int(v) for v in value)
+        if windows != tuple(FEATURE_DEFAULTS.get(name, ())):
+            key.append((str(name), windows))
+    return tuple(sorted(key))
 
 
 def make_features(

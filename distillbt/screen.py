@@ -68,9 +68,10 @@ from .discovery import Configuration, Discovery, StrategyError, configuration_na
 from .distill.artifact import DistilledSet
 from .distill.prepare import SCREEN_FRACTIONS, SCREEN_PERIODS, prepare
 from .distilled_sets import (ROWS_METHOD, SHORT_TRAINING, TASK_OF_TARGET, check_sets_precede, distil_sets,
-                             feature_options_key, given_sets, needs_of)
+                             given_sets, needs_of)
 from .errors import InputError
 from .executor import current, parallel_api
+from .features import feature_options_key
 from .horizons import check_horizons
 from .objectives import describe as describe_objective
 from .objectives import resolve as resolve_objective
@@ -251,8 +252,11 @@ def screen(
     need of the batch (:mod:`distillbt.distilled_sets`): linear and logistic estimators get
     ``exact-linear`` sets (d + 1 points per regime reproducing the training period's second
     moments, so a ridge fitted on them equals its full-data fit and a logistic one comes very
-    close), every other estimator (trees, boosting, neighbours…) a coreset of real rows with
-    their labels, each with targets at its strategy's horizon; each record's
+    close), discriminant analysis and Gaussian naive Bayes ``class-moments`` sets (their fit
+    exactly), path-dependent ones (SGD, networks) the training candles themselves, and every
+    other estimator (trees, boosting, neighbours…) k-means clusters of the training rows, each
+    a real member with its cluster's weight and mean label — each set with targets at its
+    strategy's horizon; each record's
     ``distilled_by`` says which. ``method`` (and ``size``) overrides the choice for all. A
     training period of fewer than ``short_training`` rows (default
     :data:`~distillbt.distilled_sets.SHORT_TRAINING`) fits those other estimators on its rows

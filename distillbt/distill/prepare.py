@@ -14,8 +14,8 @@ import pandas as pd
 
 from ..data.candles import Candles
 from ..errors import InputError
-from ..features import (FEATURE_DEFAULTS, Standardizer, chronological_split, make_features, split_at,
-                        valid_rows)
+from ..features import (FEATURE_DEFAULTS, Standardizer, chronological_split, feature_options_key, make_features,
+                        split_at, valid_rows)
 from ..regimes import TrendVolatilityLabeller
 from .artifact import fingerprint_candles
 
@@ -135,7 +135,7 @@ def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
     horizon = int(horizon)
     if like is not None:
         boundaries = _shared_split(like, candles, horizon)
-        if _options(like.feature_options) == _options({**FEATURE_DEFAULTS, **(feature_options or {})}):
+        if feature_options_key(like.feature_options) == feature_options_key(feature_options):
             return _with_horizon(like, horizon, boundaries)
     features = make_features(candles, **(feature_options or {}))
     if horizon > 1:
@@ -187,10 +187,6 @@ def prepare(candles: Candles, *, fractions=DEFAULT_FRACTIONS, labeller=None,
         boundaries=None if boundaries is None else tuple(pd.Timestamp(t) for t in boundaries),
         feature_options={**FEATURE_DEFAULTS, **(feature_options or {})}, candle_regimes=regimes,
     )
-
-
-def _options(options: dict) -> dict:
-    return {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in options.items()}
 
 
 def _with_horizon(like: PreparedData, horizon: int, boundaries) -> PreparedData:

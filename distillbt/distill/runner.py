@@ -79,7 +79,9 @@ def distill(
     task per regime on ``backend`` (``loky`` processes by default, ``dask`` on a
     ``LocalCluster`` or the cluster at ``scheduler``) — or on ``executor``, or on the active
     :class:`~distillbt.executor.Executor` (then the three keywords are ignored); a method that
-    ``fits_inline`` (exact-linear's closed form) runs here instead. Seeds per task come from
+    ``fits_inline`` (exact-linear's closed form) runs here instead. A ``pooled`` method
+    (class-moments: exact for the whole period at once) ignores ``per_regime``, and the
+    set's ``meta["per_regime"]`` says False. Seeds per task come from
     ``numpy.random.SeedSequence(seed)``, so the result does not depend on the backend or on
     ``n_jobs``. ``regimes`` restricts the set to those regimes. ``labels``: the training rows'
     targets in place of ``data.y(task)``, one column per target for a ``multi_target`` method
@@ -88,6 +90,7 @@ def distill(
     if weighting not in WEIGHTINGS:
         raise InputError(f"unknown weighting {weighting!r}: choose one of {', '.join(WEIGHTINGS)}")
     cls = method_class(method)
+    per_regime = per_regime and not getattr(cls, "pooled", False)
     train = data.parts["train"]
     X, y = data.X[train], (data.y(task, "train") if labels is None else np.asarray(labels, dtype="float64"))
     if len(y) != len(X) or (y.ndim == 2 and not cls.multi_target):
