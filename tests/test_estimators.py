@@ -88,6 +88,14 @@ def test_gaussian_class_models_on_class_moment_points_equal_their_fit_on_the_row
         ours = model.predict_proba(data.X[later])[:, 1]
         np.testing.assert_allclose(ours, full, atol=1e-4)  # the class shares rounded to 1/20,000 at most
         assert ("repeated" in " ".join(notes)) == (make is not GaussianNB)  # GaussianNB takes weights
+    # Ledoit-Wolf shrinkage also reads the number of rows: close, not equal
+    shrunk = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
+    full = shrunk.fit(data.X[train], data.direction[train]).predict_proba(data.X[later])[:, 1]
+    model, _ = fit_estimator(LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"), points.X, points.y,
+                             points.weight, n_rows=points.meta["n_rows"], task="classification")
+    np.testing.assert_allclose(model.predict_proba(data.X[later])[:, 1], full, atol=0.01)
+    # a pooled method: per_regime is ignored, and the set says so
+    assert distill(data, method="class-moments", task="classification", per_regime=True).meta["per_regime"] is False
     # the screen picks them for direction targets; with a return target they are agnostic
     (tmp_path / "qda.py").write_text(textwrap.dedent('''
         from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis

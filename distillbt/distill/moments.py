@@ -8,13 +8,13 @@ for LDA, diagonal for naive Bayes), nothing else. :class:`ClassMoments` gives ea
 :class:`~distillbt.distill.kernel.ExactLinear`, applied to one class's rows with a constant
 target), weighted by the class's share — so those estimators fitted on the points equal their
 fit on the rows, the way ridge regression on exact-linear points equals its full fit.
-The screen distils it over the whole training period at once (:attr:`ClassMoments.pooled`):
-per regime the union of the regimes' points would have the same moments, but with weights
-that differ within a class. An estimator that takes no ``sample_weight`` is fitted on the
-points repeated in proportion to their weights (:func:`distillbt.estimators.fit_estimator`):
-the points of a class are repeated alike, so its mean and covariance stay exact and only the
-class shares are rounded (QDA fitted per regime that way: predicted probabilities up to 0.02
-from the full fit's, from the regimes' rounded shares; pooled: within 1e-3).
+It is distilled over the whole training period at once (:attr:`ClassMoments.pooled`;
+:func:`~distillbt.distill.runner.distill` ignores ``per_regime`` for it): per regime the union
+of the regimes' points would have the same moments, but with weights that differ within a
+class, which the repetition below could only round. An estimator that takes no
+``sample_weight`` is fitted on the points repeated in proportion to their weights
+(:func:`distillbt.estimators.fit_estimator`): the points of a class are repeated alike, so its
+mean and covariance stay exact and only the class shares are rounded.
 """
 
 from __future__ import annotations
