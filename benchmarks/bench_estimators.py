@@ -15,8 +15,9 @@ default (``benchmarks/estimator_strategies/check``, or ``--folder``): the screen
 runs it (``screen(..., validate=True)``, choices by estimator) per seed: Spearman of screen
 against full backtests (bootstrap 90 % interval), per estimator family, the model path's
 speed-up against its full backtests (honest accounting: distillation + fits + vectorised runs
-+ the path's share of discovery, periods and ranking — the whole screen for these folders —
-against the baseline's full backtests, side by side in one run), failures. Families: linear
++ the path's share of discovery, periods and ranking — the whole screen for these folders,
+its worker processes started cold for every seed as in a CLI run — against the baseline's full
+backtests, side by side in one run), failures. Families: linear
 (exact-linear points), path-dependent (fitted on the training candles), moments (class-moment
 points) and non-linear. Per strategy, where the time goes: its full backtests against its
 vectorised runs and shares of fits (``vectorised_seconds``).
@@ -150,11 +151,20 @@ def _print_costs(records, summary) -> None:
         print(f"      {name:<28} {n:>3} configs  full {f:6.1f} s  vectorised {v:5.2f} s  {f / max(v, 1e-9):6.1f}x")
 
 
+def _cold_workers() -> None:
+    """Stop the worker processes an earlier screen left running (loky keeps a process's workers
+    for its next call), so every seed's screen starts and imports its workers as a CLI run does."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True, kill_workers=True)
+
+
 def check(args) -> None:
     candles = _candles(args)
     folder = args.folder or CHECK
     rows = []
     for seed in args.seeds:
+        _cold_workers()
         result = screen(folder, candles, validate=True, seed=seed, n_jobs=args.jobs, progress=True,
                         top=min(5, len(discover(folder).configurations())))
         s = result.summary

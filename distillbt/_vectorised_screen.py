@@ -3,7 +3,8 @@ points and run vectorised over the screening period, in parallel over configurat
 
 Configurations are cut into chunks of at most :data:`CHUNK` (about four per worker,
 :func:`chunk_size`) that keep configurations sharing a fitted model (same ``fit_key``)
-together, so each model is fitted once per chunk. Features are
+together, so each model is fitted once per chunk; models fitted on many rows (agnostic sets,
+training candles) get chunks of their own and go first, so the workers finish together. Features are
 computed once in the calling process for every distinct feature set and handed to the workers
 (joblib memory-maps the large arrays for process backends instead of copying them per task;
 Dask scatters them once).
@@ -64,7 +65,8 @@ def screen_vectorised(configs, sets: dict | None, candles, *, set_of: dict | Non
     by_position = {}
     with using(executor, n_jobs=n_jobs, backend=backend, scheduler=scheduler) as ex:
         ex.require_strategy_files(configs)
-        chunks = _chunks(configs, size=chunk_size(len(configs), ex.workers))
+        chunks = _chunks(configs, size=chunk_size(len(configs), ex.workers),
+                         fit_rows=lambda config: _fit_rows(config, sets, set_of or {}, start))
         for chunk_outcomes in ex.imap(_run_chunk, [(chunk,) for chunk in chunks], kwargs=arguments,
                                           label="vectorised"):
             for position, outcome in chunk_outcomes:
@@ -99,19 +101,35 @@ def chunk_size(n_configs: int, workers: int) -> int:
     return max(1, min(CHUNK, -(-n_configs // (4 * max(1, workers)))))
 
 
-def _chunks(configs, size: int = CHUNK) -> list[list]:
-    """Chunks of about ``size`` configurations; the configurations of one fitted model stay in
-    one chunk up to :data:`CHUNK` (splitting them would fit the model again)."""
-    items = sorted(enumerate(configs), key=_fit_group)
+#: Rows (points, or candles) from which a model's fit is a task of its own: such fits cost from
+#: a tenth of a second to seconds, and two in one task leave the other workers idle at the end.
+HEAVY_FIT_ROWS = 1_000
+
+
+def _fit_rows(config, sets: dict | None, set_of: dict, start: int) -> int:
+    """The rows a configuration's model is fitted on: its set's points, or the candles before
+    ``start`` (no set, or the training rows)."""
+    dset = None if sets is None else sets.get(set_of.get(config.name))
+    return start if dset is None else len(dset.X)
+
+
+def _chunks(configs, size: int = CHUNK, fit_rows=None) -> list[list]:
+    """Chunks of about ``size`` configurations, the costliest fits first; the configurations of
+    one fitted model stay in one chunk up to :data:`CHUNK` (splitting them would fit the model
+    again). ``fit_rows(config)``: the rows its model is fitted on — a model fitted on
+    :data:`HEAVY_FIT_ROWS` or more gets chunks of its own, so the heavy fits spread over the
+    workers and start first (None: every fit light)."""
+    groups = [list(group) for _, group in groupby(sorted(enumerate(configs), key=_fit_group), key=_fit_group)]
+    rows = [fit_rows(group[0][1]) if fit_rows is not None else 0 for group in groups]
     chunks, current = [], []
-    for _, group in groupby(items, key=_fit_group):
-        group = list(group)
-        if current and len(current) + len(group) > size:
+    for i in sorted(range(len(groups)), key=lambda i: -rows[i]):  # stable: equal costs keep their order
+        group, heavy = groups[i], rows[i] >= HEAVY_FIT_ROWS
+        if current and (heavy or len(current) + len(group) > size):
             chunks.append(current)
             current = []
         for start in range(0, len(group), CHUNK):
             piece = group[start:start + CHUNK]
-            if len(piece) >= size:
+            if heavy or len(piece) >= size:
                 chunks.append(piece)
             else:
                 current.extend(piece)

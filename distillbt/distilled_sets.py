@@ -33,6 +33,7 @@ its own target's cluster means (:func:`distillbt.distill.runner.distill_targets`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from .data.resample import resample_candles
 from .distill.artifact import DistilledSet
 from .distill.prepare import prepare
 from .distill.registry import method_class
-from .distill.runner import distill, distill_targets
+from .distill.runner import distill, distill_many, split_targets, stack_targets
 from .errors import InputError, first_line
 from .estimators import check_estimator, estimator_traits
 from .features import FEATURE_DEFAULTS, feature_options_key
@@ -194,9 +195,10 @@ def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, ho
     """``{key: DistilledSet}``, one per distinct need, from the training period of ``data``
     (prepared with the screen's fractions and the default feature windows; a need with another
     horizon or other windows prepares the same candles with targets that far ahead or with its
-    strategy's ``feature_options``, on ``data``'s split and regimes). ``method_params``: method → its distiller's parameters
-    (what ``benchmarks/bench_estimators.py --calibrate --method-params`` varies). Runs on the
-    active executor."""
+    strategy's ``feature_options``, on ``data``'s split and regimes). ``method_params``: method →
+    its distiller's parameters (what ``benchmarks/bench_estimators.py --calibrate
+    --method-params`` varies). Runs on the active executor, every set's worker jobs in one pass
+    (:func:`~distillbt.distill.runner.distill_many`)."""
     options = dict(per_regime=per_regime, seed=seed, progress=progress, method_params=method_params or {})
     sets = {}
     prepared = {(data.horizon, feature_options_key(data.feature_options)): data}
@@ -211,42 +213,74 @@ def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, ho
         return prepared[horizon, features]
 
     wanted = sorted({n for n in needs.values() if n.method != ROWS_METHOD}, key=lambda n: n.key)
-    if not horizons:  # one clustering for every target of the same agnostic method, size and windows
-        for group in _shared_groups(wanted):
-            longest = source(max(n.horizon for n in group), group[0].features)
-            sets.update(_distil_shared(longest, group, **options))
-        wanted = [n for n in wanted if n.key not in sets]
-    for need in wanted:
-        sets[need.key] = _distil_one(source(need.horizon, need.features), need, **options)
-        if horizons:
-            sets[need.key] = _with_coarse_parts(sets[need.key], data.candles, horizons, train_stop, need=need,
+    if horizons:  # multi-horizon sets: each need's set with its coarse parts
+        for need in wanted:
+            sets[need.key] = _with_coarse_parts(_distil_one(source(need.horizon, need.features), need, **options),
+                                                data.candles, horizons, train_stop, need=need,
                                                 per_regime=per_regime, seed=seed)
+        return sets
+    # one clustering for every target of the same agnostic method, size and windows
+    requests, shared = {}, {}
+    for group in _shared_groups(wanted):
+        longest = source(max(n.horizon for n in group), group[0].features)
+        key = tuple(n.key for n in group)
+        shared[key] = {n.key: _targets(longest, n.task, n.horizon) for n in group}
+        task, labels = stack_targets(shared[key], method=group[0].method)
+        requests[key] = (longest, group[0], dict(task=task, labels=labels))
+    grouped = {k for key in shared for k in key}
+    for need in wanted:
+        if need.key not in grouped:
+            # inline methods' data are prepared while the workers distil the others
+            requests[need.key] = (functools.partial(source, need.horizon, need.features), need, {})
+    for key, dset in _distil_all(requests, **options).items():
+        sets.update(split_targets(dset, shared[key]) if key in shared else {key: dset})
     return sets
+
+
+def _distil_all(requests: dict, *, per_regime, seed, progress, method_params) -> dict:
+    """``{key: set}`` for ``requests`` ``{key: (prepared data or a function preparing it, need,
+    distill keywords)}``, in one pass over the workers (:func:`~distillbt.distill.runner.
+    distill_many`); a request whose per-regime distillation fails is distilled over the whole
+    training period at once, its ``meta["fallback"]`` saying why."""
+    def asked(by_regime, keys):
+        out = {}
+        for key in keys:
+            data, need, extra = requests[key]
+            out[key] = dict(data=data, method=need.method, task=need.task, seed=seed, per_regime=by_regime,
+                            method_params=method_params.get(need.method),
+                            size=functools.partial(_size, need=need, per_regime=by_regime))
+            out[key].update(extra)
+        return out
+
+    done = distill_many(asked(per_regime, requests), progress=progress)
+    failed = {key: error for key, error in done.items() if isinstance(error, InputError)}
+    if failed and per_regime:
+        # Small regimes give noisy, strong per-regime signals (e.g. exact-linear soft labels
+        # outside [0, 1]): distil the whole training period at once instead, and say so.
+        again = distill_many(asked(False, failed), progress=progress)
+        for key, dset in again.items():
+            if isinstance(dset, InputError):
+                continue
+            dset.meta["fallback"] = f"not per regime: {first_line(failed[key])}"
+            log.warning("%s: distilling per regime failed (%s): distilled the whole training period at once",
+                        key, first_line(failed[key]))
+        done.update(again)
+    for error in done.values():
+        if isinstance(error, InputError):
+            raise error
+    return done
 
 
 def _shared_groups(needs) -> list:
     """Agnostic needs whose method's points do not depend on the labels (``multi_target``),
-    grouped by method, size and feature windows: each group is distilled once
-    (:func:`_distil_shared`)."""
+    grouped by method, size and feature windows: each group is distilled once (its longest
+    horizon's rows, each need's own cluster-mean labels:
+    :func:`~distillbt.distill.runner.split_targets`)."""
     groups = {}
     for need in needs:
         if need.family == "agnostic" and method_class(need.method).multi_target:
             groups.setdefault((need.method, need.size, need.features), []).append(need)
     return [group for group in groups.values() if len(group) > 1]
-
-
-def _distil_shared(source, group, *, per_regime, seed, progress, method_params) -> dict:
-    """``{key: set}`` for needs of several tasks and horizons from one distillation of
-    ``source``'s training rows (prepared with the group's longest horizon, whose embargo keeps
-    every target inside the training period): the same points and weights, each need's own
-    cluster-mean labels (:func:`~distillbt.distill.runner.distill_targets`)."""
-    need = group[0]
-    targets = {n.key: _targets(source, n.task, n.horizon) for n in group}
-    return _per_regime_or_whole(
-        lambda by_regime: distill_targets(source, targets, method=need.method, size=_size(source, need, by_regime),
-                                          seed=seed, per_regime=by_regime, progress=progress,
-                                          method_params=method_params.get(need.method)),
-        per_regime=per_regime)
 
 
 def _targets(source, task: str, horizon: int) -> tuple:
@@ -263,38 +297,17 @@ def _targets(source, task: str, horizon: int) -> tuple:
 
 
 def _distil_one(data, need: SetNeed, *, per_regime, seed, progress, method_params) -> DistilledSet:
-    return _per_regime_or_whole(
-        lambda by_regime: {need.key: distill(data, method=need.method, size=_size(data, need, by_regime),
-                                             task=need.task, per_regime=by_regime, seed=seed, progress=progress,
-                                             method_params=method_params.get(need.method))},
-        per_regime=per_regime)[need.key]
+    return _distil_all({need.key: (data, need, {})}, per_regime=per_regime, seed=seed, progress=progress,
+                       method_params=method_params)[need.key]
 
 
-def _size(data, need: SetNeed, per_regime: bool) -> int:
+def _size(data, *, need: SetNeed, per_regime: bool) -> int:
     """The need's points: an agnostic size at most a tenth of the training rows, else as asked
     or the method's default."""
     if need.size and need.family == "agnostic":
         rows = data.parts["train"].stop - data.parts["train"].start
         return max(1, min(need.size, rows // 10))
     return need.size or default_size(need.method, data, per_regime)
-
-
-def _per_regime_or_whole(distil_with, *, per_regime: bool) -> dict:
-    """``distil_with(per_regime)`` (a dict key → set); when distilling per regime fails,
-    the whole training period at once, each set's ``meta["fallback"]`` saying why."""
-    try:
-        return distil_with(per_regime)
-    except InputError as error:
-        if not per_regime:
-            raise
-        # Small regimes give noisy, strong per-regime signals (e.g. exact-linear soft labels
-        # outside [0, 1]): distil the whole training period at once instead, and say so.
-        sets = distil_with(False)
-        for key, dset in sets.items():
-            dset.meta["fallback"] = f"not per regime: {first_line(error)}"
-            log.warning("%s: distilling per regime failed (%s): distilled the whole training period at once",
-                        key, first_line(error))
-        return sets
 
 
 def default_size(method, data, per_regime) -> int:

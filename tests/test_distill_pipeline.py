@@ -9,7 +9,8 @@ from distillbt.cli import main
 from distillbt.data.sample import sample_market
 from distillbt.distill.artifact import ArtifactError, DistilledSet
 from distillbt.distill.prepare import prepare
-from distillbt.distill.runner import allocate_sizes, distill
+from distillbt.distill.runner import allocate_sizes, distill, distill_many
+from distillbt.executor import Executor
 from distillbt.errors import InputError
 
 
@@ -99,6 +100,35 @@ def test_same_seed_same_set_and_backend_independence(data):
     c = distill(data, method="kmedoids", size=10, per_regime=True, seed=5)
     np.testing.assert_array_equal(a.X, b.X)
     assert not np.array_equal(a.X, c.X)
+
+
+def test_distill_many_gives_each_request_its_own_distillation_in_one_pass(data):
+    """Several distillations' jobs share one pass over the workers (inline ones fitted here
+    meanwhile, their data prepared on demand): each set is the one ``distill`` gives alone; a
+    request that cannot be distilled is its error, the others go on."""
+    asked = {"kmedoids": dict(data=data, method="kmedoids", size=10, seed=4),
+             "centroids": dict(data=data, method="centroids", size=50, task="regression", seed=1),
+             "linear": dict(data=lambda: data, method="exact-linear", size=lambda d: 5 * (len(d.feature_names) + 1),
+                            task="regression", seed=2),
+             "too big": dict(data=data, method="centroids", size=10**9, seed=1),
+             "unknown": dict(data=data, method="no-such-method", size=10)}
+    with Executor(n_jobs=2):
+        got = distill_many(asked)
+    assert list(got) == list(asked)
+    for key in ("kmedoids", "centroids", "linear"):
+        options = dict(asked[key])
+        options["data"] = data
+        if callable(options["size"]):
+            options["size"] = options["size"](data)
+        alone = distill(**options)
+        # exact-linear's closed form runs on one BLAS thread beside the workers: equal to rounding
+        np.testing.assert_allclose(got[key].X, alone.X, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(got[key].y, alone.y, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(got[key].weight, alone.weight, rtol=1e-12)
+        assert got[key].meta["regimes"] == alone.meta["regimes"]
+    assert got["linear"].meta["backend"] == "inline" and got["kmedoids"].meta["backend"] == "loky"
+    assert isinstance(got["too big"], InputError) and "size" in str(got["too big"])
+    assert isinstance(got["unknown"], InputError) and "no-such-method" in str(got["unknown"])
 
 
 def test_dask_local_cluster_gives_the_same_set(data):

@@ -314,6 +314,34 @@ def test_centroids_are_real_members_with_their_clusters_weight_and_mean_label():
     assert 0 < c.y_.min() and c.y_.max() < 1  # soft: the clusters' averages, not one row's noise
 
 
+def test_grouped_clustering_is_as_tight_as_one_over_all_rows():
+    """The default clustering (groups first, then each group's share of the clusters) ends with
+    clusters at least as tight as mini-batch k-means over all rows at once, every cluster
+    non-empty, the points' weights summing to the rows'."""
+    from distillbt.distill.centroids import KMeansCentroids
+
+    rng = np.random.default_rng(5)
+    centres = rng.normal(scale=3.0, size=(12, 5))
+    X = centres[rng.integers(12, size=6000)] + rng.normal(size=(6000, 5))
+    y = rng.normal(size=6000)
+
+    def inertia(model):
+        labels = model.labels_
+        sums = np.stack([np.bincount(labels, weights=X[:, j]) for j in range(X.shape[1])], axis=1)
+        counts = np.bincount(labels)
+        centre = sums[labels] / counts[labels, None]
+        return float(((X - centre) ** 2).sum())
+
+    grouped = KMeansCentroids(size=600, random_state=0).fit(X, y)
+    minibatch = KMeansCentroids(size=600, clustering="minibatch", random_state=0).fit(X, y)
+    assert grouped.get_params()["clustering"] == "grouped" and len(grouped.X_) == 600
+    assert inertia(grouped) <= 1.02 * inertia(minibatch)
+    assert grouped.counts_.min() >= 1 and grouped.counts_.sum() == len(X)
+    assert grouped.weight_ @ grouped.y_ == pytest.approx(y.mean())
+    with pytest.raises(InputError, match="unknown clustering 'lloyd'"):
+        KMeansCentroids(size=10, clustering="lloyd").fit(X, y)
+
+
 def test_row_counts_are_scaled_to_the_points():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(500, 2))
@@ -507,6 +535,6 @@ def test_distil_sets_hands_each_method_its_parameters():
     default = distil_sets(data, {"a": needs["a"], "c": needs["c"]}, per_regime=False, seed=1,
                           fractions=data.fractions)
     config = default[needs["a"].key].meta["config"]
-    assert (config["max_iter"], config["dtype"]) == (3, "float32")
+    assert (config["max_iter"], config["dtype"], config["clustering"]) == (None, "float32", "grouped")
     # another method's distiller is not handed them
     assert sets[needs["c"].key].meta["config"] == default[needs["c"].key].meta["config"]

@@ -186,6 +186,27 @@ def test_chunks_keep_configurations_of_one_fitted_model_together(size):
     assert (chunk_size(38, 2), chunk_size(400, 2), chunk_size(3, 8)) == (5, CHUNK, 1)
 
 
+def test_heavy_fits_get_chunks_of_their_own_and_go_first():
+    """Models fitted on many rows (agnostic sets, training candles) are spread over the workers
+    and start first, so no worker ends the stage alone on two of them."""
+    from distillbt._vectorised_screen import HEAVY_FIT_ROWS, _chunks
+    from distillbt.discovery import discover
+
+    configs = discover(ROOT / "strategies").configurations()
+    models = sorted({_model_of(c) for c in configs})
+    heavy = set(models[::3])  # every third model fitted on many rows
+    rows = {m: (HEAVY_FIT_ROWS + 10 * i if m in heavy else 50) for i, m in enumerate(models)}
+    chunks = _chunks(configs, size=5, fit_rows=lambda config: rows[_model_of(config)])
+    assert sorted(p for chunk in chunks for p, _ in chunk) == list(range(len(configs)))
+    kinds = [{_model_of(c) for _, c in chunk} for chunk in chunks]
+    for models_in in kinds:
+        assert len(models_in) == 1 or not models_in & heavy  # a heavy fit never shares its chunk
+    first_light = next(i for i, m in enumerate(kinds) if not m & heavy)
+    assert all(m & heavy for m in kinds[:first_light]) and not any(m & heavy for m in kinds[first_light:])
+    costs = [rows[next(iter(m))] for m in kinds[:first_light]]
+    assert costs == sorted(costs, reverse=True)  # the costliest first
+
+
 def _model_of(config):
     cls = config.strategy.cls
     return (cls.__name__, repr(cls.fit_key(config.params)) if hasattr(cls, "fit_key") else config.name)
@@ -251,14 +272,13 @@ def test_default_distillation_is_the_exact_linear_limit_per_regime(folder, candl
 def test_per_regime_failure_falls_back_to_the_whole_training_period(folder, candles, monkeypatch):
     import distillbt.distilled_sets as stage
 
-    real = stage.distill
+    real = stage.distill_many
 
-    def fussy(data, **kwargs):
-        if kwargs["per_regime"]:
-            raise stage.InputError("soft labels outside [0, 1]")
-        return real(data, **kwargs)
+    def fussy(requests, **kwargs):  # every per-regime distillation fails, as its own value
+        out = real({k: r for k, r in requests.items() if not r["per_regime"]}, **kwargs)
+        return {k: out[k] if k in out else stage.InputError("soft labels outside [0, 1]") for k in requests}
 
-    monkeypatch.setattr(stage, "distill", fussy)
+    monkeypatch.setattr(stage, "distill_many", fussy)
     result = screen(folder, candles, top=3, progress=False)
     distilled = result.summary["distilled"]["regression"]
     assert distilled["per_regime"] is False and distilled["points"] == 21
