@@ -127,6 +127,7 @@ def test_distill_many_gives_each_request_its_own_distillation_in_one_pass(data):
         np.testing.assert_allclose(got[key].weight, alone.weight, rtol=1e-12)
         assert got[key].meta["regimes"] == alone.meta["regimes"]
     assert got["linear"].meta["backend"] == "inline" and got["kmedoids"].meta["backend"] == "loky"
+    assert got["kmedoids"].meta["reference"] == alone.meta["reference"]  # computed once for the shared rows
     assert isinstance(got["too big"], InputError) and "size" in str(got["too big"])
     assert isinstance(got["unknown"], InputError) and "no-such-method" in str(got["unknown"])
 

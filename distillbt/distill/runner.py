@@ -127,7 +127,13 @@ def distill_many(requests: dict, *, executor=None, progress: bool = False) -> di
             options["size"] = options["size"](data)
         return _Plan.of(data, **options)
 
-    out, plans, inline = {}, {}, []
+    out, plans, inline, references = {}, {}, [], {}
+
+    def reference_of(data):  # sets of the same rows (horizons, tasks) share their statistics
+        if id(data) not in references:
+            references[id(data)] = (data, _reference(data))  # data kept: its id stays its own
+        return references[id(data)][1]
+
     for key, request in requests.items():
         try:
             if method_class(request.get("method", "gradient")).fits_inline:
@@ -153,7 +159,8 @@ def distill_many(requests: dict, *, executor=None, progress: bool = False) -> di
             try:
                 inline_plan = plan(key)
                 out[key] = inline_plan.assemble([_fit_one(*job) for job in inline_plan.jobs],
-                                                seconds=time.perf_counter() - began, backend="inline")
+                                                seconds=time.perf_counter() - began, backend="inline",
+                                                reference=reference_of(inline_plan.data))
             except InputError as error:
                 out[key] = error
         if pending is not None:
@@ -164,7 +171,8 @@ def distill_many(requests: dict, *, executor=None, progress: bool = False) -> di
             for key, p in plans.items():
                 failed = next((r for r in results[key] if isinstance(r, InputError)), None)
                 out[key] = failed if failed is not None else p.assemble(results[key], seconds=seconds,
-                                                                        backend=ex.backend)
+                                                                        backend=ex.backend,
+                                                                        reference=reference_of(p.data))
     return {key: out[key] for key in requests}
 
 
@@ -175,6 +183,13 @@ def _fit_or_error(*job):
         return _fit_one(*job)
     except InputError as error:
         return error
+
+
+def _reference(data: PreparedData) -> dict:
+    """The training rows' per-block statistics (:func:`~distillbt.distill.drift.reference_statistics`)."""
+    train = data.parts["train"]
+    return reference_statistics(data.X[train], data.regime[train], data.labeller.warmup, data.times[train],
+                                last_candle=data.candles.end)
 
 
 @dataclass
@@ -227,9 +242,11 @@ class _Plan:
                     weighting=weighting, size=size, method_params=method_params, counts=counts, sizes=sizes,
                     jobs=jobs)
 
-    def assemble(self, results: list, *, seconds: float, backend: str) -> DistilledSet:
+    def assemble(self, results: list, *, seconds: float, backend: str, reference: dict | None = None
+                 ) -> DistilledSet:
+        """The set of the jobs' ``results``; ``reference``: :func:`_reference` of its data, when
+        already computed for another set of the same rows."""
         data, names, counts = self.data, list(self.sizes), self.counts
-        train = data.parts["train"]
         total = sum(counts.values())
         regime_weight = {r: (counts[r] / total if self.weighting == "frequency" else 1 / len(names))
                          for r in names}
@@ -248,8 +265,7 @@ class _Plan:
         }
         # what the regime policy of ``update`` compares new candles with: per-block statistics of
         # the training rows (JSON, see distillbt.distill.drift), so it need not recompute them
-        meta["reference"] = reference_statistics(data.X[train], data.regime[train], data.labeller.warmup,
-                                                 data.times[train], last_candle=data.candles.end)
+        meta["reference"] = reference if reference is not None else _reference(data)
         return DistilledSet(
             X=np.concatenate([res["X"] for _, res in parts]),
             y=np.concatenate([res["y"] for _, res in parts]),
