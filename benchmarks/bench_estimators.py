@@ -16,7 +16,8 @@ runs it (``screen(..., validate=True)``, choices by estimator) per seed: Spearma
 against full backtests (bootstrap 90 % interval), per estimator family, the model path's
 speed-up against its full backtests (honest accounting: distillation + fits + vectorised runs
 + the path's share of discovery, periods and ranking — the whole screen for these folders,
-its worker processes started cold for every seed as in a CLI run — against the baseline's full
+each seed's in a fresh process whose strategy files, estimators and workers start cold, as in a
+CLI run — against the baseline's full
 backtests, side by side in one run), failures. Families: linear
 (exact-linear points), path-dependent (fitted on the training candles), moments (class-moment
 points) and non-linear. Per strategy, where the time goes: its full backtests against its
@@ -34,8 +35,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -151,12 +154,38 @@ def _print_costs(records, summary) -> None:
         print(f"      {name:<28} {n:>3} configs  full {f:6.1f} s  vectorised {v:5.2f} s  {f / max(v, 1e-9):6.1f}x")
 
 
-def _cold_workers() -> None:
-    """Stop the worker processes an earlier screen left running (loky keeps a process's workers
-    for its next call), so every seed's screen starts and imports its workers as a CLI run does."""
+def _check_seed(args, candles, folder, seed) -> dict:
+    """One seed's screen, run in a process of its own (``check``): its line, per-configuration
+    scores and costs printed here; its table row returned."""
+    # discovery (importing the strategies' files and their estimators) is the screen's, as in a CLI run
+    result = screen(folder, candles, validate=True, seed=seed, n_jobs=args.jobs, progress=True, top=5)
+    s = result.summary
+    records = [r for r in result.records if r.scored and r.full_score is not None]
+    fam = {}
+    for r in records:
+        by = r.distilled_by or ""
+        kind = ("linear" if "linear estimator" in by else "path-dependent" if "path-dependent" in by
+                else "moments" if "moments estimator" in by
+                else "non-linear")  # an agnostic estimator on a short period's rows is non-linear
+        fam.setdefault(kind, []).append(r)
+    per_family = {k: _rho([r.screen_score for r in v], [r.full_score for r in v]) for k, v in fam.items()}
+    model = s["paths"]["model"]
+    print(f"seed {seed}: rho {s['spearman']:.3f} {s.get('spearman_ci90')}, families {per_family}, "
+          f"model path {model['speedup']:.1f}x, screen {s['screen_seconds']:.1f} s "
+          f"(distillation {s['distill_seconds']:.1f} s), "
+          f"full {s['validation_full_seconds']:.1f} s, errors {s['errors']}", flush=True)
+    for r in result.records:
+        print(f"    {r.name:<58} {r.screen_score if r.screen_score is not None else float('nan'):+.4f} "
+              f"{r.full_score if r.full_score is not None else float('nan'):+.4f}  {r.distilled_by or r.error}")
+    _print_costs(result.records, s)
+    sys.stdout.flush()
     from joblib.externals.loky import get_reusable_executor
 
-    get_reusable_executor().shutdown(wait=True, kill_workers=True)
+    get_reusable_executor().shutdown(wait=True, kill_workers=True)  # before this process ends, not after
+    return dict(seed=seed, n=s["configurations"], errors=s["errors"], rho=s["spearman"],
+                ci=s.get("spearman_ci90"), recall=s.get("topk_recall"), speedup=s["speedup"],
+                model_speedup=model["speedup"], screen=s["screen_seconds"],
+                full=s["validation_full_seconds"], families=per_family)
 
 
 def check(args) -> None:
@@ -164,32 +193,11 @@ def check(args) -> None:
     folder = args.folder or CHECK
     rows = []
     for seed in args.seeds:
-        _cold_workers()
-        result = screen(folder, candles, validate=True, seed=seed, n_jobs=args.jobs, progress=True,
-                        top=min(5, len(discover(folder).configurations())))
-        s = result.summary
-        records = [r for r in result.records if r.scored and r.full_score is not None]
-        fam = {}
-        for r in records:
-            by = r.distilled_by or ""
-            kind = ("linear" if "linear estimator" in by else "path-dependent" if "path-dependent" in by
-                    else "moments" if "moments estimator" in by
-                    else "non-linear")  # an agnostic estimator on a short period's rows is non-linear
-            fam.setdefault(kind, []).append(r)
-        per_family = {k: _rho([r.screen_score for r in v], [r.full_score for r in v]) for k, v in fam.items()}
-        model = s["paths"]["model"]
-        rows.append(dict(seed=seed, n=s["configurations"], errors=s["errors"], rho=s["spearman"],
-                         ci=s.get("spearman_ci90"), recall=s.get("topk_recall"), speedup=s["speedup"],
-                         model_speedup=model["speedup"], screen=s["screen_seconds"],
-                         full=s["validation_full_seconds"], families=per_family))
-        print(f"seed {seed}: rho {s['spearman']:.3f} {s.get('spearman_ci90')}, families {per_family}, "
-              f"model path {model['speedup']:.1f}x, screen {s['screen_seconds']:.1f} s "
-              f"(distillation {s['distill_seconds']:.1f} s), "
-              f"full {s['validation_full_seconds']:.1f} s, errors {s['errors']}", flush=True)
-        for r in result.records:
-            print(f"    {r.name:<58} {r.screen_score if r.screen_score is not None else float('nan'):+.4f} "
-                  f"{r.full_score if r.full_score is not None else float('nan'):+.4f}  {r.distilled_by or r.error}")
-        _print_costs(result.records, s)
+        # A fresh process per seed, as a CLI run starts: its strategies' files and estimators are
+        # imported inside the screen's time and its worker processes start cold (loky keeps a
+        # process's workers, and this process's imports, for the next screen otherwise).
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as fresh:
+            rows.append(fresh.submit(_check_seed, args, candles, folder, seed).result())
 
     rho = np.array([r["rho"] for r in rows])
     sp = np.array([r["model_speedup"] for r in rows])

@@ -5,11 +5,12 @@ import textwrap
 
 import numpy as np
 import pytest
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import BaggingClassifier, RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+from sklearn.tree import DecisionTreeClassifier
 
 from distillbt.cli import main
 from distillbt.data.sample import sample_market
@@ -349,7 +350,9 @@ def test_row_counts_are_scaled_to_the_points():
     forest, notes = fit_estimator(RandomForestClassifier(n_estimators=3, min_samples_leaf=200, random_state=0),
                                   X, y, np.ones(500), n_rows=100_000, task="classification")
     params = forest.get_params()
-    assert params["min_samples_leaf"] == 1 and params["min_weight_fraction_leaf"] == pytest.approx(0.002)
+    # a bootstrap of 100,000 draws fits 1 - 1/e of the rows: 200 rows are 0.32 % of a tree's
+    assert params["min_samples_leaf"] == 1
+    assert params["min_weight_fraction_leaf"] == pytest.approx(200 / (100_000 * (1 - np.exp(-1))))
     knn, notes = fit_estimator(make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=400)), X, y,
                                np.ones(500), n_rows=100_000, task="classification")
     assert knn.get_params()["kneighborsclassifier__n_neighbors"] == 2  # 400 × 500 / 100,000
@@ -397,8 +400,48 @@ def test_path_dependent_estimators_are_fitted_on_the_training_candles(tmp_path):
         assert record.screen_score == pytest.approx(record.full_score, abs=1e-9)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: RandomForestClassifier(n_estimators=8, max_samples=0.25, min_samples_leaf=250, random_state=0),
+    lambda: BaggingClassifier(DecisionTreeClassifier(min_samples_leaf=150), n_estimators=8, max_samples=0.3,
+                              random_state=0),
+], ids=["forest", "bagging"])
+def test_trees_of_row_drawing_ensembles_get_the_leaves_their_full_fit_has(make):
+    """A tree of a forest with ``max_samples=0.25`` fits about 22 % of the rows, so its
+    ``min_samples_leaf`` counts rows of that draw: scaled against all the rows, the points'
+    trees would grow leaves four times smaller than the full fit's (and trade on their noise)."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(40_000, 3))
+    p = 1.0 / (1.0 + np.exp(-2.0 * X[:, 0]))
+    full = make().fit(X, (rng.random(40_000) < p).astype(int))
+    points = rng.choice(40_000, 4_000, replace=False)  # points standing for the rows, with mean labels
+    fitted, notes = fit_estimator(make(), X[points], p[points], np.ones(4_000), n_rows=40_000,
+                                  task="classification")
+
+    def leaves(model):
+        return np.mean([tree.get_n_leaves() for tree in model.estimators_])
+
+    assert 0.67 < leaves(fitted) / leaves(full) < 1.5, (leaves(fitted), leaves(full), notes)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: BaggingClassifier(DecisionTreeClassifier(max_depth=3), n_estimators=3, max_samples=0.3, random_state=0),
+    lambda: RandomForestRegressor(n_estimators=3, max_depth=3, max_samples=0.3, random_state=0),
+], ids=["bagging", "regression-forest"])
+def test_ensembles_drawing_by_weight_draw_as_many_rows_per_tree_as_the_full_fit(make):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(2_000, 3))
+    y = (X[:, 0] > 0).astype(float)
+    probe = make().fit(X, y, sample_weight=np.full(2_000, 2.0))
+    if len(probe.estimators_samples_[0]) != int(0.3 * 4_000):
+        pytest.skip("this scikit-learn draws a share of the rows, whatever the weights sum to")
+    fitted, _ = fit_estimator(make(), X, y, rng.uniform(0.5, 2.0, size=2_000), n_rows=50_000)
+    # 30 % of the 50,000 rows the points stand for, as in the full fit (to the weights' float
+    # sum's rounding); weights of mean 1 drew 600
+    assert all(abs(len(drawn) - 15_000) <= 1 for drawn in fitted.estimators_samples_)
+
+
 def test_row_draws_are_switched_off_only_where_split_soft_labels_would_be_drawn_apart():
-    from sklearn.ensemble import BaggingClassifier, GradientBoostingClassifier, RandomForestRegressor
+    from sklearn.ensemble import GradientBoostingClassifier
 
     rng = np.random.default_rng(4)
     X = rng.normal(size=(400, 3))
