@@ -81,8 +81,8 @@ import numpy as np
 from ._weighted_binning import fast_weighted_binning
 from .discovery import StrategyError
 
-__all__ = ["EstimatorTraits", "SUM_LOSS", "WEIGHT_DRAWS", "ROW_COUNTS", "ROW_DRAWS", "TREE_DRAWS", "TreeDraw",
-           "PATH_DEPENDENT", "LINEAR_MODULES", "MOMENT_BLIND", "CLASS_MOMENTS", "MOMENT_ROWS",
+__all__ = ["EstimatorTraits", "SUM_LOSS", "WEIGHT_DRAWS", "ROW_COUNTS", "ROW_AUTO", "ROW_DRAWS", "TREE_DRAWS",
+           "TreeDraw", "PATH_DEPENDENT", "LINEAR_MODULES", "MOMENT_BLIND", "CLASS_MOMENTS", "MOMENT_ROWS",
            "estimator_traits", "check_estimator", "fit_estimator"]
 
 #: Estimator classes whose penalty is weighed against a *sum* of per-row losses: points that
@@ -108,6 +108,12 @@ WEIGHT_DRAWS = frozenset({
 #: Hyperparameters that count rows (integers; fractions are left alone) and the smallest
 #: value each may take once scaled by points / rows.
 ROW_COUNTS = {"min_samples_leaf": 1, "min_samples_split": 2, "n_neighbors": 1, "min_child_samples": 1}
+#: Hyperparameters whose ``"auto"`` is decided by how many rows the estimator is given, and the
+#: row count above which it means True (histogram boosting's ``early_stopping``: on above 10,000
+#: rows). On points they are decided as the full fit decides them, by the rows the points stand
+#: for: a default ``HistGradientBoostingRegressor`` stops early on ~100,000 training rows and
+#: would run every round on 8,000 points.
+ROW_AUTO = {"early_stopping": 10_000}
 #: Classifiers that draw rows for each tree or round, and the hyperparameters that make them
 #: draw every row instead (set on points whose soft labels were split in two rows; module
 #: docstring). Declared per class: a ``BaggingClassifier`` is left alone, since without its
@@ -277,6 +283,7 @@ def fit_estimator(estimator, X, y, weight=None, *, n_rows: int | None = None, ta
     X, y, w = X[keep], y[keep], w[keep]
     if n_rows and n_rows > n_points:
         notes.extend(_scale_row_counts(estimator, n_points, n_rows, as_given=as_given))
+        notes.extend(_decide_row_auto(estimator, n_rows))
     total = float(n_rows) if (n_rows and traits.sum_loss) else float(len(w))
     w = w * (total / w.sum())
     if traits.weight_keys:
@@ -349,6 +356,19 @@ def _scale_row_counts(estimator, n_points: int, n_rows: int, *, as_given: dict |
     estimator.set_params(**changed)
     return [f"row counts scaled to {n_points} points standing for {n_rows} rows: "
             + ", ".join(f"{k} {old[k]} -> {v:.3g}" for k, v in changed.items())]
+
+
+def _decide_row_auto(estimator, n_rows: int) -> list:
+    """Set the :data:`ROW_AUTO` hyperparameters left at ``"auto"`` (pipeline steps included) as
+    a fit on ``n_rows`` rows decides them, in place; notes of what changed."""
+    params = _flat_params(estimator)
+    changed = {name: n_rows > ROW_AUTO[name.rsplit("__", 1)[-1]] for name, value in params.items()
+               if name.rsplit("__", 1)[-1] in ROW_AUTO and isinstance(value, str) and value == "auto"}
+    if not changed:
+        return []
+    estimator.set_params(**changed)
+    return [f"decided as on the {n_rows} rows the points stand for: "
+            + ", ".join(f"{name} 'auto' -> {value}" for name, value in changed.items())]
 
 
 def _draw_every_row(estimator) -> list:

@@ -440,6 +440,24 @@ def test_ensembles_drawing_by_weight_draw_as_many_rows_per_tree_as_the_full_fit(
     assert all(abs(len(drawn) - 15_000) <= 1 for drawn in fitted.estimators_samples_)
 
 
+def test_early_stopping_auto_is_decided_by_the_rows_the_points_stand_for():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(3_000, 3))
+    y = X[:, 0] + rng.normal(size=3_000)
+    fitted, notes = fit_estimator(make_pipeline(StandardScaler(), HistGradientBoostingRegressor(max_iter=300)), X, y,
+                                  np.ones(3_000), n_rows=100_000)
+    # on 100,000 rows scikit-learn's "auto" stops early; on 3,000 points it would run all 300 rounds
+    booster = fitted[-1]
+    assert booster.get_params()["early_stopping"] is True and booster.n_iter_ < 300
+    assert "early_stopping 'auto' -> True" in " ".join(notes)
+    few, _ = fit_estimator(HistGradientBoostingRegressor(max_iter=20), X, y, np.ones(3_000), n_rows=8_000)
+    assert few.get_params()["early_stopping"] is False
+    real, notes = fit_estimator(HistGradientBoostingRegressor(max_iter=20), X, y)  # real rows: as given
+    assert real.get_params()["early_stopping"] == "auto" and not notes
+
+
 def test_row_draws_are_switched_off_only_where_split_soft_labels_would_be_drawn_apart():
     from sklearn.ensemble import GradientBoostingClassifier
 
