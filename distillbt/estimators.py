@@ -140,9 +140,10 @@ class TreeDraw:
     replace: str | None = None
     whole_without_replacement: bool = False
 
-    def distinct_share(self, params: dict, n_rows: int) -> float:
+    def distinct_share(self, params: dict, n_rows: int, *, weight_sum: float | None = None) -> float:
         """Expected share of ``n_rows`` distinct rows one tree fits (with replacement, ``m``
-        draws reach ``1 - exp(-m / n)`` of them)."""
+        draws reach ``1 - exp(-m / n)`` of them). ``weight_sum``: what a float ``size`` is a
+        share of when the ensemble draws by weight (:data:`WEIGHT_DRAWS`); None: the rows."""
         size = params.get(self.size)
         with_replacement = self.replace is not None and params.get(self.replace) is True
         if not with_replacement and self.whole_without_replacement:
@@ -150,7 +151,7 @@ class TreeDraw:
         if size is None or isinstance(size, bool):
             draws = float(n_rows)
         elif isinstance(size, (float, np.floating)):
-            draws = float(size) * n_rows
+            draws = float(size) * (n_rows if weight_sum is None else weight_sum)
         else:
             draws = float(size)
         share = draws / max(n_rows, 1)
@@ -263,13 +264,13 @@ def fit_estimator(estimator, X, y, weight=None, *, n_rows: int | None = None, ta
     X = np.asarray(X, dtype="float64")
     y = np.asarray(y, dtype="float64").reshape(-1)
     n_points = len(y)
-    as_given = _flat_params(estimator)  # before anything below sets draws: the full fit's own
     notes = []
     if weight is None:
         if task == "classification" and traits.classifier and _soft(y):
             weight = np.ones(len(y))
         else:
             return _fitted(estimator, estimator.fit(X, y)), ()
+    as_given = _flat_params(estimator)  # before anything below sets draws: the full fit's own
     w = np.asarray(weight, dtype="float64").reshape(-1)
     if task == "classification" and traits.classifier and _soft(y):
         p = np.clip(y, 0.0, 1.0)
@@ -308,10 +309,11 @@ def _flat_params(estimator) -> dict:
     return dict(get_params(deep=True)) if get_params is not None else {}
 
 
-def _tree_share(estimator, flat: dict, path: str, n_rows: int) -> float:
+def _tree_share(estimator, flat: dict, path: str, n_rows: int, *, weight_sum: float | None = None) -> float:
     """Share of ``n_rows`` distinct rows one tree fits for a row count at ``path`` (its
     parameter name less the last part): the draw of the nearest :data:`TREE_DRAWS` ensemble
-    owning it (the object at ``path``, then its parents), as ``flat`` declares it; 1 without."""
+    owning it (the object at ``path``, then its parents), as ``flat`` declares it; 1 without.
+    ``weight_sum``: the weights' sum, which sizes the draws of a :data:`WEIGHT_DRAWS` owner."""
     parts = path.split("__") if path else []
     for depth in range(len(parts), -1, -1):
         prefix = "__".join(parts[:depth])
@@ -320,7 +322,8 @@ def _tree_share(estimator, flat: dict, path: str, n_rows: int) -> float:
         if draw is not None:
             lead = f"{prefix}__" if prefix else ""
             own = {k[len(lead):]: v for k, v in flat.items() if k.startswith(lead) and "__" not in k[len(lead):]}
-            return draw.distinct_share(own, n_rows)
+            by_weight = weight_sum if type(owner).__name__ in WEIGHT_DRAWS else None
+            return draw.distinct_share(own, n_rows, weight_sum=by_weight)
     return 1.0
 
 
@@ -346,7 +349,8 @@ def _scale_row_counts(estimator, n_points: int, n_rows: int, *, as_given: dict |
                 changed[fraction] = min(0.5, value / full_rows)
                 changed[name] = 1
                 continue
-            point_rows = n_points * _tree_share(estimator, params, path, n_points)
+            # on the points a WEIGHT_DRAWS ensemble's weights sum to the rows: its draws are sized by them
+            point_rows = n_points * _tree_share(estimator, params, path, n_points, weight_sum=n_rows)
             scaled = max(ROW_COUNTS[base], int(round(value * point_rows / full_rows)))
             if scaled != value:
                 changed[name] = scaled

@@ -423,6 +423,18 @@ def test_trees_of_row_drawing_ensembles_get_the_leaves_their_full_fit_has(make):
     assert 0.67 < leaves(fitted) / leaves(full) < 1.5, (leaves(fitted), leaves(full), notes)
 
 
+def test_a_split_count_of_an_ensemble_drawing_by_weight_is_scaled_to_the_draws_it_makes_on_the_points():
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(2_000, 3))
+    y = X[:, 0] + rng.normal(size=2_000)
+    forest, notes = fit_estimator(RandomForestRegressor(n_estimators=2, max_samples=0.3, min_samples_split=400,
+                                                        random_state=0), X, y, np.ones(2_000), n_rows=100_000)
+    # the full fit's tree sees 1 - exp(-0.3) of 100,000 rows; on the points the weights sum to
+    # 100,000, so 30,000 draws reach 1 - exp(-15) of the 2,000 points
+    full, points = 100_000 * (1 - np.exp(-0.3)), 2_000 * (1 - np.exp(-15))
+    assert forest.get_params()["min_samples_split"] == int(round(400 * points / full))
+
+
 @pytest.mark.parametrize("make", [
     lambda: BaggingClassifier(DecisionTreeClassifier(max_depth=3), n_estimators=3, max_samples=0.3, random_state=0),
     lambda: RandomForestRegressor(n_estimators=3, max_depth=3, max_samples=0.3, random_state=0),
