@@ -5,9 +5,11 @@ Configurations are cut into chunks of at most :data:`CHUNK` (about four per work
 :func:`chunk_size`) that keep configurations sharing a fitted model (same ``fit_key``)
 together, so each model is fitted once per chunk; models fitted on many rows (agnostic sets,
 training candles) get chunks of their own and go first, so the workers finish together. Features are
-computed once in the calling process for every distinct feature set and handed to the workers
-(joblib memory-maps the large arrays for process backends instead of copying them per task;
-Dask scatters them once).
+computed once in the calling process for every distinct feature set. The chunks run in threads
+of this process on this machine (``prefer="threads"``, :meth:`~distillbt.executor.Executor.imap`:
+fits and runs spend their time in numpy and compiled scikit-learn code, which release the GIL,
+so no worker process is started, imported into or sent the data); on Dask, on the cluster,
+which is sent the features once.
 A worker returns, per configuration, a few numbers and a :func:`~distillbt.stats.return_summary`
 — never the equity curve — so memory does not grow with bars × configurations.
 """
@@ -68,7 +70,7 @@ def screen_vectorised(configs, sets: dict | None, candles, *, set_of: dict | Non
         chunks = _chunks(configs, size=chunk_size(len(configs), ex.workers),
                          fit_rows=lambda config: _fit_rows(config, sets, set_of or {}, start))
         for chunk_outcomes in ex.imap(_run_chunk, [(chunk,) for chunk in chunks], kwargs=arguments,
-                                          label="vectorised"):
+                                      label="vectorised", prefer="threads"):
             for position, outcome in chunk_outcomes:
                 by_position[position] = outcome
             if progress is not None:

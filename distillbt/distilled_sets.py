@@ -19,9 +19,10 @@ estimator (:func:`distillbt.estimators.estimator_traits`):
   over the training period (not per regime), on which those estimators equal their fit on the
   rows (with a return target they are ``"agnostic"``);
 - ``"rows"`` (stochastic gradient descent, perceptrons, neural networks: fitted by a path of
-  updates that no small set reproduces): :data:`ROWS_METHOD`, no set at all — the model is
-  fitted on the training candles themselves, as its full backtest fits it
-  (:data:`distillbt.estimators.PATH_DEPENDENT`).
+  updates that no small set reproduces; boosting that stops early on rows it holds out):
+  :data:`ROWS_METHOD`, no set at all — the model is fitted on the training candles
+  themselves, as its full backtest fits it (:data:`distillbt.estimators.PATH_DEPENDENT`,
+  :data:`distillbt.estimators.EARLY_STOPPING`).
 
 An explicit ``method`` (``screen --method``) overrides both. Configurations with the same need
 share one set; each set is distilled from the training period with targets at its horizon
@@ -140,7 +141,8 @@ def needs_of(configs, *, method: str | None = None, size: int | None = None,
             cfg = cls.configure(config.params)
             estimator = cfg.make_estimator()
             check_estimator(estimator, who=cls.__name__)
-            family = estimator_traits(estimator).family
+            traits = estimator_traits(estimator, n_rows=n_training_rows)
+            family = traits.family
             horizon = target_horizon_of(cls, cfg)
             task = TASK_OF_TARGET[cls.target]
             features = feature_options_key(cfg.feature_spec()[1])
@@ -150,6 +152,8 @@ def needs_of(configs, *, method: str | None = None, size: int | None = None,
             continue
         if family == "rows" and (method is not None or not training_rows):
             family = "linear"  # fitted on distilled points after all: those serving linear models
+        if traits.stops_early and method is None and training_rows:
+            family = "rows"  # where it stops is decided by real rows it holds out (estimators.EARLY_STOPPING)
         if family == "moments" and task != "classification":
             family = "agnostic"  # class moments need classes
         chosen = method or {"linear": LINEAR_METHOD, "moments": MOMENTS_METHOD,

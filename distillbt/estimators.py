@@ -50,7 +50,9 @@ Which distillation serves an estimator (:func:`estimator_traits`'s ``family``):
   pass over, in which order and at which scale, so no small set reproduces it (an
   ``SGDClassifier`` fitted on exact-linear points reaches the penalised optimum its full fit
   never reaches); they are fitted on the training candles themselves, as their full backtest
-  fits them — cheap for these estimators, which are linear-time in the rows.
+  fits them — cheap for these estimators, which are linear-time in the rows. Boosting that
+  stops early on rows it holds out of its fit joins them while early stopping is on
+  (:data:`EARLY_STOPPING`): where it stops is decided by those real rows.
 
 **Row draws on split labels.** A classifier fitted on soft labels sees each point as a ``y = 1``
 and a ``y = 0`` row. An estimator that draws rows for each of its trees (:data:`ROW_DRAWS`:
@@ -82,7 +84,7 @@ from ._weighted_binning import fast_weighted_binning
 from .discovery import StrategyError
 
 __all__ = ["EstimatorTraits", "SUM_LOSS", "WEIGHT_DRAWS", "ROW_COUNTS", "ROW_AUTO", "ROW_DRAWS", "TREE_DRAWS",
-           "TreeDraw", "PATH_DEPENDENT", "LINEAR_MODULES", "MOMENT_BLIND", "CLASS_MOMENTS", "MOMENT_ROWS",
+           "TreeDraw", "PATH_DEPENDENT", "EARLY_STOPPING", "LINEAR_MODULES", "MOMENT_BLIND", "CLASS_MOMENTS", "MOMENT_ROWS",
            "estimator_traits", "check_estimator", "fit_estimator"]
 
 #: Estimator classes whose penalty is weighed against a *sum* of per-row losses: points that
@@ -175,6 +177,17 @@ PATH_DEPENDENT = frozenset({
     "SGDClassifier", "SGDRegressor", "SGDOneClassSVM", "Perceptron", "PassiveAggressiveClassifier",
     "PassiveAggressiveRegressor", "MLPClassifier", "MLPRegressor",
 })
+#: Estimators that can stop on a score of rows they hold out of their own fit (a validation
+#: share of the training rows, drawn with their ``random_state``), and the hyperparameter that
+#: turns it on: ``early_stopping`` True, or ``"auto"`` above :data:`ROW_AUTO`'s rows;
+#: ``n_iter_no_change`` set. Where they stop is a property of those real rows, which points
+#: cannot stand for (fitted on 8,690 cluster points, a histogram boosting stopped at its first
+#: check where its fit on the rows ran 14-66 rounds), so with it on they are fitted on the
+#: training rows as the path-dependent ones are (the ``"rows"`` family).
+EARLY_STOPPING = {
+    "HistGradientBoostingClassifier": "early_stopping", "HistGradientBoostingRegressor": "early_stopping",
+    "GradientBoostingClassifier": "n_iter_no_change", "GradientBoostingRegressor": "n_iter_no_change",
+}
 #: Modules whose estimators are linear or logistic in the features (the ``"linear"`` family).
 LINEAR_MODULES = ("sklearn.linear_model", "distillbt.models")
 #: Linear models of those modules whose loss is not squared or logistic (robust, quantile,
@@ -203,13 +216,15 @@ class EstimatorTraits:
     class labels only (scikit-learn's ``is_classifier``), so soft labels become two hard rows;
     ``weight_keys``: the ``fit`` keywords weights go to (empty: none accepted, rows are
     resampled); ``sum_loss``: weights sum to the rows the points stand for (:data:`SUM_LOSS`,
-    :data:`WEIGHT_DRAWS`)."""
+    :data:`WEIGHT_DRAWS`); ``stops_early``: it stops on rows it holds out of its fit
+    (:data:`EARLY_STOPPING`; ``"auto"`` decided by the ``n_rows`` it was asked about)."""
 
     name: str
     family: str
     classifier: bool
     weight_keys: tuple[str, ...]
     sum_loss: bool
+    stops_early: bool = False
 
 
 def check_estimator(estimator, *, who: str) -> None:
@@ -221,13 +236,14 @@ def check_estimator(estimator, *, who: str) -> None:
                             f"{' or '.join(missing or ['fit'])} method")
 
 
-def estimator_traits(estimator) -> EstimatorTraits:
-    """The :class:`EstimatorTraits` of an unfitted estimator (read from its class and its
-    ``fit`` signatures; nothing is fitted)."""
+def estimator_traits(estimator, *, n_rows: int | None = None) -> EstimatorTraits:
+    """The :class:`EstimatorTraits` of an unfitted estimator (read from its class, its
+    parameters and its ``fit`` signatures; nothing is fitted). ``n_rows``: the rows its full
+    fit gets, for what an ``"auto"`` decides by them (None: unknown, ``"auto"`` counts as off)."""
     steps = _pipeline_steps(estimator)
     if steps is not None:
         last = steps[-1][1]
-        inner = estimator_traits(last)
+        inner = estimator_traits(last, n_rows=n_rows)
         before = [type(s).__name__ for _, s in steps[:-1] if s not in (None, "passthrough")]
         family = inner.family if inner.family == "rows" or all(b in AFFINE_STEPS for b in before) else "agnostic"
         keys = tuple(f"{name}__sample_weight" for name, step in steps
@@ -236,7 +252,8 @@ def estimator_traits(estimator) -> EstimatorTraits:
         if f"{steps[-1][0]}__sample_weight" not in keys:
             keys = ()
         name = f"Pipeline({', '.join([*before, inner.name])})"
-        return EstimatorTraits(name, family, _is_classifier(estimator) or inner.classifier, keys, inner.sum_loss)
+        return EstimatorTraits(name, family, _is_classifier(estimator) or inner.classifier, keys, inner.sum_loss,
+                               inner.stops_early)
     cls = type(estimator)
     module = cls.__module__ or ""
     if cls.__name__ in PATH_DEPENDENT:
@@ -248,7 +265,21 @@ def estimator_traits(estimator) -> EstimatorTraits:
         family = "linear" if linear else "agnostic"
     keys = ("sample_weight",) if _takes_weight(estimator) else ()
     return EstimatorTraits(cls.__name__, family, _is_classifier(estimator), keys,
-                           cls.__name__ in SUM_LOSS or cls.__name__ in WEIGHT_DRAWS)
+                           cls.__name__ in SUM_LOSS or cls.__name__ in WEIGHT_DRAWS,
+                           _stops_early(estimator, n_rows))
+
+
+def _stops_early(estimator, n_rows: int | None) -> bool:
+    """Whether ``estimator`` (not a pipeline) stops on rows it holds out (:data:`EARLY_STOPPING`)."""
+    name = EARLY_STOPPING.get(type(estimator).__name__)
+    if name is None or not hasattr(estimator, "get_params"):
+        return False
+    value = estimator.get_params(deep=False).get(name)
+    if name in ROW_AUTO and isinstance(value, str) and value == "auto":
+        return n_rows is not None and n_rows > ROW_AUTO[name]
+    if name == "n_iter_no_change":
+        return value is not None
+    return value is True or (isinstance(value, (bool, np.bool_)) and bool(value))
 
 
 def fit_estimator(estimator, X, y, weight=None, *, n_rows: int | None = None, task: str = "regression",

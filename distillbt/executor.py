@@ -17,7 +17,11 @@ exit (:meth:`Executor.start` / :meth:`Executor.close` hold it open across severa
 job (except on Dask), results in job order, a tqdm bar — and :meth:`Executor.thread_map` runs
 work on this process's own data in up to ``n_jobs`` threads whatever the backend.
 :meth:`Executor.warm_up` starts a loky pool's workers in the background for a caller with work
-of its own before its first map (the screen).
+of its own before its first map (the screen, when it has plain strategies). ``prefer="threads"``
+(:meth:`Executor.imap`, :meth:`Executor.map`) runs work that releases the GIL — the model
+stage's fits and vectorised runs, the distillation's per-regime fits — in threads of this
+process on the loky and threading backends: on two cores a worker process costs about 1.45
+CPU-seconds of imports before its first job, as much as the jobs of a small screen.
 
 The Python API (``distill``, ``screen``, ``run_many``, ``evaluate``, …) keeps its ``n_jobs=`` /
 ``backend=`` (/ ``scheduler=``) keywords: each parallel step runs on :func:`using`, which gives
@@ -57,7 +61,7 @@ from pathlib import Path
 from . import capture
 from .errors import InputError, first_line
 
-__all__ = ["Executor", "BACKENDS", "using", "current", "parallel_api"]
+__all__ = ["Executor", "BACKENDS", "using", "current", "parallel_api", "one_blas_thread"]
 
 log = logging.getLogger(__name__)
 
@@ -266,26 +270,37 @@ class Executor:
         return count == 0 or (self.backend != "dask" and (count == 1 or _cores(self.n_jobs) == 1))
 
     def imap(self, function: Callable, arguments: Iterable[tuple], *, kwargs: dict | None = None,
-             label: str | None = None) -> Iterator:
+             label: str | None = None, prefer: str | None = None) -> Iterator:
         """``function(*args, **kwargs)`` for each ``args``, results yielded in job order as they
         arrive. ``kwargs`` are the same for every job (large arrays in them are memory-mapped
         for loky, scattered once for Dask). With ``dask``, the executor must be entered.
 
+        ``prefer="threads"``: work that spends its time in numpy and compiled scikit-learn code,
+        which release the GIL, runs in up to ``n_jobs`` threads of this process on this
+        machine's backends (loky or threading) — no worker process to start, import into or
+        copy the data to; BLAS on one thread and each thread's OpenMP on one thread meanwhile,
+        so the threads do not oversubscribe the cores. A Dask executor keeps its cluster.
+
         While a strategy log is active (:mod:`distillbt.capture`), each job's prints, stderr
         and logging are captured where it runs and appended to the log here, under ``label``
         (default: the function's name) and the configurations the job names."""
+        if prefer not in (None, "threads", "processes"):
+            raise ValueError(f"prefer must be 'threads', 'processes' or None, not {prefer!r}")
         arguments = list(arguments)
         kwargs = kwargs or {}
+        threads = prefer == "threads" and self.backend != "dask"
         log = capture.active()
         if log is not None:
             stage = label or getattr(function, "__name__", "job").strip("_").replace("_", " ")
             labels = [capture.task_label(stage, args) for args in arguments]
-            return log.collect(self._imap(capture.Captured(function), arguments, kwargs), iter(labels))
-        return self._imap(function, arguments, kwargs)
+            return log.collect(self._imap(capture.Captured(function), arguments, kwargs, threads), iter(labels))
+        return self._imap(function, arguments, kwargs, threads)
 
-    def _imap(self, function: Callable, arguments: list, kwargs: dict) -> Iterator:
+    def _imap(self, function: Callable, arguments: list, kwargs: dict, threads: bool = False) -> Iterator:
         if self._serial(len(arguments)):
             return (function(*args, **kwargs) for args in arguments)
+        if threads:
+            return self._threads_imap(function, arguments, kwargs)
         if self.backend == "dask" and self.client is None:
             raise RuntimeError("enter the dask executor (with executor: ...) before running jobs on it")
         import joblib
@@ -321,17 +336,27 @@ class Executor:
                 self._open_pool()
             self._pool_busy.release()
 
+    def _threads_imap(self, function: Callable, arguments: list, kwargs: dict) -> Iterator:
+        from concurrent.futures import ThreadPoolExecutor
+
+        threads = min(_cores(self.n_jobs), len(arguments))
+        with one_blas_thread(), ThreadPoolExecutor(max_workers=threads, thread_name_prefix="distillbt",
+                                                   initializer=_one_openmp_thread) as pool:
+            yield from pool.map(lambda args: function(*args, **kwargs), arguments)
+
     def map(self, function: Callable, arguments: Iterable[tuple], *, kwargs: dict | None = None,
-            desc: str = "jobs", unit: str = "job", progress: bool = True, leave: bool = True) -> list:
+            desc: str = "jobs", unit: str = "job", progress: bool = True, leave: bool = True,
+            prefer: str | None = None) -> list:
         """``[function(*args, **kwargs) for args in arguments]``: in this process when
-        ``n_jobs == 1`` or there is one job (not for ``dask``), else on the workers; results in
-        job order; a tqdm bar on stderr counts them (``progress``)."""
+        ``n_jobs == 1`` or there is one job (not for ``dask``), else on the workers (in threads
+        of this process for ``prefer="threads"``: :meth:`imap`); results in job order; a tqdm
+        bar on stderr counts them (``progress``)."""
         from tqdm.auto import tqdm
 
         arguments = list(arguments)
         results = []
         with self, tqdm(total=len(arguments), desc=desc, unit=unit, disable=not progress, leave=leave) as bar:
-            for result in self.imap(function, arguments, kwargs=kwargs, label=desc):
+            for result in self.imap(function, arguments, kwargs=kwargs, label=desc, prefer=prefer):
                 results.append(result)
                 bar.update()
         return results
@@ -395,6 +420,44 @@ class Executor:
             if file:
                 files.add(file)
         self.require_files(sorted(files))
+
+
+_BLAS_LOCK = threading.Lock()
+_BLAS_STATE = {"depth": 0, "limiter": None}
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """BLAS on one thread in this whole process while any caller is inside: threads that each
+    call BLAS would otherwise start its threads per call, more threads than cores. Counted, so
+    entries from the threads a caller starts inside its own entry change nothing and the
+    caller's setting comes back once, at its exit — threadpoolctl's own context restores per
+    entry, which overlapping entries would leave in either state. Enter it first in the thread
+    that starts the others: OpenBLAS (0.3.30) ignores a thread count set from another thread
+    once the main thread has set one. Applies to the BLAS libraries loaded at the first entry
+    (the screen's are: numpy's, and scipy's through scikit-learn)."""
+    from threadpoolctl import threadpool_limits
+
+    with _BLAS_LOCK:
+        if _BLAS_STATE["depth"] == 0:
+            _BLAS_STATE["limiter"] = threadpool_limits(limits=1, user_api="blas")
+        _BLAS_STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_STATE["depth"] -= 1
+            if _BLAS_STATE["depth"] == 0:
+                _BLAS_STATE["limiter"].restore_original_limits()
+                _BLAS_STATE["limiter"] = None
+
+
+def _one_openmp_thread() -> None:
+    """A pool thread's OpenMP on one thread (OpenMP's thread count is set per calling thread:
+    histogram boosting and k-means in two threads would each start one per core)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="openmp")
 
 
 def _warm_worker() -> None:

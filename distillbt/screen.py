@@ -314,11 +314,14 @@ def screen(
     resolve_objective(objective)
     check_fills(slippage=slippage, fraction=fraction)
     started = time.perf_counter()  # the screen's time from here (the workers' start-up included)
-    executor = current()
-    if executor is not None:  # the workers start while this process reads the candles
-        executor.warm_up()
     horizons = check_horizons(candles.timeframe, horizons) if horizons else ()
     found, configs = _configurations(folder, horizons)
+    executor = current()
+    # plain strategies run Backtrader in worker processes: they start while this process
+    # prepares the candles; model strategies run in threads here (their fits and runs release
+    # the GIL), and the workers start when the survivors' full backtests need them
+    if executor is not None and not all(is_model(c) for c in configs):
+        executor.warm_up()
     if fraction is not None:
         configs = [with_fraction(c, fraction) if is_model(c) else c for c in configs]
     if top < 1:
@@ -425,7 +428,8 @@ def _note_sets(records, needs: dict, sets: dict) -> None:
     for record in records:
         need = needs.get(record.name)
         if need is not None and need.method == ROWS_METHOD:
-            why = ("path-dependent estimator" if need.family == "rows" else
+            why = ("path-dependent estimator: stochastic updates, or early stopping on rows it holds out"
+                   if need.family == "rows" else
                    f"{need.family} estimator, a short training period")
             record.distilled_by = (f"{ROWS_METHOD}: the candles before the screening period, {need.task}, "
                                    f"{need.horizon}-candle target ({why}: fitted as in its full backtest)")

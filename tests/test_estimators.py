@@ -400,6 +400,59 @@ def test_path_dependent_estimators_are_fitted_on_the_training_candles(tmp_path):
         assert record.screen_score == pytest.approx(record.full_score, abs=1e-9)
 
 
+def test_boosting_that_stops_early_on_rows_it_holds_out_is_fitted_on_the_training_candles(tmp_path):
+    """Where early stopping stops is decided by real rows the estimator holds out of its fit,
+    which points cannot stand for: with it on, the estimator is fitted as its full backtest
+    fits it (the screen's score is the full backtest's); off, or on a short period for
+    ``"auto"``, it stays agnostic."""
+    from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingClassifier
+
+    from distillbt.discovery import discover
+    from distillbt.distilled_sets import AGNOSTIC_METHOD, ROWS_METHOD, needs_of
+
+    assert estimator_traits(HistGradientBoostingClassifier(early_stopping=True)).stops_early
+    assert not estimator_traits(HistGradientBoostingClassifier(early_stopping=False), n_rows=10**6).stops_early
+    assert estimator_traits(HistGradientBoostingClassifier(), n_rows=100_000).stops_early  # "auto", above 10,000
+    assert not estimator_traits(HistGradientBoostingClassifier(), n_rows=8_000).stops_early
+    assert not estimator_traits(HistGradientBoostingClassifier()).stops_early  # rows unknown
+    assert estimator_traits(GradientBoostingRegressor(n_iter_no_change=5)).stops_early
+    assert not estimator_traits(GradientBoostingRegressor()).stops_early
+    assert estimator_traits(make_pipeline(StandardScaler(), HistGradientBoostingClassifier(early_stopping=True))
+                            ).stops_early
+    (tmp_path / "hgb.py").write_text(textwrap.dedent('''
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from distillbt.strategy import ModelStrategy
+
+        class StoppingBoost(ModelStrategy):
+            params = (("early", True), ("long_threshold", 0.51), ("short_threshold", 0.49))
+            grid = {"early": [True, False], "long_threshold": [0.505, 0.52]}
+            features, target, horizon = ("ret_1", "ret_4", "ret_16", "ma_dist_16"), "direction", 2
+
+            def make_estimator(self):
+                return HistGradientBoostingClassifier(max_iter=40, early_stopping=self.p.early,
+                                                      validation_fraction=0.2, n_iter_no_change=3,
+                                                      random_state=0)
+    '''))
+    configs = discover(tmp_path).configurations()
+    needs, _ = needs_of(configs, n_training_rows=100_000)
+    methods = {name: need.method for name, need in needs.items()}
+    assert {m for name, m in methods.items() if "early=True" in name} == {ROWS_METHOD}
+    assert {m for name, m in methods.items() if "early=False" in name} == {AGNOSTIC_METHOD}
+    # --method, or a pooled basket: points after all — those of non-linear estimators
+    assert {n.family for n in needs_of(configs, method="centroids")[0].values()} == {"agnostic"}
+    assert {n.family for n in needs_of(configs, training_rows=False)[0].values()} == {"agnostic"}
+
+    result = screen(tmp_path, sample_market(bars=12_000, seed=5), top=1, validate=True, progress=False,
+                    short_training=0)
+    stopping = [r for r in result.records if "early=True" in r.name]
+    assert len(stopping) == 2
+    for record in stopping:
+        assert record.error is None and record.distilled_by.startswith(ROWS_METHOD)
+        assert "early stopping" in record.distilled_by
+        assert record.screen_score == pytest.approx(record.full_score, abs=1e-9)
+    assert all(r.distilled_by.startswith(AGNOSTIC_METHOD) for r in result.records if "early=False" in r.name)
+
+
 @pytest.mark.parametrize("make", [
     lambda: RandomForestClassifier(n_estimators=8, max_samples=0.25, min_samples_leaf=250, random_state=0),
     lambda: BaggingClassifier(DecisionTreeClassifier(min_samples_leaf=150), n_estimators=8, max_samples=0.3,

@@ -14,7 +14,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..errors import InputError
-from ..executor import BACKENDS, using
+from ..executor import BACKENDS, one_blas_thread, using
 from .artifact import DistilledSet
 from .drift import reference_statistics
 from .prepare import PreparedData
@@ -148,12 +148,14 @@ def distill_many(requests: dict, *, executor=None, progress: bool = False) -> di
         started = time.perf_counter()
         pending = None
         if queued:  # the workers' pass runs in a thread while this one fits the inline requests
+            # BLAS and this thread's OpenMP on one thread while the jobs run: more threads than
+            # cores stall all (set here, before the pass's threads start: executor.one_blas_thread)
+            stack.enter_context(one_blas_thread())
+            stack.enter_context(threadpool_limits(limits=1, user_api="openmp"))
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="distillbt-distil"))
             pending = pool.submit(contextvars.copy_context().run, ex.map, _fit_or_error,
                                   [plans[key].jobs[j] for key, j in queued], desc="distil", unit="regime",
-                                  progress=progress, leave=False)
-        # this process's BLAS on one thread while the workers run: more threads than cores stall all
-        stack.enter_context(threadpool_limits(limits=1) if pending is not None else contextlib.nullcontext())
+                                  progress=progress, leave=False, prefer="threads")
         for key in inline:
             began = time.perf_counter()
             try:

@@ -1,0 +1,103 @@
+"""Work that releases the GIL (numpy, compiled scikit-learn) runs in threads of this process on
+this machine's backends (``prefer="threads"``): in order, BLAS and each thread's OpenMP on one
+thread while it runs, the caller's settings back afterwards; a screen of model strategies
+starts no worker processes before its survivors' backtests."""
+
+import os
+import threading
+import textwrap
+
+import pytest
+import scipy.linalg  # noqa: F401 - its BLAS loaded before any limit is set, as in a screen
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from distillbt.data.sample import sample_market
+from distillbt.executor import Executor, one_blas_thread
+from distillbt.screen import screen
+
+from .strategy_sources import IMPORT, sma_cross
+
+
+def _blas_threads() -> int:
+    return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+
+
+def _openmp_threads() -> int:
+    return _openmp_effective_n_threads()
+
+
+def _where(i):
+    return i, os.getpid(), threading.current_thread().name, _blas_threads(), _openmp_threads()
+
+
+def test_threads_preference_runs_here_in_order_with_one_blas_and_one_openmp_thread():
+    with threadpool_limits(limits=2, user_api="blas"):
+        with Executor(n_jobs=2, backend="loky") as ex:
+            out = ex.map(_where, [(i,) for i in range(8)], progress=False, prefer="threads")
+        assert [o[0] for o in out] == list(range(8))
+        assert {o[1] for o in out} == {os.getpid()}
+        assert all(o[2].startswith("distillbt") for o in out)
+        assert {o[3] for o in out} == {1} and {o[4] for o in out} == {1}
+        assert _blas_threads() == 2  # the caller's setting is back
+
+
+def test_without_the_preference_loky_maps_run_in_worker_processes():
+    with Executor(n_jobs=2, backend="loky") as ex:
+        out = ex.map(_where, [(i,) for i in range(4)], progress=False)
+    assert [o[0] for o in out] == list(range(4))
+    assert os.getpid() not in {o[1] for o in out}
+
+
+def test_prefer_must_be_known():
+    with Executor(n_jobs=2, backend="loky") as ex, pytest.raises(ValueError, match="prefer"):
+        ex.map(_where, [(0,), (1,)], progress=False, prefer="gpu")
+
+
+def test_one_blas_thread_restores_once_at_the_callers_exit():
+    """The caller enters, a thread it starts enters and leaves: BLAS stays on one thread until
+    the caller leaves, then the caller's two threads come back."""
+    seen = {}
+
+    def inner():
+        with one_blas_thread():
+            seen["inner"] = _blas_threads()
+        seen["after_inner"] = _blas_threads()
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        with one_blas_thread():
+            thread = threading.Thread(target=inner)
+            thread.start()
+            thread.join(10)
+            seen["caller_after_inner"] = _blas_threads()
+        assert seen == {"inner": 1, "after_inner": 1, "caller_after_inner": 1}
+        assert _blas_threads() == 2
+
+
+MODEL = textwrap.dedent('''
+    from sklearn.ensemble import RandomForestClassifier
+    from distillbt.strategy import ModelStrategy
+
+    class TinyForest(ModelStrategy):
+        params = (("depth", 3),)
+        grid = {"depth": [2, 3], "allow_short": [True, False]}
+        features = ("ret_1", "ret_4", "ma_dist_16")
+        target = "direction"
+
+        def make_estimator(self):
+            return RandomForestClassifier(n_estimators=5, max_depth=self.p.depth, random_state=0, n_jobs=1)
+''')
+
+
+@pytest.mark.parametrize("with_plain", [False, True])
+def test_workers_start_early_only_for_plain_strategies(tmp_path, monkeypatch, with_plain):
+    (tmp_path / "tiny_forest.py").write_text(MODEL)
+    if with_plain:
+        (tmp_path / "cross.py").write_text(IMPORT + sma_cross("Cross", fast=5, slow=30, grid={"fast": [5, 10]}))
+    warmed = []
+    original = Executor.warm_up
+    monkeypatch.setattr(Executor, "warm_up", lambda self: (warmed.append(True), original(self))[1])
+    threaded = screen(tmp_path, sample_market(bars=6_000, seed=2), n_jobs=2, progress=False, top=2)
+    inline = screen(tmp_path, sample_market(bars=6_000, seed=2), n_jobs=1, progress=False, top=2)
+    assert bool(warmed) is with_plain
+    assert [(r.name, r.screen_score) for r in threaded.records] == [(r.name, r.screen_score) for r in inline.records]
