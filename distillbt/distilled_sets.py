@@ -50,6 +50,7 @@ from .distill.prepare import prepare
 from .distill.registry import method_class
 from .distill.runner import distill, distill_many, split_targets, stack_targets
 from .errors import InputError, first_line
+from .executor import using
 from .estimators import check_estimator, estimator_traits
 from .features import FEATURE_DEFAULTS, feature_options_key
 from .fitting import target_horizon_of
@@ -217,6 +218,17 @@ def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, ho
         return prepared[horizon, features]
 
     wanted = sorted({n for n in needs.values() if n.method != ROWS_METHOD}, key=lambda n: n.key)
+    groups = _shared_groups(wanted) if not horizons else []
+    grouped = {n.key for group in groups for n in group}
+    # the data the workers' pass needs before it starts, prepared in threads (pandas' rolling
+    # windows and numpy release the GIL): one after the other, they left a core idle
+    early = {(max(n.horizon for n in group), group[0].features) for group in groups} | {
+        (n.horizon, n.features) for n in wanted
+        if not horizons and n.key not in grouped and not method_class(n.method).fits_inline}
+    early -= set(prepared)
+    if len(early) > 1:
+        with using() as ex:
+            ex.thread_map(source, sorted(early))
     if horizons:  # multi-horizon sets: each need's set with its coarse parts
         for need in wanted:
             sets[need.key] = _with_coarse_parts(_distil_one(source(need.horizon, need.features), need, **options),
@@ -225,13 +237,12 @@ def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, ho
         return sets
     # one clustering for every target of the same agnostic method, size and windows
     requests, shared = {}, {}
-    for group in _shared_groups(wanted):
+    for group in groups:
         longest = source(max(n.horizon for n in group), group[0].features)
         key = tuple(n.key for n in group)
         shared[key] = {n.key: _targets(longest, n.task, n.horizon) for n in group}
         task, labels = stack_targets(shared[key], method=group[0].method)
         requests[key] = (longest, group[0], dict(task=task, labels=labels))
-    grouped = {k for key in shared for k in key}
     for need in wanted:
         if need.key not in grouped:
             # inline methods' data are prepared while the workers distil the others
