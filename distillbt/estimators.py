@@ -279,7 +279,7 @@ def _stops_early(estimator, n_rows: int | None) -> bool:
         return n_rows is not None and n_rows > ROW_AUTO[name]
     if name == "n_iter_no_change":
         return value is not None
-    return value is True or (isinstance(value, (bool, np.bool_)) and bool(value))
+    return isinstance(value, (bool, np.bool_)) and bool(value)
 
 
 def fit_estimator(estimator, X, y, weight=None, *, n_rows: int | None = None, task: str = "regression",

@@ -284,8 +284,8 @@ class Executor:
         While a strategy log is active (:mod:`distillbt.capture`), each job's prints, stderr
         and logging are captured where it runs and appended to the log here, under ``label``
         (default: the function's name) and the configurations the job names."""
-        if prefer not in (None, "threads", "processes"):
-            raise ValueError(f"prefer must be 'threads', 'processes' or None, not {prefer!r}")
+        if prefer not in (None, "threads"):
+            raise ValueError(f"prefer must be 'threads' or None, not {prefer!r}")
         arguments = list(arguments)
         kwargs = kwargs or {}
         threads = prefer == "threads" and self.backend != "dask"
