@@ -340,9 +340,12 @@ class Executor:
         from concurrent.futures import ThreadPoolExecutor
 
         threads = min(_cores(self.n_jobs), len(arguments))
-        with one_blas_thread(), ThreadPoolExecutor(max_workers=threads, thread_name_prefix="distillbt",
-                                                   initializer=_one_openmp_thread) as pool:
-            yield from pool.map(lambda args: function(*args, **kwargs), arguments)
+        pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="distillbt", initializer=_one_openmp_thread)
+        try:
+            with one_blas_thread():
+                yield from pool.map(lambda args: function(*args, **kwargs), arguments)
+        finally:  # a caller that stops early (an error, Ctrl-C) does not wait for the queued jobs
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def map(self, function: Callable, arguments: Iterable[tuple], *, kwargs: dict | None = None,
             desc: str = "jobs", unit: str = "job", progress: bool = True, leave: bool = True,

@@ -5,6 +5,7 @@ starts no worker processes before its survivors' backtests."""
 
 import os
 import threading
+import time
 import textwrap
 
 import pytest
@@ -40,6 +41,21 @@ def test_threads_preference_runs_here_in_order_with_one_blas_and_one_openmp_thre
         assert all(o[2].startswith("distillbt") for o in out)
         assert {o[3] for o in out} == {1} and {o[4] for o in out} == {1}
         assert _blas_threads() == 2  # the caller's setting is back
+
+
+def _slow(i, ran):
+    time.sleep(0.05)
+    ran.append(i)
+    return i
+
+
+def test_a_threaded_map_stopped_early_does_not_run_the_queued_jobs():
+    ran = []
+    with Executor(n_jobs=2, backend="loky") as ex:
+        results = ex.imap(_slow, [(i,) for i in range(40)], kwargs={"ran": ran}, prefer="threads")
+        assert [next(results), next(results)] == [0, 1]
+        results.close()
+    assert len(ran) < 10  # the running jobs finish, the queued ones are cancelled
 
 
 def test_without_the_preference_loky_maps_run_in_worker_processes():
