@@ -429,10 +429,20 @@ def _scaler_stats(stats, d: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _new_estimator(cls, cfg):
-    """The strategy's fresh estimator, checked: a one-line StrategyError names the class."""
+    """The strategy's fresh estimator, checked (a one-line StrategyError names the class), as
+    a copy of its own: a ``make_estimator`` may hand out one module-level instance, which two
+    configurations would otherwise fit at once in the screen's threads (and, one after the
+    other, each refit would overwrite the model another configuration holds). scikit-learn's
+    ``clone`` (an unfitted copy with the same parameters; a deep copy of other objects); an
+    object that cannot be copied is used as it is."""
+    from sklearn.base import clone
+
     estimator = cfg.make_estimator()
     check_estimator(estimator, who=cls.__name__)
-    return estimator
+    try:
+        return clone(estimator, safe=False)
+    except Exception:  # noqa: BLE001 - e.g. a constructor that changes its parameters: fit the original
+        return estimator
 
 
 def _ensemble(cls, params, timeframes, members) -> FittedEnsemble:

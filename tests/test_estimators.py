@@ -1,6 +1,7 @@
 """scikit-learn estimators on distilled points: hard labels, weights, penalties, the set each
 estimator gets, and the errors a bad estimator gives."""
 
+import sys
 import textwrap
 
 import numpy as np
@@ -664,3 +665,40 @@ def test_distil_sets_hands_each_method_its_parameters():
     assert (config["max_iter"], config["dtype"], config["clustering"]) == (None, "float32", "grouped")
     # another method's distiller is not handed them
     assert sets[needs["c"].key].meta["config"] == default[needs["c"].key].meta["config"]
+
+
+def test_a_module_level_estimator_is_never_fitted_in_place(tmp_path):
+    """A strategy may hand out one module-level estimator: every fit gets its own copy, so
+    configurations fitted at once in the screen's threads (or one after the other) never
+    share a model, and they score as with a fresh estimator each."""
+    shared = textwrap.dedent('''
+        from sklearn.ensemble import RandomForestClassifier
+        from distillbt.strategy import ModelStrategy
+
+        MODEL = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0, n_jobs=1)
+
+        class SharedForest(ModelStrategy):
+            params = (("horizon", 1), ("long_threshold", 0.51), ("short_threshold", 0.49))
+            grid = {"horizon": [1, 2, 3, 4]}
+            features, target = ("ret_1", "ret_4", "ma_dist_16"), "direction"
+
+            def make_estimator(self):
+                return MODEL
+    ''')
+    fresh = shared.replace("return MODEL", "return RandomForestClassifier(n_estimators=5, max_depth=3, "
+                                           "random_state=0, n_jobs=1)")
+    for folder, source in (("shared", shared), ("fresh", fresh)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "shared_forest.py").write_text(source)
+    market = sample_market(bars=12_000, seed=5)
+    scores = {}
+    for folder in ("shared", "fresh"):
+        result = screen(tmp_path / folder, market, n_jobs=2, top=1, progress=False, short_training=0)
+        assert all(r.error is None for r in result.records)
+        scores[folder] = {r.name: r.screen_score for r in result.records}
+    assert scores["shared"] == scores["fresh"]
+    from distillbt.discovery import discover
+
+    config = discover(tmp_path / "shared").configurations()[0]
+    module = sys.modules[config.strategy.cls.__module__]
+    assert not hasattr(module.MODEL, "estimators_")  # never fitted in place
