@@ -1,7 +1,8 @@
 """How busy the machine's cores are while a screen runs, stage by stage.
 
 The screen's own timings (``screen_seconds``, of which ``distill_seconds`` and
-``model_seconds``; the rest is discovery, periods, the workers' start and ranking) beside the
+``model_seconds``; the rest is discovery, periods, the workers' start when the folder has plain
+strategies, and ranking) beside the
 share of all cores busy over the screen's wall time, sampled from ``/proc/stat`` every 0.1 s
 (Linux; the whole machine, so other work shows up too). A screen that keeps every core busy from
 start to end is bound by the CPU-seconds it spends, not by waiting: only doing less work makes
