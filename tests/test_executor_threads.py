@@ -44,7 +44,7 @@ def test_threads_preference_runs_here_in_order_with_one_blas_and_one_openmp_thre
 
 
 def _slow(i, ran):
-    time.sleep(0.05)
+    time.sleep(0.2)  # long beside a loaded machine's scheduling delays: 10 jobs take a second
     ran.append(i)
     return i
 
