@@ -35,6 +35,7 @@ from .backtest import run_many
 from .baseline import baseline_job, is_model
 from .data.candles import Candles
 from .discovery import Configuration
+from .executor import current
 from .records import ScreenRecord
 from .stats import return_summary
 
@@ -79,12 +80,18 @@ class ScreenRun:
                 for c in configs]
 
     def backtest(self, jobs) -> tuple[list, float]:
-        """Results of ``jobs`` (in order) and the wall time they took together; with a
-        :attr:`cache`, only the jobs it does not hold run (and their results are kept)."""
-        began = time.perf_counter()
+        """Results of ``jobs`` (in order) and the wall time the ones that ran took together,
+        timed on started workers (:meth:`~distillbt.executor.Executor.ready`: the baseline is
+        Backtrader at its fastest; a screen that waits for the start still counts it on its own
+        clock); with a :attr:`cache`, only the jobs it does not hold run (and their results are
+        kept)."""
         jobs = list(jobs)
         results = self.cache.lookup_backtests(jobs) if self.cache is not None else [None] * len(jobs)
         todo = [i for i, result in enumerate(results) if result is None]
+        executor = current()
+        if executor is not None and len(todo) > 1:
+            executor.ready()
+        began = time.perf_counter()
         self.cached_backtests += len(jobs) - len(todo)
         ran = run_many([jobs[i] for i in todo], n_jobs=self.n_jobs, backend=self.backend,
                        progress=self.progress) if todo else []

@@ -313,7 +313,7 @@ def screen(
     check_options(plain=plain, validate_sample=validate_sample)
     resolve_objective(objective)
     check_fills(slippage=slippage, fraction=fraction)
-    started = time.perf_counter()  # the screen's time from here (the workers' start-up included)
+    started = time.perf_counter()  # the screen's time from here (a start-up of workers it waits for included)
     horizons = check_horizons(candles.timeframe, horizons) if horizons else ()
     found, configs = _configurations(folder, horizons)
     executor = current()

@@ -107,13 +107,26 @@ MODEL = textwrap.dedent('''
 
 @pytest.mark.parametrize("with_plain", [False, True])
 def test_workers_start_early_only_for_plain_strategies(tmp_path, monkeypatch, with_plain):
+    """Model strategies need no worker process: the workers start after the model stage (for
+    the survivors' backtests) unless plain strategies need them from the start."""
+    import distillbt.scorers as scorers
+
     (tmp_path / "tiny_forest.py").write_text(MODEL)
     if with_plain:
         (tmp_path / "cross.py").write_text(IMPORT + sma_cross("Cross", fast=5, slow=30, grid={"fast": [5, 10]}))
-    warmed = []
-    original = Executor.warm_up
-    monkeypatch.setattr(Executor, "warm_up", lambda self: (warmed.append(True), original(self))[1])
+    events = []
+    warm_up, vectorised = Executor.warm_up, scorers.screen_vectorised
+    monkeypatch.setattr(Executor, "warm_up", lambda self: (events.append("workers"), warm_up(self))[1])
+    monkeypatch.setattr(scorers, "screen_vectorised", lambda *a, **k: (events.append("models"), vectorised(*a, **k))[1])
     threaded = screen(tmp_path, sample_market(bars=6_000, seed=2), n_jobs=2, progress=False, top=2)
+    assert "workers" in events and "models" in events
+    assert (events.index("workers") < events.index("models")) is with_plain
     inline = screen(tmp_path, sample_market(bars=6_000, seed=2), n_jobs=1, progress=False, top=2)
-    assert bool(warmed) is with_plain
     assert [(r.name, r.screen_score) for r in threaded.records] == [(r.name, r.screen_score) for r in inline.records]
+
+
+def test_ready_returns_with_the_workers_started():
+    with Executor(n_jobs=2, backend="loky") as ex:
+        ex.ready()
+        assert ex._warming is not None and not ex._warming.is_alive()  # imports done in each worker
+        assert [o[0] for o in ex.map(_where, [(0,), (1,)], progress=False)] == [0, 1]
