@@ -218,17 +218,6 @@ def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, ho
         return prepared[horizon, features]
 
     wanted = sorted({n for n in needs.values() if n.method != ROWS_METHOD}, key=lambda n: n.key)
-    groups = _shared_groups(wanted) if not horizons else []
-    grouped = {n.key for group in groups for n in group}
-    # the data the workers' pass needs before it starts, prepared in threads (pandas' rolling
-    # windows and numpy release the GIL): one after the other, they left a core idle
-    early = {(max(n.horizon for n in group), group[0].features) for group in groups} | {
-        (n.horizon, n.features) for n in wanted
-        if not horizons and n.key not in grouped and not method_class(n.method).fits_inline}
-    early -= set(prepared)
-    if len(early) > 1:
-        with using() as ex:
-            ex.thread_map(source, sorted(early))
     if horizons:  # multi-horizon sets: each need's set with its coarse parts
         for need in wanted:
             sets[need.key] = _with_coarse_parts(_distil_one(source(need.horizon, need.features), need, **options),
@@ -236,13 +225,21 @@ def distil_sets(data, needs: dict, *, per_regime: bool, seed: int, fractions, ho
                                                 per_regime=per_regime, seed=seed)
         return sets
     # one clustering for every target of the same agnostic method, size and windows
+    groups = {tuple(n.key for n in group): group for group in _shared_groups(wanted)}
+    longest = {key: (max(n.horizon for n in group), group[0].features) for key, group in groups.items()}
+    grouped = {k for key in groups for k in key}
+    # the data the workers' pass needs before it starts (not the inline methods': prepared while
+    # it runs), in threads: pandas' rolling windows and numpy release the GIL
+    early = set(longest.values()) | {(n.horizon, n.features) for n in wanted
+                                     if n.key not in grouped and not method_class(n.method).fits_inline}
+    with using() as ex:
+        ex.thread_map(source, sorted(early - set(prepared)))
     requests, shared = {}, {}
-    for group in groups:
-        longest = source(max(n.horizon for n in group), group[0].features)
-        key = tuple(n.key for n in group)
-        shared[key] = {n.key: _targets(longest, n.task, n.horizon) for n in group}
+    for key, group in groups.items():
+        rows = source(*longest[key])
+        shared[key] = {n.key: _targets(rows, n.task, n.horizon) for n in group}
         task, labels = stack_targets(shared[key], method=group[0].method)
-        requests[key] = (longest, group[0], dict(task=task, labels=labels))
+        requests[key] = (rows, group[0], dict(task=task, labels=labels))
     for need in wanted:
         if need.key not in grouped:
             # inline methods' data are prepared while the workers distil the others

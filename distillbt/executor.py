@@ -374,8 +374,9 @@ class Executor:
 
     def thread_map(self, function: Callable, arguments: Iterable[tuple]) -> list:
         """``[function(*args) for args in arguments]`` in threads of *this* process (at most
-        ``n_jobs`` of them, whatever the backend), for work on data this process holds (shared
-        caches, closures) that releases the GIL; in order."""
+        ``n_jobs`` of them, whatever the backend, with BLAS and OpenMP as in ``prefer="threads"``),
+        for work on data this process holds (shared caches, closures) that releases the GIL; in
+        order."""
         arguments = list(arguments)
         log = capture.active()
         if log is not None:  # each call's output captured in its own thread (distillbt.capture)
@@ -385,13 +386,9 @@ class Executor:
         return self._thread_map(function, arguments)
 
     def _thread_map(self, function: Callable, arguments: list) -> list:
-        threads = min(_cores(self.n_jobs), len(arguments))
-        if threads <= 1:
+        if min(_cores(self.n_jobs), len(arguments)) <= 1:
             return [function(*args) for args in arguments]
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="distillbt") as pool:
-            return list(pool.map(lambda args: function(*args), arguments))
+        return list(self._threads_imap(function, arguments, {}))
 
     # -- strategy files on remote workers --------------------------------------------------------
     def require_files(self, paths: Iterable) -> None:

@@ -70,23 +70,21 @@ def test_prefer_must_be_known():
         ex.map(_where, [(0,), (1,)], progress=False, prefer="gpu")
 
 
-def test_one_blas_thread_restores_once_at_the_callers_exit():
-    """The caller enters, a thread it starts enters and leaves: BLAS stays on one thread until
-    the caller leaves, then the caller's two threads come back."""
-    seen = {}
-
-    def inner():
+def test_one_blas_thread_restores_once_when_entries_end_out_of_order():
+    """Two threaded maps are generators: the first can end while the second still runs. BLAS
+    stays on one thread until the last one ends, then the caller's two threads come back
+    (threadpoolctl's own context, restoring per entry, would give two threads back while the
+    second map still runs, and one thread for good after it)."""
+    def inside():
         with one_blas_thread():
-            seen["inner"] = _blas_threads()
-        seen["after_inner"] = _blas_threads()
+            yield _blas_threads()
 
     with threadpool_limits(limits=2, user_api="blas"):
-        with one_blas_thread():
-            thread = threading.Thread(target=inner)
-            thread.start()
-            thread.join(10)
-            seen["caller_after_inner"] = _blas_threads()
-        assert seen == {"inner": 1, "after_inner": 1, "caller_after_inner": 1}
+        first, second = inside(), inside()
+        assert next(first) == 1 and next(second) == 1
+        first.close()
+        assert _blas_threads() == 1  # the second is still inside
+        second.close()
         assert _blas_threads() == 2
 
 
