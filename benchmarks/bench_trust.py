@@ -94,7 +94,7 @@ def surrogate_runs(name, configs, candles, train, screen, seeds, budgets, jobs, 
             t = time.perf_counter()
             res = screen_plain(configs, candles, train=train, screen=screen, seed=seed, n_jobs=jobs, progress=False,
                                base_episodes=budget, length=length, escalate=False, full_fallback=False,
-                               min_speedup=0)
+                               min_speedup=0, all_signals=True)
             keep = [{"name": r["name"], "strategy": r["strategy"], "score": r["score"], "error": r["error"],
                      "trust": {k: v for k, v in (r["trust"] or {}).items() if k != "transitions"}}
                     for r in res.records]

@@ -54,6 +54,33 @@ class HoldSeven(bt.Strategy):
             self.close()
 
 
+class StopTarget(bt.Strategy):
+    """A cross up entered at market; out at a stop-loss or take-profit from the entry price."""
+
+    params = (("stop", 0.01), ("take", 0.02))
+
+    def __init__(self):
+        self.cross = bt.ind.CrossOver(bt.ind.EMA(period=8), bt.ind.EMA(period=21))
+
+    def next(self):
+        if not self.position:
+            if self.cross[0] > 0:
+                self.buy()
+        elif not -self.p.stop < self.data.close[0] / self.position.price - 1.0 < self.p.take:
+            self.close()
+
+
+class VolumeDigits(bt.Strategy):
+    """Decides on digits of the volume, which no column shows: its episodes cannot teach it."""
+
+    def next(self):
+        digits = int(self.data.volume[0] * 1000) % 40
+        if not self.position and digits == 0:
+            self.buy()
+        elif self.position and digits == 1:
+            self.close()
+
+
 class StopEntry(bt.Strategy):
     """A breakout entered with a stop order above the last high."""
 
@@ -99,6 +126,33 @@ def test_rules_on_own_lines_and_trade_state_are_learned_exactly(candles, configs
     assert record["path"] in ("surrogate", "surrogate+escalated"), record["trust"]
     assert reads in record["trust"]["features_used"], record["trust"]["features_used"]
     assert record["score"] == pytest.approx(_full_score(candles, config), abs=1e-9)
+
+
+def test_a_stop_and_target_from_the_entry_price_is_learned_on_the_return_since_entry(candles, configs):
+    """Of the trade columns, the exits read the return since entry alone: the highest or
+    lowest close since entry separate the few recorded exits as well, and walked over the
+    screening period they would exit elsewhere."""
+    out = screen_plain([configs["StopTarget"]], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4,
+                       progress=False, min_speedup=0, spot_episodes=0, spot_holds=0)
+    record = out.records[0]
+    assert record["error"] is None, record["error"]
+    used = record["trust"]["features_used"]
+    assert [f for f in used if f.startswith("trade:")] == ["trade:ret"], used
+
+
+def test_gaps_are_not_walked_for_a_configuration_its_episodes_leave_untrusted(candles, configs):
+    """The threshold and rule gaps (walks of the screening period) are skipped when the
+    held-out agreement already fails; ``all_signals`` walks them all the same, and the
+    configuration is untrusted either way."""
+    kw = dict(train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False, min_speedup=0,
+              replay=False, escalate=False, spot_episodes=0, spot_holds=0)
+    config = configs["VolumeDigits"]
+    skipped = screen_plain([config], candles, **kw).records[0]["trust"]
+    walked = screen_plain([config], candles, all_signals=True, **kw).records[0]["trust"]
+    assert skipped["agreement"] < 0.998 and walked["agreement"] == skipped["agreement"]
+    assert skipped["gaps_walked"] is False and skipped["threshold_gap"] is None and skipped["rule_gap"] is None
+    assert walked["gaps_walked"] is True and walked["threshold_gap"] is not None
+    assert not skipped["trusted"] and not walked["trusted"]
 
 
 @pytest.mark.parametrize("replay", [True, False])
@@ -206,3 +260,40 @@ def test_a_recording_names_what_it_does_not_model_and_keeps_the_positions(candle
     stop = record_episodes(configs["StopEntry"], episodes, [0, 1], warmup=30)
     assert "Stop" in stop["unmodelled"] and len(stop["state"]) == 2 and np.isfinite(stop["log_return"]).all()
     assert record_episodes(configs["RsiNine"], episodes, [0, 1], warmup=30)["unmodelled"] is None
+
+
+@pytest.mark.parametrize("name", ["RsiNine", "HoldSeven", "StopTarget", "StopEntry"])
+def test_episodes_recorded_through_the_replay_equal_those_through_backtrader(candles, configs, monkeypatch, name):
+    """Recording runs the strategy under the replay (its own ``next`` over precomputed lines)
+    and reads the replay's sizes and values; the labels, returns and unmodelled reasons are
+    those of a recording through ``bt.Cerebro``."""
+    from distillbt.distill.episodes import windows_as_episodes
+    from distillbt.surrogate import recorder
+    from distillbt.surrogate.replay import NotReplayable, ReplayCerebro
+
+    episodes = windows_as_episodes(candles, [2_000, 5_000, 8_000], length=600, warmup=100)
+    replays = []
+
+    class CountingReplay(ReplayCerebro):
+        def run(self, *args, **kwargs):
+            replays.append(1)
+            return super().run(*args, **kwargs)
+
+    monkeypatch.setattr(recorder, "ReplayCerebro", CountingReplay)
+    via_replay = recorder.record_episodes(configs[name], episodes, [0, 1, 2], warmup=60)
+    assert replays, "the recording did not run through the replay"
+
+    class Refusing(ReplayCerebro):
+        def run(self, *args, **kwargs):
+            raise NotReplayable("forced: record through bt.Cerebro")
+
+    monkeypatch.setattr(recorder, "ReplayCerebro", Refusing)
+    via_cerebro = recorder.record_episodes(configs[name], episodes, [0, 1, 2], warmup=60)
+    if name != "StopEntry":  # its orders expire unfilled: it is here for its unmodelled reason
+        assert sum(int(np.sum(np.diff(s) != 0)) for s in via_cerebro["state"]) > 0, "no trades to compare"
+    for a, b in zip(via_replay["state"], via_cerebro["state"]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(via_replay["target"], via_cerebro["target"]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(via_replay["log_return"], via_cerebro["log_return"], rtol=1e-9, atol=1e-12)
+    assert via_replay["unmodelled"] == via_cerebro["unmodelled"]

@@ -402,15 +402,15 @@ def trust_batch(tmp_path_factory):
 
 @pytest.mark.parametrize("own_lines", [False, True])
 def test_default_trust_rejects_surrogates_that_are_off_by_more_than_the_tolerance(candles, trust_batch, own_lines):
-    """A calibration-style batch (benchmarks/bench_trust.py): raw trust, no escalation or
-    fallback, a longer screening period. Every configuration the default thresholds trust is
+    """A calibration-style batch (benchmarks/bench_trust.py): raw trust with every signal, no
+    escalation or fallback, a longer screening period. Every configuration the default thresholds trust is
     within 0.05 (log return) of its full backtest; the exact surrogates — an always-in
     long/short one included, which never returns to flat — are trusted; and, on the bank's
     columns only (the strategies' own lines make the proxies of this batch exact), the batch
     holds a surrogate off by more that looser thresholds without the P&L gaps would trust."""
     screen = (SCREEN[0], N)
     out = screen_plain(trust_batch, candles, train=TRAIN, screen=screen, seed=0, base_episodes=4, escalate=False,
-                       full_fallback=False, min_speedup=0, progress=False, own_lines=own_lines)
+                       full_fallback=False, min_speedup=0, progress=False, own_lines=own_lines, all_signals=True)
     idx = candles.frame.index
     errors = {}
     for config, record in zip(trust_batch, out.records):

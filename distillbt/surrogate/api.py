@@ -152,6 +152,7 @@ def screen_plain(
     spot_episodes: int = 4,
     spot_holds: int = 3,
     learn: bool = True,
+    all_signals: bool = False,
 ) -> PlainScreen:
     """Score plain configurations on ``candles[screen[0]:screen[1]]`` (see the module).
 
@@ -199,6 +200,11 @@ def screen_plain(
     thresholds, or the configuration is not trusted. (These windows check the estimate only;
     nothing is chosen on them.) 0 and 0: no spot check.
 
+    ``all_signals``: every trust signal of every configuration, also the threshold and rule
+    gaps of one its episodes already leave untrusted (walks of the screening period each;
+    :func:`~.trust.walk_and_trust`), e.g. to choose the thresholds
+    (``benchmarks/bench_trust.py``). False: those are not walked.
+
     ``learn=False``: no surrogate at all; every configuration is replayed (``replay=True``) or
     backtested in full — exact, and at screening periods of ~100,000 bars about as fast as
     learning (``benchmarks/bench_replay.py``).
@@ -240,7 +246,7 @@ class PlainSurrogates:
                  base_episodes, length, pool_episodes, escalation_rounds, escalation_episodes, source_bars,
                  max_depth, min_transitions, min_agreement, rate_band, max_pnl_gap, min_speedup, escalate,
                  full_fallback, progress, objective=None, slippage=0.0, fraction=None, own_lines=True,
-                 replay=True, spot_episodes=4, spot_holds=3, learn=True):
+                 replay=True, spot_episodes=4, spot_holds=3, learn=True, all_signals=False):
         self.began = time.perf_counter()
         self.configurations = list(configurations)
         self.candles = candles
@@ -262,6 +268,7 @@ class PlainSurrogates:
         self.cerebro = ReplayCerebro if replay else bt.Cerebro
         self.spot_episodes, self.spot_holds = max(0, int(spot_episodes)), max(0, int(spot_holds))
         self.learn = bool(learn)
+        self.all_signals = bool(all_signals)
         self.paths: dict = {}  # i -> the surrogate's positions over the screening period
         self.pool = None  # the episodes before the spot check's windows
         self.thresholds = dict(min_transitions=min_transitions, min_agreement=min_agreement, rate_band=rate_band,
@@ -585,7 +592,8 @@ class PlainSurrogates:
                                                          trade_of=self.columns.trade_of(plan) if plan.trade else None,
                                                          screen_trade=self.columns.screen_trade_of(plan),
                                                max_depth=self.max_depth, seed=self.seed, commission=self.commission,
-                                               fraction=fraction)
+                                               fraction=fraction,
+                                               thresholds=None if self.all_signals else self.thresholds)
         except Exception as exc:  # noqa: BLE001 - e.g. a strategy that never trades in the episodes
             return i, None, {"trusted": False, "error": f"{type(exc).__name__}: {exc}",
                              "episodes": len(rec["episodes"]), "bars_fed": int(rec.get("bars_fed", 0))}, None
@@ -622,7 +630,8 @@ class PlainSurrogates:
                 path, trust = walk_and_trust(self.models[i], self.plans[i], self.evidence[i],
                                              columns.screen_columns_of(self.plans[i]),
                                              screen_trade=columns.screen_trade_of(self.plans[i]),
-                                             commission=self.commission, fraction=fraction)
+                                             commission=self.commission, fraction=fraction,
+                                             thresholds=None if self.all_signals else self.thresholds)
             except Exception as exc:  # noqa: BLE001 - this instrument's full backtest decides
                 return i, None, {"trusted": False, "error": f"{type(exc).__name__}: {exc}"}, None
             trust["trusted"] = is_trusted(trust, **self.thresholds)

@@ -24,6 +24,7 @@ import numpy as np
 from ..backtest import SIZER_PERCENTS, StrategyRunError, feed_arrays, run_cerebro
 from ..errors import DistillbtError, InputError, first_line
 from ..executor import using
+from .replay import NotReplayable, ReplayCerebro
 
 __all__ = ["PositionRecorder", "record_episodes", "record_many", "NO_LABEL"]
 
@@ -31,7 +32,12 @@ NO_LABEL = -9  # the last fed bar: nothing after it shows what it decided
 
 
 class PositionRecorder(bt.Analyzer):
-    """Position size and broker value at every bar's close (warm-up included)."""
+    """Position size and broker value at every bar's close (warm-up included).
+
+    Under :class:`~.replay.ReplayCerebro`, which calls no analyzer's ``next``, the replay's
+    own record of the cash and position at every close gives the same (``replay_safe``)."""
+
+    replay_safe = True
 
     def __init__(self):
         self.positions = []
@@ -77,7 +83,21 @@ class PositionRecorder(bt.Analyzer):
             for kind in kinds:
                 self.unmodelled_orders[kind] = self.unmodelled_orders.get(kind, 0) + 1
 
+    def _from_replay(self, replay) -> None:
+        """:meth:`next`'s record, from the replay's sizes and values at every close."""
+        size, value = replay["size"], replay["value"]
+        close = np.asarray(self.strategy.datas[0].close.array[:len(size)], dtype=np.float64)
+        before = np.concatenate(([0.0], size[:-1]))
+        changed = size != before
+        opened = changed & (size != 0) & ((before == 0) | ((size > 0) != (before > 0)))
+        self.positions, self.values = size.tolist(), value.tolist()
+        self.entry_shares = (np.abs(size[opened]) * close[opened] / value[opened]).tolist()
+        self.resized = int(np.sum(changed & (size != 0) & ~opened))
+
     def get_analysis(self):
+        replay = getattr(self.strategy, "distillbt_replay", None)
+        if replay is not None and not self.positions:
+            self._from_replay(replay)
         positions = np.sign(np.asarray(self.positions, dtype=np.float64))
         change = np.flatnonzero(np.diff(positions) != 0) + 1
         return {
@@ -155,11 +175,14 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
 
 
 def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe, slippage=0.0, fraction=None):
+    setup = dict(arrays=arrays, strategy_cls=strategy_cls, params=configuration.params, cash=cash,
+                 commission=commission, timeframe=timeframe, symbol=None, trade_from=trade_from,
+                 slippage=slippage, fraction=fraction, analyzers={"distillbt_positions": (PositionRecorder, {})})
     try:
-        strat = run_cerebro(arrays=arrays, strategy_cls=strategy_cls, params=configuration.params, cash=cash,
-                            commission=commission, timeframe=timeframe, symbol=None, trade_from=trade_from,
-                            slippage=slippage, fraction=fraction,
-                            analyzers={"distillbt_positions": (PositionRecorder, {})})
+        try:  # the strategy's own next() over its precomputed lines: the same decisions, cheaper
+            strat = run_cerebro(cerebro_cls=ReplayCerebro, **setup)
+        except NotReplayable:
+            strat = run_cerebro(**setup)
     except Exception as exc:
         raise StrategyRunError(
             f"{configuration.name}: {first_line(exc, with_type=True)}".rstrip(": ")) from exc

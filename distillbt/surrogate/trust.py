@@ -57,7 +57,7 @@ def used_columns(model) -> list[int]:
 
 
 def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commission=0.001, fraction=0.95,
-                   folds=3, trade_of=None, screen_trade=None):
+                   folds=3, trade_of=None, screen_trade=None, thresholds=None):
     """Fit on held-in bars, agreement and P&L gap on held-out ones, refit on all; coverage
     and rates. Returns ``(model, path, trust, evidence)`` (:class:`Evidence`: what
     :func:`walk_and_trust` needs to walk the model on another screening period).
@@ -78,7 +78,9 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
 
     With trade columns (``plan.trade``), ``trade_of(e)`` gives episode ``e``'s
     :class:`~.trade_state.TradeInputs` and ``screen_trade()`` the screening period's; the
-    training rows carry the trade the strategy really was in, the walks the one they carry."""
+    training rows carry the trade the strategy really was in, the walks the one they carry.
+
+    ``thresholds`` (:func:`is_trusted`'s keywords): as :func:`walk_and_trust`'s."""
     trade = list(plan.trade) if trade_of is not None else []
     cands = snap_candidates(plan.features + trade, plan.thresholds, plan.own)
     model_kw = dict(max_depth=max_depth, snap_candidates=cands, random_state=seed, trade_names=tuple(trade))
@@ -91,7 +93,7 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
         if trade:  # the trade the strategy was in, bar by bar
             banks[e] = np.column_stack([banks[e], trade_columns(rec["state"][k], inputs[e], trade)])
     cols = list(range(n_cols + len(trade)))
-    column_sets = _column_sets(plan.features, trade)
+    column_sets, trade_cols = _column_sets(plan.features, trade)
     anonymous = {j for j, n in enumerate(plan.features) if plan.own is not None and plan.own.anonymous(n)}
     ret_col = plan.features.index("ret:1") if "ret:1" in plan.features else None
     lengths = [len(rec["state"][k]) for k in range(len(recorded))]
@@ -114,7 +116,7 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
         X, y = np.concatenate(X), np.concatenate(y)
         if len(y) == 0 or len(np.unique(y)) < 2:
             continue
-        m = _fit_simplest(X, y, column_sets, model_kw, anonymous=anonymous, tie_breaks=1)  # alternatives: final fit
+        m = _fit_simplest(X, y, column_sets, model_kw, anonymous=anonymous, tie_breaks=1, trade=trade_cols)  # alternatives: final fit
         walked = _held_out_walk(m, rec, banks, inputs, recorded, [block(n, k) for n in lengths], n_cols=n_cols,
                                 ret_col=ret_col, commission=commission, fraction=fraction)
         hits, seen_bars, n_held = hits + walked[0], seen_bars + walked[1], n_held + walked[3]
@@ -122,7 +124,7 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
     if seen_bars:
         agreement = hits / seen_bars
     X, y = _training_rows(rec, banks, cols, recorded)
-    model = _fit_simplest(X, y, column_sets, model_kw, anonymous=anonymous)
+    model = _fit_simplest(X, y, column_sets, model_kw, anonymous=anonymous, trade=trade_cols)
     # The threshold gap trusts a split at 0 or at a level of a line without units (RSI 30);
     # a band guessed from a fractional parameter may sit on the wrong ratio (close/sma or
     # sma/close): its gap is measured like any other split's.
@@ -133,7 +135,7 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
                         ret_col=ret_col, episodes=len(recorded), bars_fed=int(rec.get("bars_fed", 0)),
                         longest_hold=max(_longest_hold(st) for st in rec["state"]))
     path, trust = walk_and_trust(model, plan, evidence, screen_columns, commission=commission, fraction=fraction,
-                                 screen_trade=screen_trade)
+                                 screen_trade=screen_trade, thresholds=thresholds)
     return model, path, trust, evidence
 
 
@@ -196,10 +198,11 @@ def spot_check(model, plan, rec, bank_of, *, screen_bars: int, trade_of=None, co
             "spot_episodes": len(recorded), "spot_bars": int(n_held)}
 
 
-def _column_sets(features, trade_names) -> list[list[int]]:
+def _column_sets(features, trade_names) -> tuple[list[list[int]], list[int]]:
     """The columns a surrogate may read, simplest first: the strategy's own lines (without
     them, the bank's), then with the bars the trade has been held, then with every trade
-    column, then every column."""
+    column, then every column; and the trade columns (which :func:`_fit_simplest` also tries
+    a few at a time between the second set and the third)."""
     own = [j for j, n in enumerate(features) if is_own(n)]
     bank = [j for j, n in enumerate(features) if not is_own(n)]
     trade = list(range(len(features), len(features) + len(trade_names)))
@@ -210,26 +213,60 @@ def _column_sets(features, trade_names) -> list[list[int]]:
     for columns in sets:
         if columns and sorted(columns) not in unique:
             unique.append(sorted(columns))
-    return unique
+    return unique, trade
 
 
-def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=None):
+#: Trade columns tried at most this many at a time before all of them (:func:`_fit_simplest`).
+FEWEST_TRADE_COLUMNS = 3
+
+
+def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=None, trade=()):
     """The surrogate on the first column set (:func:`_column_sets`) it fits the recorded
     decisions exactly with, else on the last: a rule written on the strategy's own lines is
     then learned on them, not on a proxy that happens to separate a few hundred bars as
     well. The tree reads only the set's columns (``PositionSurrogate(columns=…)``), in the
-    layout of ``X``. Several columns often separate the recorded bars
-    equally well (``close/sma`` and ``sma/close``, a cross and a slope); of ``tie_breaks``
-    trees that break those ties differently, the one with the fewest splits off a natural
-    boundary (its thresholds transfer), then reading the fewest ``anonymous`` columns (lines
-    the strategy does not hold as attributes: its rule reads those it holds), then with the
-    fewest leaves is kept."""
-    for k, columns in enumerate(column_sets):
-        kw = dict(model_kw, columns=None if k == len(column_sets) - 1 else columns)
-        model = PositionSurrogate(**kw).fit(X, y)
-        if k == len(column_sets) - 1 or np.array_equal(model.predict(X), y):
-            break
+    layout of ``X``.
+
+    Before several ``trade`` columns at once, the fewest of them that fit exactly
+    (:func:`_fewest_trade_columns`): an exit "2 % under the entry price" reads the return since entry alone, while the
+    highest close or the distance from the low since entry separate a few dozen recorded
+    exits as well and mislead the walk later. Several columns often separate the recorded
+    bars equally well (``close/sma`` and ``sma/close``, a cross and a slope); of
+    ``tie_breaks`` trees that break those ties differently, the one with the fewest splits
+    off a natural boundary (its thresholds transfer), then reading the fewest ``anonymous``
+    columns (lines the strategy does not hold as attributes: its rule reads those it holds),
+    then with the fewest leaves is kept."""
     cands = model_kw.get("snap_candidates") or {}
+    discrete = {j for j in range(X.shape[1] - 1)
+                if np.array_equal(X[:, j], np.round(X[:, j])) or len(np.unique(X[:, j])) <= 8}
+
+    def fit(columns):
+        return PositionSurrogate(**dict(model_kw, columns=columns)).fit(X, y)
+
+    def simplicity(m):
+        return _loose_splits(m, cands, discrete), m.tree_.get_n_leaves()
+
+    model = columns = None
+    misses = len(y)
+    for k, columns_k in enumerate(column_sets):
+        last = k == len(column_sets) - 1
+        columns = None if last else columns_k
+        fitted = fit(columns)
+        fitted_misses = int(np.sum(fitted.predict(X) != y))
+        # Before several trade columns at once, the fewest that fit, if reading them halves
+        # the bars missed (else they explain no exit: noise, or state no column shows, and a
+        # search would cost a deep tree per column and round). Every trade column is a
+        # candidate, not only those this tree reads: of columns that separate the recorded
+        # exits alike, it may have picked one that does not transfer.
+        if len(set(trade) & set(used_columns(fitted))) > 1 and fitted_misses <= misses / 2:
+            searched = _fewest_trade_columns(X, y, column_sets[0], trade, fit, simplicity, misses)
+            if searched is not None:
+                model, columns = searched
+                break
+        model, misses = fitted, fitted_misses
+        if last or misses == 0:
+            break
+    kw = dict(model_kw, columns=columns)
     seed = model_kw.get("random_state", 0)
     candidates = [model] + [PositionSurrogate(**{**kw, "random_state": seed + 1 + j}).fit(X, y)
                             for j in range(tie_breaks - 1)]
@@ -238,8 +275,6 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
     held = sorted(allowed - anonymous)
     if anonymous & allowed and held:  # and one on the lines the strategy holds, if they suffice
         candidates.append(PositionSurrogate(**{**kw, "columns": held}).fit(X, y))
-    discrete = {j for j in range(X.shape[1] - 1)
-                if np.array_equal(X[:, j], np.round(X[:, j])) or len(np.unique(X[:, j])) <= 8}
     best = min(candidates, key=lambda m: (-int(np.sum(m.predict(X) == y)), _loose_splits(m, cands, discrete),
                                           len(set(used_columns(m)) & anonymous), m.tree_.get_n_leaves()))
     # The others that decide every training bar as it does: rules the episodes cannot tell
@@ -248,6 +283,27 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
     best.alternatives_ = [m for m in candidates if m is not best and np.array_equal(m.predict(X), fitted)
                           and used_columns(m) != used_columns(best)]
     return best
+
+
+def _fewest_trade_columns(X, y, base, trade, fit, simplicity, misses):
+    """``(model, columns)``: the tree on ``base`` plus the fewest of the ``trade`` columns
+    that fit ``y`` exactly, added greedily (each the one that misses fewest bars, and only
+    while each halves the bars missed), at most :data:`FEWEST_TRADE_COLUMNS`; None if none."""
+    chosen, left = [], list(trade)
+    for _ in range(min(FEWEST_TRADE_COLUMNS, len(left) - 1)):
+        fits = [(j, fit(sorted(base + chosen + [j]))) for j in left]
+        missed = [int(np.sum(m.predict(X) != y)) for _, m in fits]
+        exact = [(simplicity(m), n, j, m) for n, ((j, m), miss) in enumerate(zip(fits, missed)) if miss == 0]
+        if exact:
+            _, _, j, model = min(exact, key=lambda e: e[:2])
+            return model, sorted(base + chosen + [j])
+        if min(missed) > misses / 2:
+            return None
+        misses = min(missed)
+        j = fits[int(np.argmin(missed))][0]
+        chosen.append(j)
+        left.remove(j)
+    return None
 
 
 def _loose_splits(model, cands, discrete=frozenset()) -> int:
@@ -310,12 +366,18 @@ def _scaled_gap(sums, n_held: int, screen_bars: int) -> float | None:
 
 
 def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commission=0.001, fraction=0.95,
-                   screen_trade=None):
+                   screen_trade=None, thresholds=None):
     """``(path, trust)``: the fitted surrogate walked over the screening period whose columns
     ``screen_columns`` gives (and, for a surrogate reading trade columns, whose
     :class:`~.trade_state.TradeInputs` ``screen_trade()`` gives), and every trust signal —
     those of the episodes (agreement, P&L gap scaled to this period) and those of this walk
-    (coverage of the transitions it relies on, exit-rate ratios, threshold gap)."""
+    (coverage of the transitions it relies on, exit-rate ratios, threshold and rule gaps).
+
+    ``thresholds`` (:func:`is_trusted`'s keywords): when the episodes' agreement or P&L gap
+    already fail them, the threshold and rule gaps — a walk per moved split and per
+    alternative rule, the costliest signals of a strategy that trades often — are not walked
+    (None; ``trust["gaps_walked"]`` is False): the configuration is untrusted whatever they
+    say. None: every signal (e.g. to choose thresholds)."""
     X, y, cands = evidence.X, evidence.y, evidence.cands
     d = len(plan.features)
     used = used_columns(model)
@@ -331,7 +393,10 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
     sums, n_held = evidence.sums, evidence.n_held
     pnl_gap = _scaled_gap(sums, n_held, n_screen)
     pnl_bias = float(abs(float(np.sum(sums))) * n_screen / n_held) if pnl_gap is not None else None
-    if evidence.ret_col is not None:
+    failed = thresholds is not None and (
+        (evidence.agreement is not None and evidence.agreement < thresholds["min_agreement"])
+        or (pnl_gap is not None and pnl_gap > thresholds.get("max_pnl_gap", math.inf)))
+    if evidence.ret_col is not None and not failed:
         r = F[:, evidence.ret_col].astype(np.float64)
         r_next = np.nan_to_num(np.concatenate((r[1:], [0.0])))
         threshold_gap = _threshold_gap(model, X, cands, F, path, r_next, commission=commission,
@@ -365,6 +430,7 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
              "rate_ratio": min(ratios) if ratios else None,
              "rate_ratio_max": max(ratios) if ratios else None,
              "pnl_gap": pnl_gap, "pnl_bias": pnl_bias, "threshold_gap": threshold_gap, "rule_gap": rule_gap,
+             "gaps_walked": not failed,
              "heldout_bars": int(n_held),
              "longest_hold_episodes": int(evidence.longest_hold), "longest_hold_walk": _longest_hold(path),
              "exposure_episodes": float(np.mean(y != 0)) if len(y) else None,
