@@ -31,7 +31,7 @@ def _bounded_and_whole(configs, candles):
         jobs.append(baseline_job(config, candles, start=START, stop=STOP, cash=10_000.0, commission=0.001))
         jobs.append(baseline_job(config, candles, start=START, stop=STOP, cash=10_000.0, commission=0.001,
                                  warmup=START))
-    results = run_many(jobs, progress=False)
+    results = run_many(jobs, n_jobs=2, progress=False)
     return list(zip(configs, results[::2], results[1::2]))
 
 

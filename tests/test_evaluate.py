@@ -77,7 +77,8 @@ def test_logistic_alpha_is_chosen_on_the_validation_period_from_the_grid(data):
 def test_mlp_weight_decay_is_chosen_on_the_validation_period_and_methods_name_their_learner(data):
     from distillbt.evaluate import MLP_ALPHAS
 
-    result = evaluate(data, methods=["random", "gradient@mlp"], sizes=[12], seeds=2,
+    # two workers: the two seeds' MLP distillations (about 30 s each) run side by side
+    result = evaluate(data, methods=["random", "gradient@mlp"], sizes=[12], seeds=2, n_jobs=2,
                       learners=["logistic", "mlp-classification"], per_regime=False, progress=False)
     records = {(r["method"], r["learner"], r["metric"]): r for r in result.records}
     alphas = records[("random", "mlp-classification", "alpha")]["values"]

@@ -153,6 +153,7 @@ def test_gaps_are_not_walked_for_a_configuration_its_episodes_leave_untrusted(ca
     assert skipped["gaps_walked"] is False and skipped["threshold_gap"] is None and skipped["rule_gap"] is None
     assert walked["gaps_walked"] is True and walked["threshold_gap"] is not None
     assert not skipped["trusted"] and not walked["trusted"]
+    assert "agreement" in skipped["failed"] and "agreement" in walked["failed"]
 
 
 @pytest.mark.parametrize("replay", [True, False])

@@ -16,7 +16,7 @@ from distillbt.discovery import Configuration, configuration_name, discover
 from distillbt.errors import InputError
 from distillbt.surrogate import (Episodes, IndicatorBank, PositionSurrogate, carry_states, screen_plain,
                                  select_episodes)
-from distillbt.surrogate.trust import is_trusted
+from distillbt.surrogate.trust import failed_checks, is_trusted
 
 from .strategy_sources import IMPORT, sma_cross
 
@@ -452,3 +452,9 @@ def test_trust_defaults_refuse_each_failure_the_calibration_showed():
     }
     for what, change in failures.items():
         assert not is_trusted({**exact, **change}, **defaults), what
+    # each failure is named (a record keeps the names as trust["failed"])
+    assert failed_checks(exact, **defaults) == []
+    named = {what: failed_checks({**exact, **change}, **defaults) for what, change in failures.items()}
+    assert named["proxy rule (WMA cross on SMA columns)"] == ["agreement", "pnl_gap"], named  # its 0.1 gap: at the limit
+    assert named["threshold the episodes place loosely (SMA x 1.005)"] == ["threshold_gap"], named
+    assert named["never exits"] == ["rates"] and named["exit never seen"] == ["coverage"], named

@@ -25,7 +25,7 @@ from .._lazy import lazy_attributes
 _LAZY = {
     "screen_plain": ".api", "PlainScreen": ".api", "PlainSurrogates": ".api",
     "plan_configuration": ".plan", "full_warmup": ".plan", "ConfigPlan": ".plan",
-    "fit_and_trust": ".trust", "is_trusted": ".trust",
+    "fit_and_trust": ".trust", "is_trusted": ".trust", "failed_checks": ".trust",
     "successive_halving": ".halving",
     "Episodes": "..distill.episodes", "select_episodes": "..distill.episodes",
     "IndicatorBank": "..indicators", "feature_names_for": "..indicators", "periods_of": "..indicators",

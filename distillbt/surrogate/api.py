@@ -93,7 +93,7 @@ from .plan import ConfigPlan, full_warmup, plan_configuration
 from .recorder import record_many
 from .replay import ReplayCerebro
 from .trade_state import held_runs
-from .trust import fit_and_trust, is_trusted, spot_check, walk_and_trust
+from .trust import failed_checks, fit_and_trust, spot_check, walk_and_trust
 
 __all__ = ["screen_plain", "PlainScreen", "PlainSurrogates"]
 
@@ -220,6 +220,16 @@ def screen_plain(
 #: own ``next()`` (exact, :mod:`.replay`) or Backtrader's full run: every path but the model
 #: strategies' ``vectorised``.
 PLAIN_PATHS = tuple(p for p in PATHS if p != "vectorised")
+
+
+def _judge(trust: dict, thresholds: dict) -> None:
+    """``trust["trusted"]`` and, when it is not, ``trust["failed"]``: the checks it fails."""
+    failed = failed_checks(trust, **thresholds)
+    trust["trusted"] = not failed
+    if failed:
+        trust["failed"] = failed
+    else:
+        trust.pop("failed", None)
 
 
 def _take_exact(record: dict, result: dict, curves: dict, full_results: dict) -> None:
@@ -489,7 +499,7 @@ class PlainSurrogates:
                 trust = self.records[i]["trust"]
                 trust.update(found)
                 if "reason" not in found:
-                    trust["trusted"] = is_trusted(trust, **self.thresholds)
+                    _judge(trust, self.thresholds)
         self.timings["spot_check_seconds"] = time.perf_counter() - t0
 
     def _spot_length(self) -> int:
@@ -600,7 +610,7 @@ class PlainSurrogates:
         bars = {k: self.frame[k].to_numpy()[self.s_start:self.s_stop] for k in ("open", "high", "low", "close")}
         result = simulate(bars, path, cash=self.cash, commission=self.commission, start_index=0, fraction=fraction,
                           slippage=self.slippage)
-        trust["trusted"] = is_trusted(trust, **self.thresholds)
+        _judge(trust, self.thresholds)
         score = objective_score(self.objective, result["equity"], cash=self.cash,
                                 bars_per_year=bars_per_year(self.candles.timeframe, self.frame.index))
         return i, score, trust, (model, result["equity"], evidence, path)
@@ -634,7 +644,7 @@ class PlainSurrogates:
                                              thresholds=None if self.all_signals else self.thresholds)
             except Exception as exc:  # noqa: BLE001 - this instrument's full backtest decides
                 return i, None, {"trusted": False, "error": f"{type(exc).__name__}: {exc}"}, None
-            trust["trusted"] = is_trusted(trust, **self.thresholds)
+            _judge(trust, self.thresholds)
             result = simulate(bars, path, cash=self.cash, commission=self.commission, start_index=0,
                               fraction=fraction, slippage=self.slippage)
             return i, objective_score(self.objective, result["equity"], cash=self.cash, bars_per_year=per_year), \

@@ -505,21 +505,32 @@ def _threshold_gap(model, X, cands, F, path, r_next, *, commission, fraction, tr
     return gap
 
 
-def is_trusted(trust, *, min_transitions, min_agreement, rate_band, max_pnl_gap=math.inf) -> bool:
+def failed_checks(trust, *, min_transitions, min_agreement, rate_band, max_pnl_gap=math.inf) -> list[str]:
+    """The trust checks ``trust`` fails, by name, in this order: ``coverage`` (a transition
+    the walk relies on seen fewer than ``min_transitions`` times in the episodes),
+    ``agreement`` (held-out bars), ``rates`` (exit rates of the walk against the episodes'),
+    ``spot_agreement``, then each P&L gap over ``max_pnl_gap`` (``pnl_gap``,
+    ``threshold_gap``, ``rule_gap``, ``spot_gap``). Empty: trusted. A record keeps them as
+    ``trust["failed"]``, so a replayed configuration says why."""
+    failed = []
     if trust["coverage"] < min_transitions:
-        return False
+        failed.append("coverage")
     if trust["agreement"] is not None and trust["agreement"] < min_agreement:
-        return False
+        failed.append("agreement")
     lo, hi = trust["rate_ratio"], trust["rate_ratio_max"]
     if lo is not None and (lo < 1.0 / rate_band or hi > rate_band):
-        return False
+        failed.append("rates")
     if trust.get("spot_agreement") is not None and trust["spot_agreement"] < min_agreement:
-        return False
-    gaps = [g for g in (trust.get("pnl_gap"), trust.get("threshold_gap"), trust.get("rule_gap"), trust.get("spot_gap"))
-            if g is not None]
-    if gaps and max(gaps) > max_pnl_gap:
-        return False
-    return True
+        failed.append("spot_agreement")
+    failed += [k for k in ("pnl_gap", "threshold_gap", "rule_gap", "spot_gap")
+               if trust.get(k) is not None and trust[k] > max_pnl_gap]
+    return failed
+
+
+def is_trusted(trust, *, min_transitions, min_agreement, rate_band, max_pnl_gap=math.inf) -> bool:
+    """Whether ``trust`` passes every check (:func:`failed_checks`)."""
+    return not failed_checks(trust, min_transitions=min_transitions, min_agreement=min_agreement,
+                             rate_band=rate_band, max_pnl_gap=max_pnl_gap)
 
 
 def deficits(trust, min_transitions) -> list[tuple[float, str]]:
