@@ -170,7 +170,8 @@ def test_cli_scores_screen_full_and_holdout_on_the_objective(tmp_path, capsys):
         shutil.copy(ROOT / "strategies" / name, folder / name)
     out = tmp_path / "result.json"
     code = cli.main(["screen", str(folder), "--sample-bars", "9000", "--objective", "max-drawdown", "--validate",
-                     "--top", "2", "--slippage", "0.0005", "--fraction", "0.5", "--no-progress", "--out", str(out)])
+                     "--top", "2", "--slippage", "0.0005", "--fraction", "0.5", "--no-progress", "--out", str(out),
+                     "--jobs", "2"])
     printed = capsys.readouterr().out
     assert code == 0 and "max-drawdown" in printed
     result = json.loads(out.read_text())

@@ -54,7 +54,7 @@ def results(folder, tmp_path_factory):
     basket["LATE"] = Candles(late.frame.iloc[-1_200:], symbol="LATE", timeframe=late.timeframe, source="test")
     log = tmp_path_factory.mktemp("basket_report_log") / "strategy.log"
     result = screen_basket(folder, basket, plain="full", top=2, validate_sample=6, progress=False,
-                           strategy_log=log)
+                           strategy_log=log, n_jobs=2)
     return json.loads(json.dumps(result.to_dict(), default=str))
 
 
@@ -186,7 +186,8 @@ def test_malformed_basket_results_are_one_line_errors(results, tmp_path, capsys)
 def test_cli_screen_report_and_report_of_the_saved_results_agree(folder, tmp_path, capsys):
     out, saved, again = tmp_path / "report", tmp_path / "results.json", tmp_path / "again"
     code = main(["screen", str(folder), "--data", "sample", "--sample-instruments", "3", "--sample-bars", "6000",
-                 "--plain", "full", "--top", "2", "--no-progress", "--report", str(out), "--out", str(saved)])
+                 "--plain", "full", "--top", "2", "--no-progress", "--report", str(out), "--out", str(saved),
+                 "--jobs", "2"])
     printed = capsys.readouterr().out
     assert code == 0
     assert f"report: {out / 'index.html'}" in printed.splitlines()

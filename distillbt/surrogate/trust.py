@@ -228,9 +228,9 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
     layout of ``X``.
 
     Before several ``trade`` columns at once, the fewest of them that fit exactly
-    (:func:`_fewest_trade_columns`): an exit "2 % under the entry price" reads the return since entry alone, while the
-    highest close or the distance from the low since entry separate a few dozen recorded
-    exits as well and mislead the walk later. Several columns often separate the recorded
+    (:func:`_fewest_trade_columns`): an exit "2 % under the entry price" reads the return
+    since entry alone, while the highest close or the distance from the low since entry
+    separate a few dozen recorded exits as well and mislead the walk later. Several columns often separate the recorded
     bars equally well (``close/sma`` and ``sma/close``, a cross and a slope); of
     ``tie_breaks`` trees that break those ties differently, the one with the fewest splits
     off a natural boundary (its thresholds transfer), then reading the fewest ``anonymous``
