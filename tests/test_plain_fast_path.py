@@ -277,8 +277,9 @@ def test_episodes_recorded_through_the_replay_equal_those_through_backtrader(can
 
     class CountingReplay(ReplayCerebro):
         def run(self, *args, **kwargs):
-            replays.append(1)
-            return super().run(*args, **kwargs)
+            out = super().run(*args, **kwargs)
+            replays.append(1)  # counted only once the replay ran to the end (not refused)
+            return out
 
     monkeypatch.setattr(recorder, "ReplayCerebro", CountingReplay)
     via_replay = recorder.record_episodes(configs[name], episodes, [0, 1, 2], warmup=60)

@@ -201,8 +201,8 @@ def spot_check(model, plan, rec, bank_of, *, screen_bars: int, trade_of=None, co
 def _column_sets(features, trade_names) -> tuple[list[list[int]], list[int]]:
     """The columns a surrogate may read, simplest first: the strategy's own lines (without
     them, the bank's), then with the bars the trade has been held, then with every trade
-    column, then every column; and the trade columns (which :func:`_fit_simplest` also tries
-    a few at a time between the second set and the third)."""
+    column, then every column; and the trade columns (of which :func:`_fit_simplest` tries
+    the fewest that suffice before a set reading several)."""
     own = [j for j, n in enumerate(features) if is_own(n)]
     bank = [j for j, n in enumerate(features) if not is_own(n)]
     trade = list(range(len(features), len(features) + len(trade_names)))
@@ -230,8 +230,8 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
     Before several ``trade`` columns at once, the fewest of them that fit exactly
     (:func:`_fewest_trade_columns`): an exit "2 % under the entry price" reads the return
     since entry alone, while the highest close or the distance from the low since entry
-    separate a few dozen recorded exits as well and mislead the walk later. Several columns often separate the recorded
-    bars equally well (``close/sma`` and ``sma/close``, a cross and a slope); of
+    separate a few dozen recorded exits as well and mislead the walk later. Several columns
+    often separate the recorded bars equally well (``close/sma`` and ``sma/close``, a cross and a slope); of
     ``tie_breaks`` trees that break those ties differently, the one with the fewest splits
     off a natural boundary (its thresholds transfer), then reading the fewest ``anonymous``
     columns (lines the strategy does not hold as attributes: its rule reads those it holds),
@@ -393,9 +393,8 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
     sums, n_held = evidence.sums, evidence.n_held
     pnl_gap = _scaled_gap(sums, n_held, n_screen)
     pnl_bias = float(abs(float(np.sum(sums))) * n_screen / n_held) if pnl_gap is not None else None
-    failed = thresholds is not None and (
-        (evidence.agreement is not None and evidence.agreement < thresholds["min_agreement"])
-        or (pnl_gap is not None and pnl_gap > thresholds.get("max_pnl_gap", math.inf)))
+    failed = thresholds is not None and bool(failed_checks({"agreement": evidence.agreement, "pnl_gap": pnl_gap},
+                                                           **thresholds))
     if evidence.ret_col is not None and not failed:
         r = F[:, evidence.ret_col].astype(np.float64)
         r_next = np.nan_to_num(np.concatenate((r[1:], [0.0])))
@@ -512,12 +511,12 @@ def failed_checks(trust, *, min_transitions, min_agreement, rate_band, max_pnl_g
     ``spot_agreement``, then each P&L gap over ``max_pnl_gap`` (``pnl_gap``,
     ``threshold_gap``, ``rule_gap``, ``spot_gap``). Empty: trusted. A record keeps them as
     ``trust["failed"]``, so a replayed configuration says why."""
-    failed = []
-    if trust["coverage"] < min_transitions:
+    failed = []  # a signal ``trust`` lacks (or holds as None) is not judged
+    if trust.get("coverage") is not None and trust["coverage"] < min_transitions:
         failed.append("coverage")
-    if trust["agreement"] is not None and trust["agreement"] < min_agreement:
+    if trust.get("agreement") is not None and trust["agreement"] < min_agreement:
         failed.append("agreement")
-    lo, hi = trust["rate_ratio"], trust["rate_ratio_max"]
+    lo, hi = trust.get("rate_ratio"), trust.get("rate_ratio_max")
     if lo is not None and (lo < 1.0 / rate_band or hi > rate_band):
         failed.append("rates")
     if trust.get("spot_agreement") is not None and trust["spot_agreement"] < min_agreement:
