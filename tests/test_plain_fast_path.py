@@ -285,12 +285,16 @@ def test_episodes_recorded_through_the_replay_equal_those_through_backtrader(can
     via_replay = recorder.record_episodes(configs[name], episodes, [0, 1, 2], warmup=60)
     assert replays, "the recording did not run through the replay"
 
+    refusals = []
+
     class Refusing(ReplayCerebro):
         def run(self, *args, **kwargs):
+            refusals.append(1)
             raise NotReplayable("forced: record through bt.Cerebro")
 
     monkeypatch.setattr(recorder, "ReplayCerebro", Refusing)
     via_cerebro = recorder.record_episodes(configs[name], episodes, [0, 1, 2], warmup=60)
+    assert len(refusals) == 1  # refused on the first window, the other two go straight to Backtrader
     if name != "StopEntry":  # its orders expire unfilled: it is here for its unmodelled reason
         assert sum(int(np.sum(np.diff(s) != 0)) for s in via_cerebro["state"]) > 0, "no trades to compare"
     for a, b in zip(via_replay["state"], via_cerebro["state"]):

@@ -156,11 +156,12 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
     began = time.perf_counter()
     strategy_cls = configuration.strategy.cls
     states, targets, rets, fed, own, unmodelled = [], [], [], 0, None, None
+    engine = ReplayCerebro  # bt.Cerebro from the first window the replay refuses on
     for time_ns, ohlcv, w, length in windows:
         arrays = feed_arrays(time_ns, *ohlcv.T)
         trade_from = arrays["datetime"][w] if w else -math.inf
-        pos, values, own, why = _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe,
-                                     slippage, fraction)
+        pos, values, own, why, engine = _run(strategy_cls, configuration, arrays, trade_from, cash, commission,
+                                             timeframe, slippage, fraction, engine=engine)
         unmodelled = unmodelled or why
         fed += len(time_ns)
         at = w + np.arange(length)
@@ -174,15 +175,20 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
             "seconds": time.perf_counter() - began, "error": None, "own_sizer": own, "unmodelled": unmodelled}
 
 
-def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe, slippage=0.0, fraction=None):
+def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe, slippage=0.0, fraction=None,
+         engine=ReplayCerebro):
+    """One recorded run under ``engine``: the replay (the strategy's own ``next()`` over its
+    precomputed lines, the same decisions at less cost), else ``bt.Cerebro``, also when the
+    replay refuses the strategy; returns the engine the next window should use."""
     setup = dict(arrays=arrays, strategy_cls=strategy_cls, params=configuration.params, cash=cash,
                  commission=commission, timeframe=timeframe, symbol=None, trade_from=trade_from,
                  slippage=slippage, fraction=fraction, analyzers={"distillbt_positions": (PositionRecorder, {})})
     try:
-        try:  # the strategy's own next() over its precomputed lines: the same decisions, cheaper
-            strat = run_cerebro(cerebro_cls=ReplayCerebro, **setup)
+        try:
+            strat = run_cerebro(cerebro_cls=engine, **setup)
         except NotReplayable:
-            strat = run_cerebro(**setup)
+            engine = bt.Cerebro
+            strat = run_cerebro(cerebro_cls=engine, **setup)
     except Exception as exc:
         raise StrategyRunError(
             f"{configuration.name}: {first_line(exc, with_type=True)}".rstrip(": ")) from exc
@@ -191,7 +197,7 @@ def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, time
         raise DistillbtError(f"{configuration.name}: recorded {len(rec['positions'])} bars of "
                              f"{len(arrays['datetime'])} fed")
     own = strat.analyzers.distillbt_sizer.own
-    return np.sign(rec["positions"]), rec["values"], own, _unmodelled(configuration.name, rec, own, fraction)
+    return np.sign(rec["positions"]), rec["values"], own, _unmodelled(configuration.name, rec, own, fraction), engine
 
 
 #: An entry's share of equity may differ from the sizer's by the bar's move between the close
