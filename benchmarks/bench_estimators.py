@@ -19,7 +19,8 @@ speed-up against its full backtests (honest accounting: distillation + fits + ve
 each seed's in a fresh process whose strategy files, estimators and workers start cold, as in a
 CLI run — against the baseline's full
 backtests, side by side in one run), failures. Families: linear
-(exact-linear points), path-dependent (fitted on the training candles), moments (class-moment
+(exact-linear points), on rows (fitted on the training candles: path-dependent, early-stopping,
+reweighting and histogram boosting), moments (class-moment
 points) and non-linear. Per strategy, where the time goes: its full backtests against its
 vectorised runs and shares of fits (``vectorised_seconds``).
 
@@ -164,9 +165,10 @@ def _check_seed(args, candles, folder, seed) -> dict:
     fam = {}
     for r in records:
         by = r.distilled_by or ""
-        kind = ("linear" if "linear estimator" in by else "path-dependent" if "path-dependent" in by
-                else "moments" if "moments estimator" in by
-                else "non-linear")  # an agnostic estimator on a short period's rows is non-linear
+        # an agnostic estimator on a short period's rows is non-linear
+        on_rows = by.startswith("training-rows") and "short training period" not in by
+        kind = ("linear" if "linear estimator" in by else "on rows" if on_rows
+                else "moments" if "moments estimator" in by else "non-linear")
         fam.setdefault(kind, []).append(r)
     per_family = {k: _rho([r.screen_score for r in v], [r.full_score for r in v]) for k, v in fam.items()}
     model = s["paths"]["model"]
@@ -202,14 +204,14 @@ def check(args) -> None:
     rho = np.array([r["rho"] for r in rows])
     sp = np.array([r["model_speedup"] for r in rows])
     print(f"\nsource {candles.source}, {len(candles)} candles, folder {folder}; seeds {args.seeds}")
-    print("| seed | configurations | failed | Spearman [90% CI] | linear | path-dependent | moments | non-linear | "
+    print("| seed | configurations | failed | Spearman [90% CI] | linear | on rows | moments | non-linear | "
           "model path | screen s | full s |")
     print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         ci = r["ci"] or [float("nan")] * 2
         print(f"| {r['seed']} | {r['n']} | {r['errors']} | {r['rho']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] | "
               f"{r['families'].get('linear', float('nan')):.3f} | "
-              f"{r['families'].get('path-dependent', float('nan')):.3f} | "
+              f"{r['families'].get('on rows', float('nan')):.3f} | "
               f"{r['families'].get('moments', float('nan')):.3f} | "
               f"{r['families'].get('non-linear', float('nan')):.3f} | "
               f"{r['model_speedup']:.1f}x | {r['screen']:.1f} | {r['full']:.1f} |")

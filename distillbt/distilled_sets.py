@@ -19,10 +19,13 @@ estimator (:func:`distillbt.estimators.estimator_traits`):
   over the training period (not per regime), on which those estimators equal their fit on the
   rows (with a return target they are ``"agnostic"``);
 - ``"rows"`` (stochastic gradient descent, perceptrons, neural networks: fitted by a path of
-  updates that no small set reproduces; boosting that stops early on rows it holds out):
-  :data:`ROWS_METHOD`, no set at all — the model is fitted on the training candles
-  themselves, as its full backtest fits it (:data:`distillbt.estimators.PATH_DEPENDENT`,
-  :data:`distillbt.estimators.EARLY_STOPPING`).
+  updates that no small set reproduces; boosting that stops early on rows it holds out, or
+  reweights its rows by their own errors; histogram boosting, whose fit costs about as much
+  on the rows as on points): :data:`ROWS_METHOD`, no set at all — the model is fitted on the
+  training candles themselves, as its full backtest fits it
+  (:data:`distillbt.estimators.PATH_DEPENDENT`, :data:`~distillbt.estimators.EARLY_STOPPING`,
+  :data:`~distillbt.estimators.REWEIGHTING`, :data:`~distillbt.estimators.BINNED`); the
+  record's ``distilled_by`` says which.
 
 An explicit ``method`` (``screen --method``) overrides both. Configurations with the same need
 share one set; each set is distilled from the training period with targets at its horizon
@@ -37,7 +40,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -97,6 +100,9 @@ class SetNeed:
     method: str
     size: int | None = None
     features: tuple = ()
+    #: Why a need of the training rows takes them (the record's ``distilled_by`` says it); not
+    #: part of what the need is.
+    reason: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -151,10 +157,11 @@ def needs_of(configs, *, method: str | None = None, size: int | None = None,
             text = first_line(error)
             errors[config.name] = text if text.startswith(cls.__name__) else f"{cls.__name__}: {text}"
             continue
+        reason = "path-dependent estimator: stochastic updates" if family == "rows" else ""
         if family == "rows" and (method is not None or not training_rows):
             family = "linear"  # fitted on distilled points after all: those serving linear models
-        if traits.stops_early and method is None and training_rows:
-            family = "rows"  # where it stops is decided by real rows it holds out (estimators.EARLY_STOPPING)
+        if traits.on_rows and method is None and training_rows:
+            family, reason = "rows", _rows_reason(traits)
         if family == "moments" and task != "classification":
             family = "agnostic"  # class moments need classes
         chosen = method or {"linear": LINEAR_METHOD, "moments": MOMENTS_METHOD,
@@ -162,9 +169,20 @@ def needs_of(configs, *, method: str | None = None, size: int | None = None,
         if (family == "agnostic" and method is None and training_rows and n_training_rows is not None
                 and n_training_rows < short_training):
             chosen = ROWS_METHOD  # a short period: its rows cost about what a set of a tenth of them does
+            reason = f"{family} estimator, a short training period"
         chosen_size = size or (agnostic_size if method is None and family == "agnostic" else None)
-        needs[config.name] = SetNeed(family, task, horizon, chosen, chosen_size, features)
+        needs[config.name] = SetNeed(family, task, horizon, chosen, chosen_size, features,
+                                     reason if chosen == ROWS_METHOD else "")
     return needs, errors
+
+
+def _rows_reason(traits) -> str:
+    """Why an estimator whose family would take points is fitted on the training rows."""
+    if traits.stops_early:
+        return "early stopping on rows it holds out"
+    if traits.reweights:
+        return "boosting that reweights its rows by their own errors"
+    return "histogram boosting: the rows cost about what points do"
 
 
 def given_sets(distilled, needs: dict, *, base_timeframe: str, horizons=()) -> dict:

@@ -50,9 +50,11 @@ Which distillation serves an estimator (:func:`estimator_traits`'s ``family``):
   pass over, in which order and at which scale, so no small set reproduces it (an
   ``SGDClassifier`` fitted on exact-linear points reaches the penalised optimum its full fit
   never reaches); they are fitted on the training candles themselves, as their full backtest
-  fits them — cheap for these estimators, which are linear-time in the rows. Boosting that
-  stops early on rows it holds out of its fit joins them while early stopping is on
-  (:data:`EARLY_STOPPING`): where it stops is decided by those real rows.
+  fits them — cheap for these estimators, which are linear-time in the rows. Boosting by
+  reweighting (:data:`REWEIGHTING`: AdaBoost) joins them, since each round reweights the rows
+  by the previous rounds' errors on their own labels, and so does boosting that stops early on
+  rows it holds out of its fit while early stopping is on (:data:`EARLY_STOPPING`): where it
+  stops is decided by those real rows.
 
 **Row draws on split labels.** A classifier fitted on soft labels sees each point as a ``y = 1``
 and a ``y = 0`` row. An estimator that draws rows for each of its trees (:data:`ROW_DRAWS`:
@@ -84,7 +86,7 @@ from ._weighted_binning import fast_weighted_binning
 from .discovery import StrategyError
 
 __all__ = ["EstimatorTraits", "SUM_LOSS", "WEIGHT_DRAWS", "ROW_COUNTS", "ROW_AUTO", "ROW_DRAWS", "TREE_DRAWS",
-           "TreeDraw", "PATH_DEPENDENT", "EARLY_STOPPING", "LINEAR_MODULES", "MOMENT_BLIND", "CLASS_MOMENTS", "MOMENT_ROWS",
+           "TreeDraw", "PATH_DEPENDENT", "REWEIGHTING", "BINNED", "EARLY_STOPPING", "LINEAR_MODULES", "MOMENT_BLIND", "CLASS_MOMENTS", "MOMENT_ROWS",
            "estimator_traits", "check_estimator", "fit_estimator"]
 
 #: Estimator classes whose penalty is weighed against a *sum* of per-row losses: points that
@@ -184,6 +186,20 @@ PATH_DEPENDENT = frozenset({
 #: cannot stand for, so with it on they are fitted on the training rows as the path-dependent
 #: ones are (the ``"rows"`` family; ``benchmarks/estimator_strategies/calibration_auto``: 0.845
 #: on points with ``"auto"`` decided by the rows they stand for, 1.000 on the rows).
+#: Boosting by reweighting (AdaBoost's SAMME and R2): each round raises the weight of every
+#: row whose *own* label the previous rounds got wrong (R2 then draws the next round's rows by
+#: those weights). With a row's label replaced by its cluster's mean, which is what makes the
+#: agnostic points work for the others, that path is lost: the weights go where the rows' label
+#: noise was, and boosting by reweighting is known to chase exactly that noise. Fitted on the
+#: training rows (``EstimatorTraits.reweights``), as the early-stopping ones are. Prompted by the
+#: first held-out set (AdaBoost stumps 11–22 log-return units from their full backtests on
+#: cluster points); decided on ``benchmarks/estimator_strategies/calibration_reweighting``.
+REWEIGHTING = frozenset({"AdaBoostClassifier", "AdaBoostRegressor"})
+#: Histogram boosting: the rows are binned once, and each round's cost is mostly the split
+#: search over the bins × features × leaves, which does not grow with the rows — so a fit on the
+#: training rows costs little more than one on the agnostic points, and it is the full fit
+#: itself. Fitted on the training rows (``EstimatorTraits.binned``).
+BINNED = frozenset({"HistGradientBoostingClassifier", "HistGradientBoostingRegressor"})
 EARLY_STOPPING = {
     "HistGradientBoostingClassifier": "early_stopping", "HistGradientBoostingRegressor": "early_stopping",
     "GradientBoostingClassifier": "n_iter_no_change", "GradientBoostingRegressor": "n_iter_no_change",
@@ -217,7 +233,10 @@ class EstimatorTraits:
     ``weight_keys``: the ``fit`` keywords weights go to (empty: none accepted, rows are
     resampled); ``sum_loss``: weights sum to the rows the points stand for (:data:`SUM_LOSS`,
     :data:`WEIGHT_DRAWS`); ``stops_early``: it stops on rows it holds out of its fit
-    (:data:`EARLY_STOPPING`; ``"auto"`` decided by the ``n_rows`` it was asked about)."""
+    (:data:`EARLY_STOPPING`; ``"auto"`` decided by the ``n_rows`` it was asked about);
+    ``reweights``: it boosts by reweighting the rows by their own errors (:data:`REWEIGHTING`);
+    ``binned``: its fit costs about as much on the rows as on points (:data:`BINNED`). Any of
+    the three makes the screen fit it on the training rows when it can (:attr:`on_rows`)."""
 
     name: str
     family: str
@@ -225,6 +244,15 @@ class EstimatorTraits:
     weight_keys: tuple[str, ...]
     sum_loss: bool
     stops_early: bool = False
+    reweights: bool = False
+    binned: bool = False
+
+    @property
+    def on_rows(self) -> bool:
+        """Whether the screen fits it on the training rows, though its family would take points:
+        only they reproduce its full fit, or they cost about what points do (a caller's
+        ``--method`` or a pooled basket fits it on its family's points all the same)."""
+        return self.stops_early or self.reweights or self.binned
 
 
 def check_estimator(estimator, *, who: str) -> None:
@@ -253,7 +281,7 @@ def estimator_traits(estimator, *, n_rows: int | None = None) -> EstimatorTraits
             keys = ()
         name = f"Pipeline({', '.join([*before, inner.name])})"
         return EstimatorTraits(name, family, _is_classifier(estimator) or inner.classifier, keys, inner.sum_loss,
-                               inner.stops_early)
+                               inner.stops_early, inner.reweights, inner.binned)
     cls = type(estimator)
     module = cls.__module__ or ""
     if cls.__name__ in PATH_DEPENDENT:
@@ -266,7 +294,8 @@ def estimator_traits(estimator, *, n_rows: int | None = None) -> EstimatorTraits
     keys = ("sample_weight",) if _takes_weight(estimator) else ()
     return EstimatorTraits(cls.__name__, family, _is_classifier(estimator), keys,
                            cls.__name__ in SUM_LOSS or cls.__name__ in WEIGHT_DRAWS,
-                           _stops_early(estimator, n_rows))
+                           _stops_early(estimator, n_rows), cls.__name__ in REWEIGHTING,
+                           cls.__name__ in BINNED and module.startswith("sklearn."))
 
 
 def _stops_early(estimator, n_rows: int | None) -> bool:

@@ -428,9 +428,7 @@ def _note_sets(records, needs: dict, sets: dict) -> None:
     for record in records:
         need = needs.get(record.name)
         if need is not None and need.method == ROWS_METHOD:
-            why = ("path-dependent estimator: stochastic updates, or early stopping on rows it holds out"
-                   if need.family == "rows" else
-                   f"{need.family} estimator, a short training period")
+            why = need.reason or f"{need.family} estimator"
             record.distilled_by = (f"{ROWS_METHOD}: the candles before the screening period, {need.task}, "
                                    f"{need.horizon}-candle target ({why}: fitted as in its full backtest)")
         elif need is not None:

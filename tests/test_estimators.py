@@ -401,6 +401,69 @@ def test_path_dependent_estimators_are_fitted_on_the_training_candles(tmp_path):
         assert record.screen_score == pytest.approx(record.full_score, abs=1e-9)
 
 
+def test_boosting_by_reweighting_is_fitted_on_the_training_candles(tmp_path):
+    """AdaBoost reweights each row by the previous rounds' errors on its own label, a path that
+    points carrying their cluster's mean label do not follow: it joins the ``"rows"`` family
+    (alone and as a pipeline's last step), while the trees it boosts stay agnostic."""
+    from sklearn.ensemble import AdaBoostClassifier, AdaBoostRegressor
+
+    from distillbt.discovery import discover
+    from distillbt.distilled_sets import AGNOSTIC_METHOD, ROWS_METHOD, needs_of
+
+    assert estimator_traits(AdaBoostClassifier()).on_rows
+    assert estimator_traits(AdaBoostRegressor(), n_rows=100_000).on_rows
+    assert estimator_traits(make_pipeline(StandardScaler(), AdaBoostClassifier())).on_rows
+    assert not estimator_traits(DecisionTreeClassifier(max_depth=1)).on_rows
+    (tmp_path / "ada.py").write_text(textwrap.dedent('''
+        from sklearn.ensemble import AdaBoostClassifier
+        from distillbt.strategy import ModelStrategy
+
+        class Stumps(ModelStrategy):
+            params = (("n_estimators", 4),)
+            grid = {"n_estimators": [2, 4]}
+            features, target = ("ret_1", "ret_4"), "direction"
+
+            def make_estimator(self):
+                return AdaBoostClassifier(n_estimators=self.p.n_estimators, random_state=0)
+    '''))
+    configs = discover(tmp_path).configurations()
+    assert {n.method for n in needs_of(configs, n_training_rows=100_000)[0].values()} == {ROWS_METHOD}
+    # --method, or a pooled basket: the agnostic points after all, not the linear models'
+    assert {(n.family, n.method) for n in needs_of(configs, training_rows=False)[0].values()} == \
+        {("agnostic", AGNOSTIC_METHOD)}
+
+
+def test_histogram_boosting_is_fitted_on_the_training_candles(tmp_path):
+    """A histogram booster's fit costs about as much on the rows as on points (its rounds search
+    bins, not rows), so the screen fits it on the rows its full backtest fits on, early stopping
+    or not; with --method or in a pooled basket it stays on the agnostic points."""
+    from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingRegressor
+
+    from distillbt.discovery import discover
+    from distillbt.distilled_sets import AGNOSTIC_METHOD, ROWS_METHOD, needs_of
+
+    hgb = HistGradientBoostingRegressor(early_stopping=False)
+    assert estimator_traits(hgb).binned and estimator_traits(hgb).on_rows
+    assert estimator_traits(make_pipeline(StandardScaler(), hgb)).on_rows
+    assert not estimator_traits(GradientBoostingClassifier()).on_rows  # exact sorts: cost grows with the rows
+    assert not estimator_traits(RandomForestClassifier()).on_rows
+
+    (tmp_path / "hgb.py").write_text(textwrap.dedent('''
+        from sklearn.ensemble import HistGradientBoostingRegressor
+        from distillbt.strategy import ModelStrategy
+
+        class Boosted(ModelStrategy):
+            features, target = ("ret_1", "ret_4"), "return"
+
+            def make_estimator(self):
+                return HistGradientBoostingRegressor(early_stopping=False, max_iter=5)
+    '''))
+    configs = discover(tmp_path).configurations()
+    assert [n.method for n in needs_of(configs, n_training_rows=100_000)[0].values()] == [ROWS_METHOD]
+    assert [(n.family, n.method) for n in needs_of(configs, training_rows=False)[0].values()] == \
+        [("agnostic", AGNOSTIC_METHOD)]
+
+
 def test_boosting_that_stops_early_on_rows_it_holds_out_is_fitted_on_the_training_candles(tmp_path):
     """Where early stopping stops is decided by real rows the estimator holds out of its fit,
     which points cannot stand for: with it on, the estimator is fitted as its full backtest
@@ -421,7 +484,7 @@ def test_boosting_that_stops_early_on_rows_it_holds_out_is_fitted_on_the_trainin
     assert estimator_traits(make_pipeline(StandardScaler(), HistGradientBoostingClassifier(early_stopping=True))
                             ).stops_early
     (tmp_path / "hgb.py").write_text(textwrap.dedent('''
-        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.ensemble import GradientBoostingClassifier
         from distillbt.strategy import ModelStrategy
 
         class StoppingBoost(ModelStrategy):
@@ -430,9 +493,10 @@ def test_boosting_that_stops_early_on_rows_it_holds_out_is_fitted_on_the_trainin
             features, target, horizon = ("ret_1", "ret_4", "ret_16", "ma_dist_16"), "direction", 2
 
             def make_estimator(self):
-                return HistGradientBoostingClassifier(max_iter=40, early_stopping=self.p.early,
-                                                      validation_fraction=0.2, n_iter_no_change=3,
-                                                      random_state=0)
+                # not histogram boosting, which is fitted on the rows early stopping or not
+                return GradientBoostingClassifier(n_estimators=40, max_depth=2, validation_fraction=0.2,
+                                                  n_iter_no_change=3 if self.p.early else None,
+                                                  random_state=0)
     '''))
     configs = discover(tmp_path).configurations()
     needs, _ = needs_of(configs, n_training_rows=100_000)
