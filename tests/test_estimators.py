@@ -464,6 +464,20 @@ def test_histogram_boosting_is_fitted_on_the_training_candles(tmp_path):
         [("agnostic", AGNOSTIC_METHOD)]
 
 
+@pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
+def test_histogram_boosting_of_other_libraries_is_fitted_on_the_training_candles(library):
+    """LightGBM and XGBoost (``pip install -e ".[boosting]"``) bin their rows as scikit-learn's
+    histogram boosting does; XGBoost's exact tree method does not."""
+    module = pytest.importorskip(library)
+    if library == "lightgbm":
+        assert estimator_traits(module.LGBMClassifier()).on_rows
+        assert estimator_traits(make_pipeline(StandardScaler(), module.LGBMRegressor())).on_rows
+    else:
+        assert estimator_traits(module.XGBRegressor()).on_rows
+        assert estimator_traits(module.XGBClassifier(tree_method="hist")).on_rows
+        assert not estimator_traits(module.XGBRegressor(tree_method="exact")).on_rows
+
+
 def test_boosting_that_stops_early_on_rows_it_holds_out_is_fitted_on_the_training_candles(tmp_path):
     """Where early stopping stops is decided by real rows the estimator holds out of its fit,
     which points cannot stand for: with it on, the estimator is fitted as its full backtest
