@@ -161,7 +161,7 @@ def needs_of(configs, *, method: str | None = None, size: int | None = None,
         if family == "rows" and (method is not None or not training_rows):
             family = "linear"  # fitted on distilled points after all: those serving linear models
         if traits.on_rows and method is None and training_rows:
-            family, reason = "rows", _rows_reason(traits)
+            family, reason = "rows", traits.rows_reason
         if family == "moments" and task != "classification":
             family = "agnostic"  # class moments need classes
         chosen = method or {"linear": LINEAR_METHOD, "moments": MOMENTS_METHOD,
@@ -174,15 +174,6 @@ def needs_of(configs, *, method: str | None = None, size: int | None = None,
         needs[config.name] = SetNeed(family, task, horizon, chosen, chosen_size, features,
                                      reason if chosen == ROWS_METHOD else "")
     return needs, errors
-
-
-def _rows_reason(traits) -> str:
-    """Why an estimator whose family would take points is fitted on the training rows."""
-    if traits.stops_early:
-        return "early stopping on rows it holds out"
-    if traits.reweights:
-        return "boosting that reweights its rows by their own errors"
-    return "histogram boosting: the rows cost about what points do"
 
 
 def given_sets(distilled, needs: dict, *, base_timeframe: str, horizons=()) -> dict:

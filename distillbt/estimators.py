@@ -54,7 +54,9 @@ Which distillation serves an estimator (:func:`estimator_traits`'s ``family``):
   reweighting (:data:`REWEIGHTING`: AdaBoost) joins them, since each round reweights the rows
   by the previous rounds' errors on their own labels, and so does boosting that stops early on
   rows it holds out of its fit while early stopping is on (:data:`EARLY_STOPPING`): where it
-  stops is decided by those real rows.
+  stops is decided by those real rows. Histogram boosting joins them too (:data:`BINNED`):
+  not because points cannot stand for it, but because its fit costs about as much on the
+  rows, where it is exact. :attr:`EstimatorTraits.rows_reason` says which applies.
 
 **Row draws on split labels.** A classifier fitted on soft labels sees each point as a ``y = 1``
 and a ``y = 0`` row. An estimator that draws rows for each of its trees (:data:`ROW_DRAWS`:
@@ -179,13 +181,6 @@ PATH_DEPENDENT = frozenset({
     "SGDClassifier", "SGDRegressor", "SGDOneClassSVM", "Perceptron", "PassiveAggressiveClassifier",
     "PassiveAggressiveRegressor", "MLPClassifier", "MLPRegressor",
 })
-#: Estimators that can stop on a score of rows they hold out of their own fit (a validation
-#: share of the training rows, drawn with their ``random_state``), and the hyperparameter that
-#: turns it on: ``early_stopping`` True, or ``"auto"`` above :data:`ROW_AUTO`'s rows;
-#: ``n_iter_no_change`` set. Where they stop is a property of those real rows, which points
-#: cannot stand for, so with it on they are fitted on the training rows as the path-dependent
-#: ones are (the ``"rows"`` family; ``benchmarks/estimator_strategies/calibration_auto``: 0.845
-#: on points with ``"auto"`` decided by the rows they stand for, 1.000 on the rows).
 #: Boosting by reweighting (AdaBoost's SAMME and R2): each round raises the weight of every
 #: row whose *own* label the previous rounds got wrong (R2 then draws the next round's rows by
 #: those weights). With a row's label replaced by its cluster's mean, which is what makes the
@@ -198,12 +193,19 @@ REWEIGHTING = frozenset({"AdaBoostClassifier", "AdaBoostRegressor"})
 #: Histogram boosting, by class and the module it must come from: the rows are binned once, and
 #: each round's cost is mostly the split search over the bins × features × leaves, which does not
 #: grow with the rows — so a fit on the training rows costs about twice one on the agnostic
-#: points (scikit-learn 1.8x, LightGBM and XGBoost 2.4x on their calibration sets), and it is
+#: points (scikit-learn 1.8x, LightGBM 2.4x and XGBoost 2.6x on their calibration set), and it is
 #: the full fit itself. Fitted on the training rows (``EstimatorTraits.binned``); XGBoost with
 #: ``tree_method="exact"`` is not binned.
 BINNED = {"HistGradientBoostingClassifier": "sklearn.", "HistGradientBoostingRegressor": "sklearn.",
           "LGBMClassifier": "lightgbm.", "LGBMRegressor": "lightgbm.",
           "XGBClassifier": "xgboost.", "XGBRegressor": "xgboost."}
+#: Estimators that can stop on a score of rows they hold out of their own fit (a validation
+#: share of the training rows, drawn with their ``random_state``), and the hyperparameter that
+#: turns it on: ``early_stopping`` True, or ``"auto"`` above :data:`ROW_AUTO`'s rows;
+#: ``n_iter_no_change`` set. Where they stop is a property of those real rows, which points
+#: cannot stand for, so with it on they are fitted on the training rows as the path-dependent
+#: ones are (the ``"rows"`` family; ``benchmarks/estimator_strategies/calibration_auto``: 0.845
+#: on points with ``"auto"`` decided by the rows they stand for, 1.000 on the rows).
 EARLY_STOPPING = {
     "HistGradientBoostingClassifier": "early_stopping", "HistGradientBoostingRegressor": "early_stopping",
     "GradientBoostingClassifier": "n_iter_no_change", "GradientBoostingRegressor": "n_iter_no_change",
@@ -252,11 +254,23 @@ class EstimatorTraits:
     binned: bool = False
 
     @property
+    def rows_reason(self) -> str:
+        """Why the screen fits it on the training rows though its family would take points
+        (only they reproduce its full fit, or they cost about what points do); empty if it
+        does not. A caller's ``--method`` or a pooled basket fits it on its family's points
+        all the same."""
+        if self.stops_early:
+            return "early stopping on rows it holds out"
+        if self.reweights:
+            return "boosting that reweights its rows by their own errors"
+        if self.binned:
+            return "histogram boosting: the rows cost about what points do"
+        return ""
+
+    @property
     def on_rows(self) -> bool:
-        """Whether the screen fits it on the training rows, though its family would take points:
-        only they reproduce its full fit, or they cost about what points do (a caller's
-        ``--method`` or a pooled basket fits it on its family's points all the same)."""
-        return self.stops_early or self.reweights or self.binned
+        """Whether :attr:`rows_reason` has one."""
+        return bool(self.rows_reason)
 
 
 def check_estimator(estimator, *, who: str) -> None:
@@ -299,14 +313,14 @@ def estimator_traits(estimator, *, n_rows: int | None = None) -> EstimatorTraits
     return EstimatorTraits(cls.__name__, family, _is_classifier(estimator), keys,
                            cls.__name__ in SUM_LOSS or cls.__name__ in WEIGHT_DRAWS,
                            _stops_early(estimator, n_rows), cls.__name__ in REWEIGHTING,
-                           _binned(estimator, module))
+                           _binned(estimator))
 
 
-def _binned(estimator, module: str) -> bool:
+def _binned(estimator) -> bool:
     """Whether ``estimator`` (not a pipeline) is histogram boosting (:data:`BINNED`; XGBoost
     unless its ``tree_method`` is ``"exact"``)."""
     prefix = BINNED.get(type(estimator).__name__)
-    if prefix is None or not module.startswith(prefix):
+    if prefix is None or not (type(estimator).__module__ or "").startswith(prefix):
         return False
     get_params = getattr(estimator, "get_params", None)
     return (get_params(deep=False).get("tree_method") if get_params else None) != "exact"

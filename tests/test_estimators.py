@@ -411,6 +411,7 @@ def test_boosting_by_reweighting_is_fitted_on_the_training_candles(tmp_path):
     from distillbt.distilled_sets import AGNOSTIC_METHOD, ROWS_METHOD, needs_of
 
     assert estimator_traits(AdaBoostClassifier()).on_rows
+    assert "reweights" in estimator_traits(AdaBoostClassifier()).rows_reason
     assert estimator_traits(AdaBoostRegressor(), n_rows=100_000).on_rows
     assert estimator_traits(make_pipeline(StandardScaler(), AdaBoostClassifier())).on_rows
     assert not estimator_traits(DecisionTreeClassifier(max_depth=1)).on_rows
@@ -444,6 +445,9 @@ def test_histogram_boosting_is_fitted_on_the_training_candles(tmp_path):
 
     hgb = HistGradientBoostingRegressor(early_stopping=False)
     assert estimator_traits(hgb).binned and estimator_traits(hgb).on_rows
+    assert estimator_traits(hgb).rows_reason.startswith("histogram boosting")
+    # early stopping is the reason that decides where it stops: it comes first
+    assert estimator_traits(HistGradientBoostingRegressor(early_stopping=True)).rows_reason.startswith("early")
     assert estimator_traits(make_pipeline(StandardScaler(), hgb)).on_rows
     assert not estimator_traits(GradientBoostingClassifier()).on_rows  # exact sorts: cost grows with the rows
     assert not estimator_traits(RandomForestClassifier()).on_rows
