@@ -5,6 +5,7 @@ targeted spot check catches a time exit the episodes never showed."""
 
 from __future__ import annotations
 
+import datetime
 import math
 import textwrap
 
@@ -155,6 +156,70 @@ def test_a_replay_is_the_full_backtest(candles, strategy):
     # the curve is cash + position × close, Backtrader's value to a few ulps
     np.testing.assert_allclose(replay["equity"], full["equity"], rtol=1e-12, atol=0)
     assert replay["score"] == pytest.approx(full["score"], rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("strategy", [StopAndTarget, BracketBelow, TrailAndStopLimit])
+def test_the_replay_skips_broker_passes_that_would_change_nothing(candles, strategy, monkeypatch):
+    """Stop and Limit orders waiting for their price: the broker's pass is skipped on the bars
+    where none of them triggers or expires, and the run is still the full backtest's."""
+    passes = {"with_orders": 0, "all": 0}
+    own_next = bt.brokers.BackBroker.next
+
+    def counted(self):
+        passes["all"] += 1
+        passes["with_orders"] += bool(self.pending)
+        return own_next(self)
+
+    monkeypatch.setattr(bt.brokers.BackBroker, "next", counted)
+    kw = dict(start=candles.frame.index[1_000], warmup_bars=500)
+    full = run_backtest(strategy, candles, **kw)
+    waiting_in_full = passes["with_orders"]
+    passes.update(with_orders=0, all=0)
+    replay = run_backtest(strategy, candles, cerebro=ReplayCerebro, **kw)
+    assert replay["trades"] == full["trades"] and replay["score"] == pytest.approx(full["score"], rel=1e-12)
+    if strategy is TrailAndStopLimit:  # a trailing stop moves at every bar: never skipped
+        assert passes["all"] >= 0.5 * waiting_in_full
+    else:
+        assert passes["all"] < 0.5 * waiting_in_full
+
+
+def _order_state(order) -> dict:
+    state = {k: v for k, v in vars(order).items() if k not in ("ref", "params", "p", "created", "executed", "info")}
+    state["created"], state["executed"] = vars(order.created), {k: v for k, v in vars(order.executed).items()
+                                                                 if k != "exbits"}
+    return state
+
+
+def test_the_replay_makes_orders_as_backtrader_does(candles):
+    """Every kind of order the replay's broker makes has the state ``BuyOrder(...)`` /
+    ``SellOrder(...)`` gives it (apart from its parameters, also kept as attributes)."""
+    from distillbt.surrogate.replay import _new_order
+
+    kinds = [dict(), dict(price=101.0, exectype=bt.Order.Limit), dict(price=99.0, exectype=bt.Order.Stop, valid=0),
+             dict(price=99.0, pricelimit=98.5, exectype=bt.Order.StopLimit, valid=datetime.timedelta(hours=3)),
+             dict(exectype=bt.Order.StopTrail, trailpercent=0.02), dict(exectype=bt.Order.StopTrailLimit,
+                                                                       trailamount=1.5, pricelimit=0.5),
+             dict(price=100.0, exectype=bt.Order.Limit, valid=datetime.datetime(2030, 1, 1), transmit=False),
+             dict(valid=bt.Order.DAY, tradeid=3, histnotify=True)]
+    compared = []
+
+    class Orders(bt.Strategy):
+        def next(self):
+            if len(self) != 30:
+                return
+            for cls in (bt.BuyOrder, bt.SellOrder):
+                for kind in kinds:
+                    given = dict(owner=self, data=self.data, size=2.5, **kind)
+                    stock, quick = cls(**given), _new_order(cls, given)
+                    compared.append((_order_state(stock), _order_state(quick), quick))
+
+    run_backtest(Orders, candles, start=candles.frame.index[100], warmup_bars=0)
+    assert len(compared) == 2 * len(kinds)
+    for stock, quick, order in compared:
+        extra = {k: v for k, v in quick.items() if k not in stock}
+        assert {k: v for k, v in quick.items() if k in stock} == stock
+        assert all(getattr(order.params, k) is v for k, v in extra.items())  # the parameters, as attributes
+        assert set(stock) <= set(quick)
 
 
 def test_what_the_replay_does_not_reproduce_is_refused_by_name(candles, configs):

@@ -13,8 +13,13 @@ is a ``bt.Cerebro`` whose bar loop keeps only what a strategy can observe:
   is ``i + 1``, as after ``i + 1`` advances, with no per-line work;
 - the broker is Backtrader's own (fills, commission, Stop/Limit/StopLimit/StopTrail, brackets,
   OCO, sizers: its code, untouched); its per-bar pass runs on every bar it has something to
-  do (orders pending or to activate, cash to add) and is skipped on the others, where it
+  do (a market or trailing order, a Stop, Limit or StopLimit that triggers or expires on the
+  bar's prices, orders to activate, cash to add) and is skipped on the others, where it
   would only re-value the account — the value is computed when someone asks for it;
+- orders are made and copied for notifications as Backtrader makes and copies them, with
+  the same state, without its generic machinery (``MetaParams`` construction, ``copy.copy``,
+  parameters read through ``Order.__getattr__``), which costs more than the strategy itself
+  for a strategy that places an order every bar;
 - the strategy's ``notify_order``/``notify_trade``, ``prenext``/``nextstart``/``next`` are
   called exactly as Backtrader calls them, ``notify_cashvalue``/``notify_fund`` only when the
   strategy defines them;
@@ -29,11 +34,13 @@ mode. Exactness is tested configuration by configuration against full backtests.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import backtrader as bt
 import numpy as np
 from backtrader import linebuffer as btlb
+from backtrader import metabase as btmb
 
 from ..errors import EngineUnsupported
 from .own_lines import GraphEvaluator, NotVectorised, backtrader_pass, graph_nodes, node_lines
@@ -166,13 +173,23 @@ def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
     broker = strat.broker
     broker_next = broker.next
     stale = [True]
+    bar = (data.lines.open.array, data.lines.high.array, data.lines.low.array, data.lines.datetime.array)
 
-    def next_when_busy():
-        if broker.pending or broker._toactivate or broker._cash_addition or broker._userhist:
+    def next_when_busy(i):
+        if broker._toactivate or broker._cash_addition or broker._userhist or (
+                broker.pending and not _waiting(broker.pending, data, bar, i)):
             broker_next()
             stale[0] = False
         else:
             stale[0] = True
+
+    # The broker hands each notification a copy of the order (its state at that moment):
+    # Backtrader's own Order.clone, through copy.copy, costs ~20 µs; this is the same copy.
+    broker.notify = functools.partial(_notify_snapshot, broker.notifs)
+    quick_orders = _QUICK_ORDERS and type(broker).buy is bt.BackBroker.buy and type(broker).sell is bt.BackBroker.sell
+    if quick_orders:
+        broker.buy = functools.partial(_place, broker, bt.BuyOrder)
+        broker.sell = functools.partial(_place, broker, bt.SellOrder)
 
     own_get_value = broker.get_value
 
@@ -193,7 +210,7 @@ def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
     status = 1
     for i in range(n):
         clock.i = i
-        next_when_busy()
+        next_when_busy(i)
         while notifications:
             order = notifications.popleft()
             (order.owner or strat)._addnotification(order, quicknotify=False)
@@ -215,9 +232,107 @@ def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
             n = i + 1
             break
     broker.get_value = broker.getvalue = own_get_value
+    del broker.notify  # the class's own again
+    if quick_orders:
+        del broker.buy, broker.sell
     close = np.asarray(data.lines.close.array[:n], dtype=np.float64)
     strat.distillbt_replay = {"cash": np.asarray(cash_at[:n]), "size": np.asarray(size_at[:n]),
                               "value": np.asarray(cash_at[:n]) + np.asarray(size_at[:n]) * close}
+
+
+def _waiting(pending, data, bar, i) -> bool:
+    """Whether Backtrader's broker pass at bar ``i`` would leave every order in ``pending``
+    as it is, so it can be skipped: each is a Stop, Limit or StopLimit (or a bracket child not
+    active yet) that neither expires nor triggers on this bar's prices — the comparisons of
+    ``BackBroker.next`` and ``_try_exec_stop/_limit/_stoplimit``, which change nothing on
+    such an order. Market, Close and trailing orders act at every bar: never skipped."""
+    opens, highs, lows, times = bar
+    popen = data.tick_open
+    popen = opens[i] if popen is None else popen
+    phigh = data.tick_high
+    phigh = highs[i] if phigh is None else phigh
+    plow = data.tick_low
+    plow = lows[i] if plow is None else plow
+    now = times[i]
+    for order in pending:
+        valid = order.valid
+        if valid and now > valid:
+            return False  # expires
+        if not order._active:
+            continue  # Backtrader re-queues it untouched
+        kind = order.exectype
+        if kind == _STOP or (kind == _STOP_LIMIT and not order.triggered):
+            trigger = order.created.price
+            hit = (popen >= trigger or phigh >= trigger) if order.ordtype == _BUY else \
+                (popen <= trigger or plow <= trigger)
+        elif kind == _LIMIT or kind == _STOP_LIMIT:
+            limit = order.created.price if kind == _LIMIT else order.created.pricelimit
+            hit = (limit >= popen or limit >= plow) if order.ordtype == _BUY else \
+                (limit <= popen or limit <= phigh)
+        else:
+            return False
+        if hit:
+            return False
+    return True
+
+
+_BUY = bt.Order.Buy
+_STOP, _LIMIT, _STOP_LIMIT = bt.Order.Stop, bt.Order.Limit, bt.Order.StopLimit
+
+
+def _notify_snapshot(notifications, order) -> None:
+    """``BackBroker.notify``: the order as it is now, as ``Order.clone`` copies it (the
+    execution data marked and copied, the rest shallow), without ``copy.copy``'s generic
+    reduction."""
+    executed = order.executed
+    executed.markpending()
+    executed_now = object.__new__(type(executed))
+    executed_now.__dict__.update(executed.__dict__)
+    now = object.__new__(type(order))
+    now.__dict__.update(order.__dict__)
+    now.executed = executed_now
+    notifications.append(now)
+
+
+#: Each order class's parameters and their defaults, in Backtrader's order.
+_ORDER_PARAMS = {cls: tuple(cls.params._getitems()) for cls in (bt.BuyOrder, bt.SellOrder)}
+# What _new_order skips of MetaParams' construction must do nothing for the order classes.
+_QUICK_ORDERS = all(not cls.packages and not cls.frompackages
+                    and type(cls).doprenew is btmb.MetaBase.doprenew and type(cls).dopreinit is btmb.MetaBase.dopreinit
+                    and type(cls).dopostinit is btmb.MetaBase.dopostinit and cls.__init__ is bt.Order.__init__
+                    and cls.__new__ is object.__new__ for cls in _ORDER_PARAMS)
+
+
+def _new_order(cls, given: dict):
+    """``cls(**given)`` as Backtrader's MetaParams makes it (parameters from ``given`` or their
+    defaults, then ``Order.__init__``), with each parameter's value also in the order's own
+    attributes: Backtrader reads an order's parameters through ``Order.__getattr__``, a
+    detour through its params object at every read of ``order.exectype``, ``order.data``…
+    (dozens per order); the values read are the same (nothing changes an order's
+    parameters once it exists)."""
+    params = cls.params()
+    values = {}
+    for name, default in _ORDER_PARAMS[cls]:
+        values[name] = value = given.get(name, default)
+        setattr(params, name, value)
+    order = object.__new__(cls)
+    order.params = order.p = params
+    order.__dict__.update(values)
+    order.__init__()
+    return order
+
+
+def _place(broker, cls, owner, data, size, price=None, plimit=None, exectype=None, valid=None, tradeid=0, oco=None,
+           trailamount=None, trailpercent=None, parent=None, transmit=True, histnotify=False, _checksubmit=True,
+           **kwargs):
+    """``BackBroker.buy`` / ``sell`` (``cls``: ``BuyOrder`` or ``SellOrder``) with the order
+    made by :func:`_new_order`."""
+    order = _new_order(cls, dict(owner=owner, data=data, size=size, price=price, pricelimit=plimit,
+                                 exectype=exectype, valid=valid, tradeid=tradeid, trailamount=trailamount,
+                                 trailpercent=trailpercent, parent=parent, transmit=transmit, histnotify=histnotify))
+    order.addinfo(**kwargs)
+    broker._ocoize(order, oco)
+    return broker.submit(order, check=_checksubmit)
 
 
 def _overrides(cls, name: str) -> bool:
