@@ -237,6 +237,34 @@ def test_an_analyzer_the_replay_would_not_call_is_refused(candles):
         cerebro.run()
 
 
+class CountingStops(bt.brokers.BackBroker):
+    """A broker with its own stop fills (here Backtrader's, counted)."""
+
+    calls = 0
+
+    def _try_exec_stop(self, *args, **kwargs):
+        type(self).calls += 1
+        return super()._try_exec_stop(*args, **kwargs)
+
+
+def test_a_broker_with_its_own_fills_gets_its_pass_at_every_bar(candles):
+    # The replay repeats BackBroker's own comparisons to skip passes: a broker that fills
+    # otherwise is asked at every bar, as in Backtrader's loop, and trades alike.
+    results = {}
+    for engine in (bt.Cerebro, ReplayCerebro):
+        CountingStops.calls = 0
+        cerebro = engine(stdstats=False, preload=True, runonce=True)
+        cerebro.broker = CountingStops()
+        cerebro.broker.set_checksubmit(False)
+        cerebro.adddata(bt.feeds.PandasData(dataname=candles.frame.iloc[:2_000]))
+        cerebro.addsizer(bt.sizers.PercentSizer, percents=95)
+        cerebro.addstrategy(StopAndTarget)
+        strat = cerebro.run()[0]
+        results[engine] = (CountingStops.calls, strat.broker.getvalue())
+    assert results[bt.Cerebro][0] > 100
+    assert results[ReplayCerebro] == pytest.approx(results[bt.Cerebro], rel=1e-12)
+
+
 def test_a_strategy_that_raises_in_a_replay_is_named(candles):
     with pytest.raises(StrategyRunError, match="Raises.*boom at bar 300"):
         run_backtest(Raises, candles, cerebro=ReplayCerebro)

@@ -175,9 +175,13 @@ def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
     stale = [True]
     bar = (data.lines.open.array, data.lines.high.array, data.lines.low.array, data.lines.datetime.array)
 
+    # A broker whose pass or fills are its own decides for itself at every bar with orders.
+    broker_class = type(broker)
+    skip_waiting = all(getattr(broker_class, m) is getattr(bt.BackBroker, m) for m in _PASS_METHODS)
+
     def next_when_busy(i):
         if broker._toactivate or broker._cash_addition or broker._userhist or (
-                broker.pending and not _waiting(broker.pending, data, bar, i)):
+                broker.pending and not (skip_waiting and _waiting(broker.pending, data, bar, i))):
             broker_next()
             stale[0] = False
         else:
@@ -185,8 +189,10 @@ def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
 
     # The broker hands each notification a copy of the order (its state at that moment):
     # Backtrader's own Order.clone, through copy.copy, costs ~20 µs; this is the same copy.
-    broker.notify = functools.partial(_notify_snapshot, broker.notifs)
-    quick_orders = _QUICK_ORDERS and type(broker).buy is bt.BackBroker.buy and type(broker).sell is bt.BackBroker.sell
+    quick_notify = broker_class.notify is bt.BackBroker.notify
+    if quick_notify:
+        broker.notify = functools.partial(_notify_snapshot, broker.notifs)
+    quick_orders = _QUICK_ORDERS and broker_class.buy is bt.BackBroker.buy and broker_class.sell is bt.BackBroker.sell
     if quick_orders:
         broker.buy = functools.partial(_place, broker, bt.BuyOrder)
         broker.sell = functools.partial(_place, broker, bt.SellOrder)
@@ -232,7 +238,8 @@ def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
             n = i + 1
             break
     broker.get_value = broker.getvalue = own_get_value
-    del broker.notify  # the class's own again
+    if quick_notify:
+        del broker.notify  # the class's own again
     if quick_orders:
         del broker.buy, broker.sell
     close = np.asarray(data.lines.close.array[:n], dtype=np.float64)
@@ -277,6 +284,8 @@ def _waiting(pending, data, bar, i) -> bool:
 
 
 _BUY = bt.Order.Buy
+#: BackBroker's per-bar pass and the fills whose comparisons :func:`_waiting` repeats.
+_PASS_METHODS = ("next", "_try_exec", "_try_exec_stop", "_try_exec_limit", "_try_exec_stoplimit")
 _STOP, _LIMIT, _STOP_LIMIT = bt.Order.Stop, bt.Order.Limit, bt.Order.StopLimit
 
 
