@@ -82,16 +82,16 @@ def main():
 
 
 def _agreement(replayed: dict, full: dict) -> str:
-    """``yes``: the same score (to 1e-9) and identical trades; ``yes, prices to <r>, score to
-    <g>``: the same
+    """``yes``: the same score (to 1e-9) and identical trades; ``yes, entry_price to <r>, …,
+    score to <g>``: the same
     trades (times and bars exactly) whose prices, P&L and sizes differ by rounding only (relative
-    ``r`` < 1e-9: a stop placed at an indicator's level computed by numpy in one, by Backtrader's
-    running sums in the other); ``**NO**`` otherwise."""
+    ``r`` < 1e-9 for each field, each named with its own: a stop placed at an indicator's level
+    computed by numpy in one, by Backtrader's running sums in the other); ``**NO**`` otherwise."""
     if abs(replayed["score"] - full["score"]) > 1e-9 or len(replayed["trades"]) != len(full["trades"]):
         return "**NO**"
     if replayed["trades"] == full["trades"]:
         return "yes"
-    worst = 0.0
+    worst: dict = {}  # per trade field, the largest relative difference
     for a, b in zip(replayed["trades"], full["trades"]):
         if a.keys() != b.keys():
             return "**NO**"
@@ -99,11 +99,14 @@ def _agreement(replayed: dict, full: dict) -> str:
             if isinstance(a[key], float) and isinstance(b[key], float):
                 # sizes are the sizer's share of a value that carries the P&L's rounding
                 scale = abs(b[key]) if key == "size" else max(abs(b[key]), 1.0)
-                worst = max(worst, abs(a[key] - b[key]) / scale if scale else abs(a[key]))
+                worst[key] = max(worst.get(key, 0.0), abs(a[key] - b[key]) / scale if scale else abs(a[key]))
             elif a[key] != b[key]:
                 return "**NO**"
     gap = abs(replayed["score"] - full["score"])
-    return f"yes, prices to {worst:.0e}, score to {gap:.0e}" if worst < 1e-9 else "**NO**"
+    if max(worst.values(), default=0.0) >= 1e-9:
+        return "**NO**"
+    fields = ", ".join(f"{key} to {value:.0e}" for key, value in worst.items() if value)
+    return f"yes, {fields}, score to {gap:.0e}"
 
 
 if __name__ == "__main__":

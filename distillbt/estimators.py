@@ -193,7 +193,8 @@ REWEIGHTING = frozenset({"AdaBoostClassifier", "AdaBoostRegressor"})
 #: Histogram boosting, by class and the module it must come from: the rows are binned once, and
 #: each round's cost is mostly the split search over the bins × features × leaves, which does not
 #: grow with the rows — so a fit on the training rows costs about twice one on the agnostic
-#: points (scikit-learn 1.8x, LightGBM 2.4x and XGBoost 2.6x on their calibration set), and it is
+#: points (fits and vectorised runs in worker seconds, ``bench_estimators.py``'s per-strategy
+#: lines on their calibration sets: scikit-learn 1.8x, LightGBM 2.4x, XGBoost 2.6x), and it is
 #: the full fit itself. Fitted on the training rows (``EstimatorTraits.binned``); XGBoost with
 #: ``tree_method="exact"`` is not binned.
 BINNED = {"HistGradientBoostingClassifier": "sklearn.", "HistGradientBoostingRegressor": "sklearn.",

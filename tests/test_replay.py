@@ -5,6 +5,8 @@ targeted spot check catches a time exit the episodes never showed."""
 
 from __future__ import annotations
 
+import collections
+import copy
 import datetime
 import math
 import textwrap
@@ -193,7 +195,7 @@ def _order_state(order) -> dict:
 def test_the_replay_makes_orders_as_backtrader_does(candles):
     """Every kind of order the replay's broker makes has the state ``BuyOrder(...)`` /
     ``SellOrder(...)`` gives it (apart from its parameters, also kept as attributes)."""
-    from distillbt.surrogate.replay import _new_order
+    from distillbt.surrogate.replay import _new_order, _notify_snapshot
 
     kinds = [dict(), dict(price=101.0, exectype=bt.Order.Limit), dict(price=99.0, exectype=bt.Order.Stop, valid=0),
              dict(price=99.0, pricelimit=98.5, exectype=bt.Order.StopLimit, valid=datetime.timedelta(hours=3)),
@@ -215,6 +217,16 @@ def test_the_replay_makes_orders_as_backtrader_does(candles):
 
     run_backtest(Orders, candles, start=candles.frame.index[100], warmup_bars=0)
     assert len(compared) == 2 * len(kinds)
+    # ... and the copy a notification carries is Order.clone's
+    for _, _, order in compared:
+        order.executed.add(None, 1.0, 100.0)  # an execution bit, pending until a notification
+        twin = copy.copy(order)
+        twin.executed = copy.copy(order.executed)
+        snapshots = collections.deque()
+        _notify_snapshot(snapshots, order)
+        clone = twin.clone()
+        assert _order_state(snapshots[0]) == _order_state(clone)
+        assert list(snapshots[0].executed.iterpending()) == list(clone.executed.iterpending())
     for stock, quick, order in compared:
         extra = {k: v for k, v in quick.items() if k not in stock}
         assert {k: v for k, v in quick.items() if k in stock} == stock
