@@ -621,21 +621,16 @@ def _utc(value, what: str) -> pd.Timestamp:
 
 
 def _trades(raw: list[dict], datenums: np.ndarray, index: pd.DatetimeIndex) -> list[dict]:
-    # Map Backtrader's float day numbers back to the exact candle times they came from.
-    out = []
-    for trade in raw:
-        entry = index[min(int(np.searchsorted(datenums, trade["entry_dt"])), len(index) - 1)]
-        exit_ = index[min(int(np.searchsorted(datenums, trade["exit_dt"])), len(index) - 1)]
-        out.append({
-            "entry_time": entry,
-            "exit_time": exit_,
-            "entry_price": trade["entry_price"],
-            "exit_price": trade["exit_price"],
-            "size": trade["size"],
-            "pnl": trade["pnl"],
-            "bars": trade["bars"],
-        })
-    return out
+    # Map Backtrader's float day numbers back to the exact candle times they came from
+    # (all of them at once: a strategy that trades every other bar has tens of thousands).
+    if not raw:
+        return []
+    last = len(index) - 1
+    at = np.minimum(np.searchsorted(datenums, [[t["entry_dt"], t["exit_dt"]] for t in raw]), last)
+    entries, exits = list(index[at[:, 0]]), list(index[at[:, 1]])
+    return [{"entry_time": entry, "exit_time": exit_, "entry_price": trade["entry_price"],
+             "exit_price": trade["exit_price"], "size": trade["size"], "pnl": trade["pnl"], "bars": trade["bars"]}
+            for trade, entry, exit_ in zip(raw, entries, exits)]
 
 
 # --------------------------------------------------------------------------------------------

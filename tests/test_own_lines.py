@@ -149,3 +149,29 @@ def test_a_custom_indicator_falls_back_to_backtraders_once_and_a_failing_init_is
     assert out.lines["gap"][100] == pytest.approx(close[94:101].max() - close[100])
     with pytest.raises(InputError, match=r"^Broken: building its indicators failed: RuntimeError: no data for you"):
         own_lines(Broken, {}, arrays)
+
+
+
+class _WindowIndex(bt.Strategy):
+    """Where a window's highest or lowest value sits (Aroon's building blocks), on a line with
+    many ties (prices rounded to tens)."""
+
+    def __init__(self):
+        ind = bt.indicators.basicops
+        coarse = self.data.close // 10 * 10
+        for kind in (ind.FindFirstIndexHighest, ind.FindFirstIndexLowest, ind.FindLastIndexHighest,
+                     ind.FindLastIndexLowest):
+            setattr(self, kind.__name__, kind(coarse, period=25))
+
+    def next(self):
+        pass
+
+
+def test_where_a_windows_extreme_sits_is_backtraders_with_ties(arrays):
+    out = own_lines(_WindowIndex, {}, arrays)
+    assert out.how == "numpy"
+    theirs = backtrader_lines(strategy_graph(_WindowIndex, {}, arrays))
+    for name in ("FindFirstIndexHighest", "FindFirstIndexLowest", "FindLastIndexHighest", "FindLastIndexLowest"):
+        assert np.array_equal(out.lines[name], theirs[name], equal_nan=True), name
+    # ties do occur: the first and the last place of the highest differ on many bars
+    assert np.sum(out.lines["FindFirstIndexHighest"] != out.lines["FindLastIndexHighest"]) > 100

@@ -167,6 +167,18 @@ def test_orders_the_surrogate_does_not_fill_go_to_the_replay_or_the_full_backtes
     assert record["score"] == pytest.approx(_full_score(candles, config), abs=1e-9)
 
 
+def test_replays_of_a_batch_run_dearest_first_and_each_keeps_its_own_score(candles, configs):
+    """Replays go to the workers by what their recordings cost a bar (the dearest first), and
+    each record still gets its own configuration's full-backtest score."""
+    batch = [configs[name] for name in ("StopEntry", "RsiNine", "VolumeDigits", "HoldSeven")]
+    out = screen_plain(batch, candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False,
+                       min_speedup=0, n_jobs=2, spot_episodes=0, spot_holds=0)
+    replayed = [(r, c) for r, c in zip(out.records, batch) if r["path"] == "replay"]
+    assert {r["name"] for r, _ in replayed} >= {configs["StopEntry"].name, configs["VolumeDigits"].name}
+    for record, config in replayed:
+        assert record["score"] == pytest.approx(_full_score(candles, config), abs=1e-9), record["name"]
+
+
 def test_trade_columns_follow_the_path():
     close = np.array([10.0, 11.0, 12.0, 9.0, 10.0, 10.0])
     inputs = TradeInputs(open=close - 0.5, high=close + 1.0, low=close - 1.0, close=close)

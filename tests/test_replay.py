@@ -140,13 +140,49 @@ class CustomShort(bt.Strategy):
             self.close()
 
 
+class _Band(bt.Indicator):
+    """A custom indicator whose object answers one of its line names itself."""
+
+    lines = ("mid", "upper")
+    params = (("period", 20),)
+
+    def __init__(self):
+        self.l.mid = bt.ind.SMA(self.data.close, period=self.p.period)
+        self.l.upper = self.l.mid * 1.01
+        self.upper = 0.0  # shadows the line: Backtrader's __getattr__ never sees this name
+
+
+class ClockAndNames(bt.Strategy):
+    """Reads the bar's time (now and a bar ago), lines by name and a name its indicator
+    shadows; limit orders valid for a time span made from the bar's time."""
+
+    def __init__(self):
+        self.band = _Band(self.data)
+        self.entry = None
+
+    def notify_order(self, order):
+        if not order.alive():
+            self.entry = None
+
+    def next(self):
+        now, before = self.data.datetime.datetime(0), self.data.datetime.datetime(-1)
+        assert isinstance(self.band.upper, float)  # the attribute, not the line
+        if self.entry or now.hour % 3:
+            return
+        if not self.position and self.data.close[0] > self.band.mid[0]:
+            self.entry = self.buy(exectype=bt.Order.Limit, price=self.data.low[0], valid=now + (now - before) * 2)
+        elif self.position and self.data.close[0] < self.band.lines.mid[0]:
+            self.close()
+
+
 class Raises(bt.Strategy):
     def next(self):
         if len(self) == 300:
             raise ValueError("boom at bar 300")
 
 
-@pytest.mark.parametrize("strategy", [LongShortTarget, StopAndTarget, BracketBelow, TrailAndStopLimit, CustomShort])
+@pytest.mark.parametrize("strategy", [LongShortTarget, StopAndTarget, BracketBelow, TrailAndStopLimit, CustomShort,
+                                      ClockAndNames])
 def test_a_replay_is_the_full_backtest(candles, strategy):
     kw = dict(start=candles.frame.index[1_000], warmup_bars=500)
     full = run_backtest(strategy, candles, **kw)

@@ -239,7 +239,14 @@ def test_a_poor_surrogate_is_replayed_or_escalated_and_marked(candles, found):
         assert record["score"] == pytest.approx(full, abs=1e-12)
         assert out.summary["paths"] == {"surrogate": 0, "surrogate+escalated": 0, "replay": int(replay),
                                         "full": int(not replay)}
-        assert record["surrogate_score"] is not None  # what the surrogate said is kept beside it
+        # Its episodes fail it already: it is not walked over the screening period (its replay
+        # or full backtest scores it), and its record says why.
+        assert record["trust"]["walked"] is False and record["surrogate_score"] is None
+        assert {"agreement", "pnl_gap"} & set(record["trust"]["failed"]), record["trust"]
+    # Without the fallback, its surrogate's walk is its (untrusted) score.
+    alone = screen_plain([config], candles, full_fallback=False, **kw).records[0]
+    assert alone["trust"]["walked"] is True and alone["trust"]["trusted"] is False
+    assert alone["path"] == "surrogate" and alone["score"] is not None and alone["score"] != pytest.approx(full)
     fed = {replay: out.records[0]["trust"]["bars_fed"] for replay, out in outs.items()}
     assert fed[False] > fed[True] > 0  # the escalation round recorded more; the replay none
 

@@ -26,7 +26,10 @@ this one hold the parts: :mod:`.plan`, :mod:`.columns`, :mod:`.trust`, :mod:`.es
 4. the surrogate walks the whole screening period (only the bank columns its tree splits on
    are computed there, once, shared), and :func:`distillbt.vectorised.simulate` turns its
    positions into the score the screen uses, ``log(final value / cash)``, with Backtrader's
-   fills, commission and sizing;
+   fills, commission and sizing — unless the episodes' agreement or P&L gap already fail it
+   and its replay or full backtest follows (``full_fallback``): that one scores it, and
+   the walk of a strategy that trades every other bar would cost seconds for nothing (its
+   record then has no ``surrogate_score``, and its trust no walk signals: ``walked`` False);
 5. **trust**: ``coverage`` — the fewest transitions seen out of any state the walk holds and
    into any state it enters; ``agreement`` on held-out quarters (the last three of every
    episode, each walked by a tree fitted on the rest); ``rate_ratio`` — how often the walk leaves a
@@ -293,6 +296,7 @@ class PlainSurrogates:
         self.full_results: dict = {}
         self.escalations = 0
         self.direct_full: list[int] = []
+        self.seconds_per_bar: dict = {}  # i -> what its recording cost per Backtrader bar fed
 
     # -- the stages -------------------------------------------------------------------------
     def run(self, episodes=None) -> PlainScreen:
@@ -529,6 +533,9 @@ class PlainSurrogates:
         t0 = time.perf_counter()
         if still and (self.full_fallback or self.direct_full):
             todo = still if self.full_fallback else self.direct_full
+            # The dearest first (by what its recording cost a bar): the workers then finish
+            # together, not with one long replay started last while the others wait.
+            order = sorted(todo, key=lambda i: -self.seconds_per_bar.get(i, 0.0))
             log.info("%d configuration(s) get a full backtest (%d short history, %d not trusted after escalation)",
                      len(todo), len(self.direct_full), len(todo) - len(self.direct_full))
             # the screen's one baseline: bounded warm-up per configuration (distillbt.baseline)
@@ -537,10 +544,11 @@ class PlainSurrogates:
                                 warmup_bars=full_warmup([self.plans[i]], self.s_start), record_equity=True,
                                 objective=self.objective, slippage=self.slippage, fraction=self.fraction,
                                 cerebro=self.cerebro)
-                    for i in todo]
-            results = run_many(jobs, n_jobs=self.n_jobs, backend=self.backend, progress=self.progress)
-            for i, res in zip(todo, results):
-                _take_exact(self.records[i], res, self.curves, self.full_results)
+                    for i in order]
+            results = dict(zip(order, run_many(jobs, n_jobs=self.n_jobs, backend=self.backend,
+                                               progress=self.progress)))
+            for i in todo:
+                _take_exact(self.records[i], results[i], self.curves, self.full_results)
         self.timings["full_seconds"] = time.perf_counter() - t0
 
     # -- recording and fitting --------------------------------------------------------------
@@ -558,6 +566,9 @@ class PlainSurrogates:
                           timeframe=self.candles.timeframe, n_jobs=self.n_jobs, backend=self.backend,
                           progress=self.progress, desc=desc, slippage=self.slippage, fraction=self.fraction)
         arrived = {i: rec if rec.get("error") or merge is None else merge(i, rec) for (i, _), rec in zip(jobs_, out)}
+        for (i, _), rec in zip(jobs_, out):
+            if not rec.get("error") and rec.get("bars_fed"):
+                self.seconds_per_bar[i] = float(rec["seconds"]) / int(rec["bars_fed"])
         for i, rec in arrived.items():
             if rec.get("unmodelled"):  # Stop, Limit, brackets…: its full backtest scores it
                 self.records[i].update(score=None, trust={"trusted": False, "reason": rec["unmodelled"]})
@@ -570,7 +581,10 @@ class PlainSurrogates:
             self.records[i].update(score=score, trust=trust)
             if extra is not None:
                 self.models[i], self.evidence[i], self.paths[i] = extra[0], extra[2], extra[3]
-                self.curves[self.plans[i].configuration.name] = extra[1]
+                if extra[1] is not None:
+                    self.curves[self.plans[i].configuration.name] = extra[1]
+                else:
+                    self.curves.pop(self.plans[i].configuration.name, None)
             else:
                 self.models.pop(i, None)
         return arrived, t1 - t0, time.perf_counter() - t1
@@ -603,17 +617,26 @@ class PlainSurrogates:
                                                          screen_trade=self.columns.screen_trade_of(plan),
                                                max_depth=self.max_depth, seed=self.seed, commission=self.commission,
                                                fraction=fraction,
-                                               thresholds=None if self.all_signals else self.thresholds)
+                                               thresholds=None if self.all_signals else self.thresholds,
+                                               screen_bars=self._unwalked_bars())
         except Exception as exc:  # noqa: BLE001 - e.g. a strategy that never trades in the episodes
             return i, None, {"trusted": False, "error": f"{type(exc).__name__}: {exc}",
                              "episodes": len(rec["episodes"]), "bars_fed": int(rec.get("bars_fed", 0))}, None
+        _judge(trust, self.thresholds)
+        if path is None:  # its episodes fail it: the replay or full backtest scores it
+            return i, None, trust, (model, None, evidence, None)
         bars = {k: self.frame[k].to_numpy()[self.s_start:self.s_stop] for k in ("open", "high", "low", "close")}
         result = simulate(bars, path, cash=self.cash, commission=self.commission, start_index=0, fraction=fraction,
                           slippage=self.slippage)
-        _judge(trust, self.thresholds)
         score = objective_score(self.objective, result["equity"], cash=self.cash,
                                 bars_per_year=bars_per_year(self.candles.timeframe, self.frame.index))
         return i, score, trust, (model, result["equity"], evidence, path)
+
+    def _unwalked_bars(self) -> int | None:
+        """The screening period's length when a configuration its episodes fail need not be
+        walked over it (:func:`~.trust.walk_and_trust`): its full backtest or replay follows
+        (``full_fallback``) and its score is that one's. None: walk every configuration."""
+        return self.s_stop - self.s_start if self.full_fallback else None
 
     # -- another instrument ------------------------------------------------------------------
     def walk_on(self, candles, screen: tuple[int, int]) -> PlainScreen:
@@ -641,10 +664,13 @@ class PlainSurrogates:
                                              columns.screen_columns_of(self.plans[i]),
                                              screen_trade=columns.screen_trade_of(self.plans[i]),
                                              commission=self.commission, fraction=fraction,
-                                             thresholds=None if self.all_signals else self.thresholds)
+                                             thresholds=None if self.all_signals else self.thresholds,
+                                             screen_bars=s_stop - s_start)
             except Exception as exc:  # noqa: BLE001 - this instrument's full backtest decides
                 return i, None, {"trusted": False, "error": f"{type(exc).__name__}: {exc}"}, None
             _judge(trust, self.thresholds)
+            if path is None:  # its episodes fail it here: this instrument's full backtest scores it
+                return i, None, trust, None
             result = simulate(bars, path, cash=self.cash, commission=self.commission, start_index=0,
                               fraction=fraction, slippage=self.slippage)
             return i, objective_score(self.objective, result["equity"], cash=self.cash, bars_per_year=per_year), \
@@ -680,7 +706,7 @@ class PlainSurrogates:
         paths = [r["path"] for r in records if r["error"] is None]
         agreements = [r["trust"]["agreement"] for r in records
                       if r["trust"] and r["trust"].get("agreement") is not None]
-        coverages = [r["trust"]["coverage"] for r in records if r["trust"] and "coverage" in r["trust"]]
+        coverages = [r["trust"]["coverage"] for r in records if r["trust"] and r["trust"].get("coverage") is not None]
         fed = sum(int((r["trust"] or {}).get("bars_fed", 0)) for r in records)
         return {
             "episodes": eps.n, "base_episodes": n_base, "episodes_from": self.episodes_from,

@@ -413,9 +413,34 @@ def _operation_n(ev: GraphEvaluator, node):
     if fast is not None:
         return [fast(w, axis=1)]
     out = np.full(len(x), np.nan)
-    for i in range(max(0, int(node._minperiod) - 1), len(x)):
+    start = max(0, int(node._minperiod) - 1)
+    rows = range(start, len(x))
+    where = _WINDOW_INDEX.get(plain)
+    extreme = _WINDOW_FUNCTIONS.get(getattr(node.p, "_evalfunc", None))
+    if where is not None and extreme is not None and len(x) > start:
+        # Aroon's FindFirstIndexHighest & co: the window's extreme is one of its values, so
+        # equality finds it exactly; a window holding a NaN keeps Python's max/min (and its
+        # NaN rules), one by one
+        win = w[start:]
+        out[start:] = where(win == extreme(win, axis=1)[:, None], p)
+        rows = start + np.flatnonzero(np.isnan(win).any(axis=1))
+    for i in rows:
         out[i] = function(w[i].tolist())
     return [out]
+
+
+def _first_index(hit: np.ndarray, p: int) -> np.ndarray:
+    """``FindFirstIndex.func``: bars back from the window's last value to its latest hit."""
+    return np.argmax(hit[:, ::-1], axis=1).astype(np.float64)
+
+
+def _last_index(hit: np.ndarray, p: int) -> np.ndarray:
+    """``FindLastIndex.func``: bars back from the window's last value to its earliest hit."""
+    return (p - 1 - np.argmax(hit, axis=1)).astype(np.float64)
+
+
+#: OperationN functions that find where a window's max or min (``_evalfunc``) sits.
+_WINDOW_INDEX = {basicops.FindFirstIndex.func: _first_index, basicops.FindLastIndex.func: _last_index}
 
 
 def _nonzero_difference(ev: GraphEvaluator, node):

@@ -104,6 +104,9 @@ class ReplayCerebro(bt.Cerebro):
         cache: dict = {}
         for buf in _all_buffers(strat, nodes):
             buf.__class__ = _clocked_class(type(buf), clock, cache)
+        for owner in [*strat.datas, strat, *(node for _, node in nodes)]:
+            _pin_line_names(owner)
+        _remember_datetimes(data.lines.datetime, clock)
         dt_line = strat.lines.datetime
         dt_line.array = list(data.lines.datetime.array)  # the strategy's clock is the feed's
         for line in strat.lines:
@@ -111,6 +114,39 @@ class ReplayCerebro(bt.Cerebro):
                 line.array = [math.nan] * n
         _replay(self, strat, data, clock, n)
 
+
+
+def _pin_line_names(owner) -> None:
+    """``owner.close``, ``indicator.top``…: the line each name resolves to, kept in the
+    object's own attributes. Backtrader finds a line by name through ``LineSeries.__getattr__``
+    at every read (``self.data.close[0]`` a few times per bar, in the strategy and the broker);
+    the same line object is found first here. Names the class or the object already answer
+    are left alone (``__getattr__`` never sees them)."""
+    if not isinstance(owner, bt.LineSeries):
+        return
+    for name in owner.lines.getlinealiases():
+        if name and name not in vars(owner) and not hasattr(type(owner), name):
+            vars(owner)[name] = getattr(owner.lines, name)
+
+
+def _remember_datetimes(line, clock: _Clock) -> None:
+    """The feed's ``datetime.datetime(ago)`` converted once per bar and arguments (the same
+    immutable ``datetime``): Backtrader converts the bar's day number at every call, and each
+    order made asks for it (its end of session), as do strategies that read the bar's time."""
+    convert = line.datetime
+    found: dict = {}
+
+    def datetime(ago=0, tz=None, naive=True):
+        try:
+            key = (clock.i + ago, tz, naive)
+            value = found.get(key)
+        except TypeError:  # an unhashable time zone: converted each time, as Backtrader does
+            return convert(ago, tz, naive)
+        if value is None:
+            value = found[key] = convert(ago, tz, naive)
+        return value
+
+    line.datetime = datetime
 
 
 def _fill_lines(strat, nodes) -> None:

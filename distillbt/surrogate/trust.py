@@ -57,7 +57,7 @@ def used_columns(model) -> list[int]:
 
 
 def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commission=0.001, fraction=0.95,
-                   folds=3, trade_of=None, screen_trade=None, thresholds=None):
+                   folds=3, trade_of=None, screen_trade=None, thresholds=None, screen_bars=None):
     """Fit on held-in bars, agreement and P&L gap on held-out ones, refit on all; coverage
     and rates. Returns ``(model, path, trust, evidence)`` (:class:`Evidence`: what
     :func:`walk_and_trust` needs to walk the model on another screening period).
@@ -80,7 +80,8 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
     :class:`~.trade_state.TradeInputs` and ``screen_trade()`` the screening period's; the
     training rows carry the trade the strategy really was in, the walks the one they carry.
 
-    ``thresholds`` (:func:`is_trusted`'s keywords): as :func:`walk_and_trust`'s."""
+    ``thresholds`` and ``screen_bars`` (:func:`is_trusted`'s keywords; the screening
+    period's length): as :func:`walk_and_trust`'s."""
     trade = list(plan.trade) if trade_of is not None else []
     cands = snap_candidates(plan.features + trade, plan.thresholds, plan.own)
     model_kw = dict(max_depth=max_depth, snap_candidates=cands, random_state=seed, trade_names=tuple(trade))
@@ -135,7 +136,7 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
                         ret_col=ret_col, episodes=len(recorded), bars_fed=int(rec.get("bars_fed", 0)),
                         longest_hold=max(_longest_hold(st) for st in rec["state"]))
     path, trust = walk_and_trust(model, plan, evidence, screen_columns, commission=commission, fraction=fraction,
-                                 screen_trade=screen_trade, thresholds=thresholds)
+                                 screen_trade=screen_trade, thresholds=thresholds, screen_bars=screen_bars)
     return model, path, trust, evidence
 
 
@@ -366,7 +367,7 @@ def _scaled_gap(sums, n_held: int, screen_bars: int) -> float | None:
 
 
 def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commission=0.001, fraction=0.95,
-                   screen_trade=None, thresholds=None):
+                   screen_trade=None, thresholds=None, screen_bars=None):
     """``(path, trust)``: the fitted surrogate walked over the screening period whose columns
     ``screen_columns`` gives (and, for a surrogate reading trade columns, whose
     :class:`~.trade_state.TradeInputs` ``screen_trade()`` gives), and every trust signal —
@@ -377,10 +378,25 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
     already fail them, the threshold and rule gaps — a walk per moved split and per
     alternative rule, the costliest signals of a strategy that trades often — are not walked
     (None; ``trust["gaps_walked"]`` is False): the configuration is untrusted whatever they
-    say. None: every signal (e.g. to choose thresholds)."""
+    say. None: every signal (e.g. to choose thresholds).
+
+    ``screen_bars`` (the screening period's length), with ``thresholds``: a configuration its
+    episodes already fail is not walked at all (``path`` None, ``trust["walked"]`` False):
+    for a caller that scores it by a full backtest or replay, which it gets whatever the walk
+    says (the walk of a strategy that trades at every other bar costs seconds). The signals
+    of the episodes — agreement, P&L gap, the transitions seen — are kept; those of the walk
+    are None."""
     X, y, cands = evidence.X, evidence.y, evidence.cands
+    seen = _transitions(X[:, -1], y, model.states_)
+    sums, n_held = evidence.sums, evidence.n_held
+    if thresholds is not None and screen_bars is not None:
+        pnl_gap = _scaled_gap(sums, n_held, int(screen_bars))
+        if failed_checks({"agreement": evidence.agreement, "pnl_gap": pnl_gap}, **thresholds):
+            trust = _episode_signals(model, plan, evidence, seen, pnl_gap, int(screen_bars))
+            trust.update(coverage=None, rate_ratio=None, rate_ratio_max=None, threshold_gap=None, rule_gap=None,
+                         gaps_walked=False, walked=False, longest_hold_walk=None, exposure_walk=None)
+            return None, trust
     d = len(plan.features)
-    used = used_columns(model)
     others = getattr(model, "alternatives_", [])
     # every column any walk below reads, computed once (own lines evaluate a whole graph)
     on_features = sorted({j for m in [model, *others] for j in used_columns(m) if j < d}
@@ -390,9 +406,7 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
     trade = screen_trade() if needs_trade else None
     path = model.walk(F, start_state=0.0, trade=trade if model.splits_on_trade() else None)
     n_screen = len(path)
-    sums, n_held = evidence.sums, evidence.n_held
     pnl_gap = _scaled_gap(sums, n_held, n_screen)
-    pnl_bias = float(abs(float(np.sum(sums))) * n_screen / n_held) if pnl_gap is not None else None
     failed = thresholds is not None and bool(failed_checks({"agreement": evidence.agreement, "pnl_gap": pnl_gap},
                                                            **thresholds))
     if evidence.ret_col is not None and not failed:
@@ -403,7 +417,6 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
         rule_gap = _rule_gap(others, F, path, r_next, trade, commission=commission, fraction=fraction)
     else:
         threshold_gap = rule_gap = None
-    seen = _transitions(X[:, -1], y, model.states_)
     prev = np.concatenate(([0.0], path[:-1]))
     walked = _transitions(prev, path, model.states_)
     relied = sorted(set(np.unique(path).tolist()) | {0.0})
@@ -425,21 +438,26 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
         walk_rate = walked[s]["out"] / walked[s]["bars"] if walked[s]["bars"] else 0.0
         if ep_rate > 0:
             ratios.append(walk_rate / ep_rate)
-    trust = {"coverage": int(coverage), "agreement": evidence.agreement,
-             "rate_ratio": min(ratios) if ratios else None,
-             "rate_ratio_max": max(ratios) if ratios else None,
-             "pnl_gap": pnl_gap, "pnl_bias": pnl_bias, "threshold_gap": threshold_gap, "rule_gap": rule_gap,
-             "gaps_walked": not failed,
-             "heldout_bars": int(n_held),
-             "longest_hold_episodes": int(evidence.longest_hold), "longest_hold_walk": _longest_hold(path),
-             "exposure_episodes": float(np.mean(y != 0)) if len(y) else None,
-             "exposure_walk": float(np.mean(path != 0)) if n_screen else None,
-             "episodes": evidence.episodes, "training_bars": int(len(y)), "bars_fed": evidence.bars_fed,
-             "transitions": {str(int(s)): v for s, v in seen.items()},
-             "depth": int(model.tree_.get_depth()), "leaves": int(model.tree_.get_n_leaves()),
-             "snapped": int(model.snapped_),
-             "features_used": [(plan.features + list(model.trade_names))[j] for j in used]}
+    trust = _episode_signals(model, plan, evidence, seen, pnl_gap, n_screen)
+    trust.update(coverage=int(coverage), rate_ratio=min(ratios) if ratios else None,
+                 rate_ratio_max=max(ratios) if ratios else None, threshold_gap=threshold_gap, rule_gap=rule_gap,
+                 gaps_walked=not failed, walked=True, longest_hold_walk=_longest_hold(path),
+                 exposure_walk=float(np.mean(path != 0)) if n_screen else None)
     return path, trust
+
+
+def _episode_signals(model, plan, evidence: Evidence, seen, pnl_gap, n_screen: int) -> dict:
+    """The trust signals of the episodes and the fitted tree (none of the walk's)."""
+    y, sums, n_held = evidence.y, evidence.sums, evidence.n_held
+    return {"agreement": evidence.agreement, "pnl_gap": pnl_gap,
+            "pnl_bias": float(abs(float(np.sum(sums))) * n_screen / n_held) if pnl_gap is not None else None,
+            "heldout_bars": int(n_held), "longest_hold_episodes": int(evidence.longest_hold),
+            "exposure_episodes": float(np.mean(y != 0)) if len(y) else None,
+            "episodes": evidence.episodes, "training_bars": int(len(y)), "bars_fed": evidence.bars_fed,
+            "transitions": {str(int(s)): v for s, v in seen.items()},
+            "depth": int(model.tree_.get_depth()), "leaves": int(model.tree_.get_n_leaves()),
+            "snapped": int(model.snapped_),
+            "features_used": [(plan.features + list(model.trade_names))[j] for j in used_columns(model)]}
 
 
 def _pnl_difference(a, b, r_next, *, commission, fraction) -> float:
