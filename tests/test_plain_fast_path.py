@@ -8,10 +8,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from distillbt.backtest import run_backtest
+from distillbt.backtest import run_backtest, run_many
 from distillbt.data.sample import sample_market
 from distillbt.discovery import discover
-from distillbt.surrogate import PositionSurrogate, screen_plain
+from distillbt.surrogate import PositionSurrogate, api, screen_plain
 from distillbt.surrogate.trade_state import TradeContext, TradeInputs, held_columns, trade_columns, trade_names
 
 N = 16_000
@@ -167,14 +167,32 @@ def test_orders_the_surrogate_does_not_fill_go_to_the_replay_or_the_full_backtes
     assert record["score"] == pytest.approx(_full_score(candles, config), abs=1e-9)
 
 
-def test_replays_of_a_batch_run_dearest_first_and_each_keeps_its_own_score(candles, configs):
-    """Replays go to the workers by what their recordings cost a bar (the dearest first), and
-    each record still gets its own configuration's full-backtest score."""
+def test_replays_of_a_batch_run_dearest_first_and_each_keeps_its_own_score(candles, configs, monkeypatch):
+    """Replays go to the workers by what their recordings cost a bar, the dearest first, and
+    each record still gets its own configuration's full-backtest score. The costs are set so
+    that the dearest-first order is the batch's reverse (recording times would make the
+    order depend on the machine)."""
+    sent = []
+
+    def run_many_recorded(jobs, **kw):
+        jobs = list(jobs)
+        sent.extend(job.configuration.name for job in jobs)
+        return run_many(jobs, **kw)
+
+    def costs_reversed(self):
+        for k, i in enumerate(self.live):
+            self.seconds_per_bar[i] = float(k)  # each configuration dearer than those before it
+        backtest_in_full(self)
+
+    backtest_in_full = api.PlainSurrogates.backtest_in_full
+    monkeypatch.setattr(api, "run_many", run_many_recorded)
+    monkeypatch.setattr(api.PlainSurrogates, "backtest_in_full", costs_reversed)
     batch = [configs[name] for name in ("StopEntry", "RsiNine", "VolumeDigits", "HoldSeven")]
     out = screen_plain(batch, candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False,
                        min_speedup=0, n_jobs=2, spot_episodes=0, spot_holds=0)
     replayed = [(r, c) for r, c in zip(out.records, batch) if r["path"] == "replay"]
     assert {r["name"] for r, _ in replayed} >= {configs["StopEntry"].name, configs["VolumeDigits"].name}
+    assert sent == [r["name"] for r, _ in reversed(replayed)]  # the dearest (last) first
     for record, config in replayed:
         assert record["score"] == pytest.approx(_full_score(candles, config), abs=1e-9), record["name"]
 

@@ -20,6 +20,9 @@ is a ``bt.Cerebro`` whose bar loop keeps only what a strategy can observe:
   the same state, without its generic machinery (``MetaParams`` construction, ``copy.copy``,
   parameters read through ``Order.__getattr__``), which costs more than the strategy itself
   for a strategy that places an order every bar;
+- a line read by name (``self.data.close``, ``self.bands.top``) is found once, not through
+  ``LineSeries.__getattr__`` at every read, and the feed's ``datetime.datetime(ago)`` is
+  converted once per bar (:func:`_pin_line_names`, :func:`_remember_datetimes`);
 - the strategy's ``notify_order``/``notify_trade``, ``prenext``/``nextstart``/``next`` are
   called exactly as Backtrader calls them, ``notify_cashvalue``/``notify_fund`` only when the
   strategy defines them;

@@ -388,13 +388,11 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
     are None."""
     X, y, cands = evidence.X, evidence.y, evidence.cands
     seen = _transitions(X[:, -1], y, model.states_)
-    sums, n_held = evidence.sums, evidence.n_held
-    if thresholds is not None and screen_bars is not None:
-        pnl_gap = _scaled_gap(sums, n_held, int(screen_bars))
-        if failed_checks({"agreement": evidence.agreement, "pnl_gap": pnl_gap}, **thresholds):
+    if screen_bars is not None:
+        pnl_gap, failed = _episodes_judged(evidence, int(screen_bars), thresholds)
+        if failed:
             trust = _episode_signals(model, plan, evidence, seen, pnl_gap, int(screen_bars))
-            trust.update(coverage=None, rate_ratio=None, rate_ratio_max=None, threshold_gap=None, rule_gap=None,
-                         gaps_walked=False, walked=False, longest_hold_walk=None, exposure_walk=None)
+            trust.update(_NOT_WALKED)
             return None, trust
     d = len(plan.features)
     others = getattr(model, "alternatives_", [])
@@ -406,9 +404,7 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
     trade = screen_trade() if needs_trade else None
     path = model.walk(F, start_state=0.0, trade=trade if model.splits_on_trade() else None)
     n_screen = len(path)
-    pnl_gap = _scaled_gap(sums, n_held, n_screen)
-    failed = thresholds is not None and bool(failed_checks({"agreement": evidence.agreement, "pnl_gap": pnl_gap},
-                                                           **thresholds))
+    pnl_gap, failed = _episodes_judged(evidence, n_screen, thresholds)
     if evidence.ret_col is not None and not failed:
         r = F[:, evidence.ret_col].astype(np.float64)
         r_next = np.nan_to_num(np.concatenate((r[1:], [0.0])))
@@ -444,6 +440,20 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
                  gaps_walked=not failed, walked=True, longest_hold_walk=_longest_hold(path),
                  exposure_walk=float(np.mean(path != 0)) if n_screen else None)
     return path, trust
+
+
+def _episodes_judged(evidence: Evidence, n_screen: int, thresholds) -> tuple[float | None, bool]:
+    """The held-out P&L gap scaled to ``n_screen`` bars, and whether it or the held-out
+    agreement already fail ``thresholds`` (never without them)."""
+    pnl_gap = _scaled_gap(evidence.sums, evidence.n_held, n_screen)
+    failed = thresholds is not None and bool(failed_checks({"agreement": evidence.agreement, "pnl_gap": pnl_gap},
+                                                           **thresholds))
+    return pnl_gap, failed
+
+
+#: The walk's own signals of a configuration that was not walked (:func:`walk_and_trust`).
+_NOT_WALKED = dict(coverage=None, rate_ratio=None, rate_ratio_max=None, threshold_gap=None, rule_gap=None,
+                   gaps_walked=False, walked=False, longest_hold_walk=None, exposure_walk=None)
 
 
 def _episode_signals(model, plan, evidence: Evidence, seen, pnl_gap, n_screen: int) -> dict:
