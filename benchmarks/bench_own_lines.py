@@ -2,8 +2,9 @@
 
     python benchmarks/bench_own_lines.py [--bars 30000] [--repeats 3]
 
-For three strategies (an RSI + SMA + CrossOver rule; one with 28 of the indicators authors
-use; one with ParabolicSAR, a recursion computed by the loops of ``own_loops.py``), prints
+For four strategies (an RSI + SMA + CrossOver rule; one with 28 of the indicators authors
+use; one with ParabolicSAR, a recursion computed by the loops of ``own_loops.py``; one with
+Aroon at two periods, whose window positions are found in numpy), prints
 the best of ``--repeats`` wall times of :func:`own_lines` (graph build included), of
 Backtrader's ``once()`` pass over the same graph (build included) and of a full Backtrader run
 of the strategy with the screen's conventions, on the sample market.
@@ -63,6 +64,13 @@ class WithPsar(RsiSmaCross):
         self.psar = bt.indicators.PSAR()
 
 
+class WithAroon(RsiSmaCross):
+    def __init__(self):
+        super().__init__()
+        self.aroon = bt.indicators.AroonUpDown(period=25)
+        self.oscillator = bt.indicators.AroonOscillator(period=60)
+
+
 def _best(function, repeats):
     times = []
     for _ in range(repeats):
@@ -83,7 +91,7 @@ def main():
     print(f"sample market, {args.bars:,} candles, best of {args.repeats}")
     print("| strategy | lines | own_lines | how | Backtrader once() | full run | once / own_lines | full / own_lines |")
     print("|---|---:|---:|---|---:|---:|---:|---:|")
-    for cls in (RsiSmaCross, TwentyEightIndicators, WithPsar):
+    for cls in (RsiSmaCross, TwentyEightIndicators, WithPsar, WithAroon):
         ours, out = _best(lambda: own_lines(cls, {}, arrays), args.repeats)
         once, _ = _best(lambda: backtrader_lines(strategy_graph(cls, {}, arrays)), args.repeats)
         full, _ = _best(lambda: run_backtest(cls, candles), args.repeats)
