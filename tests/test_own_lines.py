@@ -3,6 +3,8 @@ numpy against Backtrader's own values, Backtrader's once() where numpy has no de
 
 from __future__ import annotations
 
+import sys
+
 import backtrader as bt
 import numpy as np
 import pytest
@@ -175,3 +177,29 @@ def test_where_a_windows_extreme_sits_is_backtraders_with_ties(arrays):
         assert np.array_equal(out.lines[name], theirs[name], equal_nan=True), name
     # ties do occur: the first and the last place of the highest differ on many bars
     assert np.sum(out.lines["FindFirstIndexHighest"] != out.lines["FindLastIndexHighest"]) > 100
+
+
+class _Smoothers(bt.Strategy):
+    """The exponential smoothings (ExponentialSmoothing's seed and recursion) and what is built
+    on them."""
+
+    def __init__(self):
+        ind = bt.indicators
+        self.ema, self.smma = ind.EMA(period=20), ind.SMMA(period=14)
+        self.rsi, self.atr, self.macd = ind.RSI(period=9), ind.ATR(period=14), ind.MACD()
+        self.ema_of_rsi = ind.EMA(self.rsi, period=5)  # an input with its own warm-up
+
+
+@pytest.mark.parametrize("scipy_loaded", [True, False])
+def test_the_smoothings_are_backtraders_floats_bit_for_bit(arrays, monkeypatch, scipy_loaded):
+    # lfilter in a process that has scipy.signal, the loop in one that has not (a worker):
+    # either way Backtrader's own floats, so a rule's comparison at a threshold decides alike
+    import scipy.signal  # noqa: F401 - loaded, or hidden below
+
+    if not scipy_loaded:
+        monkeypatch.delitem(sys.modules, "scipy.signal")
+    out = own_lines(_Smoothers, {}, arrays)
+    theirs = backtrader_lines(strategy_graph(_Smoothers, {}, arrays))
+    assert out.how == "numpy"
+    for name in ("ema", "smma", "rsi", "atr", "macd.macd", "macd.signal", "ema_of_rsi"):
+        np.testing.assert_array_equal(out.lines[name], theirs[name], err_msg=name)

@@ -132,8 +132,9 @@ def test_a_stop_and_target_from_the_entry_price_is_learned_on_the_return_since_e
     """Of the trade columns, the exits read the return since entry alone: the highest or
     lowest close since entry separate the few recorded exits as well, and walked over the
     screening period they would exit elsewhere."""
+    # every score from its surrogate: the tree is fitted whatever its held-out folds say
     out = screen_plain([configs["StopTarget"]], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4,
-                       progress=False, min_speedup=0, spot_episodes=0, spot_holds=0)
+                       progress=False, min_speedup=0, spot_episodes=0, spot_holds=0, full_fallback=False)
     record = out.records[0]
     assert record["error"] is None, record["error"]
     used = record["trust"]["features_used"]
@@ -143,9 +144,10 @@ def test_a_stop_and_target_from_the_entry_price_is_learned_on_the_return_since_e
 def test_gaps_are_not_walked_for_a_configuration_its_episodes_leave_untrusted(candles, configs):
     """The threshold and rule gaps (walks of the screening period) are skipped when the
     held-out agreement already fails; ``all_signals`` walks them all the same, and the
-    configuration is untrusted either way."""
+    configuration is untrusted either way. (Every score from its surrogate: with a replay or
+    full backtest after it, the folds would stop at the first that fails the agreement.)"""
     kw = dict(train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False, min_speedup=0,
-              replay=False, escalate=False, spot_episodes=0, spot_holds=0)
+              full_fallback=False, escalate=False, spot_episodes=0, spot_holds=0)
     config = configs["VolumeDigits"]
     skipped = screen_plain([config], candles, **kw).records[0]["trust"]
     walked = screen_plain([config], candles, all_signals=True, **kw).records[0]["trust"]

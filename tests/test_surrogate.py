@@ -251,6 +251,25 @@ def test_a_poor_surrogate_is_replayed_or_escalated_and_marked(candles, found):
     assert fed[False] > fed[True] > 0  # the escalation round recorded more; the replay none
 
 
+def test_folds_stop_once_the_agreement_cannot_pass_and_the_verdict_is_the_same(candles, found):
+    # With the replay after it (and no escalation, which would walk the model to choose
+    # windows), a surrogate whose first held-out fold already misses more bars than the
+    # agreement threshold allows over all of them is given up on: nothing more is fitted.
+    kw = dict(train=TRAIN, screen=SCREEN, seed=0, base_episodes=3, pool_episodes=6, progress=False)
+    configs = [_config(found, "Erratic"), _config(found, "Cross")]
+    gave_up, learned = screen_plain(configs, candles, **kw).records
+    trust = gave_up["trust"]
+    assert gave_up["path"] == "replay" and trust["failed"] == ["agreement"]
+    assert trust["folds_walked"] < 3 and trust["walked"] is False and trust["agreement"] < 0.998
+    assert gave_up["score"] == pytest.approx(_full(candles, configs[0])["score"], abs=1e-12)
+    # the learned one walks every fold, as before
+    assert learned["path"] == "surrogate" and "folds_walked" not in learned["trust"]
+    # Every fold walked (its surrogate walked too, as no replay follows): agreement fails all
+    # the same, whatever the folds not walked above would have held.
+    whole = screen_plain(configs[:1], candles, full_fallback=False, **kw).records[0]["trust"]
+    assert "folds_walked" not in whole and "agreement" in whole["failed"] and whole["agreement"] < 0.998
+
+
 def test_escalation_records_more_episodes_where_the_rare_transitions_are(candles):
     # strategies/pullback_trailing.py: buys every short pullback, exits only below a long
     # trailing channel (here 300 bars)

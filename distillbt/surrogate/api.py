@@ -618,11 +618,14 @@ class PlainSurrogates:
                                                max_depth=self.max_depth, seed=self.seed, commission=self.commission,
                                                fraction=fraction,
                                                thresholds=None if self.all_signals else self.thresholds,
-                                               screen_bars=self._unwalked_bars())
+                                               screen_bars=self._unwalked_bars(),
+                                               give_up=self.full_fallback and not self.escalate)
         except Exception as exc:  # noqa: BLE001 - e.g. a strategy that never trades in the episodes
             return i, None, {"trusted": False, "error": f"{type(exc).__name__}: {exc}",
                              "episodes": len(rec["episodes"]), "bars_fed": int(rec.get("bars_fed", 0))}, None
         _judge(trust, self.thresholds)
+        if model is None:  # given up on: the replay or full backtest scores it
+            return i, None, trust, None
         if path is None:  # its episodes fail it: the replay or full backtest scores it
             return i, None, trust, (model, None, evidence, None)
         bars = {k: self.frame[k].to_numpy()[self.s_start:self.s_stop] for k in ("open", "high", "low", "close")}

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from dataclasses import dataclass
 
 import backtrader as bt
@@ -367,7 +368,7 @@ def _average(ev: GraphEvaluator, node):
 
 def _smoothed(x: np.ndarray, period: int, alpha: float) -> np.ndarray:
     """Backtrader's ExponentialSmoothing: the SMA of the first ``period`` values as the seed at
-    ``period - 1``, then ``prev * (1 - alpha) + x * alpha`` (its own loop, same operations)."""
+    ``period - 1``, then ``prev * (1 - alpha) + x * alpha`` at each step (:func:`_recursion`)."""
     out = np.full(len(x), np.nan)
     valid = np.flatnonzero(~np.isnan(x))
     if not len(valid):
@@ -376,13 +377,28 @@ def _smoothed(x: np.ndarray, period: int, alpha: float) -> np.ndarray:
     seed_at = first + period - 1
     if seed_at >= len(x):
         return out
-    alpha1 = 1.0 - alpha
     prev = math.fsum(x[first:seed_at + 1].tolist()) / period
     out[seed_at] = prev
-    values = x.tolist()
-    result = out.tolist()
-    for i in range(seed_at + 1, len(values)):
-        prev = prev * alpha1 + values[i] * alpha
+    out[seed_at + 1:] = _recursion(x[seed_at + 1:], prev, alpha)
+    return out
+
+
+def _recursion(x: np.ndarray, prev: float, alpha: float) -> np.ndarray:
+    """``y[i] = y[i-1] * (1 - alpha) + x[i] * alpha`` from ``y[-1] = prev``: the same two
+    products and their sum at each step as Backtrader's loop, so the same floats bit for bit
+    (tested), whether by ``scipy.signal.lfilter``'s direct form (in C: ~30x faster over 10^5
+    bars) or by a Python loop. ``lfilter`` when this process has imported ``scipy.signal``
+    already (the screen's own process has); the loop otherwise: a worker that only records and
+    replays never imports scipy, whose import costs more than the loops it would spare there."""
+    alpha1 = 1.0 - alpha
+    if not len(x):
+        return x.copy()
+    lfilter = getattr(sys.modules.get("scipy.signal"), "lfilter", None)
+    if lfilter is not None:
+        return lfilter([alpha], [1.0, -alpha1], x, zi=[alpha1 * prev])[0]
+    values, result = x.tolist(), [0.0] * len(x)
+    for i, value in enumerate(values):
+        prev = prev * alpha1 + value * alpha
         result[i] = prev
     return np.asarray(result)
 

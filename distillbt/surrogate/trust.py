@@ -57,7 +57,7 @@ def used_columns(model) -> list[int]:
 
 
 def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commission=0.001, fraction=0.95,
-                   folds=3, trade_of=None, screen_trade=None, thresholds=None, screen_bars=None):
+                   folds=3, trade_of=None, screen_trade=None, thresholds=None, screen_bars=None, give_up=False):
     """Fit on held-in bars, agreement and P&L gap on held-out ones, refit on all; coverage
     and rates. Returns ``(model, path, trust, evidence)`` (:class:`Evidence`: what
     :func:`walk_and_trust` needs to walk the model on another screening period).
@@ -81,7 +81,17 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
     training rows carry the trade the strategy really was in, the walks the one they carry.
 
     ``thresholds`` and ``screen_bars`` (:func:`is_trusted`'s keywords; the screening
-    period's length): as :func:`walk_and_trust`'s."""
+    period's length): as :func:`walk_and_trust`'s.
+
+    ``give_up`` (with ``thresholds``), for a caller that replays or backtests in full every
+    configuration its episodes fail and asks nothing more of its surrogate: the folds stop as
+    soon as the held-out agreement cannot reach ``min_agreement`` any more, even were every
+    bar still to walk right, and nothing else is fitted or walked. The model, path and
+    evidence are then None, and the trust says ``agreement`` on the bars walked so far (which
+    fails the check, as the whole would have), ``folds_walked`` and ``walked: False``.
+    Returning early saves the folds left and the final fit, whose search over column sets
+    costs most for what the episodes cannot teach. No trusted configuration changes: one
+    that gives up would have failed ``agreement`` anyway."""
     trade = list(plan.trade) if trade_of is not None else []
     cands = snap_candidates(plan.features + trade, plan.thresholds, plan.own)
     model_kw = dict(max_depth=max_depth, snap_candidates=cands, random_state=seed, trade_names=tuple(trade))
@@ -104,6 +114,8 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
         return slice(int(edges[k]), int(edges[k + 1]))
 
     agreement, hits, seen_bars, sums, n_held = None, 0, 0, [], 0
+    # labelled bars each fold can add at most: what the agreement could still gain
+    most = [sum(block(n, k).stop - block(n, k).start for n in lengths) for k in range(folds)]
     for k in range(folds):
         X, y = [], []
         for e_i, e in enumerate(recorded):
@@ -122,6 +134,12 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
                                 ret_col=ret_col, commission=commission, fraction=fraction)
         hits, seen_bars, n_held = hits + walked[0], seen_bars + walked[1], n_held + walked[3]
         sums += walked[2]
+        rest = sum(most[k + 1:])
+        if give_up and thresholds is not None and seen_bars and \
+                (hits + rest) / (seen_bars + rest) < thresholds["min_agreement"]:
+            return None, None, {"agreement": hits / seen_bars, "folds_walked": k + 1, "heldout_bars": int(n_held),
+                                "episodes": len(recorded), "bars_fed": int(rec.get("bars_fed", 0)),
+                                **_NOT_WALKED}, None
     if seen_bars:
         agreement = hits / seen_bars
     X, y = _training_rows(rec, banks, cols, recorded)
