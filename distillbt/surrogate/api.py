@@ -624,10 +624,8 @@ class PlainSurrogates:
             return i, None, {"trusted": False, "error": f"{type(exc).__name__}: {exc}",
                              "episodes": len(rec["episodes"]), "bars_fed": int(rec.get("bars_fed", 0))}, None
         _judge(trust, self.thresholds)
-        if model is None:  # given up on: the replay or full backtest scores it
-            return i, None, trust, None
-        if path is None:  # its episodes fail it: the replay or full backtest scores it
-            return i, None, trust, (model, None, evidence, None)
+        if path is None:  # its episodes fail it (or it was given up on): its replay or full backtest scores it
+            return i, None, trust, None if model is None else (model, None, evidence, None)
         bars = {k: self.frame[k].to_numpy()[self.s_start:self.s_stop] for k in ("open", "high", "low", "close")}
         result = simulate(bars, path, cash=self.cash, commission=self.commission, start_index=0, fraction=fraction,
                           slippage=self.slippage)

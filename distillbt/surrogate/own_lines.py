@@ -386,10 +386,11 @@ def _smoothed(x: np.ndarray, period: int, alpha: float) -> np.ndarray:
 def _recursion(x: np.ndarray, prev: float, alpha: float) -> np.ndarray:
     """``y[i] = y[i-1] * (1 - alpha) + x[i] * alpha`` from ``y[-1] = prev``: the same two
     products and their sum at each step as Backtrader's loop, so the same floats bit for bit
-    (tested), whether by ``scipy.signal.lfilter``'s direct form (in C: ~30x faster over 10^5
-    bars) or by a Python loop. ``lfilter`` when this process has imported ``scipy.signal``
-    already (the screen's own process has); the loop otherwise: a worker that only records and
-    replays never imports scipy, whose import costs more than the loops it would spare there."""
+    (tested), whether by ``scipy.signal.lfilter``'s direct form in C (as the indicator bank's
+    ``distillbt.indicators._smooth``, whose seed is a numpy mean, not Backtrader's ``fsum``) or
+    by a Python loop. ``lfilter`` when this process has imported ``scipy.signal`` already (the
+    screen's own process has); the loop otherwise: a worker that only records and replays never
+    imports scipy, whose import costs more than the loops it would spare there."""
     alpha1 = 1.0 - alpha
     if not len(x):
         return x.copy()
