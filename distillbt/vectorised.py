@@ -19,7 +19,15 @@ conventions produces, to rounding:
   closes what it closes, then opens the rest only if cash stays non-negative after paying for
   it and its commission — otherwise the opening part is dropped (a long entry into an
   opening gap of more than ~5 % above the signal close at ``fraction=0.95``). The target is
-  still remembered: no new order until the target changes again;
+  still remembered: no new order until the target changes again (``reissue=False``, a model
+  strategy's ``order_target_percent`` on a change of its prediction) — or, with
+  ``reissue=True``, the unchanged target is ordered again at the next close, from flat (a
+  plain strategy that decides from the position it holds, ``if not self.position: buy()``);
+- with ``reversal="units"`` a flip keeps the position's units instead of re-sizing it: what
+  ``close()`` then ``buy()`` does under Backtrader's ``PercentSizer``, which sizes an order
+  placed while a position is held by that position's size (only an entry from flat takes
+  ``fraction`` of the cash). Such a flip is two orders filled one after the other at the same
+  open (the close, then the opening, dropped for cash as above);
 - the account is marked to market at every close; a position still open at the end is valued
   at the last close, not closed.
 
@@ -120,6 +128,8 @@ def simulate(
     fraction: float = 0.95,
     start_index: int = 0,
     slippage: float = 0.0,
+    reversal: str = "value",
+    reissue: bool = False,
 ) -> dict:
     """The equity path Backtrader produces for per-bar targets (conventions: module docstring).
 
@@ -143,6 +153,14 @@ def simulate(
         ``min(open × (1 + slippage), high)``, a sell at ``max(open × (1 − slippage), low)``,
         as Backtrader's ``set_slippage_perc(slip_open=True)`` — which needs ``high`` and
         ``low`` in the bars.
+    reversal : {"value", "units"}
+        How a flip from long to short (or back) is sized: ``"value"``, the new position is
+        ``fraction`` of the value at the signal close (``order_target_percent``);
+        ``"units"``, it keeps the units held (``close()`` then ``buy()``/``sell()`` under
+        ``PercentSizer``).
+    reissue : bool
+        After an opening dropped for cash, order the unchanged target again at the next
+        close (from flat), as a strategy that decides from the position it holds does.
 
     Returns
     -------
@@ -154,7 +172,8 @@ def simulate(
         (bar indices of the fills that opened / closed a position; a flip is in both),
         ``fills`` (dict of arrays ``bar``, ``size`` (signed units), ``price``,
         ``commission``), ``commission_paid``, ``positions`` (the targets used, from
-        ``start_index``).
+        ``start_index``), ``refused`` (bars whose opening was dropped for cash: the position
+        is flat at their close whatever the target).
     """
     o, c = _open_close(candles_or_arrays)
     n = len(c)
@@ -171,6 +190,8 @@ def simulate(
         raise InputError(f"commission must not be negative, not {commission:g}")
     if not 0 < fraction <= 1:
         raise InputError(f"fraction must lie in (0, 1], not {fraction:g}")
+    if reversal not in ("value", "units"):
+        raise InputError(f"reversal must be 'value' or 'units', not {reversal!r}")
     if isinstance(start_index, bool) or not isinstance(start_index, (int, np.integer)):
         raise InputError(f"start_index must be an integer, not {start_index!r}")
     start = int(start_index)
@@ -190,8 +211,9 @@ def simulate(
     previous = np.concatenate(([0.0], target[:-1]))
     signal_bars = np.flatnonzero(target != previous) + start
     signal_bars = signal_bars[signal_bars < n - 1]
-    fills = _chain(c, prices, signal_bars, target[signal_bars - start], cash=cash,
-                   commission=commission, fraction=fraction)
+    fills = _chain(c, prices, signal_bars, target[signal_bars - start], cash=cash, commission=commission,
+                   fraction=fraction, keep_units=reversal == "units",
+                   reissue=np.concatenate((np.zeros(start), target)) if reissue else None)
     fill_bars, cash_after, units_after = fills["bar"], fills["cash"], fills["units"]
 
     # Between fills the units are constant: each bar's value comes from the last fill's state.
@@ -210,6 +232,7 @@ def simulate(
         "fills": {key: fills[key] for key in ("bar", "size", "price", "commission")},
         "commission_paid": float(fills["commission"].sum()),
         "positions": target,
+        "refused": fills["refused"],
     }
 
 
@@ -240,28 +263,37 @@ def _high_low(source):
     raise InputError("slippage needs the bars' high and low (give Candles, a DataFrame or a dict with them)")
 
 
-def _chain(close, open_, signals, targets, *, cash, commission, fraction) -> dict:
+def _chain(close, open_, signals, targets, *, cash, commission, fraction, keep_units=False, reissue=None) -> dict:
     """Cash and units after every fill, for orders decided at ``signals`` (bar indices).
 
     Each fill maps the state ``(cash, units)`` linearly: with ``V = cash + units·p`` at the
     signal close ``p``, the order is ``δ = β·V − units`` (``β = target·fraction / p``) and
     costs ``δ·q·(1 ± commission)`` at the fill open ``q``, the sign being that of the order.
-    While the value stays positive the order's sign is that of the change of target, so every
-    fill is a known 2×2 matrix and the states are a prefix product, computed in
-    ``log2(fills)`` vectorised steps. Backtrader drops the opening part of a fill that would
-    leave cash negative (and a non-positive value breaks the sign rule): from the first fill
-    where that happens, an exact loop takes over.
+    A flip that keeps its units (``keep_units``) is ``δ = −2·units``: cash gains
+    ``2·units·q·(1 − s·commission)`` (``s`` the sign held). While the value stays positive
+    the order's sign is that of the change of target, so every fill is a known 2×2 matrix and
+    the states are a prefix product, computed in ``log2(fills)`` vectorised steps.
+    Backtrader drops the opening part of a fill that would leave cash negative (and a
+    non-positive value breaks the sign rule): from the first fill where that happens, an
+    exact loop takes over (``reissue``: the targets per bar, to order an unchanged target
+    again after a dropped opening).
     """
     m = len(signals)
+    loop = dict(commission=commission, fraction=fraction, keep_units=keep_units, reissue=reissue)
     if m == 0:
-        return _loop(close, open_, signals, targets, money=cash, units=0.0,
-                     commission=commission, fraction=fraction)
+        return _loop(close, open_, signals, targets, money=cash, units=0.0, **loop)
     before = np.concatenate(([0.0], targets[:-1]))
     p, q = close[signals], open_.at(signals + 1, np.sign(targets - before))
     beta = targets * fraction / p
     k = q * (1.0 + np.sign(targets - before) * commission)
     # [C', u'] = [[1 - kβ, k(1 - βp)], [β, βp]] · [C, u]
-    a, b, cc, d = _prefix_product(1.0 - k * beta, k * (1.0 - beta * p), beta, beta * p)
+    a, b, cc, d = 1.0 - k * beta, k * (1.0 - beta * p), beta, beta * p
+    if keep_units:
+        flip = (before != 0) & (targets == -before)
+        # [C', u'] = [[1, 2q(1 - s·c)], [0, -1]] · [C, u]
+        a, b, cc, d = (np.where(flip, x, y) for x, y in
+                       ((1.0, a), (2.0 * q * (1.0 - before * commission), b), (0.0, cc), (-1.0, d)))
+    a, b, cc, d = _prefix_product(a, b, cc, d)
     money, units = a * cash, cc * cash  # the run starts with (cash, 0)
     money_before = np.concatenate(([cash], money[:-1]))
     units_before = np.concatenate(([0.0], units[:-1]))
@@ -275,11 +307,11 @@ def _chain(close, open_, signals, targets, *, cash, commission, fraction) -> dic
         "commission": np.abs(size) * q[:first_bad] * commission,
         "cash": money[:first_bad], "units": units[:first_bad],
         "entries": bars[targets[:first_bad] != 0], "exits": bars[before[:first_bad] != 0],
+        "refused": np.zeros(0, dtype=np.int64),
     }
     if first_bad < m:
         tail = _loop(close, open_, signals[first_bad:], targets[first_bad:],
-                     money=float(money_before[first_bad]), units=float(units_before[first_bad]),
-                     commission=commission, fraction=fraction)
+                     money=float(money_before[first_bad]), units=float(units_before[first_bad]), **loop)
         out = {key: np.concatenate((out[key], tail[key])) for key in out}
     return out
 
@@ -301,15 +333,24 @@ def _prefix_product(a, b, c, d):
     return a, b, c, d
 
 
-def _loop(close, open_, signals, targets, *, money, units, commission, fraction) -> dict:
+def _loop(close, open_, signals, targets, *, money, units, commission, fraction, keep_units=False,
+          reissue=None) -> dict:
     """The fills one by one, as Backtrader's broker executes them (close first, then open
-    the rest only if cash stays non-negative)."""
+    the rest only if cash stays non-negative; ``keep_units``: a flip keeps its units;
+    ``reissue``: the targets per bar, an unchanged one ordered again after a dropped
+    opening)."""
     rows = {key: [] for key in ("bar", "size", "price", "commission", "cash", "units",
-                                "entries", "exits")}
+                                "entries", "exits", "refused")}
     closes = close.tolist()
-    for s, goal in zip(signals.tolist(), targets.tolist()):
+    last_signal = len(closes) - 2  # a signal on the last bar never fills
+    queue = list(zip(signals.tolist(), targets.tolist()))[::-1]  # popped from the end: in order
+    while queue:
+        s, goal = queue.pop()
         price = closes[s]
-        delta = goal * fraction * (money + units * price) / price - units
+        if keep_units and units != 0.0 and goal != 0.0 and (goal > 0) != (units > 0):
+            delta = -2.0 * units
+        else:
+            delta = goal * fraction * (money + units * price) / price - units
         if delta == 0.0:
             continue
         q = open_.one(s + 1, delta)
@@ -333,10 +374,15 @@ def _loop(close, open_, signals, targets, *, money, units, commission, fraction)
                 rows["entries"].append(s + 1)
             else:
                 opened = 0.0
+                rows["refused"].append(s + 1)
+                # Flat at that close; a target unchanged there is ordered again (a changed
+                # one is a signal already).
+                if reissue is not None and s + 1 <= last_signal and reissue[s + 1] == goal and units == 0.0:
+                    queue.append((s + 1, goal))
         if closed == 0.0 and opened == 0.0:
             continue
         for key, value in (("bar", s + 1), ("size", closed + opened), ("price", q),
                            ("commission", fee), ("cash", money), ("units", units)):
             rows[key].append(value)
-    return {key: np.asarray(values, dtype="int64" if key in ("bar", "entries", "exits")
+    return {key: np.asarray(values, dtype="int64" if key in ("bar", "entries", "exits", "refused")
                             else "float64") for key, values in rows.items()}

@@ -81,6 +81,56 @@ class VolumeDigits(bt.Strategy):
             self.close()
 
 
+class SignFlip(bt.Strategy):
+    """Always in, long or short on the sign of a 3-bar momentum: close() then buy(), which
+    PercentSizer sizes by the position held — the flip keeps its units; a long leg the cash
+    cannot pay is dropped and the strategy, flat, buys again at the next bar."""
+
+    def __init__(self):
+        self.mom = bt.ind.Momentum(self.data.close, period=3)
+
+    def next(self):
+        wanted = (self.mom[0] > 0) - (self.mom[0] < 0)
+        held = (self.position.size > 0) - (self.position.size < 0)
+        if wanted and wanted != held:
+            if held:
+                self.close()
+            (self.buy if wanted > 0 else self.sell)()
+
+
+class CrossFlip(bt.Strategy):
+    """Flips at each cross of two EMAs by close() then buy() or sell(): a long leg the cash
+    cannot pay leaves it flat until the next cross."""
+
+    def __init__(self):
+        self.cross = bt.ind.CrossOver(bt.ind.EMA(period=3), bt.ind.EMA(period=8))
+
+    def next(self):
+        if self.cross[0] > 0:
+            if self.position:
+                self.close()
+            self.buy()
+        elif self.cross[0] < 0:
+            if self.position:
+                self.close()
+            self.sell()
+
+
+class TargetFlip(bt.Strategy):
+    """The same rule by order_target_size (order_target_percent rounds to whole coins): each
+    flip takes 95 % of the value again."""
+
+    def __init__(self):
+        self.mom = bt.ind.Momentum(self.data.close, period=3)
+
+    def next(self):
+        units = 0.95 * self.broker.getvalue() / self.data.close[0]
+        if self.mom[0] > 0 and self.position.size <= 0:
+            self.order_target_size(target=units)
+        elif self.mom[0] < 0 and self.position.size >= 0:
+            self.order_target_size(target=-units)
+
+
 class StopEntry(bt.Strategy):
     """A breakout entered with a stop order above the last high."""
 
@@ -295,7 +345,7 @@ def test_a_recording_names_what_it_does_not_model_and_keeps_the_positions(candle
     assert record_episodes(configs["RsiNine"], episodes, [0, 1], warmup=30)["unmodelled"] is None
 
 
-@pytest.mark.parametrize("name", ["RsiNine", "HoldSeven", "StopTarget", "StopEntry"])
+@pytest.mark.parametrize("name", ["RsiNine", "HoldSeven", "StopTarget", "StopEntry", "SignFlip"])
 def test_episodes_recorded_through_the_replay_equal_those_through_backtrader(candles, configs, monkeypatch, name):
     """Recording runs the strategy under the replay (its own ``next`` over precomputed lines)
     and reads the replay's sizes and values; the labels, returns and unmodelled reasons are
@@ -335,3 +385,78 @@ def test_episodes_recorded_through_the_replay_equal_those_through_backtrader(can
         np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(via_replay["log_return"], via_cerebro["log_return"], rtol=1e-9, atol=1e-12)
     assert via_replay["unmodelled"] == via_cerebro["unmodelled"]
+    assert (via_replay["flips"], via_replay["refused"]) == (via_cerebro["flips"], via_cerebro["refused"])
+
+
+@pytest.mark.parametrize("name, flips", [("SignFlip", "units"), ("TargetFlip", "value")])
+def test_flips_and_dropped_openings_are_filled_as_backtrader_fills_them(candles, configs, name, flips):
+    """A flip by close() then buy() keeps its units, one by order_target_size takes 95 % of
+    the value again; a long leg the cash cannot pay is dropped (the strategy is flat) and
+    ordered again at the next close. The recorder labels each bar with the position decided
+    there (held plus pending market orders), and :func:`simulate` fed those decisions gives
+    Backtrader's equity at every close."""
+    import math
+
+    from distillbt.backtest import feed_arrays, run_cerebro
+    from distillbt.surrogate.recorder import PositionRecorder
+    from distillbt.vectorised import simulate
+
+    frame = candles.frame.iloc[2_000:8_000]
+    arrays = feed_arrays(frame.index.asi8, *(frame[k].to_numpy() for k in ("open", "high", "low", "close", "volume")))
+    strat = run_cerebro(arrays=arrays, strategy_cls=configs[name].strategy.cls, params={}, cash=10_000.0,
+                        commission=0.001, timeframe=None, symbol=None, trade_from=-math.inf,
+                        analyzers={"positions": (PositionRecorder, {})})
+    rec = strat.analyzers.positions.get_analysis()
+    kept = [k for k, _ in rec["flips"]]
+    assert len(kept) > 500 and all(kept) == (flips == "units") and not any(kept) == (flips == "value")
+    decided = np.sign(rec["decided"])
+    bars = {k: frame[k].to_numpy() for k in ("open", "high", "low", "close")}
+    out = simulate(bars, decided, reversal=flips, reissue=True)
+    if flips == "units":
+        assert len(out["refused"]) > 10  # openings dropped: the case the reissue is for
+        np.testing.assert_array_equal(np.sign(rec["positions"][out["refused"]]), 0.0)
+        # the other sizing, or keeping the target without ordering it again, is not Backtrader's
+        for other in (dict(reversal="value", reissue=True), dict(reversal="units", reissue=False)):
+            assert np.max(np.abs(simulate(bars, decided, **other)["equity"] / rec["values"] - 1)) > 1e-3
+    np.testing.assert_allclose(out["equity"], rec["values"], rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["SignFlip", "CrossFlip"])
+def test_a_strategy_that_flips_by_close_then_buy_is_scored_on_its_surrogate(candles, configs, name):
+    """The kept units and the dropped long legs, learned from decisions and filled by the
+    simulation: the surrogate's score is the full backtest's. After a dropped long leg
+    SignFlip, flat, buys again at the next bar (the walk's path stands); CrossFlip waits for
+    the next cross (the walk restarts flat there). (Every score from its surrogate: the test
+    is of the walk and its fills, whatever the trust checks say of CrossFlip's few flat runs.)"""
+    out = screen_plain([configs[name]], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4,
+                       progress=False, min_speedup=0, full_fallback=False)
+    record = out.records[0]
+    assert record["path"] in ("surrogate", "surrogate+escalated"), record["trust"]
+    assert record["trust"]["agreement"] == 1.0, record["trust"]
+    if name == "SignFlip":
+        assert record["trust"]["trusted"], record["trust"]
+    assert record["trust"]["refused"] > 0 and record["trust"]["refusals_unlike"] == 0
+    assert record["score"] == pytest.approx(_full_score(candles, configs[name]), abs=1e-9)
+
+
+def test_a_line_the_strategy_holds_is_named_by_its_attribute():
+    """``self.adx = dmi.adx`` holds one line of an indicator made in ``__init__``: the
+    surrogate reads it as ``own:adx``, a line the rule reads (not an anonymous one, which
+    the surrogate reads only when the held lines do not fit the decisions)."""
+    import backtrader as bt
+
+    from distillbt.surrogate.own_features import OwnFeatures
+
+    class HoldsOneLine(bt.Strategy):
+        def __init__(self):
+            dmi = bt.ind.DMI(self.data, period=14)
+            self.adx = dmi.adx
+
+        def next(self):
+            if not self.position and self.adx[0] > 25:
+                self.buy()
+
+    own = OwnFeatures(HoldsOneLine, {})
+    assert "own:adx" in own.names and not own.anonymous("own:adx")
+    assert not [n for n in own.names if n.endswith(".adx")], own.names
+    assert own.anonymous(next(n for n in own.names if "plusDI" in n))

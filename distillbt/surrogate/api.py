@@ -93,7 +93,7 @@ from ..vectorised import simulate
 from .columns import ColumnCache
 from .escalation import SourceColumns, escalation_windows, merged_recording
 from .plan import ConfigPlan, full_warmup, plan_configuration
-from .recorder import record_many
+from .recorder import merged_flips, record_many
 from .replay import ReplayCerebro
 from .trade_state import held_runs
 from .trust import failed_checks, fit_and_trust, spot_check, walk_and_trust
@@ -235,6 +235,18 @@ def _judge(trust: dict, thresholds: dict) -> None:
         trust.pop("failed", None)
 
 
+class _Fills:
+    """``path → simulate(bars, path, **options)``, keeping the last result (that of the path
+    a walk settles on)."""
+
+    def __init__(self, bars, **options):
+        self.bars, self.options, self.last = bars, options, None
+
+    def __call__(self, path) -> dict:
+        self.last = simulate(self.bars, path, **self.options)
+        return self.last
+
+
 def _take_exact(record: dict, result: dict, curves: dict, full_results: dict) -> None:
     """A replay's or full backtest's result into a configuration's record."""
     if result.get("error"):
@@ -273,6 +285,7 @@ class PlainSurrogates:
         self.objective, self.slippage = objective, slippage
         self.fraction = SIZER_PERCENTS / 100.0 if fraction is None else float(fraction)
         self.fractions: dict = {}  # i -> a mirrored own PercentSizer's share of equity
+        self.flips: dict = {}  # i -> how its flips are sized ("units" or "value", recorder.merged_flips)
         self.base_episodes, self.length, self.pool_episodes = base_episodes, length, pool_episodes
         self.escalation_rounds, self.escalation_episodes = escalation_rounds, escalation_episodes
         self.max_depth, self.min_speedup = max_depth, min_speedup
@@ -489,8 +502,10 @@ class PlainSurrogates:
                               fraction=self.fraction)
 
             def check(i, rec):
-                if rec.get("error") or rec.get("unmodelled"):
-                    return i, {"trusted": False, "reason": rec.get("unmodelled") or rec["error"]}
+                clash = merged_flips(self.flips.get(i), rec.get("flips"))[1]
+                if rec.get("error") or rec.get("unmodelled") or clash:
+                    return i, {"trusted": False, "reason": rec.get("unmodelled") or rec.get("error")
+                               or f"{rec['name']}: {clash}"}
                 plan = self.plans[i]
                 found = spot_check(self.models[i], plan, rec, self.columns.bank_of(plan),
                                    screen_bars=self.s_stop - self.s_start,
@@ -576,6 +591,7 @@ class PlainSurrogates:
         t1 = time.perf_counter()
         todo = [(i, rec) for i, rec in arrived.items()
                 if not rec.get("error") and not rec.get("unmodelled") and self._sizing_mirrored(i, rec)]
+        self.flips.update((i, rec.get("flips")) for i, rec in todo)
         fitted = current().thread_map(self._fit_eval, todo)  # the executor parallel_api entered
         for i, score, trust, extra in fitted:
             self.records[i].update(score=score, trust=trust)
@@ -609,29 +625,36 @@ class PlainSurrogates:
 
     def _fit_eval(self, i, rec):
         plan = self.plans[i]
-        fraction = self.fractions.get(i, self.fraction)
+        bars = {k: self.frame[k].to_numpy()[self.s_start:self.s_stop] for k in ("open", "high", "low", "close")}
+        fills = self._fills(i, bars)
         try:
             model, path, trust, evidence = fit_and_trust(rec, plan, self.columns.bank_of(plan),
                                                          self.columns.screen_columns_of(plan),
                                                          trade_of=self.columns.trade_of(plan) if plan.trade else None,
                                                          screen_trade=self.columns.screen_trade_of(plan),
                                                max_depth=self.max_depth, seed=self.seed, commission=self.commission,
-                                               fraction=fraction,
+                                               fraction=self.fractions.get(i, self.fraction),
                                                thresholds=None if self.all_signals else self.thresholds,
                                                screen_bars=self._unwalked_bars(),
-                                               give_up=self.full_fallback and not self.escalate)
+                                               give_up=self.full_fallback and not self.escalate, fill=fills)
         except Exception as exc:  # noqa: BLE001 - e.g. a strategy that never trades in the episodes
             return i, None, {"trusted": False, "error": f"{type(exc).__name__}: {exc}",
                              "episodes": len(rec["episodes"]), "bars_fed": int(rec.get("bars_fed", 0))}, None
         _judge(trust, self.thresholds)
         if path is None:  # its episodes fail it (or it was given up on): its replay or full backtest scores it
             return i, None, trust, None if model is None else (model, None, evidence, None)
-        bars = {k: self.frame[k].to_numpy()[self.s_start:self.s_stop] for k in ("open", "high", "low", "close")}
-        result = simulate(bars, path, cash=self.cash, commission=self.commission, start_index=0, fraction=fraction,
-                          slippage=self.slippage)
-        score = objective_score(self.objective, result["equity"], cash=self.cash,
+        equity = fills.last["equity"]
+        score = objective_score(self.objective, equity, cash=self.cash,
                                 bars_per_year=bars_per_year(self.candles.timeframe, self.frame.index))
-        return i, score, trust, (model, result["equity"], evidence, path)
+        return i, score, trust, (model, equity, evidence, path)
+
+    def _fills(self, i, bars) -> _Fills:
+        """Configuration ``i``'s orders filled over ``bars`` as its strategy's are: sized as
+        its sizer sizes them, its flips as recorded, and after an opening dropped for cash the
+        target ordered again from flat (:func:`~.trust.settled_walk` settles the walk on them)."""
+        return _Fills(bars, cash=self.cash, commission=self.commission, start_index=0,
+                      fraction=self.fractions.get(i, self.fraction), slippage=self.slippage,
+                      reversal=self.flips.get(i) or "value", reissue=True)
 
     def _unwalked_bars(self) -> int | None:
         """The screening period's length when a configuration its episodes fail need not be
@@ -659,23 +682,21 @@ class PlainSurrogates:
                     and i in self.models and i in self.evidence]
 
         def walk(i):
-            fraction = self.fractions.get(i, self.fraction)
+            fills = self._fills(i, bars)
             try:
                 path, trust = walk_and_trust(self.models[i], self.plans[i], self.evidence[i],
                                              columns.screen_columns_of(self.plans[i]),
                                              screen_trade=columns.screen_trade_of(self.plans[i]),
-                                             commission=self.commission, fraction=fraction,
+                                             commission=self.commission, fraction=self.fractions.get(i, self.fraction),
                                              thresholds=None if self.all_signals else self.thresholds,
-                                             screen_bars=s_stop - s_start)
+                                             screen_bars=s_stop - s_start, fill=fills)
             except Exception as exc:  # noqa: BLE001 - this instrument's full backtest decides
                 return i, None, {"trusted": False, "error": f"{type(exc).__name__}: {exc}"}, None
             _judge(trust, self.thresholds)
             if path is None:  # its episodes fail it here: this instrument's full backtest scores it
                 return i, None, trust, None
-            result = simulate(bars, path, cash=self.cash, commission=self.commission, start_index=0,
-                              fraction=fraction, slippage=self.slippage)
-            return i, objective_score(self.objective, result["equity"], cash=self.cash, bars_per_year=per_year), \
-                trust, result["equity"]
+            equity = fills.last["equity"]
+            return i, objective_score(self.objective, equity, cash=self.cash, bars_per_year=per_year), trust, equity
 
         curves, full_results = {}, {}
         for i, score, trust, equity in current().thread_map(walk, [(i,) for i in walkable]):

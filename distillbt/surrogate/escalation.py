@@ -13,6 +13,7 @@ import numpy as np
 
 from ..indicators import IndicatorBank, bank_warmup
 from .columns import frame_arrays, plan_columns, trade_inputs
+from .recorder import merged_flips
 from .trust import deficits, used_columns
 
 __all__ = ["SourceColumns", "escalation_windows", "merged_recording"]
@@ -108,8 +109,11 @@ def escalation_windows(*, plan, model, trust, recording, bank_of, episodes, sour
 
 def merged_recording(first: dict, more: dict) -> dict:
     """One configuration's recordings of two rounds as one."""
+    flips, clash = merged_flips(first.get("flips"), more.get("flips"))
     return {"episodes": first["episodes"] + more["episodes"], "state": first["state"] + more["state"],
             "target": first["target"] + more["target"],
             "bars_fed": int(first.get("bars_fed", 0)) + int(more.get("bars_fed", 0)),
             "own_sizer": more.get("own_sizer", first.get("own_sizer")),
-            "unmodelled": first.get("unmodelled") or more.get("unmodelled")}
+            "unmodelled": (first.get("unmodelled") or more.get("unmodelled")
+                           or (clash and f"{more.get('name', first.get('name'))}: {clash}")),
+            "flips": flips, "refused": int(first.get("refused", 0)) + int(more.get("refused", 0))}

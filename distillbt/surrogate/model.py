@@ -227,6 +227,24 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         path = carry_states(table, index.get(float(start_state), zero))
         return states[path]
 
+    def decide_flat(self, F) -> np.ndarray:
+        """What the tree decides at each row of ``F`` (as :meth:`walk`'s columns) when flat
+        at that row's close — no trade columns then: an opening the broker dropped for cash
+        leaves the strategy flat, whatever the walk carried."""
+        check_is_fitted(self, "tree_")
+        F = np.asarray(F)
+        X = np.zeros((len(F), len(self.walk_columns_) + 1), dtype=np.float32, order="F")
+        warm = np.zeros(len(F), dtype=bool)
+        for k, j in enumerate(self.walk_columns_):
+            if j < self._n_columns:
+                X[:, k] = F[:, j]
+                missing = np.isnan(X[:, k])
+                warm |= missing
+                X[missing, k] = 0.0
+        decided = self.states_[self.walk_leaf_state_[self.walk_tree_.apply(X)]]
+        decided[warm] = 0.0
+        return decided
+
     def _walk_trades(self, X, warm, trade, start_state, restarts) -> np.ndarray:
         """The walk of a tree that reads trade columns: flat stretches at once (the next
         entry is the next row whose flat decision moves), each trade in growing chunks whose

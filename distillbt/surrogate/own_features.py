@@ -96,11 +96,14 @@ class OwnFeatures:
         except Exception as error:  # noqa: BLE001 - the strategy's own __init__ raised
             raise InputError(f"{strategy_cls.__name__}: building its indicators failed: "
                              f"{first_line(error, with_type=True)}") from error
-        top, seen = [], set()
+        by_line: dict = {}
         for name, line in graph_lines(self._graph):
-            if "/" not in name[1:] and id(line) not in seen:  # top-level, each line once
-                seen.add(id(line))
-                top.append((name, line))
+            if "/" in name[1:]:
+                continue  # top-level lines only, each once: under the attribute holding it if
+            held = by_line.get(id(line))  # one does (``self.adx = dmi.adx``: a line the rule reads)
+            if held is None or (held[0].startswith("/") and not name.startswith("/")):
+                by_line[id(line)] = (name, line)
+        top = list(by_line.values())
         if not top:
             raise InputError(f"{strategy_cls.__name__} builds no indicator line in __init__")
         self._line = dict(top)

@@ -7,10 +7,17 @@ configuration needs before it (orders on them dropped, so it starts flat as a fu
 does) and the conventions of :mod:`distillbt.backtest`: NumpyFeed, ``PercentSizer(95)``,
 commission, ``set_checksubmit(False)``, market orders filled at the next open.
 
-The label of bar ``t`` is the sign of the position held at the *next* fed bar's close — the
-target decided at ``t``'s close, which is what :func:`distillbt.vectorised.simulate` takes; the
-state at ``t`` is the sign of the position at ``t``'s own close (the target decided at
-``t - 1``). Strategies have memory, and that state is what carries it.
+The label of bar ``t`` is the sign of the position the strategy *decided* at ``t``'s close:
+the position held plus the market orders it has pending (they fill at the next open) — the
+target :func:`distillbt.vectorised.simulate` takes. It is the next close's position unless
+the broker drops an opening for cash; the strategy then holds nothing, and the state at the
+next bar says so: the state at ``t`` is the sign of the position at ``t``'s own close.
+Strategies have memory, and that state is what carries it.
+
+A flip from long to short (or back) is sized one of two ways, recorded as ``flips``:
+``"units"`` when it keeps the units held (``close()`` then ``sell()`` under ``PercentSizer``,
+which sizes an order placed while a position is held by that position's size), ``"value"``
+when it takes the sizer's share of equity again (``order_target_percent``).
 """
 
 from __future__ import annotations
@@ -26,13 +33,16 @@ from ..errors import DistillbtError, InputError, first_line
 from ..executor import using
 from .replay import NotReplayable, ReplayCerebro
 
-__all__ = ["PositionRecorder", "record_episodes", "record_many", "NO_LABEL"]
+__all__ = ["PositionRecorder", "record_episodes", "record_many", "NO_LABEL", "merged_flips"]
 
-NO_LABEL = -9  # the last fed bar: nothing after it shows what it decided
+NO_LABEL = -9  # the last fed bar: its decision is never scored (nothing after it shows its effect)
+_MARKET = bt.Order.Market
+_BOTH_WAYS = "flips sized both ways: some keep the units held, some take the sizer's share of equity"
 
 
 class PositionRecorder(bt.Analyzer):
-    """Position size and broker value at every bar's close (warm-up included).
+    """Position size, decided position (size plus pending market orders) and broker value at
+    every bar's close (warm-up included).
 
     Under :class:`~.replay.ReplayCerebro`, which calls no analyzer's ``next``, the replay's
     own record of the cash and position at every close gives the same (``replay_safe``)."""
@@ -41,9 +51,11 @@ class PositionRecorder(bt.Analyzer):
 
     def __init__(self):
         self.positions = []
+        self.decided = []
         self.values = []
         self.unmodelled_orders: dict = {}  # order kind -> count
-        self.entry_shares: list = []  # |position value| / equity at the close of each entry bar
+        self.entry_shares: list = []  # |position value| / equity at the close of each entry from flat
+        self.flips: list = []  # per flip: (kept the units held, new position's share of equity)
         self.resized = 0  # size changes of a position held
         self._orders_seen: set = set()
 
@@ -52,19 +64,24 @@ class PositionRecorder(bt.Analyzer):
         # Bound once: this runs at every bar; the broker updates one Position object in place.
         self._position = self.strategy.broker.getposition(data)
         self._value = self.strategy.broker.getvalue
-        self._add_p, self._add_v = self.positions.append, self.values.append
+        self._add_p, self._add_v, self._add_d = self.positions.append, self.values.append, self.decided.append
+        self._pending = self.strategy.broker.pending  # BackBroker keeps this deque for the run
         self._close, self._last_size = data.close, 0.0
 
     def next(self):
         size = self._position.size
         self._add_p(size)
         self._add_v(self._value())
-        if size != self._last_size:
+        pending = self._pending
+        self._add_d(size + sum(o.size for o in pending if o.exectype == _MARKET) if pending else size)
+        last = self._last_size
+        if size != last:
             # The share of equity each new position takes, and changes of size while held:
-            # the fast path sizes every position as the sizer's share of equity.
-            if self._last_size == 0 or (size > 0) != (self._last_size > 0):
-                if size:
-                    self.entry_shares.append(abs(size) * self._close[0] / self._value())
+            # the fast path sizes an entry as the sizer's share of equity, a flip either way.
+            if size and last and (size > 0) != (last > 0):
+                self.flips.append((abs(size) == abs(last), abs(size) * self._close[0] / self._value()))
+            elif size and not last:
+                self.entry_shares.append(abs(size) * self._close[0] / self._value())
             elif size:
                 self.resized += 1
             self._last_size = size
@@ -84,15 +101,18 @@ class PositionRecorder(bt.Analyzer):
                 self.unmodelled_orders[kind] = self.unmodelled_orders.get(kind, 0) + 1
 
     def _from_replay(self, replay) -> None:
-        """:meth:`next`'s record, from the replay's sizes and values at every close."""
+        """:meth:`next`'s record, from the replay's sizes, decisions and values at every close."""
         size, value = replay["size"], replay["value"]
         close = np.asarray(self.strategy.datas[0].close.array[:len(size)], dtype=np.float64)
         before = np.concatenate(([0.0], size[:-1]))
         changed = size != before
-        opened = changed & (size != 0) & ((before == 0) | ((size > 0) != (before > 0)))
-        self.positions, self.values = size.tolist(), value.tolist()
-        self.entry_shares = (np.abs(size[opened]) * close[opened] / value[opened]).tolist()
-        self.resized = int(np.sum(changed & (size != 0) & ~opened))
+        entered = changed & (size != 0) & (before == 0)
+        flipped = changed & (size != 0) & (before != 0) & ((size > 0) != (before > 0))
+        self.positions, self.values, self.decided = size.tolist(), value.tolist(), replay["decided"].tolist()
+        self.entry_shares = (np.abs(size[entered]) * close[entered] / value[entered]).tolist()
+        self.flips = list(zip((np.abs(size[flipped]) == np.abs(before[flipped])).tolist(),
+                              (np.abs(size[flipped]) * close[flipped] / value[flipped]).tolist()))
+        self.resized = int(np.sum(changed & (size != 0) & ~entered & ~flipped))
 
     def get_analysis(self):
         replay = getattr(self.strategy, "distillbt_replay", None)
@@ -102,11 +122,13 @@ class PositionRecorder(bt.Analyzer):
         change = np.flatnonzero(np.diff(positions) != 0) + 1
         return {
             "positions": np.asarray(self.positions, dtype=np.float64),
+            "decided": np.asarray(self.decided, dtype=np.float64),
             "values": np.asarray(self.values, dtype=np.float64),
             "entries": change[positions[change] != 0],
             "exits": change[positions[change - 1] != 0],
             "unmodelled_orders": dict(self.unmodelled_orders),
             "entry_shares": np.asarray(self.entry_shares), "resized": self.resized,
+            "flips": list(self.flips),
         }
 
 
@@ -124,11 +146,14 @@ def record_episodes(configuration, episodes, which, *, warmup: int, cash: float 
     waits for the next cross.)
 
     Returns a dict: ``name``, ``episodes`` (the indices, as given), ``state`` and ``target``
-    (lists of int8 arrays, one per episode, over its scored bars; ``NO_LABEL`` where the
-    decision is unknown — the last bar), ``log_return`` (per episode, over its scored bars:
+    (lists of int8 arrays, one per episode, over its scored bars: the position held at each
+    close and the one decided there, module docstring; ``NO_LABEL`` at the last bar, whose
+    decision nothing after it shows), ``log_return`` (per episode, over its scored bars:
     for the multi-fidelity baseline), ``bars_fed``, ``seconds``, ``error`` (None),
     ``unmodelled`` (None, or one line naming what the fast path does not model: orders other
-    than market ones, resized positions, other sizes — the positions are still recorded).
+    than market ones, resized positions, other sizes — the positions are still recorded),
+    ``flips`` (how flips are sized: ``"units"``, ``"value"``, None without flips) and
+    ``refused`` (decisions the broker did not fill, an opening dropped for cash).
     Raises :class:`StrategyRunError` naming the configuration when the strategy raises.
     """
     return _record_windows(configuration, [int(i) for i in which], _windows(episodes, which, warmup), cash=cash,
@@ -155,24 +180,37 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
         raise InputError("no episodes to record")
     began = time.perf_counter()
     strategy_cls = configuration.strategy.cls
-    states, targets, rets, fed, own, unmodelled = [], [], [], 0, None, None
+    states, targets, rets, fed, own, unmodelled, flips, refused = [], [], [], 0, None, None, None, 0
     engine = ReplayCerebro  # bt.Cerebro from the first window the replay refuses on
     for time_ns, ohlcv, w, length in windows:
         arrays = feed_arrays(time_ns, *ohlcv.T)
         trade_from = arrays["datetime"][w] if w else -math.inf
-        pos, values, own, why, engine = _run(strategy_cls, configuration, arrays, trade_from, cash, commission,
-                                             timeframe, slippage, fraction, engine=engine)
-        unmodelled = unmodelled or why
+        pos, decided, values, own, why, sized, engine = _run(strategy_cls, configuration, arrays, trade_from, cash,
+                                                             commission, timeframe, slippage, fraction, engine=engine)
+        flips, clash = merged_flips(flips, sized)
+        unmodelled = unmodelled or why or (clash and f"{configuration.name}: {clash}")
         fed += len(time_ns)
         at = w + np.arange(length)
-        nxt = np.concatenate((pos[1:], [np.nan]))
         states.append(pos[at].astype(np.int8))
-        targets.append(np.where(np.isnan(nxt[at]), NO_LABEL, nxt[at]).astype(np.int8))
+        target = decided[at].astype(np.int8)
+        target[-1] = NO_LABEL
+        targets.append(target)
+        refused += int(np.sum(decided[at[:-1]] != pos[at[:-1] + 1]))
         v_end = values[at[-1]]
         rets.append(math.log(v_end / cash) if v_end > 0 else -math.inf)
     return {"name": configuration.name, "episodes": list(which), "state": states, "target": targets,
             "log_return": np.asarray(rets), "bars_fed": int(fed),
-            "seconds": time.perf_counter() - began, "error": None, "own_sizer": own, "unmodelled": unmodelled}
+            "seconds": time.perf_counter() - began, "error": None, "own_sizer": own, "unmodelled": unmodelled,
+            "flips": flips, "refused": refused}
+
+
+def merged_flips(a: str | None, b: str | None) -> tuple[str | None, str | None]:
+    """How the flips of two recordings are sized (``"units"``, ``"value"`` or None when
+    neither flips), and a reason when they are sized both ways (the fast path sizes every
+    flip of a configuration one way)."""
+    if a is None or b is None or a == b:
+        return a or b, None
+    return a, _BOTH_WAYS
 
 
 def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe, slippage=0.0, fraction=None,
@@ -197,7 +235,8 @@ def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, time
         raise DistillbtError(f"{configuration.name}: recorded {len(rec['positions'])} bars of "
                              f"{len(arrays['datetime'])} fed")
     own = strat.analyzers.distillbt_sizer.own
-    return np.sign(rec["positions"]), rec["values"], own, _unmodelled(configuration.name, rec, own, fraction), engine
+    why, flips = _unmodelled(configuration.name, rec, own, fraction)
+    return np.sign(rec["positions"]), np.sign(rec["decided"]), rec["values"], own, why, flips, engine
 
 
 #: An entry's share of equity may differ from the sizer's by the bar's move between the close
@@ -205,30 +244,35 @@ def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, time
 SIZE_TOLERANCE = 1.25
 
 
-def _unmodelled(name, rec, own, fraction) -> str | None:
+def _unmodelled(name, rec, own, fraction) -> tuple[str | None, str | None]:
     """What in one recorded run the fast path does not model, in one line, or None: orders
     other than market ones (Stop, Limit, brackets, OCO…), positions that change size while
-    held (scaling in or out), or positions that do not hold the sizer's share of equity
-    (``buy(size=…)``, ``order_target_size``, a reversal by ``close()`` then ``buy()`` sized on
-    the short's cash)."""
+    held (scaling in or out), entries that do not take the sizer's share of equity
+    (``buy(size=…)``, ``order_target_size``), flips sized both ways; and how its flips are
+    sized (``"units"``, ``"value"``, None without flips: module docstring)."""
+    kept = [k for k, _ in rec["flips"]]
+    flips = None if not kept else "units" if all(kept) else "value" if not any(kept) else "both"
     if rec["unmodelled_orders"]:
         kinds = ", ".join(f"{k} ({n})" for k, n in sorted(rec["unmodelled_orders"].items()))
-        return f"{name}: orders the fast path does not model: {kinds}"
+        return f"{name}: orders the fast path does not model: {kinds}", flips
     if rec["resized"]:
         return (f"{name}: positions change size while held ({rec['resized']} times): "
-                "the fast path does not model scaling in or out")
+                "the fast path does not model scaling in or out"), flips
+    if flips == "both":
+        return f"{name}: {_BOTH_WAYS}", flips
     if own is None:
         expected = SIZER_PERCENTS / 100.0 if fraction is None else float(fraction)
     elif own["class"] in ("PercentSizer", "AllInSizer"):
         expected = float(own["params"].get("percents", 100)) / 100.0
     else:
-        return None  # another sizer of its own: the screen sends it to the full backtest anyway
-    shares = rec["entry_shares"]
+        return None, flips  # another sizer of its own: the screen sends it to the full backtest anyway
+    # a flip that keeps its units holds whatever share the price moves gave them
+    shares = np.concatenate((rec["entry_shares"], [] if flips == "units" else [s for _, s in rec["flips"]]))
     off = shares[(shares > expected * SIZE_TOLERANCE) | (shares < expected / SIZE_TOLERANCE)]
     if len(off):
         return (f"{name}: {len(off)} of {len(shares)} positions hold {np.median(off):.0%} of equity "
-                f"where the sizer gives {expected:.0%}: sizes the fast path does not model")
-    return None
+                f"where the sizer gives {expected:.0%}: sizes the fast path does not model"), flips
+    return None, flips
 
 
 def _record_job(configuration, which, windows, cash, commission, timeframe, slippage=0.0, fraction=None):

@@ -27,7 +27,8 @@ is a ``bt.Cerebro`` whose bar loop keeps only what a strategy can observe:
   called exactly as Backtrader calls them, ``notify_cashvalue``/``notify_fund`` only when the
   strategy defines them;
 - the equity curve is the account's cash plus the position at each close (stock-like
-  commission, no leverage), recorded from the two numbers at each bar.
+  commission, no leverage), recorded from the two numbers at each bar, with the position
+  decided there (the size plus the market orders pending).
 
 What the loop does not reproduce is refused before the first bar with
 :class:`NotReplayable` (the caller runs the full backtest): more than one data feed,
@@ -251,7 +252,8 @@ def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
                          or type(a).notify_fund is not bt.Analyzer.notify_fund for a in strat.analyzers))
     position = broker.getposition(data)
     notifications = broker.notifs
-    cash_at, size_at = [0.0] * n, [0.0] * n
+    cash_at, size_at, decided_at = [0.0] * n, [0.0] * n, [0.0] * n
+    pending = broker.pending  # BackBroker keeps this deque for the run
     status = 1
     for i in range(n):
         clock.i = i
@@ -272,7 +274,9 @@ def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
         if strat._orderspending or strat._tradespending:
             strat.clear()
         cash_at[i] = broker.cash
-        size_at[i] = position.size
+        size_at[i] = size = position.size
+        # the position decided at this close: market orders pending fill at the next open
+        decided_at[i] = size + sum(o.size for o in pending if o.exectype == _MARKET) if pending else size
         if cerebro._event_stop:
             n = i + 1
             break
@@ -283,7 +287,8 @@ def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
         del broker.buy, broker.sell
     close = np.asarray(data.lines.close.array[:n], dtype=np.float64)
     strat.distillbt_replay = {"cash": np.asarray(cash_at[:n]), "size": np.asarray(size_at[:n]),
-                              "value": np.asarray(cash_at[:n]) + np.asarray(size_at[:n]) * close}
+                              "value": np.asarray(cash_at[:n]) + np.asarray(size_at[:n]) * close,
+                              "decided": np.asarray(decided_at[:n])}
 
 
 def _waiting(pending, data, bar, i) -> bool:
@@ -325,7 +330,7 @@ def _waiting(pending, data, bar, i) -> bool:
 _BUY = bt.Order.Buy
 #: BackBroker's per-bar pass and the fills whose comparisons :func:`_waiting` repeats.
 _PASS_METHODS = ("next", "_try_exec", "_try_exec_stop", "_try_exec_limit", "_try_exec_stoplimit")
-_STOP, _LIMIT, _STOP_LIMIT = bt.Order.Stop, bt.Order.Limit, bt.Order.StopLimit
+_STOP, _LIMIT, _STOP_LIMIT, _MARKET = bt.Order.Stop, bt.Order.Limit, bt.Order.StopLimit, bt.Order.Market
 
 
 def _notify_snapshot(notifications, order) -> None:

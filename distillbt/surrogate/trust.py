@@ -57,7 +57,8 @@ def used_columns(model) -> list[int]:
 
 
 def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commission=0.001, fraction=0.95,
-                   folds=3, trade_of=None, screen_trade=None, thresholds=None, screen_bars=None, give_up=False):
+                   folds=3, trade_of=None, screen_trade=None, thresholds=None, screen_bars=None, give_up=False,
+                   fill=None):
     """Fit on held-in bars, agreement and P&L gap on held-out ones, refit on all; coverage
     and rates. Returns ``(model, path, trust, evidence)`` (:class:`Evidence`: what
     :func:`walk_and_trust` needs to walk the model on another screening period).
@@ -80,8 +81,8 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
     :class:`~.trade_state.TradeInputs` and ``screen_trade()`` the screening period's; the
     training rows carry the trade the strategy really was in, the walks the one they carry.
 
-    ``thresholds`` and ``screen_bars`` (:func:`is_trusted`'s keywords; the screening
-    period's length): as :func:`walk_and_trust`'s.
+    ``thresholds``, ``screen_bars`` (:func:`is_trusted`'s keywords; the screening period's
+    length) and ``fill``: as :func:`walk_and_trust`'s.
 
     ``give_up`` (with ``thresholds``), for a caller that replays or backtests in full every
     configuration its episodes fail and asks nothing more of its surrogate: the folds stop as
@@ -104,8 +105,8 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
         if trade:  # the trade the strategy was in, bar by bar
             banks[e] = np.column_stack([banks[e], trade_columns(rec["state"][k], inputs[e], trade)])
     cols = list(range(n_cols + len(trade)))
-    column_sets, trade_cols = _column_sets(plan.features, trade)
     anonymous = {j for j, n in enumerate(plan.features) if plan.own is not None and plan.own.anonymous(n)}
+    column_sets, trade_cols = _column_sets(plan.features, trade, anonymous)
     ret_col = plan.features.index("ret:1") if "ret:1" in plan.features else None
     lengths = [len(rec["state"][k]) for k in range(len(recorded))]
 
@@ -154,7 +155,7 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
                         ret_col=ret_col, episodes=len(recorded), bars_fed=int(rec.get("bars_fed", 0)),
                         longest_hold=max(_longest_hold(st) for st in rec["state"]))
     path, trust = walk_and_trust(model, plan, evidence, screen_columns, commission=commission, fraction=fraction,
-                                 screen_trade=screen_trade, thresholds=thresholds, screen_bars=screen_bars)
+                                 screen_trade=screen_trade, thresholds=thresholds, screen_bars=screen_bars, fill=fill)
     return model, path, trust, evidence
 
 
@@ -162,14 +163,23 @@ def _held_out_walk(model, rec, banks, inputs, recorded, slices, *, n_cols, ret_c
     """``(hits, labelled bars, per-slice P&L differences, bars walked)`` of ``model`` walked over
     ``slices[j]`` of recorded episode ``recorded[j]`` (``banks[e]``: its columns), each walk
     starting from the state — and trade — the strategy really held there (see
-    :func:`fit_and_trust` for the P&L difference)."""
+    :func:`fit_and_trust` for the P&L difference), and restarting from it wherever the broker
+    did not fill what the strategy decided (an opening dropped for cash: the strategy is flat
+    at the next close; the screen's walk finds those bars by filling its own orders,
+    :func:`settled_walk`)."""
     trade = bool(inputs)
     F = np.concatenate([banks[e][sl, :n_cols] for e, sl in zip(recorded, slices)])
     starts = np.cumsum([0] + [sl.stop - sl.start for sl in slices[:-1]])
-    first_states = [_restart(rec["state"][j], inputs.get(e), sl.start) if sl.stop > sl.start else 0.0
-                    for j, (e, sl) in enumerate(zip(recorded, slices))]
+    restarts = {}
+    for j, (e, sl, at) in enumerate(zip(recorded, slices, starts.tolist())):
+        if sl.stop <= sl.start:
+            continue
+        state, target = rec["state"][j], rec["target"][j]
+        unfilled = np.flatnonzero(state[sl.start + 1:sl.stop] != target[sl.start:sl.stop - 1]) + sl.start + 1
+        for row in [sl.start, *unfilled.tolist()]:
+            restarts[at + row - sl.start] = _restart(state, inputs.get(e), row)
     held_out = _concatenated([inputs[e].rows(sl) for e, sl in zip(recorded, slices)]) if trade else None
-    walk = model.walk(F, restarts=dict(zip(starts.tolist(), first_states)), trade=held_out)
+    walk = model.walk(F, restarts=restarts, trade=held_out)
     hits = seen_bars = n_held = 0
     sums, at = [], 0
     for j, (e, sl) in enumerate(zip(recorded, slices)):
@@ -217,17 +227,21 @@ def spot_check(model, plan, rec, bank_of, *, screen_bars: int, trade_of=None, co
             "spot_episodes": len(recorded), "spot_bars": int(n_held)}
 
 
-def _column_sets(features, trade_names) -> tuple[list[list[int]], list[int]]:
-    """The columns a surrogate may read, simplest first: the strategy's own lines (without
-    them, the bank's), then with the bars the trade has been held, then with every trade
-    column, then every column; and the trade columns (of which :func:`_fit_simplest` tries
-    the fewest that suffice before a set reading several)."""
+def _column_sets(features, trade_names, anonymous=frozenset()) -> tuple[list[list[int]], list[int]]:
+    """The columns a surrogate may read, simplest first: the lines the strategy holds as it
+    reads them in ``next`` (its attributes' lines and their differences, not a bar earlier:
+    not ``anonymous``, no ``@1``), then with the bars the trade has been held; the same with
+    every own line; then the held lines with every trade column, every own line with them,
+    and every column (without own lines, the bank's first). And the trade columns (of which
+    :func:`_fit_simplest` tries the fewest that suffice, on the first set, before a set
+    reading several)."""
     own = [j for j, n in enumerate(features) if is_own(n)]
     bank = [j for j, n in enumerate(features) if not is_own(n)]
     trade = list(range(len(features), len(features) + len(trade_names)))
     held = [j for j, n in zip(trade, trade_names) if n == "trade:bars"]
     first = own or bank
-    sets = [first, first + held, first + trade, bank + own + trade]
+    now = [j for j in own if j not in anonymous and not features[j].endswith("@1")] or first
+    sets = [now, now + held, first, first + held, now + trade, first + trade, bank + own + trade]
     unique = []
     for columns in sets:
         if columns and sorted(columns) not in unique:
@@ -385,7 +399,7 @@ def _scaled_gap(sums, n_held: int, screen_bars: int) -> float | None:
 
 
 def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commission=0.001, fraction=0.95,
-                   screen_trade=None, thresholds=None, screen_bars=None):
+                   screen_trade=None, thresholds=None, screen_bars=None, fill=None):
     """``(path, trust)``: the fitted surrogate walked over the screening period whose columns
     ``screen_columns`` gives (and, for a surrogate reading trade columns, whose
     :class:`~.trade_state.TradeInputs` ``screen_trade()`` gives), and every trust signal —
@@ -403,7 +417,12 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
     for a caller that scores it by a full backtest or replay, which it gets whatever the walk
     says (the walk of a strategy that trades at every other bar costs seconds). The signals
     of the episodes — agreement, P&L gap, the transitions seen — are kept; those of the walk
-    are None."""
+    are None.
+
+    ``fill`` (``path → fills``, :func:`distillbt.vectorised.simulate` with ``reissue=True``):
+    the path returned is settled on the fills (:func:`settled_walk`), and the walk's signals
+    are those of that path; ``trust`` says ``refused`` and ``refusals_unlike``. Without it,
+    the walk as the tree carries it."""
     X, y, cands = evidence.X, evidence.y, evidence.cands
     seen = _transitions(X[:, -1], y, model.states_)
     if screen_bars is not None:
@@ -431,7 +450,13 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
         rule_gap = _rule_gap(others, F, path, r_next, trade, commission=commission, fraction=fraction)
     else:
         threshold_gap = rule_gap = None
-    prev = np.concatenate(([0.0], path[:-1]))
+    refusals = {}
+    prev = np.concatenate(([0.0], path[:-1]))  # the state each decision reads
+    if fill is not None:  # the gaps above compare walks as the trees carry them; the rest reads the settled one
+        path, fills, unlike = settled_walk(model, F, path, fill, trade=trade if model.splits_on_trade() else None)
+        refusals = dict(refused=len(fills["refused"]), refusals_unlike=unlike)
+        prev = np.concatenate(([0.0], path[:-1]))
+        prev[fills["refused"]] = 0.0  # flat there: the broker's doing, not a decision
     walked = _transitions(prev, path, model.states_)
     relied = sorted(set(np.unique(path).tolist()) | {0.0})
     # The transitions the walk relies on: out of every state it holds (it must know how to
@@ -456,8 +481,36 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
     trust.update(coverage=int(coverage), rate_ratio=min(ratios) if ratios else None,
                  rate_ratio_max=max(ratios) if ratios else None, threshold_gap=threshold_gap, rule_gap=rule_gap,
                  gaps_walked=not failed, walked=True, longest_hold_walk=_longest_hold(path),
-                 exposure_walk=float(np.mean(path != 0)) if n_screen else None)
+                 exposure_walk=float(np.mean(path != 0)) if n_screen else None, **refusals)
     return path, trust
+
+
+def settled_walk(model, F, path, fill, *, trade=None, rounds: int = 50):
+    """``(path, fills, unlike)``: the walk ``path`` over ``F`` (the screening period's
+    columns; ``trade``, its :class:`~.trade_state.TradeInputs` for a tree that reads trade
+    columns) made to agree with what the broker fills. ``fill(path)`` fills a path's orders
+    (:func:`distillbt.vectorised.simulate` with ``reissue=True``); at each bar it reports
+    ``refused`` (an opening dropped for cash) the strategy is flat, whatever the walk carried,
+    and decides from flat. Where the surrogate decides there from flat as the walk did, the
+    path stands (the target is ordered again); elsewhere the walk restarts flat at that bar
+    and is filled again, until no refused bar is decided otherwise (each round settles the
+    first disagreement for good: the fills are causal) or ``rounds`` run out — ``unlike``,
+    the refused bars still decided otherwise, is then not 0."""
+    fills = fill(path)
+    restarts: set = set()
+    for _ in range(rounds):
+        refused = fills["refused"]
+        if not len(refused) and not restarts:
+            return path, fills, 0
+        unlike = {int(r) for r, flat in zip(refused, model.decide_flat(F[refused])) if flat != path[r]}
+        kept = restarts & set(refused.tolist())
+        if not unlike and kept == restarts:
+            return path, fills, 0
+        restarts = kept | unlike
+        path = model.walk(F, start_state=0.0, restarts={r: 0.0 for r in sorted(restarts)}, trade=trade)
+        fills = fill(path)
+    refused = fills["refused"]
+    return path, fills, int(np.sum(model.decide_flat(F[refused]) != path[refused])) if len(refused) else 0
 
 
 def _episodes_judged(evidence: Evidence, n_screen: int, thresholds) -> tuple[float | None, bool]:
@@ -555,8 +608,9 @@ def failed_checks(trust, *, min_transitions, min_agreement, rate_band, max_pnl_g
     the walk relies on seen fewer than ``min_transitions`` times in the episodes),
     ``agreement`` (held-out bars), ``rates`` (exit rates of the walk against the episodes'),
     ``spot_agreement``, then each P&L gap over ``max_pnl_gap`` (``pnl_gap``,
-    ``threshold_gap``, ``rule_gap``, ``spot_gap``). Empty: trusted. A record keeps them as
-    ``trust["failed"]``, so a replayed configuration says why."""
+    ``threshold_gap``, ``rule_gap``, ``spot_gap``), then ``refusals`` (openings dropped for
+    cash the walk could not be settled on: :func:`settled_walk`). Empty: trusted. A record
+    keeps them as ``trust["failed"]``, so a replayed configuration says why."""
     failed = []  # a signal ``trust`` lacks (or holds as None) is not judged
     if trust.get("coverage") is not None and trust["coverage"] < min_transitions:
         failed.append("coverage")
@@ -569,6 +623,8 @@ def failed_checks(trust, *, min_transitions, min_agreement, rate_band, max_pnl_g
         failed.append("spot_agreement")
     failed += [k for k in ("pnl_gap", "threshold_gap", "rule_gap", "spot_gap")
                if trust.get(k) is not None and trust[k] > max_pnl_gap]
+    if trust.get("refusals_unlike"):
+        failed.append("refusals")
     return failed
 
 
