@@ -2,16 +2,12 @@ import os
 
 import pytest
 
-# Idle BLAS and OpenMP threads wait briefly, then sleep, instead of spinning. Only how idle
-# threads wait changes — not how many there are, how work is split, nor any result (an MLP
-# gradient-matching set is bit for bit the same). On this suite's two cores the spinning cost:
-# - OpenBLAS (numpy's and scipy's, two threads) spins 2^28 cycles after every call by default:
-#   one gradient@mlp distillation took 71-81 s, 27-31 s with OPENBLAS_THREAD_TIMEOUT=4 (2^4
-#   cycles, the least OpenBLAS accepts); tests/test_gradient_matching.py alone 61 CPU-s, 27;
-# - scikit-learn's libgomp (histogram boosting, k-means): a boosting fit of 0.6 s alone took
-#   10 s beside another process's (65 s once in the suite), 0.7 s with OMP_WAIT_POLICY=PASSIVE.
-# Both are read when the library loads: set here, before numpy or scikit-learn is imported, in
-# the controller before it starts the workers, which inherit them, as do their subprocesses.
+# Idle BLAS and OpenMP threads wait briefly, then sleep, instead of spinning: on this suite's
+# two cores a team spinning at its barriers takes the cores the other worker's team needs
+# (OpenBLAS spins 2^28 cycles after every call by default; 2^4 is the least it accepts). Only
+# how idle threads wait changes, not their number, how work is split, nor any result. Both
+# are read when the library loads: set here, before numpy or scikit-learn is imported, in the
+# controller before it starts the workers, which inherit them, as do their subprocesses.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

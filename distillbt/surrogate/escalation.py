@@ -116,4 +116,4 @@ def merged_recording(first: dict, more: dict) -> dict:
             "own_sizer": more.get("own_sizer", first.get("own_sizer")),
             "unmodelled": (first.get("unmodelled") or more.get("unmodelled")
                            or (clash and f"{more.get('name', first.get('name'))}: {clash}")),
-            "flips": flips, "refused": int(first.get("refused", 0)) + int(more.get("refused", 0))}
+            "flips": flips}

@@ -194,17 +194,7 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
             raise InputError(f"F must be (n, {n_columns}) columns, got {F.shape}")
         n = len(F)
         states = self.states_
-        # The used columns then the state, column-major, for the compact copy of the tree.
-        X = np.empty((n, len(self.walk_columns_) + 1), dtype=np.float32, order="F")
-        warm = np.zeros(n, dtype=bool)
-        for k, j in enumerate(self.walk_columns_):
-            if j >= n_columns:
-                X[:, k] = 0.0  # trade columns: 0 while flat, filled trade by trade
-                continue
-            X[:, k] = F[:, j]
-            missing = np.isnan(X[:, k])
-            warm |= missing
-            X[missing, k] = 0.0
+        X, warm = self._walk_matrix(F)
         index = {float(s): i for i, s in enumerate(states)}
         zero = index[0.0]
         if self.splits_on_trade():
@@ -232,18 +222,27 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         at that row's close — no trade columns then: an opening the broker dropped for cash
         leaves the strategy flat, whatever the walk carried."""
         check_is_fitted(self, "tree_")
-        F = np.asarray(F)
-        X = np.zeros((len(F), len(self.walk_columns_) + 1), dtype=np.float32, order="F")
-        warm = np.zeros(len(F), dtype=bool)
-        for k, j in enumerate(self.walk_columns_):
-            if j < self._n_columns:
-                X[:, k] = F[:, j]
-                missing = np.isnan(X[:, k])
-                warm |= missing
-                X[missing, k] = 0.0
+        X, warm = self._walk_matrix(np.asarray(F))
+        X[:, -1] = 0.0
         decided = self.states_[self.walk_leaf_state_[self.walk_tree_.apply(X)]]
         decided[warm] = 0.0
         return decided
+
+    def _walk_matrix(self, F) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, warm)``: the columns the compact tree reads, then a state column to fill,
+        column-major; trade columns 0 (flat; the walk fills them trade by trade); a NaN
+        (indicator warm-up) as 0 with its row marked in ``warm``."""
+        X = np.empty((len(F), len(self.walk_columns_) + 1), dtype=np.float32, order="F")
+        warm = np.zeros(len(F), dtype=bool)
+        for k, j in enumerate(self.walk_columns_):
+            if j >= self._n_columns:
+                X[:, k] = 0.0
+                continue
+            X[:, k] = F[:, j]
+            missing = np.isnan(X[:, k])
+            warm |= missing
+            X[missing, k] = 0.0
+        return X, warm
 
     def _walk_trades(self, X, warm, trade, start_state, restarts) -> np.ndarray:
         """The walk of a tree that reads trade columns: flat stretches at once (the next

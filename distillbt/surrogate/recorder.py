@@ -151,9 +151,8 @@ def record_episodes(configuration, episodes, which, *, warmup: int, cash: float 
     decision nothing after it shows), ``log_return`` (per episode, over its scored bars:
     for the multi-fidelity baseline), ``bars_fed``, ``seconds``, ``error`` (None),
     ``unmodelled`` (None, or one line naming what the fast path does not model: orders other
-    than market ones, resized positions, other sizes — the positions are still recorded),
-    ``flips`` (how flips are sized: ``"units"``, ``"value"``, None without flips) and
-    ``refused`` (decisions the broker did not fill, an opening dropped for cash).
+    than market ones, resized positions, other sizes — the positions are still recorded)
+    and ``flips`` (how flips are sized: ``"units"``, ``"value"``, None without flips).
     Raises :class:`StrategyRunError` naming the configuration when the strategy raises.
     """
     return _record_windows(configuration, [int(i) for i in which], _windows(episodes, which, warmup), cash=cash,
@@ -180,7 +179,7 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
         raise InputError("no episodes to record")
     began = time.perf_counter()
     strategy_cls = configuration.strategy.cls
-    states, targets, rets, fed, own, unmodelled, flips, refused = [], [], [], 0, None, None, None, 0
+    states, targets, rets, fed, own, unmodelled, flips = [], [], [], 0, None, None, None
     engine = ReplayCerebro  # bt.Cerebro from the first window the replay refuses on
     for time_ns, ohlcv, w, length in windows:
         arrays = feed_arrays(time_ns, *ohlcv.T)
@@ -195,13 +194,12 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
         target = decided[at].astype(np.int8)
         target[-1] = NO_LABEL
         targets.append(target)
-        refused += int(np.sum(decided[at[:-1]] != pos[at[:-1] + 1]))
         v_end = values[at[-1]]
         rets.append(math.log(v_end / cash) if v_end > 0 else -math.inf)
     return {"name": configuration.name, "episodes": list(which), "state": states, "target": targets,
             "log_return": np.asarray(rets), "bars_fed": int(fed),
             "seconds": time.perf_counter() - began, "error": None, "own_sizer": own, "unmodelled": unmodelled,
-            "flips": flips, "refused": refused}
+            "flips": flips}
 
 
 def merged_flips(a: str | None, b: str | None) -> tuple[str | None, str | None]:

@@ -450,13 +450,13 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
         rule_gap = _rule_gap(others, F, path, r_next, trade, commission=commission, fraction=fraction)
     else:
         threshold_gap = rule_gap = None
-    refusals = {}
-    prev = np.concatenate(([0.0], path[:-1]))  # the state each decision reads
+    refusals, refused = {}, []
     if fill is not None:  # the gaps above compare walks as the trees carry them; the rest reads the settled one
         path, fills, unlike = settled_walk(model, F, path, fill, trade=trade if model.splits_on_trade() else None)
-        refusals = dict(refused=len(fills["refused"]), refusals_unlike=unlike)
-        prev = np.concatenate(([0.0], path[:-1]))
-        prev[fills["refused"]] = 0.0  # flat there: the broker's doing, not a decision
+        refused = fills["refused"]
+        refusals = dict(refused=len(refused), refusals_unlike=unlike)
+    prev = np.concatenate(([0.0], path[:-1]))  # the state each decision reads
+    prev[refused] = 0.0  # flat where an opening was dropped: the broker's doing, not a decision
     walked = _transitions(prev, path, model.states_)
     relied = sorted(set(np.unique(path).tolist()) | {0.0})
     # The transitions the walk relies on: out of every state it holds (it must know how to
