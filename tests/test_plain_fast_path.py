@@ -142,6 +142,24 @@ class StopEntry(bt.Strategy):
             self.buy(exectype=bt.Order.Stop, price=self.data.high[0], valid=1)
         elif self.position and self.data.close[0] < self.sma[0]:
             self.close()
+
+
+class LimitEntry(bt.Strategy):
+    """A dip under a rising average bought with a limit order; out after ten bars."""
+
+    def __init__(self):
+        self.sma = bt.ind.SMA(period=30)
+        self.entered = None
+
+    def notify_order(self, order):
+        if order.status == order.Completed and order.isbuy():
+            self.entered = len(self)
+
+    def next(self):
+        if not self.position and self.sma[0] > self.sma[-1]:
+            self.buy(exectype=bt.Order.Limit, price=self.data.close[0] * 0.998, valid=1)
+        elif self.position and len(self) - self.entered >= 10:
+            self.close()
 '''
 
 
@@ -220,33 +238,50 @@ def test_orders_the_surrogate_does_not_fill_go_to_the_replay_or_the_full_backtes
 
 
 def test_replays_of_a_batch_run_dearest_first_and_each_keeps_its_own_score(candles, configs, monkeypatch):
-    """Replays go to the workers by what their recordings cost a bar, the dearest first, and
-    each record still gets its own configuration's full-backtest score. The costs are set so
-    that the dearest-first order is the batch's reverse (recording times would make the
-    order depend on the machine)."""
+    """Replays go to the workers by what their recordings cost a bar, the dearest first —
+    those of orders the fast path does not model as soon as their episodes are recorded,
+    while this process fits the others, the rest after — and each record still gets its own
+    configuration's full-backtest score. The costs are set so that the dearest-first order is
+    the batch's reverse (recording times would make the order depend on the machine)."""
     sent = []
 
     def run_many_recorded(jobs, **kw):
         jobs = list(jobs)
-        sent.extend(job.configuration.name for job in jobs)
+        sent.append([job.configuration.name for job in jobs])
         return run_many(jobs, **kw)
 
-    def costs_reversed(self):
+    def costs_reversed(self, todo):
         for k, i in enumerate(self.live):
             self.seconds_per_bar[i] = float(k)  # each configuration dearer than those before it
-        backtest_in_full(self)
+        start_ahead(self, todo)
 
-    backtest_in_full = api.PlainSurrogates.backtest_in_full
+    start_ahead = api.PlainSurrogates._start_exact_ahead
     monkeypatch.setattr(api, "run_many", run_many_recorded)
-    monkeypatch.setattr(api.PlainSurrogates, "backtest_in_full", costs_reversed)
-    batch = [configs[name] for name in ("StopEntry", "RsiNine", "VolumeDigits", "HoldSeven")]
+    monkeypatch.setattr(api.PlainSurrogates, "_start_exact_ahead", costs_reversed)
+    batch = [configs[name] for name in ("StopEntry", "RsiNine", "VolumeDigits", "HoldSeven", "LimitEntry")]
     out = screen_plain(batch, candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False,
                        min_speedup=0, n_jobs=2, spot_episodes=0, spot_holds=0)
     replayed = [(r, c) for r, c in zip(out.records, batch) if r["path"] == "replay"]
     assert {r["name"] for r, _ in replayed} >= {configs["StopEntry"].name, configs["VolumeDigits"].name}
-    assert sent == [r["name"] for r, _ in reversed(replayed)]  # the dearest (last) first
+    early = [r["name"] for r, _ in reversed(replayed) if "does not model" in r["trust"].get("reason", "")]
+    later = [r["name"] for r, _ in reversed(replayed) if r["name"] not in early]
+    assert len(early) == 2 and later  # the two order strategies, and one the surrogate was not trusted on
+    assert sent == [early, later]  # the dearest (last) first in each
+    assert out.summary["full_ahead_seconds"] > 0
     for record, config in replayed:
         assert record["score"] == pytest.approx(_full_score(candles, config), abs=1e-9), record["name"]
+
+
+def test_replays_started_ahead_change_no_record(candles, configs):
+    """Replays started while the surrogates are fitted (two workers) give every record what
+    the screen in one process (replays at the end) gives."""
+    batch = [configs[name] for name in ("StopEntry", "RsiNine", "HoldSeven", "LimitEntry")]
+    kw = dict(train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False, min_speedup=0)
+    ahead, serial = screen_plain(batch, candles, n_jobs=2, **kw), screen_plain(batch, candles, n_jobs=1, **kw)
+    assert "full_ahead_seconds" in ahead.summary and "full_ahead_seconds" not in serial.summary
+    assert [(r["name"], r["path"], r["score"]) for r in ahead.records] == \
+        [(r["name"], r["path"], r["score"]) for r in serial.records]
+    assert sum(r["path"] == "replay" for r in ahead.records) >= 2
 
 
 def test_trade_columns_follow_the_path():

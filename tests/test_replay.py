@@ -228,6 +228,47 @@ def _order_state(order) -> dict:
     return state
 
 
+class Reads(bt.Strategy):
+    """Reads at every bar what the replay answers from its clock — the position (three ways),
+    its own length and an indicator's, lines by index and by name — and trades on them."""
+
+    seen: list = []
+
+    def __init__(self):
+        self.sma = bt.ind.SMA(self.data.close, period=15)
+        self.reads = []
+
+    def next(self):
+        self.reads.append((self.position.size, self.getposition().size, self.getposition(self.data).size,
+                           len(self), len(self.data), len(self.sma), self.sma[0], self.sma[-1], self.data[0],
+                           self.data.close[-2], self.data.lines.high[0]))
+        if not self.position and self.data.close[0] > self.sma[0]:
+            self.buy()
+        elif self.position and self.data.close[0] < self.sma[0]:
+            self.sell()
+
+    def stop(self):
+        Reads.seen.append((type(self), self.reads))
+
+
+def test_the_replay_reads_what_backtrader_reads_and_gives_the_strategy_its_class_back(candles):
+    """The replay answers ``self.position``, ``getposition()``, ``len()`` and ``line[ago]``
+    from its clock (the strategy's class swapped for the run): every read, bar by bar, is
+    Backtrader's, and the strategy has its own class again when the run stops."""
+    Reads.seen.clear()
+    kw = dict(start=candles.frame.index[1_000], warmup_bars=300)
+    full = run_backtest(Reads, candles, **kw)
+    replay = run_backtest(Reads, candles, cerebro=ReplayCerebro, **kw)
+    assert replay["engine"] == "replay" and len(full["trades"]) >= 10
+    (full_class, full_reads), (replay_class, replay_reads) = Reads.seen
+    assert full_class is Reads and replay_class is Reads
+    replay_reads, full_reads = np.array(replay_reads), np.array(full_reads)
+    assert np.array_equal(replay_reads[:, :6], full_reads[:, :6])  # positions and lengths
+    # the lines: the feed's exactly, the SMA (numpy's sums against Backtrader's) to a few ulps
+    np.testing.assert_allclose(replay_reads[:, 6:], full_reads[:, 6:], rtol=1e-12, atol=0, equal_nan=True)
+    assert np.array_equal(replay_reads[:, 8:], full_reads[:, 8:])
+
+
 def test_the_replay_makes_orders_as_backtrader_does(candles):
     """Every kind of order the replay's broker makes has the state ``BuyOrder(...)`` /
     ``SellOrder(...)`` gives it (apart from its parameters, also kept as attributes)."""

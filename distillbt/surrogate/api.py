@@ -51,7 +51,9 @@ this one hold the parts: :mod:`.plan`, :mod:`.columns`, :mod:`.trust`, :mod:`.es
 7. what is not trusted, and what the surrogate does not model (Stop/Limit/bracket/OCO orders,
    other sizes), is **replayed** over the screening period (:mod:`.replay`: the strategy's own
    ``next()`` with Backtrader's broker, the full backtest's result; Backtrader's own run when
-   the replay refuses the strategy), counted in the time. With ``replay=False`` (or
+   the replay refuses the strategy), counted in the time — those of orders the surrogate
+   does not model start on the workers as soon as the base episodes show them, while this
+   process fits the others (with two or more worker processes). With ``replay=False`` (or
    ``escalate=True``) it is first **escalated** — new windows of the training period, longer
    each round, chosen where its own surrogate predicts the transitions it saw too rarely (or
    where its columns leave the range its episodes showed), recorded and refitted — and if it
@@ -76,6 +78,7 @@ Every record says which path its score came from.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -261,6 +264,40 @@ def _take_exact(record: dict, result: dict, curves: dict, full_results: dict) ->
     record.update(score=float(result["score"]), path=path, surrogate_score=record["score"])
 
 
+class _ExactAhead:
+    """Exact runs (replays or full backtests) of configurations known to need one early — the
+    orders the fast path does not model, known once their episodes are recorded — started on
+    the executor's workers from a thread of this process while it fits the others: the fits'
+    threads keep the cores only partly busy (numpy and the trees release the GIL for part of
+    their work only), and the workers would be idle meanwhile. :meth:`results` waits for the
+    runs and raises what the thread raised."""
+
+    def __init__(self, jobs: dict, executor, progress: bool):
+        self.results_: dict = {}
+        self.error: BaseException | None = None
+        self.began = time.perf_counter()
+        self.seconds = 0.0
+        order = list(jobs)
+
+        def run():
+            try:
+                out = run_many([jobs[i] for i in order], executor=executor, progress=progress)
+                self.results_ = dict(zip(order, out))
+            except BaseException as error:  # noqa: BLE001 - raised again where the results are read
+                self.error = error
+            finally:
+                self.seconds = time.perf_counter() - self.began
+
+        self.thread = threading.Thread(target=run, name="distillbt-exact-ahead", daemon=True)
+        self.thread.start()
+
+    def results(self) -> dict:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.results_
+
+
 class PlainSurrogates:
     """One batch of :func:`screen_plain`: what its stages share (plans, records, episodes,
     column caches, fitted surrogates, curves, timings) and the stages themselves, in the order
@@ -310,6 +347,7 @@ class PlainSurrogates:
         self.escalations = 0
         self.direct_full: list[int] = []
         self.seconds_per_bar: dict = {}  # i -> what its recording cost per Backtrader bar fed
+        self.ahead: _ExactAhead | None = None  # exact runs started while this process fits
 
     # -- the stages -------------------------------------------------------------------------
     def run(self, episodes=None) -> PlainScreen:
@@ -495,11 +533,7 @@ class PlainSurrogates:
         self.columns.episodes = self.eps
         jobs = [(i, which) for i, which in jobs if which]
         if jobs:
-            out = record_many([(self.plans[i].configuration, which, self.plans[i].warmup) for i, which in jobs],
-                              self.eps, cash=self.cash, commission=self.commission,
-                              timeframe=self.candles.timeframe, n_jobs=self.n_jobs, backend=self.backend,
-                              progress=self.progress, desc="spot check", slippage=self.slippage,
-                              fraction=self.fraction)
+            out = self._record_many(jobs, "spot check")
 
             def check(i, rec):
                 clash = merged_flips(self.flips.get(i), rec.get("flips"))[1]
@@ -548,23 +582,54 @@ class PlainSurrogates:
         t0 = time.perf_counter()
         if still and (self.full_fallback or self.direct_full):
             todo = still if self.full_fallback else self.direct_full
-            # The dearest first (by what its recording cost a bar): the workers then finish
-            # together, not with one long replay started last while the others wait.
-            order = sorted(todo, key=lambda i: -self.seconds_per_bar.get(i, 0.0))
+            ahead = self.ahead.results() if self.ahead is not None else {}
+            order = self._dearest_first([i for i in todo if i not in ahead])
             log.info("%d configuration(s) get a full backtest (%d short history, %d not trusted after escalation)",
                      len(todo), len(self.direct_full), len(todo) - len(self.direct_full))
-            # the screen's one baseline: bounded warm-up per configuration (distillbt.baseline)
-            jobs = [BacktestJob(self.plans[i].configuration, self.candles, cash=self.cash, commission=self.commission,
-                                start=self.frame.index[self.s_start], end=self.frame.index[self.s_stop - 1],
-                                warmup_bars=full_warmup([self.plans[i]], self.s_start), record_equity=True,
-                                objective=self.objective, slippage=self.slippage, fraction=self.fraction,
-                                cerebro=self.cerebro)
-                    for i in order]
-            results = dict(zip(order, run_many(jobs, n_jobs=self.n_jobs, backend=self.backend,
-                                               progress=self.progress)))
+            results = dict(zip(order, run_many([self._exact_job(i) for i in order], n_jobs=self.n_jobs,
+                                               backend=self.backend, progress=self.progress)))
+            results.update(ahead)
             for i in todo:
                 _take_exact(self.records[i], results[i], self.curves, self.full_results)
         self.timings["full_seconds"] = time.perf_counter() - t0
+        if self.ahead is not None:
+            self.timings["full_ahead_seconds"] = self.ahead.seconds
+
+    def _exact_job(self, i) -> BacktestJob:
+        """Configuration ``i``'s exact run over the screening period: the screen's one baseline,
+        with a bounded warm-up (:mod:`distillbt.baseline`), replayed or in Backtrader's loop."""
+        return BacktestJob(self.plans[i].configuration, self.candles, cash=self.cash, commission=self.commission,
+                           start=self.frame.index[self.s_start], end=self.frame.index[self.s_stop - 1],
+                           warmup_bars=full_warmup([self.plans[i]], self.s_start), record_equity=True,
+                           objective=self.objective, slippage=self.slippage, fraction=self.fraction,
+                           cerebro=self.cerebro)
+
+    def _dearest_first(self, todo) -> list:
+        """``todo`` by what its recording cost a Backtrader bar, dearest first: the workers then
+        finish together, not with one long run started last while the others wait."""
+        return sorted(todo, key=lambda i: -self.seconds_per_bar.get(i, 0.0))
+
+    def _start_exact_ahead(self, todo) -> None:
+        """The exact runs of ``todo`` (configurations whose score can only come from one) on the
+        workers now, while this process fits the others (:class:`_ExactAhead`) — with worker
+        processes to spare (loky or Dask, more than one) and the full fallback on; once per batch."""
+        executor = current()
+        if (not todo or self.ahead is not None or not self.full_fallback or executor is None
+                or executor.backend not in ("loky", "dask") or executor.workers < 2):
+            return
+        self.ahead = _ExactAhead({i: self._exact_job(i) for i in self._dearest_first(todo)}, executor,
+                                 progress=self.progress)
+
+    def _record_many(self, jobs_, desc) -> list:
+        """``record_many`` of ``(i, episodes)`` jobs on the executor's workers, once the exact
+        runs started ahead are done with them (one pool: a second map meanwhile would start
+        fresh worker processes)."""
+        if self.ahead is not None:
+            self.ahead.results()
+        return record_many([(self.plans[i].configuration, which, self.plans[i].warmup) for i, which in jobs_],
+                           self.eps, cash=self.cash, commission=self.commission, timeframe=self.candles.timeframe,
+                           n_jobs=self.n_jobs, backend=self.backend, progress=self.progress, desc=desc,
+                           slippage=self.slippage, fraction=self.fraction)
 
     # -- recording and fitting --------------------------------------------------------------
     def record_and_fit(self, jobs_, desc, merge=None):
@@ -576,10 +641,7 @@ class PlainSurrogates:
         ``merge(i, recording)`` combines a new recording with what ``i`` had. Writes scores,
         trust and curves; returns ``{i: recording}`` and the seconds of both steps."""
         t0 = time.perf_counter()
-        jobs = [(self.plans[i].configuration, which, self.plans[i].warmup) for i, which in jobs_]
-        out = record_many(jobs, self.eps, cash=self.cash, commission=self.commission,
-                          timeframe=self.candles.timeframe, n_jobs=self.n_jobs, backend=self.backend,
-                          progress=self.progress, desc=desc, slippage=self.slippage, fraction=self.fraction)
+        out = self._record_many([(i, which) for i, which in jobs_], desc)
         arrived = {i: rec if rec.get("error") or merge is None else merge(i, rec) for (i, _), rec in zip(jobs_, out)}
         for (i, _), rec in zip(jobs_, out):
             if not rec.get("error") and rec.get("bars_fed"):
@@ -588,6 +650,7 @@ class PlainSurrogates:
             if rec.get("unmodelled"):  # Stop, Limit, brackets…: its full backtest scores it
                 self.records[i].update(score=None, trust={"trusted": False, "reason": rec["unmodelled"]})
                 self.models.pop(i, None)
+        self._start_exact_ahead([i for i, rec in arrived.items() if rec.get("unmodelled")])
         t1 = time.perf_counter()
         todo = [(i, rec) for i, rec in arrived.items()
                 if not rec.get("error") and not rec.get("unmodelled") and self._sizing_mirrored(i, rec)]
@@ -745,7 +808,9 @@ class PlainSurrogates:
                            "max": float(np.max(agreements)), "n": len(agreements)} if agreements else None),
             "coverage": ({"min": int(np.min(coverages)), "median": float(np.median(coverages)),
                           "max": int(np.max(coverages))} if coverages else None),
-            "surrogate_seconds": sum(v for k, v in self.timings.items() if k != "full_seconds"),
+            # the phases one after the other (the exact runs started ahead overlap fit_eval and after)
+            "surrogate_seconds": sum(v for k, v in self.timings.items() if k not in ("full_seconds",
+                                                                                  "full_ahead_seconds")),
             **self.timings, "total_seconds": time.perf_counter() - self.began,
             "regimes": list(eps.regime_names),
         }

@@ -139,13 +139,16 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
             raise InputError("no training rows")
         self.tree_ = DecisionTreeClassifier(max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf,
                                             random_state=self.random_state)
+        # X is checked above and float32 without NaN here: scikit-learn's own input checks
+        # (check_input=False skips them) would only copy it again, at every one of the many
+        # fits a screen makes
         if self.columns is None:
-            self.tree_.fit(np.nan_to_num(X, nan=0.0), y, sample_weight=sample_weight)
+            self.tree_.fit(np.nan_to_num(X, nan=0.0), y, sample_weight=sample_weight, check_input=False)
         else:
             # Fitted on the allowed columns only (a tree's cost grows with its columns), then
             # its nodes renumbered to X's columns: it reads X as if fitted on all of it.
             allowed = np.asarray(sorted(set(int(j) for j in self.columns) - {X.shape[1] - 1}) + [X.shape[1] - 1])
-            self.tree_.fit(np.nan_to_num(X[:, allowed], nan=0.0), y, sample_weight=sample_weight)
+            self.tree_.fit(np.nan_to_num(X[:, allowed], nan=0.0), y, sample_weight=sample_weight, check_input=False)
             t = self.tree_.tree_
             internal = t.children_left >= 0
             t.feature[internal] = allowed[t.feature[internal]]
@@ -159,7 +162,10 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         check_is_fitted(self, "tree_")
-        return self.tree_.predict(np.nan_to_num(np.asarray(X, dtype=np.float32), nan=0.0))
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise InputError(f"X must be (n, {self.n_features_in_}), got {X.shape}")
+        return self.tree_.predict(np.nan_to_num(X, nan=0.0), check_input=False)
 
     def splits_on_state(self) -> bool:
         t = self.tree_.tree_
@@ -324,7 +330,7 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         internal = np.flatnonzero(t.children_left >= 0)
         if len(internal) == 0:
             return 0
-        path = self.tree_.decision_path(X).tocsc()
+        path = self.tree_.decision_path(np.asarray(X, dtype=np.float32), check_input=False).tocsc()
         moved, baseline, X32, leaf_class = 0, None, None, None
         for node in internal:
             f = int(t.feature[node])

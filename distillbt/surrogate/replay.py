@@ -22,10 +22,15 @@ is a ``bt.Cerebro`` whose bar loop keeps only what a strategy can observe:
   for a strategy that places an order every bar;
 - a line read by name (``self.data.close``, ``self.bands.top``) is found once, not through
   ``LineSeries.__getattr__`` at every read, and the feed's ``datetime.datetime(ago)`` is
-  converted once per bar (:func:`_pin_line_names`, :func:`_remember_datetimes`);
+  converted once per bar, its ``date2num`` once per value (:func:`_pin_line_names`,
+  :func:`_remember_datetimes`, :func:`_remember_date_numbers`);
+- ``line[ago]``, ``indicator[ago]``, ``len(self)``, ``self.position`` and
+  ``self.getposition()`` are answered from the clock and the broker's position object in one
+  step, not through Backtrader's chain of calls (:func:`_serve_from_clock`; the strategy has
+  its own class again once the loop ends);
 - the strategy's ``notify_order``/``notify_trade``, ``prenext``/``nextstart``/``next`` are
-  called exactly as Backtrader calls them, ``notify_cashvalue``/``notify_fund`` only when the
-  strategy defines them;
+  called exactly as Backtrader calls them, ``notify_cashvalue``/``notify_fund`` (and the
+  value they carry) only when the strategy or an analyzer listens to them;
 - the equity curve is the account's cash plus the position at each close (stock-like
   commission, no leverage), recorded from the two numbers at each bar, with the position
   decided there (the size plus the market orders pending).
@@ -76,10 +81,15 @@ def _clocked_class(cls, clock: _Clock, cache: dict):
         def ignore(self, value):
             pass
 
-        out = type(cls)(f"Clocked{cls.__name__}", (cls,), {
-            "idx": property(idx, ignore), "lencount": property(length, ignore),
-            "advance": _no_move, "forward": _no_move, "rewind": _no_move, "backwards": _no_move,
-            "home": _no_move, "__module__": __name__})
+        namespace = {"idx": property(idx, ignore), "lencount": property(length, ignore),
+                     "advance": _no_move, "forward": _no_move, "rewind": _no_move, "backwards": _no_move,
+                     "home": _no_move, "__module__": __name__}
+        # line[0] and len(line), a few reads a bar each: straight from the clock
+        if cls.__getitem__ is btlb.LineBuffer.__getitem__:
+            namespace["__getitem__"] = lambda self, ago, clock=clock: self.array[clock.i + ago]
+        if cls.__len__ is btlb.LineBuffer.__len__:
+            namespace["__len__"] = length
+        out = type(cls)(f"Clocked{cls.__name__}", (cls,), namespace)
         cache[cls] = out
     return out
 
@@ -108,15 +118,27 @@ class ReplayCerebro(bt.Cerebro):
         cache: dict = {}
         for buf in _all_buffers(strat, nodes):
             buf.__class__ = _clocked_class(type(buf), clock, cache)
-        for owner in [*strat.datas, strat, *(node for _, node in nodes)]:
+        owners = [*strat.datas, strat, *(node for _, node in nodes)]
+        for owner in owners:
             _pin_line_names(owner)
         _remember_datetimes(data.lines.datetime, clock)
+        _remember_date_numbers(data)
         dt_line = strat.lines.datetime
         dt_line.array = list(data.lines.datetime.array)  # the strategy's clock is the feed's
         for line in strat.lines:
             if line is not dt_line and len(line.array) < n:
                 line.array = [math.nan] * n
-        _replay(self, strat, data, clock, n)
+        clocked = set(cache.values())
+        served = [(owner, _serve_from_clock(owner, clock, clocked, strat.broker.getposition(data), data))
+                  for owner in dict.fromkeys(owners)]
+        try:
+            _replay(self, strat, data, clock, n)
+        finally:
+            for owner, cls in served:
+                if cls is not None:
+                    owner.__class__ = cls
+                    for name in _SERVED_ATTRIBUTES:
+                        vars(owner).pop(name, None)
 
 
 
@@ -131,6 +153,70 @@ def _pin_line_names(owner) -> None:
     for name in owner.lines.getlinealiases():
         if name and name not in vars(owner) and not hasattr(type(owner), name):
             vars(owner)[name] = getattr(owner.lines, name)
+
+
+#: Per class: the subclass whose first line and length are read from the replay's clock.
+_SERVED_CLASSES: dict = {}
+
+
+def _serve_from_clock(owner, clock: _Clock, clocked: set, position, data):
+    """``owner[0]``, ``len(owner)`` (and for the strategy ``self.position``,
+    ``self.getposition()``) answered from the clock and the broker's position object, the
+    values Backtrader's chain of calls (``LineSeries`` → ``Lines`` → ``LineBuffer``;
+    ``Strategy.getposition`` → ``BackBroker.getposition``) returns, in one step: a strategy
+    reads them a few times a bar. ``owner``'s class becomes a subclass that changes only those
+    (made without Backtrader's metaclass, whose work its class has done already) when its
+    class keeps Backtrader's own; returns the class to restore after the run, or None."""
+    cls = type(owner)
+    if not isinstance(owner, bt.LineSeries) or type(owner.lines[0]) not in clocked:
+        return None
+    served = _SERVED_CLASSES.get(cls)
+    if served is None:
+        namespace = {"__module__": cls.__module__}
+        if cls.__getitem__ is bt.LineSeries.__getitem__:
+            namespace["__getitem__"] = _first_line_now
+        if cls.__len__ is bt.LineSeries.__len__:
+            namespace["__len__"] = _bars_so_far
+        if isinstance(owner, bt.Strategy) and cls.getposition is bt.Strategy.getposition \
+                and cls.position is bt.Strategy.position:
+            namespace["getposition"] = _main_position
+            namespace["position"] = property(_main_position)
+        served = _SERVED_CLASSES[cls] = type.__new__(type(cls), cls.__name__, (cls,), namespace)
+    vars(owner).update(zip(_SERVED_ATTRIBUTES, (owner.lines[0], clock, data, position)))
+    owner.__class__ = served
+    return cls
+
+
+_SERVED_ATTRIBUTES = ("_replay_line0", "_replay_clock", "_replay_data", "_replay_position")
+
+
+def _first_line_now(self, ago):
+    return self._replay_line0.array[self._replay_clock.i + ago]
+
+
+def _bars_so_far(self):
+    return self._replay_clock.i + 1
+
+
+def _main_position(self, data=None, broker=None):
+    if (data is None or data is self._replay_data) and (broker is None or broker is self.broker):
+        return self._replay_position
+    return bt.Strategy.getposition(self, data, broker)
+
+
+def _remember_date_numbers(data) -> None:
+    """``data.date2num(dt)`` converted once per ``dt``: every order made asks for the number of
+    its session's end, the same for every bar of a day."""
+    convert = data.date2num
+    found: dict = {}
+
+    def date2num(dt):
+        value = found.get(dt)
+        if value is None:
+            value = found[dt] = convert(dt)
+        return value
+
+    data.date2num = date2num
 
 
 def _remember_datetimes(line, clock: _Clock) -> None:
@@ -219,14 +305,6 @@ def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
     broker_class = type(broker)
     skip_waiting = all(getattr(broker_class, m) is getattr(bt.BackBroker, m) for m in _PASS_METHODS)
 
-    def next_when_busy(i):
-        if broker._toactivate or broker._cash_addition or broker._userhist or (
-                broker.pending and not (skip_waiting and _waiting(broker.pending, data, bar, i))):
-            broker_next()
-            stale[0] = False
-        else:
-            stale[0] = True
-
     # The broker hands each notification a copy of the order (its state at that moment):
     # Backtrader's own Order.clone, through copy.copy, costs ~20 µs; this is the same copy.
     quick_notify = broker_class.notify is bt.BackBroker.notify
@@ -247,22 +325,34 @@ def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
 
     broker.get_value = broker.getvalue = get_value
     cls = type(strat)
+    analyzers = [*strat.analyzers, *strat._slave_analyzers]
     wants_cash = (_overrides(cls, "notify_cashvalue") or _overrides(cls, "notify_fund")
-                  or any(type(a).notify_cashvalue is not bt.Analyzer.notify_cashvalue
-                         or type(a).notify_fund is not bt.Analyzer.notify_fund for a in strat.analyzers))
+                  or any(_wants_cash(a) for a in analyzers))
+    # Strategy._notify also tells everyone the cash and value each time: when nobody listens,
+    # only the orders and trades are notified (the value is computed when someone asks for it)
+    notify = (strat._notify if wants_cash or _overrides(cls, "_notify")
+              else functools.partial(_notify_orders_and_trades, strat, analyzers))
     position = broker.getposition(data)
     notifications = broker.notifs
     cash_at, size_at, decided_at = [0.0] * n, [0.0] * n, [0.0] * n
-    pending = broker.pending  # BackBroker keeps this deque for the run
+    # BackBroker keeps these queues for the run (made in its start)
+    pending, to_activate, cash_additions, history = (broker.pending, broker._toactivate, broker._cash_addition,
+                                                     broker._userhist)
     status = 1
     for i in range(n):
         clock.i = i
-        next_when_busy(i)
+        # the broker's pass, on the bars it has something to do
+        if to_activate or cash_additions or history or (
+                pending and not (skip_waiting and _waiting(pending, data, bar, i))):
+            broker_next()
+            stale[0] = False
+        else:
+            stale[0] = True
         while notifications:
             order = notifications.popleft()
             (order.owner or strat)._addnotification(order, quicknotify=False)
         if strat._orderspending or strat._tradespending or wants_cash:
-            strat._notify()
+            notify()
         if status >= 0:
             status = strat._getminperstatus()
         if status < 0:
@@ -386,6 +476,30 @@ def _place(broker, cls, owner, data, size, price=None, plimit=None, exectype=Non
     order.addinfo(**kwargs)
     broker._ocoize(order, oco)
     return broker.submit(order, check=_checksubmit)
+
+
+def _wants_cash(analyzer) -> bool:
+    """Whether ``analyzer`` or one of its children listens to the cash and value."""
+    kind = type(analyzer)
+    return (kind.notify_cashvalue is not bt.Analyzer.notify_cashvalue or kind.notify_fund is not bt.Analyzer.notify_fund
+            or any(_wants_cash(child) for child in analyzer._children))
+
+
+def _notify_orders_and_trades(strat, analyzers) -> None:
+    """``Strategy._notify`` for a run where nobody listens to the cash and value: the pending
+    orders and trades, to the strategy and its analyzers, in Backtrader's order."""
+    for order in strat._orderspending:
+        if order.exectype != _HISTORICAL or order.histnotify:
+            strat.notify_order(order)
+        for analyzer in analyzers:
+            analyzer._notify_order(order)
+    for trade in strat._tradespending:
+        strat.notify_trade(trade)
+        for analyzer in analyzers:
+            analyzer._notify_trade(trade)
+
+
+_HISTORICAL = bt.Order.Historical
 
 
 def _overrides(cls, name: str) -> bool:

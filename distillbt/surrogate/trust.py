@@ -583,7 +583,7 @@ def _threshold_gap(model, X, cands, F, path, r_next, *, commission, fraction, tr
         if any(abs(thr - c) < 1e-12 for c in cands.get(f, ())):
             continue  # snapped to the column's natural boundary
         if reach is None:
-            reach = model.tree_.decision_path(Xf).tocsc()
+            reach = model.tree_.decision_path(Xf, check_input=False).tocsc()
         rows = reach.indices[reach.indptr[node]:reach.indptr[node + 1]]
         vals = Xf[rows, f]
         left, right = vals[vals <= thr], vals[vals > thr]
