@@ -149,17 +149,21 @@ class LimitEntry(bt.Strategy):
 
     def __init__(self):
         self.sma = bt.ind.SMA(period=30)
-        self.entered = None
+        self.entered = self.order = None
 
     def notify_order(self, order):
+        if not order.alive():
+            self.order = None
         if order.status == order.Completed and order.isbuy():
             self.entered = len(self)
 
     def next(self):
-        if not self.position and self.sma[0] > self.sma[-1]:
-            self.buy(exectype=bt.Order.Limit, price=self.data.close[0] * 0.998, valid=1)
+        if self.order:
+            self.cancel(self.order)  # a limit lives one bar
+        elif not self.position and self.sma[0] > self.sma[-1]:
+            self.order = self.buy(exectype=bt.Order.Limit, price=self.data.close[0] * 0.998)
         elif self.position and len(self) - self.entered >= 10:
-            self.close()
+            self.order = self.close()
 '''
 
 
@@ -272,16 +276,19 @@ def test_replays_of_a_batch_run_dearest_first_and_each_keeps_its_own_score(candl
         assert record["score"] == pytest.approx(_full_score(candles, config), abs=1e-9), record["name"]
 
 
-def test_replays_started_ahead_change_no_record(candles, configs):
-    """Replays started while the surrogates are fitted (two workers) give every record what
-    the screen in one process (replays at the end) gives."""
+@pytest.mark.parametrize("backend", ["loky", "dask"])
+def test_replays_started_ahead_change_no_record(candles, configs, backend):
+    """Replays started while the surrogates are fitted (two workers, processes or a Dask
+    cluster) give every record what the screen in one process (replays at the end) gives."""
     batch = [configs[name] for name in ("StopEntry", "RsiNine", "HoldSeven", "LimitEntry")]
     kw = dict(train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False, min_speedup=0)
-    ahead, serial = screen_plain(batch, candles, n_jobs=2, **kw), screen_plain(batch, candles, n_jobs=1, **kw)
+    ahead = screen_plain(batch, candles, n_jobs=2, backend=backend, **kw)
+    serial = screen_plain(batch, candles, n_jobs=1, **kw)
     assert "full_ahead_seconds" in ahead.summary and "full_ahead_seconds" not in serial.summary
     assert [(r["name"], r["path"], r["score"]) for r in ahead.records] == \
         [(r["name"], r["path"], r["score"]) for r in serial.records]
     assert sum(r["path"] == "replay" for r in ahead.records) >= 2
+    assert ahead.records[-1]["path"] == "replay" and ahead.records[-1]["score"] != 0.0  # LimitEntry trades
 
 
 def test_trade_columns_follow_the_path():

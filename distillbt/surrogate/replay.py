@@ -168,8 +168,8 @@ def _serve_from_clock(owner, clock: _Clock, clocked: set, position, data):
     (made without Backtrader's metaclass, whose work its class has done already) when its
     class keeps Backtrader's own; returns the class to restore after the run, or None."""
     cls = type(owner)
-    if not isinstance(owner, bt.LineSeries) or type(owner.lines[0]) not in clocked:
-        return None
+    if not isinstance(owner, bt.LineSeries) or not owner.lines.fullsize() or type(owner.lines[0]) not in clocked:
+        return None  # no line of its own, or one the clock does not serve
     served = _SERVED_CLASSES.get(cls)
     if served is None:
         namespace = {"__module__": cls.__module__}
