@@ -239,15 +239,16 @@ def _judge(trust: dict, thresholds: dict) -> None:
 
 
 class _Fills:
-    """``path → simulate(bars, path, **options)``, keeping the last result (that of the path
-    a walk settles on)."""
+    """``path → simulate(bars, path, **options)``; asked again for the path it filled last (the
+    one a walk settled on), it gives that result without simulating again."""
 
     def __init__(self, bars, **options):
-        self.bars, self.options, self.last = bars, options, None
+        self.bars, self.options, self._last = bars, options, (None, None)
 
     def __call__(self, path) -> dict:
-        self.last = simulate(self.bars, path, **self.options)
-        return self.last
+        if self._last[0] is not path:
+            self._last = (path, simulate(self.bars, path, **self.options))
+        return self._last[1]
 
 
 def _take_exact(record: dict, result: dict, curves: dict, full_results: dict) -> None:
@@ -317,6 +318,9 @@ class PlainSurrogates:
         self.t_start, self.t_stop = (int(x) for x in train)
         if not (0 <= self.t_start < self.t_stop <= self.s_start < self.s_stop <= len(self.frame)):
             raise InputError(f"periods must be ordered inside the candles: train {train}, screen {screen}")
+        #: the screening period's bars, which every walk's orders are filled on
+        self.screen_bars = {k: self.frame[k].to_numpy()[self.s_start:self.s_stop]
+                            for k in ("open", "high", "low", "close")}
         self.seed, self.n_jobs, self.backend, self.progress = seed, n_jobs, backend, progress
         self.cash, self.commission = cash, commission
         self.objective, self.slippage = objective, slippage
@@ -688,8 +692,7 @@ class PlainSurrogates:
 
     def _fit_eval(self, i, rec):
         plan = self.plans[i]
-        bars = {k: self.frame[k].to_numpy()[self.s_start:self.s_stop] for k in ("open", "high", "low", "close")}
-        fills = self._fills(i, bars)
+        fills = self._fills(i, self.screen_bars)
         try:
             model, path, trust, evidence = fit_and_trust(rec, plan, self.columns.bank_of(plan),
                                                          self.columns.screen_columns_of(plan),
@@ -706,7 +709,7 @@ class PlainSurrogates:
         _judge(trust, self.thresholds)
         if path is None:  # its episodes fail it (or it was given up on): its replay or full backtest scores it
             return i, None, trust, None if model is None else (model, None, evidence, None)
-        equity = fills.last["equity"]
+        equity = fills(path)["equity"]
         score = objective_score(self.objective, equity, cash=self.cash,
                                 bars_per_year=bars_per_year(self.candles.timeframe, self.frame.index))
         return i, score, trust, (model, equity, evidence, path)
@@ -758,7 +761,7 @@ class PlainSurrogates:
             _judge(trust, self.thresholds)
             if path is None:  # its episodes fail it here: this instrument's full backtest scores it
                 return i, None, trust, None
-            equity = fills.last["equity"]
+            equity = fills(path)["equity"]
             return i, objective_score(self.objective, equity, cash=self.cash, bars_per_year=per_year), trust, equity
 
         curves, full_results = {}, {}

@@ -31,12 +31,11 @@ import numpy as np
 from ..backtest import SIZER_PERCENTS, StrategyRunError, feed_arrays, run_cerebro
 from ..errors import DistillbtError, InputError, first_line
 from ..executor import using
-from .replay import NotReplayable, ReplayCerebro
+from .replay import NotReplayable, ReplayCerebro, pending_market_size
 
 __all__ = ["PositionRecorder", "record_episodes", "record_many", "NO_LABEL", "merged_flips"]
 
 NO_LABEL = -9  # the last fed bar: its decision is never scored (nothing after it shows its effect)
-_MARKET = bt.Order.Market
 _BOTH_WAYS = "flips sized both ways: some keep the units held, some take the sizer's share of equity"
 
 
@@ -73,7 +72,7 @@ class PositionRecorder(bt.Analyzer):
         self._add_p(size)
         self._add_v(self._value())
         pending = self._pending
-        self._add_d(size + sum(o.size for o in pending if o.exectype == _MARKET) if pending else size)
+        self._add_d(size + pending_market_size(pending) if pending else size)
         last = self._last_size
         if size != last:
             # The share of equity each new position takes, and changes of size while held:

@@ -54,7 +54,7 @@ from backtrader import metabase as btmb
 from ..errors import EngineUnsupported
 from .own_lines import GraphEvaluator, NotVectorised, backtrader_pass, graph_nodes, node_lines
 
-__all__ = ["ReplayCerebro", "NotReplayable"]
+__all__ = ["ReplayCerebro", "NotReplayable", "pending_market_size"]
 
 
 class NotReplayable(EngineUnsupported):
@@ -207,16 +207,7 @@ def _main_position(self, data=None, broker=None):
 def _remember_date_numbers(data) -> None:
     """``data.date2num(dt)`` converted once per ``dt``: every order made asks for the number of
     its session's end, the same for every bar of a day."""
-    convert = data.date2num
-    found: dict = {}
-
-    def date2num(dt):
-        value = found.get(dt)
-        if value is None:
-            value = found[dt] = convert(dt)
-        return value
-
-    data.date2num = date2num
+    data.date2num = functools.cache(data.date2num)
 
 
 def _remember_datetimes(line, clock: _Clock) -> None:
@@ -366,7 +357,7 @@ def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
         cash_at[i] = broker.cash
         size_at[i] = size = position.size
         # the position decided at this close: market orders pending fill at the next open
-        decided_at[i] = size + sum(o.size for o in pending if o.exectype == _MARKET) if pending else size
+        decided_at[i] = size + pending_market_size(pending) if pending else size
         if cerebro._event_stop:
             n = i + 1
             break
@@ -379,6 +370,12 @@ def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
     strat.distillbt_replay = {"cash": np.asarray(cash_at[:n]), "size": np.asarray(size_at[:n]),
                               "value": np.asarray(cash_at[:n]) + np.asarray(size_at[:n]) * close,
                               "decided": np.asarray(decided_at[:n])}
+
+
+def pending_market_size(pending) -> float:
+    """The signed size of the market orders in the broker's ``pending`` queue: they fill at the
+    next open, so the position decided at a close is the size held plus this."""
+    return sum(o.size for o in pending if o.exectype == _MARKET)
 
 
 def _waiting(pending, data, bar, i) -> bool:
