@@ -130,6 +130,7 @@ def simulate(
     slippage: float = 0.0,
     reversal: str = "value",
     reissue: bool = False,
+    exits=None,
 ) -> dict:
     """The equity path Backtrader produces for per-bar targets (conventions: module docstring).
 
@@ -161,6 +162,11 @@ def simulate(
     reissue : bool
         After an opening dropped for cash, order the unchanged target again at the next
         close (from flat), as a strategy that decides from the position it holds does.
+    exits : (bars, prices), optional
+        Positions closed *inside* a bar by a protective order (a stop, a take-profit limit, a
+        trailing stop: :mod:`distillbt.protective` finds where Backtrader fills them): at bar
+        ``f`` the position held is closed at ``price``; the target decided at ``f``'s close is
+        then ordered from flat. ``bars`` increasing, after ``start_index``.
 
     Returns
     -------
@@ -207,13 +213,28 @@ def simulate(
     if not np.isin(target, (-1.0, 0.0, 1.0)).all():
         raise InputError("positions must hold only -1, 0 and +1")
 
-    # Orders: every change of target, decided at a close, filled at the next bar's open.
+    exit_bars, exit_prices = _exits(exits, start, n)
+
+    # Orders: every change of target, decided at a close, filled at the next bar's open; the
+    # position is flat at the close of a bar a protective order closed it in.
     previous = np.concatenate(([0.0], target[:-1]))
+    previous[exit_bars - start] = 0.0
     signal_bars = np.flatnonzero(target != previous) + start
     signal_bars = signal_bars[signal_bars < n - 1]
-    fills = _chain(c, prices, signal_bars, target[signal_bars - start], cash=cash, commission=commission,
+    goals = target[signal_bars - start]
+    fixed = None
+    if len(exit_bars):
+        # An exit at bar f is an order to go flat, decided "at f - 1" (it fills in bar f) at
+        # its own price; it never meets a market order (the walk stops a trade's exits where
+        # the strategy orders anything else).
+        fixed = np.concatenate((np.full(len(signal_bars), np.nan), exit_prices))
+        signal_bars = np.concatenate((signal_bars, exit_bars - 1))
+        goals = np.concatenate((goals, np.zeros(len(exit_bars))))
+        order = np.argsort(signal_bars, kind="stable")
+        signal_bars, goals, fixed = signal_bars[order], goals[order], fixed[order]
+    fills = _chain(c, prices, signal_bars, goals, cash=cash, commission=commission,
                    fraction=fraction, keep_units=reversal == "units",
-                   reissue=np.concatenate((np.zeros(start), target)) if reissue else None)
+                   reissue=np.concatenate((np.zeros(start), target)) if reissue else None, fixed=fixed)
     fill_bars, cash_after, units_after = fills["bar"], fills["cash"], fills["units"]
 
     # Between fills the units are constant: each bar's value comes from the last fill's state.
@@ -255,6 +276,23 @@ class _FillPrices:
         return float(self.at(np.array([bar]), np.array([direction]))[0])
 
 
+def _exits(exits, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    if exits is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    try:
+        bars, prices = (np.asarray(x) for x in exits)
+        bars, prices = bars.astype(np.int64, casting="same_kind"), prices.astype(np.float64)
+    except (TypeError, ValueError):
+        raise InputError("exits must be (bars, prices): integer bars and numeric prices") from None
+    if bars.ndim != 1 or bars.shape != prices.shape:
+        raise InputError(f"exits' bars and prices must be 1-D of one length, got {bars.shape} and {prices.shape}")
+    if len(bars) and (bars[0] <= start or bars[-1] >= n or np.any(np.diff(bars) <= 0)):
+        raise InputError(f"exit bars must increase strictly, after start_index {start} and before {n}")
+    if not (np.isfinite(prices).all() and (prices > 0).all()):
+        raise InputError("exit prices must be finite and positive")
+    return bars, prices
+
+
 def _high_low(source):
     if isinstance(source, Candles):
         source = source.frame
@@ -263,7 +301,8 @@ def _high_low(source):
     raise InputError("slippage needs the bars' high and low (give Candles, a DataFrame or a dict with them)")
 
 
-def _chain(close, open_, signals, targets, *, cash, commission, fraction, keep_units=False, reissue=None) -> dict:
+def _chain(close, open_, signals, targets, *, cash, commission, fraction, keep_units=False, reissue=None,
+           fixed=None) -> dict:
     """Cash and units after every fill, for orders decided at ``signals`` (bar indices).
 
     Each fill maps the state ``(cash, units)`` linearly: with ``V = cash + units·p`` at the
@@ -276,7 +315,8 @@ def _chain(close, open_, signals, targets, *, cash, commission, fraction, keep_u
     Backtrader drops the opening part of a fill that would leave cash negative (and a
     non-positive value breaks the sign rule): from the first fill where that happens, an
     exact loop takes over (``reissue``: the targets per bar, to order an unchanged target
-    again after a dropped opening).
+    again after a dropped opening; ``fixed``: per order, the price it fills at, NaN for a
+    market order filled at the open).
     """
     m = len(signals)
     loop = dict(commission=commission, fraction=fraction, keep_units=keep_units, reissue=reissue)
@@ -284,6 +324,8 @@ def _chain(close, open_, signals, targets, *, cash, commission, fraction, keep_u
         return _loop(close, open_, signals, targets, money=cash, units=0.0, **loop)
     before = np.concatenate(([0.0], targets[:-1]))
     p, q = close[signals], open_.at(signals + 1, np.sign(targets - before))
+    if fixed is not None:
+        q = np.where(np.isnan(fixed), q, fixed)
     beta = targets * fraction / p
     k = q * (1.0 + np.sign(targets - before) * commission)
     # [C', u'] = [[1 - kβ, k(1 - βp)], [β, βp]] · [C, u]
@@ -311,7 +353,8 @@ def _chain(close, open_, signals, targets, *, cash, commission, fraction, keep_u
     }
     if first_bad < m:
         tail = _loop(close, open_, signals[first_bad:], targets[first_bad:],
-                     money=float(money_before[first_bad]), units=float(units_before[first_bad]), **loop)
+                     money=float(money_before[first_bad]), units=float(units_before[first_bad]),
+                     fixed=None if fixed is None else fixed[first_bad:], **loop)
         out = {key: np.concatenate((out[key], tail[key])) for key in out}
     return out
 
@@ -334,7 +377,7 @@ def _prefix_product(a, b, c, d):
 
 
 def _loop(close, open_, signals, targets, *, money, units, commission, fraction, keep_units=False,
-          reissue=None) -> dict:
+          reissue=None, fixed=None) -> dict:
     """The fills one by one, as Backtrader's broker executes them (close first, then open
     the rest only if cash stays non-negative; ``keep_units``: a flip keeps its units;
     ``reissue``: the targets per bar, an unchanged one ordered again after a dropped
@@ -343,9 +386,10 @@ def _loop(close, open_, signals, targets, *, money, units, commission, fraction,
                                 "entries", "exits", "refused")}
     closes = close.tolist()
     last_signal = len(closes) - 2  # a signal on the last bar never fills
-    queue = list(zip(signals.tolist(), targets.tolist()))[::-1]  # popped from the end: in order
+    prices = [math.nan] * len(signals) if fixed is None else fixed.tolist()
+    queue = list(zip(signals.tolist(), targets.tolist(), prices))[::-1]  # popped from the end: in order
     while queue:
-        s, goal = queue.pop()
+        s, goal, at = queue.pop()
         price = closes[s]
         if keep_units and units != 0.0 and goal != 0.0 and (goal > 0) != (units > 0):
             delta = -2.0 * units
@@ -353,7 +397,7 @@ def _loop(close, open_, signals, targets, *, money, units, commission, fraction,
             delta = goal * fraction * (money + units * price) / price - units
         if delta == 0.0:
             continue
-        q = open_.one(s + 1, delta)
+        q = open_.one(s + 1, delta) if math.isnan(at) else at
         if units != 0.0 and (delta > 0) != (units > 0):
             closed = min(delta, -units) if delta > 0 else max(delta, -units)
         else:
@@ -378,7 +422,7 @@ def _loop(close, open_, signals, targets, *, money, units, commission, fraction,
                 # Flat at that close; a target unchanged there is ordered again (a changed
                 # one is a signal already).
                 if reissue is not None and s + 1 <= last_signal and reissue[s + 1] == goal and units == 0.0:
-                    queue.append((s + 1, goal))
+                    queue.append((s + 1, goal, math.nan))
         if closed == 0.0 and opened == 0.0:
             continue
         for key, value in (("bar", s + 1), ("size", closed + opened), ("price", q),

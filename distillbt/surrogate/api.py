@@ -48,8 +48,9 @@ this one hold the parts: :mod:`.plan`, :mod:`.columns`, :mod:`.trust`, :mod:`.es
    pool's next ``spot_episodes`` episodes and windows of the screening period around the
    ``spot_holds`` longest positions its walk holds — where the strategy's real decisions are
    recorded; they must pass the same thresholds (:func:`~.trust.spot_check`);
-7. what is not trusted, and what the surrogate does not model (Stop/Limit/bracket/OCO orders,
-   other sizes), is **replayed** over the screening period (:mod:`.replay`: the strategy's own
+7. what is not trusted, and what the surrogate does not model (entries by Stop/Limit orders,
+   OCO entries, protective orders priced by no rule the recording shows, other sizes), is
+   **replayed** over the screening period (:mod:`.replay`: the strategy's own
    ``next()`` with Backtrader's broker, the full backtest's result; Backtrader's own run when
    the replay refuses the strategy), counted in the time — those of orders the surrogate
    does not model start on the workers as soon as the base episodes show them, while this
@@ -96,6 +97,7 @@ from ..vectorised import simulate
 from .columns import ColumnCache
 from .escalation import SourceColumns, escalation_windows, merged_recording
 from .plan import ConfigPlan, full_warmup, plan_configuration
+from .order_log import fits
 from .recorder import merged_flips, record_many
 from .replay import ReplayCerebro
 from .trade_state import held_runs
@@ -239,15 +241,16 @@ def _judge(trust: dict, thresholds: dict) -> None:
 
 
 class _Fills:
-    """``path → simulate(bars, path, **options)``; asked again for the path it filled last (the
-    one a walk settled on), it gives that result without simulating again."""
+    """``path → simulate(bars, path, **options)`` (with the walk's protective ``exits``); asked
+    again for the path it filled last (the one a walk settled on), it gives that result
+    without simulating again."""
 
     def __init__(self, bars, **options):
         self.bars, self.options, self._last = bars, options, (None, None)
 
     def __call__(self, path) -> dict:
         if self._last[0] is not path:
-            self._last = (path, simulate(self.bars, path, **self.options))
+            self._last = (path, simulate(self.bars, path, exits=getattr(path, "exits", None), **self.options))
         return self._last[1]
 
 
@@ -541,6 +544,8 @@ class PlainSurrogates:
 
             def check(i, rec):
                 clash = merged_flips(self.flips.get(i), rec.get("flips"))[1]
+                if not rec.get("error") and not fits(self.models[i].protection, rec.get("protective_trades", [])):
+                    clash = "its protective orders are priced otherwise in the spot-check windows"
                 if rec.get("error") or rec.get("unmodelled") or clash:
                     return i, {"trusted": False, "reason": rec.get("unmodelled") or rec.get("error")
                                or f"{rec['name']}: {clash}"}
@@ -651,7 +656,7 @@ class PlainSurrogates:
             if not rec.get("error") and rec.get("bars_fed"):
                 self.seconds_per_bar[i] = float(rec["seconds"]) / int(rec["bars_fed"])
         for i, rec in arrived.items():
-            if rec.get("unmodelled"):  # Stop, Limit, brackets…: its full backtest scores it
+            if rec.get("unmodelled"):  # Stop or Limit entries…: its replay or full backtest scores it
                 self.records[i].update(score=None, trust={"trusted": False, "reason": rec["unmodelled"]})
                 self.models.pop(i, None)
         self._start_exact_ahead([i for i, rec in arrived.items() if rec.get("unmodelled")])
@@ -696,7 +701,8 @@ class PlainSurrogates:
         try:
             model, path, trust, evidence = fit_and_trust(rec, plan, self.columns.bank_of(plan),
                                                          self.columns.screen_columns_of(plan),
-                                                         trade_of=self.columns.trade_of(plan) if plan.trade else None,
+                                                         trade_of=self.columns.trade_of(plan)
+                                                         if plan.trade or rec.get("protection") else None,
                                                          screen_trade=self.columns.screen_trade_of(plan),
                                                max_depth=self.max_depth, seed=self.seed, commission=self.commission,
                                                fraction=self.fractions.get(i, self.fraction),

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..indicators import IndicatorBank, bank_warmup
 from .columns import frame_arrays, plan_columns, trade_inputs
+from .order_log import identify
 from .recorder import merged_flips
 from .trust import deficits, used_columns
 
@@ -80,7 +81,7 @@ def escalation_windows(*, plan, model, trust, recording, bank_of, episodes, sour
     F = source.take(plan, needed)
     score = np.zeros(m)
     if model is not None:
-        trade = source.trade_inputs(plan, F) if model.splits_on_trade() else None
+        trade = source.trade_inputs(plan, F) if model.needs_trade() else None
         path = model.walk(F, start_state=0.0, trade=trade)
         prev = np.concatenate(([0.0], path[:-1]))
         for st, kind in wanted:
@@ -110,10 +111,14 @@ def escalation_windows(*, plan, model, trust, recording, bank_of, episodes, sour
 def merged_recording(first: dict, more: dict) -> dict:
     """One configuration's recordings of two rounds as one."""
     flips, clash = merged_flips(first.get("flips"), more.get("flips"))
+    protected = first.get("protective_trades", []) + more.get("protective_trades", [])
+    protection, why = identify(protected)
+    name = more.get("name", first.get("name"))
     return {"episodes": first["episodes"] + more["episodes"], "state": first["state"] + more["state"],
             "target": first["target"] + more["target"],
             "bars_fed": int(first.get("bars_fed", 0)) + int(more.get("bars_fed", 0)),
             "own_sizer": more.get("own_sizer", first.get("own_sizer")),
             "unmodelled": (first.get("unmodelled") or more.get("unmodelled")
-                           or (clash and f"{more.get('name', first.get('name'))}: {clash}")),
-            "flips": flips}
+                           or (clash and f"{name}: {clash}")
+                           or (why and f"{name}: orders the fast path does not model: {why}")),
+            "flips": flips, "protection": protection, "protective_trades": protected}

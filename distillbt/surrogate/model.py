@@ -25,7 +25,9 @@ better at 4–8x the cost; logistic regression blurs thresholds). Two refinement
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
+import math
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -117,10 +119,14 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         Names of the trade columns (:mod:`.trade_state`) placed just before the state
         column: ``X`` is ``[columns..., trade columns..., state]``. The walk computes them
         from the positions it carries (:meth:`walk`'s ``trade``).
+    protection : distillbt.protective.Protection, optional
+        The protective orders (stop-loss, take-profit, trailing stop) every trade of the
+        strategy carries, recorded from its runs: the walk closes a trade where one of them
+        fills, by Backtrader's rules, and decides from flat at that bar's close.
     """
 
     def __init__(self, max_depth: int = 8, min_samples_leaf: int = 1, snap: bool = True,
-                 snap_candidates=None, random_state: int = 0, trade_names=(), columns=None):
+                 snap_candidates=None, random_state: int = 0, trade_names=(), columns=None, protection=None):
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
         self.snap = snap
@@ -128,6 +134,7 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.trade_names = trade_names
         self.columns = columns
+        self.protection = protection
 
     def fit(self, X, y, sample_weight=None):
         X = np.asarray(X, dtype=np.float32)
@@ -175,6 +182,10 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         """Whether the tree reads a trade column (the walk then goes trade by trade)."""
         return bool(self.trade_names) and any(j >= self._n_columns for j in self.walk_columns_)
 
+    def needs_trade(self) -> bool:
+        """Whether :meth:`walk` needs ``trade`` (trade columns, or protective orders to fill)."""
+        return self.protection is not None or self.splits_on_trade()
+
     @property
     def _n_columns(self) -> int:
         return self.n_features_in_ - 1 - len(self.trade_names)
@@ -191,7 +202,8 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         (``start_state`` is the restart at row 0). A tree that reads trade columns needs
         ``trade`` (:class:`~.trade_state.TradeInputs` over the same rows) and, for a restart
         inside a position, its :class:`~.trade_state.TradeContext` as the state
-        (``{row: TradeContext}``).
+        (``{row: TradeContext}``). So does one with ``protection``; its walk is a
+        :class:`WalkedPath`, whose ``exits`` say where protective orders closed a position.
         """
         check_is_fitted(self, "tree_")
         F = np.asarray(F)
@@ -203,9 +215,10 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         X, warm = self._walk_matrix(F)
         index = {float(s): i for i, s in enumerate(states)}
         zero = index[0.0]
-        if self.splits_on_trade():
+        if self.needs_trade():
             if trade is None:
-                raise InputError("this surrogate reads trade columns: walk(..., trade=TradeInputs)")
+                raise InputError("this surrogate reads trade columns or fills protective orders: "
+                                 "walk(..., trade=TradeInputs)")
             return self._walk_trades(X, warm, trade, start_state, restarts or {})
         table = np.empty((n, len(states)), dtype=np.int8)
         if self.splits_on_state():
@@ -266,6 +279,7 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         flat_next[warm] = zero
         moves = np.flatnonzero(flat_next != zero)
         path = np.empty(n, dtype=np.int8)
+        protection, exit_rows, exit_prices = self.protection, [], []
         starts = sorted({0, *restarts})
         for a, b in zip(starts, starts[1:] + [n]):
             given = restarts.get(a, start_state if a == 0 else 0.0)
@@ -294,6 +308,19 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
                 decided = self.walk_leaf_state_[self.walk_tree_.apply(Xc)]
                 decided[warm[rows]] = zero
                 leave = np.flatnonzero(decided != s)
+                if protection is not None:
+                    # Its orders are tried up to the bar whose close orders anything else
+                    # (the strategy cancels them there); one that fills closes the trade.
+                    last = rows.stop if not len(leave) else t + int(leave[0]) + 1
+                    row, price, after = _protective_exit(protection, context, trade, t, last, after)
+                    if row >= 0:
+                        exit_rows.append(row)
+                        exit_prices.append(price)
+                        path[t:row] = s
+                        s = path[row] = flat_next[row]  # flat at that close: it decides from flat
+                        t, chunk = row + 1, 32
+                        context = _entered(states[s], trade, t) if s != zero else None
+                        continue
                 if not len(leave):
                     path[rows] = s
                     context = after
@@ -304,7 +331,11 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
                 s = path[t + k] = decided[k]
                 t, chunk = t + k + 1, 32
                 context = _entered(states[s], trade, t) if s != zero else None
-        return states[path]
+        if protection is None:
+            return states[path]
+        out = states[path].view(WalkedPath)
+        out.exits = (np.asarray(exit_rows, dtype=np.int64), np.asarray(exit_prices, dtype=np.float64))
+        return out
 
     def _compact_walk_tree(self) -> None:
         """A copy of the fitted (snapped) tree that reads only the columns it splits on.
@@ -366,6 +397,36 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
                     break
                 t.threshold[node] = thr
         return moved
+
+
+class WalkedPath(np.ndarray):
+    """A walk's positions (one per bar, as decided at its close) and ``exits``: ``(rows,
+    prices)`` where a protective order closed the position inside a bar — what
+    :func:`distillbt.vectorised.simulate` takes as ``exits``. Slices and copies are plain
+    positions (``exits`` None): the exits belong to the whole walk."""
+
+    exits = None
+
+    def __array_finalize__(self, obj):
+        self.exits = None
+
+
+def _protective_exit(protection, context, trade, start, stop, after):
+    """``(row, price, context after)``: where ``protection``'s orders close the trade
+    ``context`` (held before row ``start``) among rows ``[start, stop)``, or ``(-1, nan, …)``
+    with ``after`` (the context at ``stop - 1``'s close) carrying their prices on."""
+    side = context.state
+    levels, first = context.levels, start
+    if levels is None:  # ``start`` is the entry bar: the orders are first tried on the next one
+        # a trade just entered: its peak is still the close of the bar that ordered it
+        levels = protection.levels(side, signal_close=context.peak,
+                                   entry_close=float(trade.close[start]), fill=context.price)
+        first = start + 1
+    sl = slice(first, stop)
+    f, price = protection.first_exit(side, levels, trade.open[sl], trade.high[sl], trade.low[sl], trade.close[sl])
+    if f >= 0:
+        return first + f, price, None
+    return -1, math.nan, dataclasses.replace(after, levels=protection.after(side, levels, trade.close[sl]))
 
 
 def _entered(state, trade, t) -> TradeContext:

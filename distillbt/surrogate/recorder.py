@@ -14,6 +14,13 @@ the broker drops an opening for cash; the strategy then holds nothing, and the s
 next bar says so: the state at ``t`` is the sign of the position at ``t``'s own close.
 Strategies have memory, and that state is what carries it.
 
+Protective orders — a bracket's stop-loss and take-profit sent with a market entry, a stop,
+limit or trailing stop sent on the bar the entry fills — are read off the broker's orders
+after the run (:mod:`.order_log`): the record's ``protection`` is the rule that prices them
+on every trade recorded (:class:`distillbt.protective.Protection`), which the surrogate's walk
+fills by Backtrader's rules; a label is never the protective order's doing (the position it
+closes is flat at that close, and the strategy decides from there).
+
 A flip from long to short (or back) is sized one of two ways, recorded as ``flips``:
 ``"units"`` when it keeps the units held (``close()`` then ``sell()`` under ``PercentSizer``,
 which sizes an order placed while a position is held by that position's size), ``"value"``
@@ -31,6 +38,7 @@ import numpy as np
 from ..backtest import SIZER_PERCENTS, StrategyRunError, feed_arrays, run_cerebro
 from ..errors import DistillbtError, InputError, first_line
 from ..executor import using
+from .order_log import identify, protective_trades
 from .replay import NotReplayable, ReplayCerebro, pending_market_size
 
 __all__ = ["PositionRecorder", "record_episodes", "record_many", "NO_LABEL", "merged_flips"]
@@ -53,6 +61,7 @@ class PositionRecorder(bt.Analyzer):
         self.decided = []
         self.values = []
         self.unmodelled_orders: dict = {}  # order kind -> count
+        self.orders: dict = {}  # ref -> the non-market order as last notified (order_log reads them)
         self.entry_shares: list = []  # |position value| / equity at the close of each entry from flat
         self.flips: list = []  # per flip: (kept the units held, new position's share of equity)
         self.resized = 0  # size changes of a position held
@@ -86,18 +95,18 @@ class PositionRecorder(bt.Analyzer):
             self._last_size = size
 
     def notify_order(self, order):
-        # The fast path fills market orders at the next open; anything else is named here.
-        if order.ref not in self._orders_seen:  # its first notification (Submitted or Accepted)
+        # The fast path fills market orders at the next open and protective orders by the
+        # broker's rules (order_log tells which those are, from the orders kept here).
+        if order.ref in self.orders:
+            self.orders[order.ref] = order  # the broker notifies a copy at every change of status
+        elif order.ref not in self._orders_seen:  # its first notification (Submitted or Accepted)
             self._orders_seen.add(order.ref)
             if order.status == order.Rejected:
                 return  # dropped in the warm-up (distillbt.backtest): it never traded
-            kinds = []
             if order.exectype not in (bt.Order.Market, None):
-                kinds.append(bt.Order.ExecTypes[order.exectype])
-            if getattr(order, "parent", None) is not None or getattr(order, "oco", None) is not None:
-                kinds.append("bracket/OCO")
-            for kind in kinds:
-                self.unmodelled_orders[kind] = self.unmodelled_orders.get(kind, 0) + 1
+                self.orders[order.ref] = order
+            elif getattr(order, "parent", None) is not None or getattr(order, "oco", None) is not None:
+                self.unmodelled_orders["bracket/OCO"] = self.unmodelled_orders.get("bracket/OCO", 0) + 1
 
     def _from_replay(self, replay) -> None:
         """:meth:`next`'s record, from the replay's sizes, decisions and values at every close."""
@@ -119,6 +128,10 @@ class PositionRecorder(bt.Analyzer):
             self._from_replay(replay)
         positions = np.sign(np.asarray(self.positions, dtype=np.float64))
         change = np.flatnonzero(np.diff(positions) != 0) + 1
+        data, n = self.strategy.datas[0], len(self.positions)
+        trades, why = protective_trades(
+            list(self.orders.values()), np.asarray(self.positions, dtype=np.float64), *(
+                np.asarray(line.array[:n], dtype=np.float64) for line in (data.datetime, data.open, data.close)))
         return {
             "positions": np.asarray(self.positions, dtype=np.float64),
             "decided": np.asarray(self.decided, dtype=np.float64),
@@ -126,6 +139,7 @@ class PositionRecorder(bt.Analyzer):
             "entries": change[positions[change] != 0],
             "exits": change[positions[change - 1] != 0],
             "unmodelled_orders": dict(self.unmodelled_orders),
+            "protective_trades": trades, "protective_unmodelled": why,
             "entry_shares": np.asarray(self.entry_shares), "resized": self.resized,
             "flips": list(self.flips),
         }
@@ -149,9 +163,11 @@ def record_episodes(configuration, episodes, which, *, warmup: int, cash: float 
     close and the one decided there, module docstring; ``NO_LABEL`` at the last bar, whose
     decision nothing after it shows), ``log_return`` (per episode, over its scored bars:
     for the multi-fidelity baseline), ``bars_fed``, ``seconds``, ``error`` (None),
-    ``unmodelled`` (None, or one line naming what the fast path does not model: orders other
-    than market ones, resized positions, other sizes — the positions are still recorded)
-    and ``flips`` (how flips are sized: ``"units"``, ``"value"``, None without flips).
+    ``unmodelled`` (None, or one line naming what the fast path does not model: entries by
+    Stop or Limit orders, protective orders no rule prices, resized positions, other sizes —
+    the positions are still recorded), ``flips`` (how flips are sized: ``"units"``,
+    ``"value"``, None without flips), ``protection`` (the protective orders' rule, None
+    without them: module docstring) and ``protective_trades`` (what it was read from).
     Raises :class:`StrategyRunError` naming the configuration when the strategy raises.
     """
     return _record_windows(configuration, [int(i) for i in which], _windows(episodes, which, warmup), cash=cash,
@@ -178,13 +194,15 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
         raise InputError("no episodes to record")
     began = time.perf_counter()
     strategy_cls = configuration.strategy.cls
-    states, targets, rets, fed, own, unmodelled, flips = [], [], [], 0, None, None, None
+    states, targets, rets, fed, own, unmodelled, flips, protected = [], [], [], 0, None, None, None, []
     engine = ReplayCerebro  # bt.Cerebro from the first window the replay refuses on
     for time_ns, ohlcv, w, length in windows:
         arrays = feed_arrays(time_ns, *ohlcv.T)
         trade_from = arrays["datetime"][w] if w else -math.inf
-        pos, decided, values, own, why, sized, engine = _run(strategy_cls, configuration, arrays, trade_from, cash,
-                                                             commission, timeframe, slippage, fraction, engine=engine)
+        pos, decided, values, own, why, sized, trades, engine = _run(strategy_cls, configuration, arrays, trade_from,
+                                                                     cash, commission, timeframe, slippage, fraction,
+                                                                     engine=engine)
+        protected += trades
         flips, clash = merged_flips(flips, sized)
         unmodelled = unmodelled or why or (clash and f"{configuration.name}: {clash}")
         fed += len(time_ns)
@@ -195,10 +213,15 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
         targets.append(target)
         v_end = values[at[-1]]
         rets.append(math.log(v_end / cash) if v_end > 0 else -math.inf)
+    protection, why = identify(protected)
+    if why:
+        unmodelled = unmodelled or f"{configuration.name}: orders the fast path does not model: {why}"
+    elif protection is not None and slippage:
+        unmodelled = unmodelled or f"{configuration.name}: protective orders with slippage (filled without it here)"
     return {"name": configuration.name, "episodes": list(which), "state": states, "target": targets,
             "log_return": np.asarray(rets), "bars_fed": int(fed),
             "seconds": time.perf_counter() - began, "error": None, "own_sizer": own, "unmodelled": unmodelled,
-            "flips": flips}
+            "flips": flips, "protection": protection, "protective_trades": protected}
 
 
 def merged_flips(a: str | None, b: str | None) -> tuple[str | None, str | None]:
@@ -233,7 +256,8 @@ def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, time
                              f"{len(arrays['datetime'])} fed")
     own = strat.analyzers.distillbt_sizer.own
     why, flips = _unmodelled(configuration.name, rec, own, fraction)
-    return np.sign(rec["positions"]), np.sign(rec["decided"]), rec["values"], own, why, flips, engine
+    return (np.sign(rec["positions"]), np.sign(rec["decided"]), rec["values"], own, why, flips,
+            rec["protective_trades"], engine)
 
 
 #: An entry's share of equity may differ from the sizer's by the bar's move between the close
@@ -243,7 +267,7 @@ SIZE_TOLERANCE = 1.25
 
 def _unmodelled(name, rec, own, fraction) -> tuple[str | None, str | None]:
     """What in one recorded run the fast path does not model, in one line, or None: orders
-    other than market ones (Stop, Limit, brackets, OCO…), positions that change size while
+    other than market and protective ones (:mod:`.order_log`), positions that change size while
     held (scaling in or out), entries that do not take the sizer's share of equity
     (``buy(size=…)``, ``order_target_size``), flips sized both ways; and how its flips are
     sized (``"units"``, ``"value"``, None without flips: module docstring)."""
@@ -252,6 +276,8 @@ def _unmodelled(name, rec, own, fraction) -> tuple[str | None, str | None]:
     if rec["unmodelled_orders"]:
         kinds = ", ".join(f"{k} ({n})" for k, n in sorted(rec["unmodelled_orders"].items()))
         return f"{name}: orders the fast path does not model: {kinds}", flips
+    if rec["protective_unmodelled"]:
+        return f"{name}: orders the fast path does not model: {rec['protective_unmodelled']}", flips
     if rec["resized"]:
         return (f"{name}: positions change size while held ({rec['resized']} times): "
                 "the fast path does not model scaling in or out"), flips

@@ -59,7 +59,9 @@ class TradeInputs:
 @dataclass
 class TradeContext:
     """The trade in progress at the close of the bar before a stretch: its position sign,
-    bars held, entry price, and the highest / lowest close, high and low since entry."""
+    bars held, entry price, and the highest / lowest close, high and low since entry; with
+    protective orders (:mod:`distillbt.protective`), their prices at the next bar they are
+    tried (``levels``; None until they are sent)."""
 
     state: float
     bars: int
@@ -68,6 +70,7 @@ class TradeContext:
     trough: float
     high: float
     low: float
+    levels: np.ndarray | None = None
 
     @classmethod
     def entered(cls, state: float, price: float, signal_close: float) -> TradeContext:
@@ -110,11 +113,18 @@ def trade_columns(state, inputs: TradeInputs, names, context: TradeContext | Non
     return out
 
 
-def context_at(state, inputs: TradeInputs, row: int, context: TradeContext | None = None) -> TradeContext | None:
-    """The trade in progress at the close of bar ``row`` of the path ``state`` (None if flat)."""
+def context_at(state, inputs: TradeInputs, row: int, context: TradeContext | None = None,
+               protection=None) -> TradeContext | None:
+    """The trade in progress at the close of bar ``row`` of the path ``state`` (None if flat);
+    with ``protection``, a trade entered on this path carries its orders' prices."""
     for a, b, held in _runs(state[:row + 1], inputs, context):
         if b == row + 1:
-            return held_columns(held, inputs, a, b, [])[1]
+            after = held_columns(held, inputs, a, b, [])[1]
+            if protection is not None and held is not context:
+                levels = protection.levels(held.state, signal_close=held.peak, entry_close=float(inputs.close[a]),
+                                           fill=held.price)
+                after.levels = protection.after(held.state, levels, inputs.close[a + 1:b])
+            return after
     return None
 
 

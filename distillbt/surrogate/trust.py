@@ -95,10 +95,11 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
     that gives up would have failed ``agreement`` anyway."""
     trade = list(plan.trade) if trade_of is not None else []
     cands = snap_candidates(plan.features + trade, plan.thresholds, plan.own)
-    model_kw = dict(max_depth=max_depth, snap_candidates=cands, random_state=seed, trade_names=tuple(trade))
+    model_kw = dict(max_depth=max_depth, snap_candidates=cands, random_state=seed, trade_names=tuple(trade),
+                    protection=rec.get("protection"))
     recorded = list(rec["episodes"])
     n_cols = len(plan.features)
-    inputs = {e: trade_of(e) for e in recorded} if trade else {}
+    inputs = {e: trade_of(e) for e in recorded} if trade_of is not None else {}
     banks = {}
     for k, e in enumerate(recorded):
         banks[e] = bank_of(e)
@@ -175,9 +176,12 @@ def _held_out_walk(model, rec, banks, inputs, recorded, slices, *, n_cols, ret_c
         if sl.stop <= sl.start:
             continue
         state, target = rec["state"][j], rec["target"][j]
-        unfilled = np.flatnonzero(state[sl.start + 1:sl.stop] != target[sl.start:sl.stop - 1]) + sl.start + 1
+        # not filled as decided, from a decision to change: a protective order closing a
+        # position held as decided is the walk's to find
+        unfilled = np.flatnonzero((state[sl.start + 1:sl.stop] != target[sl.start:sl.stop - 1])
+                                  & (state[sl.start:sl.stop - 1] != target[sl.start:sl.stop - 1])) + sl.start + 1
         for row in [sl.start, *unfilled.tolist()]:
-            restarts[at + row - sl.start] = _restart(state, inputs.get(e), row)
+            restarts[at + row - sl.start] = _restart(state, inputs.get(e), row, model.protection)
     held_out = _concatenated([inputs[e].rows(sl) for e, sl in zip(recorded, slices)]) if trade else None
     walk = model.walk(F, restarts=restarts, trade=held_out)
     hits = seen_bars = n_held = 0
@@ -217,7 +221,7 @@ def spot_check(model, plan, rec, bank_of, *, screen_bars: int, trade_of=None, co
     the training episodes never showed (a time exit that never had to act there) shows up."""
     recorded = list(rec["episodes"])
     n_cols = len(plan.features)
-    inputs = {e: trade_of(e) for e in recorded} if trade_of is not None and model.trade_names else {}
+    inputs = {e: trade_of(e) for e in recorded} if trade_of is not None and model.needs_trade() else {}
     banks = {e: bank_of(e) for e in recorded}
     ret_col = plan.features.index("ret:1") if "ret:1" in plan.features else None
     slices = [slice(0, len(rec["state"][k])) for k in range(len(recorded))]
@@ -350,15 +354,15 @@ def _loose_splits(model, cands, discrete=frozenset()) -> int:
                and not any(abs(float(t.threshold[node]) - c) < 1e-12 for c in cands.get(int(t.feature[node]), ())))
 
 
-def _restart(state, inputs, row):
+def _restart(state, inputs, row, protection=None):
     """What a held-out walk starting at ``row`` of an episode starts from: the position the
     strategy held at that bar's close (the state its decision reads) and, in a position with
-    trade columns, the trade it was in."""
+    trade columns or protective orders, the trade it was in."""
     held = float(state[row])
     if held == 0.0 or inputs is None:
         return held
     if row > 0 and float(state[row - 1]) == held:  # the trade so far, up to the bar before
-        return context_at(state, inputs, row - 1)
+        return context_at(state, inputs, row - 1, protection=protection)
     return TradeContext.entered(held, float(inputs.open[row]), float(inputs.close[max(row - 1, 0)]))
 
 
@@ -437,32 +441,37 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
     on_features = sorted({j for m in [model, *others] for j in used_columns(m) if j < d}
                          | ({evidence.ret_col} if evidence.ret_col is not None else set()))
     F = screen_columns([plan.features[j] for j in on_features], d, on_features)
-    needs_trade = any(m.splits_on_trade() for m in [model, *others])
+    needs_trade = any(m.needs_trade() for m in [model, *others])
     trade = screen_trade() if needs_trade else None
-    path = model.walk(F, start_state=0.0, trade=trade if model.splits_on_trade() else None)
+    path = model.walk(F, start_state=0.0, trade=trade if model.needs_trade() else None)
     n_screen = len(path)
     pnl_gap, failed = _episodes_judged(evidence, n_screen, thresholds)
     if evidence.ret_col is not None and not failed:
         r = F[:, evidence.ret_col].astype(np.float64)
         r_next = np.nan_to_num(np.concatenate((r[1:], [0.0])))
         threshold_gap = _threshold_gap(model, X, cands, F, path, r_next, commission=commission,
-                                       fraction=fraction, trade=trade if model.splits_on_trade() else None)
+                                       fraction=fraction, trade=trade if model.needs_trade() else None)
         rule_gap = _rule_gap(others, F, path, r_next, trade, commission=commission, fraction=fraction)
     else:
         threshold_gap = rule_gap = None
     refusals, refused = {}, []
     if fill is not None:  # the gaps above compare walks as the trees carry them; the rest reads the settled one
-        path, fills, unlike = settled_walk(model, F, path, fill, trade=trade if model.splits_on_trade() else None)
+        path, fills, unlike = settled_walk(model, F, path, fill, trade=trade if model.needs_trade() else None)
         refused = fills["refused"]
         refusals = dict(refused=len(refused), refusals_unlike=unlike)
     prev = np.concatenate(([0.0], path[:-1]))  # the state each decision reads
     prev[refused] = 0.0  # flat where an opening was dropped: the broker's doing, not a decision
+    exits = getattr(path, "exits", None)
+    if exits is not None:
+        prev[exits[0]] = 0.0  # ... or closed by a protective order
     walked = _transitions(prev, path, model.states_)
     relied = sorted(set(np.unique(path).tolist()) | {0.0})
     # The transitions the walk relies on: out of every state it holds (it must know how to
     # leave, even if it never does: "never exits"), into every state it enters. Flat before
     # the first entry is not entered (an always-in strategy never returns to it).
-    needed = [seen[s]["out"] for s in relied] + [seen[s]["into"] for s in relied if walked[s]["into"]]
+    # (A position its protective orders close need not be left by a decision.)
+    needed = [seen[s]["out"] for s in relied if s == 0.0 or model.protection is None] + \
+        [seen[s]["into"] for s in relied if walked[s]["into"]]
     # ... and every move from one position to another it makes (a reversal the episodes never
     # showed may be sized or filled otherwise: a close() then buy() sized on the short's cash)
     state_seen = X[:, -1]
@@ -557,7 +566,7 @@ def _rule_gap(others, F, path, r_next, trade, *, commission, fraction) -> float:
     units. 0 when there is no such alternative or they walk alike."""
     gap = 0.0
     for other in others:
-        walked = other.walk(F, start_state=0.0, trade=trade if other.splits_on_trade() else None)
+        walked = other.walk(F, start_state=0.0, trade=trade if other.needs_trade() else None)
         if not np.array_equal(walked, path):
             gap = max(gap, abs(_pnl_difference(walked, path, r_next, commission=commission, fraction=fraction)))
     return gap

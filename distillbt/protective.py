@@ -1,0 +1,136 @@
+"""Protective orders — a stop-loss, a take-profit limit, a trailing stop — filled by
+Backtrader's rules, in numpy.
+
+A *protective* order closes the whole position it protects: a bracket's children (sent with
+a market entry, ``buy_bracket(exectype=Market, stopprice=…, limitprice=…)``) or an order the
+strategy sends on the bar its entry fills (``notify_order`` on the fill, or ``next`` seeing
+the new position). :class:`Protection` holds what a strategy's trades carry, one
+:class:`ProtectiveOrder` per order in the order they are sent; the surrogate's walk asks it
+where a trade's protective orders fill (:meth:`Protection.first_exit`) and
+:func:`distillbt.vectorised.simulate` closes the position there (``exits=``).
+
+The rules are those of Backtrader's ``BackBroker`` (``_try_exec_stop``, ``_try_exec_limit``,
+``Order.trailadjust``), without slippage:
+
+- a protective order is first tried on the bar after its entry fills (bracket children are
+  activated at the start of that bar; an order sent on the fill bar is tried from the next);
+- a stop that sells triggers when the bar's low reaches its price and fills at that price, or
+  at the open when the bar opens beyond it (a gap); a limit that sells fills when the high
+  reaches its price, at that price or at a better open; buying mirrors both;
+- a trailing stop starts at the close of the bar it is sent on, less (selling) or plus
+  (buying) ``trail_amount`` or that close × ``trail_percent``, and after every bar it is tried
+  without filling it moves to that bar's close the same way if that is closer to the price;
+- on a bar where two of a trade's orders would fill, the one sent first fills (the broker's
+  pending queue is in order) and cancels the others (a bracket's children, an OCO group).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = ["ProtectiveOrder", "Protection", "KINDS", "ANCHORS"]
+
+KINDS = ("stop", "limit", "trail")
+#: What a stop's or limit's price is a multiple of: the close of the bar that sent it
+#: (``"sent_close"``) or the entry's fill price (``"fill"``, ``order.executed.price``).
+ANCHORS = ("sent_close", "fill")
+
+
+@dataclass(frozen=True)
+class ProtectiveOrder:
+    """One protective order of every trade: ``kind`` (``"stop"``, ``"limit"``, ``"trail"``),
+    ``sent`` — ``"with_entry"`` (a bracket child, sent on the bar that orders the entry) or
+    ``"on_fill"`` (sent on the bar the entry fills) — and its price: ``factor × anchor``
+    (stop, limit) or the trail's ``trail_amount`` / ``trail_percent`` (one of them non-zero)."""
+
+    kind: str
+    sent: str
+    anchor: str = "sent_close"
+    factor: float = 1.0
+    trail_amount: float = 0.0
+    trail_percent: float = 0.0
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise InputError(f"protective order kind must be one of {KINDS}, not {self.kind!r}")
+        if self.sent not in ("with_entry", "on_fill"):
+            raise InputError(f"sent must be 'with_entry' or 'on_fill', not {self.sent!r}")
+        if self.anchor not in ANCHORS:
+            raise InputError(f"anchor must be one of {ANCHORS}, not {self.anchor!r}")
+        if self.kind == "trail" and (self.trail_amount > 0) == (self.trail_percent > 0):
+            raise InputError("a trailing stop needs one of trail_amount and trail_percent, positive")
+        if self.kind != "trail" and not self.factor > 0:
+            raise InputError(f"a stop's or limit's factor must be positive, not {self.factor!r}")
+
+    def level(self, side: float, sent_close: float, fill: float) -> float:
+        """Its price when first tried, for a position of sign ``side``."""
+        if self.kind != "trail":
+            return self.factor * (fill if self.anchor == "fill" else sent_close)
+        return self._trailed(-side, sent_close)
+
+    def _trailed(self, direction: float, close):
+        """Where a trail sent in ``direction`` (-1 sells) moves to from ``close``."""
+        offset = self.trail_amount if self.trail_amount else np.multiply(close, self.trail_percent)
+        return close + direction * offset
+
+
+@dataclass(frozen=True)
+class Protection:
+    """The protective orders every trade of a strategy carries, in the order they are sent."""
+
+    orders: tuple
+
+    def __post_init__(self):
+        if not self.orders or not all(isinstance(o, ProtectiveOrder) for o in self.orders):
+            raise InputError("a Protection needs one or more ProtectiveOrder")
+
+    def describe(self) -> str:
+        def one(o):
+            if o.kind == "trail":
+                return f"trail {o.trail_percent:.4%}" if o.trail_percent else f"trail {o.trail_amount:g}"
+            return f"{o.kind} at {o.factor:.6g} × {o.anchor.replace('_', ' ')}"
+        return ", ".join(one(o) for o in self.orders)
+
+    def levels(self, side: float, *, signal_close: float, entry_close: float, fill: float) -> np.ndarray:
+        """The orders' prices when first tried (the bar after the entry fills), for a trade of
+        sign ``side`` ordered at a bar closing at ``signal_close`` and filled at ``fill`` in a
+        bar closing at ``entry_close``."""
+        return np.array([o.level(side, signal_close if o.sent == "with_entry" else entry_close, fill)
+                         for o in self.orders])
+
+    def after(self, side: float, levels: np.ndarray, close: np.ndarray) -> np.ndarray:
+        """The prices after bars closing at ``close`` were tried without a fill (trails move)."""
+        if not len(close):
+            return levels
+        out = levels.copy()
+        for k, o in enumerate(self.orders):
+            if o.kind == "trail":
+                best = close.max() if side > 0 else close.min()
+                moved = o._trailed(-side, best)
+                out[k] = max(out[k], moved) if side > 0 else min(out[k], moved)
+        return out
+
+    def first_exit(self, side: float, levels: np.ndarray, open_, high, low, close) -> tuple[int, float]:
+        """``(row, price)`` of the first of the bars given (each tried in turn, prices
+        ``levels`` at the first) where one of the orders fills, or ``(-1, nan)``."""
+        n = len(close)
+        if n == 0:
+            return -1, float("nan")
+        first, price = n, float("nan")
+        for k, o in enumerate(self.orders):
+            level = np.full(n, levels[k])
+            if o.kind == "trail" and n > 1:
+                moved = o._trailed(-side, (np.maximum if side > 0 else np.minimum).accumulate(close[:-1]))
+                level[1:] = np.maximum(level[1:], moved) if side > 0 else np.minimum(level[1:], moved)
+            # selling (a long's orders): a stop or trail fills at or below, a limit at or above
+            below = (o.kind != "limit") == (side > 0)
+            hit = np.flatnonzero((low[:first] <= level[:first]) if below else (high[:first] >= level[:first]))
+            if len(hit) and hit[0] < first:  # strictly earlier: on a tie the order sent first fills
+                f = int(hit[0])
+                first = f
+                price = float(min(open_[f], level[f]) if below else max(open_[f], level[f]))
+        return (first, price) if first < n else (-1, float("nan"))
