@@ -26,6 +26,7 @@ The rules are those of Backtrader's ``BackBroker`` (``_try_exec_stop``, ``_try_e
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,8 +37,9 @@ __all__ = ["ProtectiveOrder", "Protection", "KINDS", "ANCHORS"]
 
 KINDS = ("stop", "limit", "trail")
 #: What a stop's or limit's price is a multiple of: the close of the bar that sent it
-#: (``"sent_close"``) or the entry's fill price (``"fill"``, ``order.executed.price``).
-ANCHORS = ("sent_close", "fill")
+#: (``"sent_close"``), the entry's fill price (``"fill"``, ``order.executed.price``) or one of
+#: the strategy's lines at the bar that sent it (``"line"``: the lower band, the last low).
+ANCHORS = ("sent_close", "fill", "line")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,10 @@ class ProtectiveOrder:
     """One protective order of every trade: ``kind`` (``"stop"``, ``"limit"``, ``"trail"``),
     ``sent`` — ``"with_entry"`` (a bracket child, sent on the bar that orders the entry) or
     ``"on_fill"`` (sent on the bar the entry fills) — and its price: ``factor × anchor``
-    (stop, limit) or the trail's ``trail_amount`` / ``trail_percent`` (one of them non-zero)."""
+    (the anchor ``"line"``: ``factor × line``), or with a ``line`` (one of the strategy's
+    lines, by name: an ATR) and another anchor ``anchor + offset × line``, the line read at
+    the bar that sent it (stop, limit); or the trail's ``trail_amount`` / ``trail_percent``
+    (one of them non-zero)."""
 
     kind: str
     sent: str
@@ -53,6 +58,8 @@ class ProtectiveOrder:
     factor: float = 1.0
     trail_amount: float = 0.0
     trail_percent: float = 0.0
+    line: str | None = None
+    offset: float = 0.0
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -65,12 +72,18 @@ class ProtectiveOrder:
             raise InputError("a trailing stop needs one of trail_amount and trail_percent, positive")
         if self.kind != "trail" and not self.factor > 0:
             raise InputError(f"a stop's or limit's factor must be positive, not {self.factor!r}")
+        if (self.anchor == "line" or self.offset) and not self.line:
+            raise InputError("a price that reads a line needs the line's name")
 
-    def level(self, side: float, sent_close: float, fill: float) -> float:
-        """Its price when first tried, for a position of sign ``side``."""
-        if self.kind != "trail":
-            return self.factor * (fill if self.anchor == "fill" else sent_close)
-        return self._trailed(-side, sent_close)
+    def level(self, side: float, sent_close: float, fill: float, line_value: float = math.nan) -> float:
+        """Its price when first tried, for a position of sign ``side`` (``line_value``: its
+        line at the bar that sent it, when it has one)."""
+        if self.kind == "trail":
+            return self._trailed(-side, sent_close)
+        if self.anchor == "line":
+            return self.factor * line_value
+        anchor = fill if self.anchor == "fill" else sent_close
+        return anchor + self.offset * line_value if self.line else self.factor * anchor
 
     def _trailed(self, direction: float, close):
         """Where a trail sent in ``direction`` (-1 sells) moves to from ``close``."""
@@ -92,14 +105,24 @@ class Protection:
         def one(o):
             if o.kind == "trail":
                 return f"trail {o.trail_percent:.4%}" if o.trail_percent else f"trail {o.trail_amount:g}"
-            return f"{o.kind} at {o.factor:.6g} × {o.anchor.replace('_', ' ')}"
+            anchor = o.line if o.anchor == "line" else o.anchor.replace("_", " ")
+            if o.line and o.anchor != "line":
+                return f"{o.kind} at {anchor} {o.offset:+.6g} × {o.line}"
+            return f"{o.kind} at {o.factor:.6g} × {anchor}"
         return ", ".join(one(o) for o in self.orders)
 
-    def levels(self, side: float, *, signal_close: float, entry_close: float, fill: float) -> np.ndarray:
+    @property
+    def lines(self) -> list[str]:
+        """The strategy's lines the prices read."""
+        return sorted({o.line for o in self.orders if o.line})
+
+    def levels(self, side: float, *, signal_close: float, entry_close: float, fill: float, line=None) -> np.ndarray:
         """The orders' prices when first tried (the bar after the entry fills), for a trade of
         sign ``side`` ordered at a bar closing at ``signal_close`` and filled at ``fill`` in a
-        bar closing at ``entry_close``."""
-        return np.array([o.level(side, signal_close if o.sent == "with_entry" else entry_close, fill)
+        bar closing at ``entry_close``; ``line(name, sent)``: a line's value at the bar that
+        sent an order (``sent`` as :class:`ProtectiveOrder`'s), for prices that read one."""
+        return np.array([o.level(side, signal_close if o.sent == "with_entry" else entry_close, fill,
+                                 line(o.line, o.sent) if o.line else math.nan)
                          for o in self.orders])
 
     def after(self, side: float, levels: np.ndarray, close: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from distillbt.errors import InputError
 from distillbt.protective import Protection, ProtectiveOrder
 from distillbt.surrogate import screen_plain
 from distillbt.surrogate.order_log import identify
+from distillbt.surrogate.own_lines import graph_lines
 from distillbt.surrogate.recorder import PositionRecorder
 from distillbt.vectorised import simulate
 
@@ -74,12 +75,15 @@ class FillStop(bt.Strategy):
 
     def notify_order(self, order):
         if order.status == order.Completed and order.isbuy():
-            self.stop_order = self.sell(exectype=bt.Order.Stop, price=order.executed.price * (1 - self.p.stop))
+            self.stop_order = self.sell(exectype=bt.Order.Stop, price=self.stop_price(order))
         if not order.alive():
             if self.order is not None and order.ref == self.order.ref:
                 self.order = None
             if self.stop_order is not None and order.ref == self.stop_order.ref:
                 self.stop_order = None
+
+    def stop_price(self, entry):
+        return entry.executed.price * (1 - self.p.stop)
 
     def next(self):
         if self.order:
@@ -116,11 +120,11 @@ class TrailOnFill(bt.Strategy):
 
 
 class AtrBracket(bt.Strategy):
-    """A bracket ATRs from the close: its prices are no fixed multiple of a price, which the
-    fast path does not fill (named in its record)."""
+    """A bracket ATRs from the close (the stop 2 ATRs under it, the target 3 above)."""
 
     def __init__(self):
-        self.mom = bt.ind.Momentum(self.data.close, period=6)
+        mom = bt.ind.Momentum(self.data.close, period=6)
+        self.turned_up = bt.And(mom > 0, mom(-1) <= 0)
         self.atr = bt.ind.ATR(period=14)
         self.orefs = []
 
@@ -129,13 +133,46 @@ class AtrBracket(bt.Strategy):
             self.orefs.remove(order.ref)
 
     def next(self):
-        if self.orefs or self.position:
+        if self.orefs or self.position or not self.turned_up[0]:
             return
-        if self.mom[0] > 0 and self.mom[-1] <= 0:
-            close = self.data.close[0]
-            orders = self.buy_bracket(exectype=bt.Order.Market, stopprice=close - 2 * self.atr[0],
-                                      limitprice=close + 3 * self.atr[0])
-            self.orefs = [o.ref for o in orders]
+        close = self.data.close[0]
+        orders = self.buy_bracket(exectype=bt.Order.Market, stopprice=close - 2 * self.atr[0],
+                                  limitprice=close + 3 * self.atr[0])
+        self.orefs = [o.ref for o in orders]
+
+
+class FillOco(FillStop):
+    """A stop under and a take-profit limit over the fill price, sent apart and tied by OCO."""
+
+    params = (("take", 0.006),)
+
+    def notify_order(self, order):
+        super().notify_order(order)
+        if order.status == order.Completed and order.isbuy():
+            self.sell(exectype=bt.Order.Limit, price=order.executed.price * (1 + self.p.take), oco=self.stop_order)
+
+
+class LowStop(FillStop):
+    """The stop at the lowest low of the last 3 bars when the entry fills (a line it holds)."""
+
+    def __init__(self):
+        super().__init__()
+        self.low3 = bt.ind.Lowest(self.data.low, period=3)
+
+    def stop_price(self, entry):
+        return self.low3[0]
+
+
+class EarlierClose(AtrBracket):
+    """A stop under the close two bars back: no rule of the strategy's lines prices it."""
+
+    def next(self):
+        if self.orefs or self.position or not self.turned_up[0]:
+            return
+        close = self.data.close[0]
+        orders = self.buy_bracket(exectype=bt.Order.Market, stopprice=self.data.close[-2] * 0.995,
+                                  limitprice=close * 1.01)
+        self.orefs = [o.ref for o in orders]
 '''
 
 
@@ -161,10 +198,10 @@ def _recorded_run(candles, config, rows=slice(2_000, 8_000)):
     return strat.analyzers.positions, bars, arrays["datetime"]
 
 
-def _exits_by_rule(protection, decided, bars):
+def _exits_by_rule(protection, decided, bars, lines):
     """Where ``protection`` closes each trade of the recorded decisions, walked trade by
     trade as the surrogate's walk does (a trade ends at its protective fill or at the close
-    that orders it out)."""
+    that orders it out); ``lines``: the strategy's lines by name, for prices that read one."""
     o, h, low, c = (bars[k] for k in ("open", "high", "low", "close"))
     rows, prices, n, t = [], [], len(decided), 0
     while t < n - 1:
@@ -175,7 +212,11 @@ def _exits_by_rule(protection, decided, bars):
         stop = e
         while stop < n and decided[stop] == side:
             stop += 1
-        levels = protection.levels(side, signal_close=c[t], entry_close=c[min(e, n - 1)], fill=o[min(e, n - 1)])
+        def line(name, sent, t=t, e=e):
+            return lines[name][t if sent == "with_entry" else e]
+
+        levels = protection.levels(side, signal_close=c[t], entry_close=c[min(e, n - 1)], fill=o[min(e, n - 1)],
+                                   line=line)
         sl = slice(e + 1, min(stop + 1, n))
         f, price = protection.first_exit(side, levels, o[sl], h[sl], low[sl], c[sl])
         if f >= 0:
@@ -187,13 +228,16 @@ def _exits_by_rule(protection, decided, bars):
     return np.array(rows, dtype=np.int64), np.array(prices)
 
 
-@pytest.mark.parametrize("name, shape", [
-    ("BracketPercent", (("stop", "with_entry"), ("limit", "with_entry"))),
-    ("ShortBracket", (("stop", "with_entry"), ("limit", "with_entry"))),
-    ("FillStop", (("stop", "on_fill"),)),
-    ("TrailOnFill", (("trail", "on_fill"),)),
+@pytest.mark.parametrize("name, shape, gapped", [
+    ("BracketPercent", (("stop", "with_entry"), ("limit", "with_entry")), True),
+    ("ShortBracket", (("stop", "with_entry"), ("limit", "with_entry")), True),
+    ("FillStop", (("stop", "on_fill"),), True),
+    ("TrailOnFill", (("trail", "on_fill"),), False),
+    ("AtrBracket", (("stop", "with_entry"), ("limit", "with_entry")), False),
+    ("LowStop", (("stop", "on_fill"),), False),
+    ("FillOco", (("stop", "on_fill"), ("limit", "on_fill")), True),
 ])
-def test_protective_orders_fill_where_and_at_what_backtrader_fills_them(candles, configs, name, shape):
+def test_protective_orders_fill_where_and_at_what_backtrader_fills_them(candles, configs, name, shape, gapped):
     """The rule read off the recorded orders prices every one of them; walking the recorded
     decisions with it finds Backtrader's own protective fills — bar and price, gaps included
     — and the simulation fed those decisions and exits gives Backtrader's equity at every
@@ -209,26 +253,26 @@ def test_protective_orders_fill_where_and_at_what_backtrader_fills_them(candles,
     bt_prices = np.array([o.executed.price for o in filled])
     order = np.argsort(bt_rows)
     decided = np.sign(rec["decided"])
-    rows, prices = _exits_by_rule(protection, decided, bars)
+    lines = {k: np.asarray(v.array) for k, v in graph_lines(recorder.strategy)}
+    rows, prices = _exits_by_rule(protection, decided, bars, lines)
     np.testing.assert_array_equal(rows, bt_rows[order])
     np.testing.assert_allclose(prices, bt_prices[order], rtol=1e-12)
-    gaps = np.sum(prices != np.array([o.created.price for o in np.array(filled)[order]]))
-    if shape[0][0] != "trail":
-        assert gaps > 0, "no fill at a gapped open: that rule went untested"
+    at_open = np.sum(prices == bars["open"][rows])
+    assert at_open > 0 or not gapped, "no fill at a gapped open: that rule went untested"
     out = simulate(bars, decided, exits=(rows, prices), reissue=True)
     np.testing.assert_allclose(out["equity"], rec["values"], rtol=1e-9)
     # without its exits the same decisions are not Backtrader's run
     assert np.max(np.abs(simulate(bars, decided, reissue=True)["equity"] / rec["values"] - 1)) > 1e-3
 
 
-def test_prices_that_follow_no_fixed_multiple_name_why(candles, configs):
-    recorder, _, _ = _recorded_run(candles, configs["AtrBracket"])
-    rec = recorder.get_analysis()
-    assert identify(rec["protective_trades"])[0] is None
-    assert "no fixed multiple" in identify(rec["protective_trades"])[1]
+def test_prices_no_rule_fits_name_why(candles, configs):
+    recorder, _, _ = _recorded_run(candles, configs["EarlierClose"])
+    protection, why = identify(recorder.get_analysis()["protective_trades"])
+    assert protection is None and "no fixed multiple" in why
 
 
-@pytest.mark.parametrize("name", ["BracketPercent", "ShortBracket", "FillStop", "TrailOnFill"])
+@pytest.mark.parametrize("name", ["BracketPercent", "ShortBracket", "FillStop", "TrailOnFill", "AtrBracket", "LowStop",
+                                  "FillOco"])
 def test_strategies_with_protective_orders_are_scored_on_their_surrogate(candles, configs, name):
     config = configs[name]
     out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False,
@@ -241,7 +285,7 @@ def test_strategies_with_protective_orders_are_scored_on_their_surrogate(candles
 
 
 def test_an_unfilled_rule_goes_to_the_replay_with_its_reason(candles, configs):
-    out = screen_plain([configs["AtrBracket"]], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4,
+    out = screen_plain([configs["EarlierClose"]], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4,
                        progress=False, min_speedup=0)
     record = out.records[0]
     assert record["path"] == "replay" and "no fixed multiple" in record["trust"]["reason"]
@@ -279,3 +323,16 @@ def test_the_replay_records_the_orders_backtrader_records(candles, configs, monk
     assert len(via_replay["protective_trades"]) > 10
     assert via_replay["protective_trades"] == via_cerebro["protective_trades"]
     assert via_replay["protection"] == via_cerebro["protection"]
+
+
+def test_a_rule_read_on_some_trades_checks_others(candles, configs):
+    """The spot check's windows must be priced by the rule the base episodes showed: the
+    same trades fit it, trades of another parameter do not."""
+    from distillbt.surrogate.order_log import fits
+
+    trades = _recorded_run(candles, configs["AtrBracket"])[0].get_analysis()["protective_trades"]
+    protection = identify(trades[:10])[0]
+    assert protection.orders[0].line == "atr" and protection.orders[0].offset == pytest.approx(-2.0, rel=1e-9)
+    assert fits(protection, trades[10:])
+    other = _recorded_run(candles, configs["BracketPercent"])[0].get_analysis()["protective_trades"]
+    assert not fits(protection, other) and not fits(None, other) and fits(protection, [])

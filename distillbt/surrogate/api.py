@@ -95,7 +95,7 @@ from ..objectives import bars_per_year, objective_score
 from ..records import PATHS
 from ..vectorised import simulate
 from .columns import ColumnCache
-from .escalation import SourceColumns, escalation_windows, merged_recording
+from .escalation import SourceColumns, escalation_windows, merged_recording, protection_lines
 from .plan import ConfigPlan, full_warmup, plan_configuration
 from .order_log import fits
 from .recorder import merged_flips, record_many
@@ -552,7 +552,8 @@ class PlainSurrogates:
                 plan = self.plans[i]
                 found = spot_check(self.models[i], plan, rec, self.columns.bank_of(plan),
                                    screen_bars=self.s_stop - self.s_start,
-                                   trade_of=self.columns.trade_of(plan) if plan.trade else None,
+                                   trade_of=self.columns.trade_of(plan, protection_lines(self.models[i]))
+                                   if plan.trade or self.models[i].protection else None,
                                    commission=self.commission, fraction=self.fractions.get(i, self.fraction))
                 found["bars_fed"] = int(self.records[i]["trust"].get("bars_fed", 0)) + int(rec.get("bars_fed", 0))
                 return i, found
@@ -656,6 +657,12 @@ class PlainSurrogates:
             if not rec.get("error") and rec.get("bars_fed"):
                 self.seconds_per_bar[i] = float(rec["seconds"]) / int(rec["bars_fed"])
         for i, rec in arrived.items():
+            protection = rec.get("protection")
+            own = self.plans[i].own
+            unread = [n for n in (protection.lines if protection else []) if own is None or n not in own.line_names]
+            if unread and not rec.get("unmodelled"):
+                rec["unmodelled"] = (f"{self.plans[i].configuration.name}: protective orders priced from "
+                                     f"{', '.join(unread)}, a line the fast path does not compute")
             if rec.get("unmodelled"):  # Stop or Limit entries…: its replay or full backtest scores it
                 self.records[i].update(score=None, trust={"trusted": False, "reason": rec["unmodelled"]})
                 self.models.pop(i, None)
@@ -697,13 +704,14 @@ class PlainSurrogates:
 
     def _fit_eval(self, i, rec):
         plan = self.plans[i]
+        lines = rec["protection"].lines if rec.get("protection") else []
         fills = self._fills(i, self.screen_bars)
         try:
             model, path, trust, evidence = fit_and_trust(rec, plan, self.columns.bank_of(plan),
                                                          self.columns.screen_columns_of(plan),
-                                                         trade_of=self.columns.trade_of(plan)
+                                                         trade_of=self.columns.trade_of(plan, lines)
                                                          if plan.trade or rec.get("protection") else None,
-                                                         screen_trade=self.columns.screen_trade_of(plan),
+                                                         screen_trade=self.columns.screen_trade_of(plan, lines),
                                                max_depth=self.max_depth, seed=self.seed, commission=self.commission,
                                                fraction=self.fractions.get(i, self.fraction),
                                                thresholds=None if self.all_signals else self.thresholds,
@@ -758,7 +766,8 @@ class PlainSurrogates:
             try:
                 path, trust = walk_and_trust(self.models[i], self.plans[i], self.evidence[i],
                                              columns.screen_columns_of(self.plans[i]),
-                                             screen_trade=columns.screen_trade_of(self.plans[i]),
+                                             screen_trade=columns.screen_trade_of(self.plans[i],
+                                                                                  protection_lines(self.models[i])),
                                              commission=self.commission, fraction=self.fractions.get(i, self.fraction),
                                              thresholds=None if self.all_signals else self.thresholds,
                                              screen_bars=s_stop - s_start, fill=fills)

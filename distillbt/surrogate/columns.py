@@ -49,11 +49,17 @@ def plan_columns(plan, names, bank: callable, arrays: callable, lead: int = 0) -
     return out
 
 
-def trade_inputs(plan, prices, columns) -> TradeInputs:
+def trade_inputs(plan, prices, columns, lines=None, lead: int = 0) -> TradeInputs:
     """:class:`~.trade_state.TradeInputs` of ``prices`` (open, high, low, close arrays) with
-    ``columns`` (the plan's feature columns over the same bars) giving its price-unit lines."""
+    ``columns`` (the plan's feature columns over the same bars) giving its price-unit lines;
+    ``lines`` (names of the strategy's lines, and ``arrays(lead)`` as :func:`plan_columns`'s
+    — a pair) the lines themselves, for protective orders priced from them."""
     units = {} if plan.own is None else {u: columns[:, plan.features.index(u)] for u in plan.own.unit_columns}
-    return TradeInputs(*(np.asarray(p, dtype=np.float64) for p in prices), units=units)
+    held = {}
+    if lines is not None and lines[0]:
+        names, arrays = lines
+        held = {k: v[lead:] for k, v in plan.own.lines(arrays(lead), names).items()}
+    return TradeInputs(*(np.asarray(p, dtype=np.float64) for p in prices), units=units, lines=held)
 
 
 class ColumnCache:
@@ -127,22 +133,30 @@ class ColumnCache:
                                               lambda _lead: feed_arrays(eps.time_ns[rows], *eps.ohlcv[rows].T), w)
         return self._episode[key]
 
-    def trade_of(self, plan):
-        """``e → episode e's`` :class:`~.trade_state.TradeInputs` over its scored bars."""
+    def trade_of(self, plan, lines=()):
+        """``e → episode e's`` :class:`~.trade_state.TradeInputs` over its scored bars (with
+        the strategy's ``lines``, by name)."""
         def inputs(e):
-            r = self.episodes.rows(e)
-            ohlcv = self.episodes.ohlcv[r.start + int(self.episodes.warmup[e]):r.stop]
-            return trade_inputs(plan, ohlcv[:, :4].T, self.episode_bank(e, plan))
+            eps = self.episodes
+            r, sw = eps.rows(e), int(eps.warmup[e])
+            w = min(int(plan.warmup), sw)
+            ohlcv = eps.ohlcv[r.start + sw:r.stop]
+            rows = slice(r.start + sw - w, r.stop)
+            return trade_inputs(plan, ohlcv[:, :4].T, self.episode_bank(e, plan),
+                                (lines, lambda _lead: feed_arrays(eps.time_ns[rows], *eps.ohlcv[rows].T)), w)
         return inputs
 
-    def screen_trade_of(self, plan):
-        """``() →`` the screening period's :class:`~.trade_state.TradeInputs` for ``plan``."""
+    def screen_trade_of(self, plan, lines=()):
+        """``() →`` the screening period's :class:`~.trade_state.TradeInputs` for ``plan``
+        (with the strategy's ``lines``, by name)."""
         def inputs():
             units = plan.own.unit_columns if plan.own is not None else []
             width = len(plan.features)
             columns = self.screen_columns_of(plan)(units, width, [plan.features.index(u) for u in units])
             prices = [self.frame[k].to_numpy()[self.start:self.stop] for k in ("open", "high", "low", "close")]
-            return trade_inputs(plan, prices, columns)
+            lead = min(self.start, plan.own.converge) if plan.own is not None else 0
+            return trade_inputs(plan, prices, columns,
+                                (lines, lambda lead_: frame_arrays(self.frame, self.start - lead_, self.stop)), lead)
         return inputs
 
     def bank_of(self, plan):

@@ -41,10 +41,13 @@ class SourceColumns:
     def __len__(self) -> int:
         return 0 if self.values is None else len(self.values)
 
-    def trade_inputs(self, plan, F):
-        """The period's :class:`~.trade_state.TradeInputs` for ``plan`` (``F``: :meth:`take`)."""
+    def trade_inputs(self, plan, F, lines=()):
+        """The period's :class:`~.trade_state.TradeInputs` for ``plan`` (``F``: :meth:`take`;
+        the strategy's ``lines``, by name)."""
         prices = [self.frame[k].to_numpy()[self.start:self.stop] for k in ("open", "high", "low", "close")]
-        return trade_inputs(plan, prices, F)
+        lead = min(self.start, plan.own.converge) if plan.own is not None else 0
+        return trade_inputs(plan, prices, F, (lines, lambda lead_: frame_arrays(self.frame, self.start - lead_,
+                                                                               self.stop)), lead)
 
     def take(self, plan, columns=None) -> np.ndarray:
         """``plan``'s columns (its bank ones made ready by :meth:`ensure`): those at positions
@@ -81,7 +84,7 @@ def escalation_windows(*, plan, model, trust, recording, bank_of, episodes, sour
     F = source.take(plan, needed)
     score = np.zeros(m)
     if model is not None:
-        trade = source.trade_inputs(plan, F) if model.needs_trade() else None
+        trade = source.trade_inputs(plan, F, protection_lines(model)) if model.needs_trade() else None
         path = model.walk(F, start_state=0.0, trade=trade)
         prev = np.concatenate(([0.0], path[:-1]))
         for st, kind in wanted:
@@ -106,6 +109,11 @@ def escalation_windows(*, plan, model, trust, recording, bank_of, episodes, sour
         step = max(1, len(order) // count)
         order = order[::step]
     return [source.start + int(window_starts[k]) for k in order[:count]]
+
+
+def protection_lines(model) -> list:
+    """The strategy's lines its surrogate's protective orders are priced from."""
+    return model.protection.lines if model.protection is not None else []
 
 
 def merged_recording(first: dict, more: dict) -> dict:

@@ -35,7 +35,7 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import InputError
-from .trade_state import TradeContext, held_columns
+from .trade_state import TradeContext, held_columns, protective_levels
 
 __all__ = ["PositionSurrogate", "carry_states"]
 
@@ -416,12 +416,10 @@ def _protective_exit(protection, context, trade, start, stop, after):
     ``context`` (held before row ``start``) among rows ``[start, stop)``, or ``(-1, nan, …)``
     with ``after`` (the context at ``stop - 1``'s close) carrying their prices on."""
     side = context.state
-    levels, first = context.levels, start
-    if levels is None:  # ``start`` is the entry bar: the orders are first tried on the next one
-        # a trade just entered: its peak is still the close of the bar that ordered it
-        levels = protection.levels(side, signal_close=context.peak,
-                                   entry_close=float(trade.close[start]), fill=context.price)
-        first = start + 1
+    first = start + 1 if context.bars == 0 else start  # the entry bar: orders are first tried on the next
+    levels = context.levels
+    if levels is None:
+        levels = protective_levels(protection, context, trade, start)
     sl = slice(first, stop)
     f, price = protection.first_exit(side, levels, trade.open[sl], trade.high[sl], trade.low[sl], trade.close[sl])
     if f >= 0:

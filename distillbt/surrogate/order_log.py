@@ -5,12 +5,15 @@ fast path fills (:mod:`distillbt.protective`), or a reason it does not model the
 left them) against its positions and prices; :func:`identify` takes the trades of all of a
 configuration's runs and finds the one :class:`~distillbt.protective.Protection` that
 prices every one of them — each stop or limit a constant multiple of the close of the bar
-that sent it or of the entry's fill price, each trail a constant amount or percentage — or
+that sent it or of the entry's fill price, or one of those plus a constant multiple of one of
+the strategy's lines at that bar (an ATR), each trail a constant amount or percentage — or
 says why there is none. The multiples are read off the recorded prices, never from the
 strategy's parameters or source: the rule must hold, to rounding, on every trade recorded.
 """
 
 from __future__ import annotations
+
+import math
 
 import backtrader as bt
 import numpy as np
@@ -28,13 +31,15 @@ def _bar(dates: np.ndarray, dt: float) -> int:
     return int(np.searchsorted(dates, dt))
 
 
-def protective_trades(orders, positions, dates, open_, close) -> tuple[list, str | None]:
+def protective_trades(orders, positions, dates, open_, close, lines=dict) -> tuple[list, str | None]:
     """``(trades, reason)`` for one run: per trade carrying protective orders, a tuple of
-    ``(kind, sent, {anchor: value}, price, trail_amount, trail_percent)`` per order in the
-    order sent; ``reason`` (None, or one line) when some order is not one the fast path
-    fills. ``orders``: the run's non-market orders and bracket children, Rejected ones (sent
-    in the warm-up) left out; ``positions`` (signed units), ``dates`` (Backtrader date
-    numbers), ``open_`` and ``close`` per bar of the run."""
+    ``(kind, sent, {anchor: value}, price, trail_amount, trail_percent, {line: value})`` per
+    order in the order sent; ``reason`` (None, or one line) when some order is not one the
+    fast path fills. ``orders``: the run's non-market orders and bracket children, Rejected
+    ones (sent in the warm-up) left out; ``positions`` (signed units), ``dates`` (Backtrader
+    date numbers), ``open_`` and ``close`` per bar of the run; ``lines()``: the strategy's
+    lines by name (:func:`~.own_lines.graph_lines`' names), arrays over the run (asked only
+    when there are orders)."""
     n = len(positions)
     sign = np.sign(positions)
     groups: dict = {}  # entry fill bar -> [(ref, order, sent)]
@@ -73,18 +78,24 @@ def protective_trades(orders, positions, dates, open_, close) -> tuple[list, str
             return [], why
         groups.setdefault(entry, []).append((order.ref, order, sent))
     trades = []
+    arrays = lines() if groups else {}
+    shown = unshown = 0  # trades of several orders, not a bracket's, whose fills showed (or not) OCO
     for entry, group in sorted(groups.items()):
         group.sort(key=lambda g: g[0])
-        if len(group) > 1 and not _cancel_each_other([o for _, o, _ in group]):
+        together = _cancelled_together([o for _, o, _ in group], dates) if len(group) > 1 else True
+        if together is False:
             return [], "several stop or limit orders on a trade that do not cancel each other (bracket or OCO)"
+        shown, unshown = shown + (len(group) > 1 and together is True), unshown + (together is None)
         anchors = {"sent_close": None, "fill": float(open_[entry])}
         trade = []
         for _, order, sent in group:
-            sent_close = float(close[entry - 1 if sent == "with_entry" else entry])
-            trade.append((_KINDS[order.exectype], sent, dict(anchors, sent_close=sent_close),
+            at = entry - 1 if sent == "with_entry" else entry
+            trade.append((_KINDS[order.exectype], sent, dict(anchors, sent_close=float(close[at])),
                           float(order.created.price), float(order.trailamount or 0.0),
-                          float(order.trailpercent or 0.0)))
+                          float(order.trailpercent or 0.0), {k: float(v[at]) for k, v in arrays.items()}))
         trades.append(tuple(trade))
+    if unshown and not shown:
+        return [], "several stop or limit orders on a trade, never seen to cancel each other"
     entries = np.flatnonzero((sign != 0) & (np.concatenate(([0.0], sign[:-1])) != sign))
     entries = entries[entries < n - 1]  # one filled at the last bar: its orders are never notified
     trades = [t for e, t in zip(sorted(groups), trades) if e < n - 1]
@@ -113,13 +124,20 @@ def _outcome(order, entry, sign, dates) -> str | None:
     return f"stop or limit orders that end {order.getstatusname()}"
 
 
-def _cancel_each_other(orders) -> bool:
+def _cancelled_together(orders, dates) -> bool | None:
+    """Whether a trade's orders cancel each other when one fills (a bracket's children, an
+    OCO group — the broker keeps no OCO link on the order, so its effect is what is read):
+    True for a bracket or a fill that cancelled the others on its bar, False for one that
+    did not, None when none filled."""
     parents = {getattr(getattr(o, "parent", None), "ref", None) for o in orders}
     if len(parents) == 1 and None not in parents:
-        return True  # a bracket's children
-    leader = orders[0]
-    return all(getattr(o, "oco", None) is not None and getattr(o.oco, "ref", None) in {x.ref for x in orders}
-               for o in orders[1:]) and leader.oco is None
+        return True
+    filled = [o for o in orders if o.status == bt.Order.Completed]
+    if not filled:
+        return None
+    bar = _bar(dates, filled[0].executed.dt)
+    return len(filled) == 1 and all(o.status == bt.Order.Canceled and o.executed.dt
+                                    and _bar(dates, o.executed.dt) == bar for o in orders if o is not filled[0])
 
 
 def identify(trades) -> tuple[Protection | None, str | None]:
@@ -141,18 +159,45 @@ def identify(trades) -> tuple[Protection | None, str | None]:
             amount, percent = amounts.pop()
             orders.append(ProtectiveOrder(kind, sent, trail_amount=amount, trail_percent=percent))
             continue
-        fitting = []
-        for anchor in ANCHORS:
-            ratios = np.array([s[3] / s[2][anchor] for s in seen])
-            if np.ptp(ratios) <= TOLERANCE * abs(ratios.mean()):
-                fitting.append((anchor, float(ratios.mean())))
+        fitting = _rules(seen)
         if not fitting:
-            return None, f"{kind} prices that are no fixed multiple of the close or the entry price"
+            return None, (f"{kind} prices that are no fixed multiple of the close, the entry price or a line "
+                          "of the strategy, nor the close or entry price plus a multiple of a line")
         if len(fitting) > 1 and len(seen) < 2:
             return None, f"one trade only: too few to tell what its {kind} price follows"
-        anchor, factor = fitting[0]
-        orders.append(ProtectiveOrder(kind, sent, anchor=anchor, factor=factor))
+        orders.append(ProtectiveOrder(kind, sent, **fitting[0]))
     return Protection(tuple(orders)), None
+
+
+def _constant(values: np.ndarray) -> bool:
+    return bool(np.isfinite(values).all() and values.mean() != 0
+                and np.ptp(values) <= TOLERANCE * abs(values.mean()))
+
+
+def _rules(seen) -> list[dict]:
+    """Every rule that prices all of ``seen`` (one order slot over the trades), simplest
+    first: a multiple of an anchor, then an anchor plus a multiple of a line."""
+    fitting = []
+    names = sorted(set.intersection(*(set(s[6]) for s in seen))) if seen else []
+    with np.errstate(all="ignore"):
+        for anchor in ANCHORS[:2]:
+            ratios = np.array([s[3] for s in seen]) / np.array([s[2][anchor] for s in seen])
+            if _constant(ratios):
+                fitting.append(dict(anchor=anchor, factor=float(ratios.mean())))
+        for name in names:
+            ratios = np.array([s[3] for s in seen]) / np.array([s[6][name] for s in seen])
+            if _constant(ratios) and ratios.mean() > 0:
+                fitting.append(dict(anchor="line", line=name, factor=float(ratios.mean())))
+    if fitting:
+        return fitting
+    for anchor in ANCHORS[:2]:
+        distance = np.array([s[3] - s[2][anchor] for s in seen])
+        for name in names:
+            with np.errstate(all="ignore"):
+                multiples = distance / np.array([s[6][name] for s in seen])
+            if _constant(multiples):
+                fitting.append(dict(anchor=anchor, line=name, offset=float(multiples.mean())))
+    return fitting
 
 
 def fits(protection: Protection | None, trades) -> bool:
@@ -165,10 +210,14 @@ def fits(protection: Protection | None, trades) -> bool:
     for trade in trades:
         if tuple((kind, sent) for kind, sent, *_ in trade) != tuple((o.kind, o.sent) for o in protection.orders):
             return False
-        for (kind, _, anchors, price, amount, percent), o in zip(trade, protection.orders):
+        for (kind, _, anchors, price, amount, percent, lines), o in zip(trade, protection.orders):
             if kind == "trail":
                 if (amount, percent) != (o.trail_amount, o.trail_percent):
                     return False
-            elif abs(price / anchors[o.anchor] / o.factor - 1.0) > TOLERANCE:
+                continue
+            if o.line and o.line not in lines:
+                return False
+            expected = o.level(1.0, anchors["sent_close"], anchors["fill"], lines.get(o.line, math.nan))
+            if not abs(price - expected) <= TOLERANCE * abs(expected):
                 return False
     return True

@@ -107,6 +107,8 @@ class OwnFeatures:
         if not top:
             raise InputError(f"{strategy_cls.__name__} builds no indicator line in __init__")
         self._line = dict(top)
+        #: The lines the strategy holds as attributes (``atr``, ``bb.top``), by own-line name.
+        self.line_names = [name for name in self._line if not name.startswith("/")]
         self._group = {name: name.split(".")[0] for name, _ in top}
         self.how, self.reason = "numpy", None
         try:
@@ -197,6 +199,11 @@ class OwnFeatures:
                     v = v / close
                 out[:, j] = delayed(v, s.lag)
         return out
+
+    def lines(self, arrays: dict, names) -> dict:
+        """The strategy's lines ``names`` (of :attr:`line_names`) over ``arrays``, float64
+        (NaN in each one's warm-up): where a price reads a line, the line itself."""
+        return self._evaluate(arrays, list(names))
 
     def _evaluate(self, arrays: dict, names) -> dict:
         if self.how == "numpy":

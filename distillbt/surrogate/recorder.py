@@ -39,6 +39,7 @@ from ..backtest import SIZER_PERCENTS, StrategyRunError, feed_arrays, run_cerebr
 from ..errors import DistillbtError, InputError, first_line
 from ..executor import using
 from .order_log import identify, protective_trades
+from .own_lines import graph_lines
 from .replay import NotReplayable, ReplayCerebro, pending_market_size
 
 __all__ = ["PositionRecorder", "record_episodes", "record_many", "NO_LABEL", "merged_flips"]
@@ -108,6 +109,12 @@ class PositionRecorder(bt.Analyzer):
             elif getattr(order, "parent", None) is not None or getattr(order, "oco", None) is not None:
                 self.unmodelled_orders["bracket/OCO"] = self.unmodelled_orders.get("bracket/OCO", 0) + 1
 
+    def _own_lines(self) -> dict:
+        """The lines the strategy holds as attributes, by their own-line names, as arrays over
+        the run (the walk computes those, :attr:`~.own_features.OwnFeatures.line_names`)."""
+        return {name: np.asarray(line.array, dtype=np.float64) for name, line in graph_lines(self.strategy)
+                if "/" not in name and len(line.array) >= len(self.positions)}
+
     def _from_replay(self, replay) -> None:
         """:meth:`next`'s record, from the replay's sizes, decisions and values at every close."""
         size, value = replay["size"], replay["value"]
@@ -131,7 +138,8 @@ class PositionRecorder(bt.Analyzer):
         data, n = self.strategy.datas[0], len(self.positions)
         trades, why = protective_trades(
             list(self.orders.values()), np.asarray(self.positions, dtype=np.float64), *(
-                np.asarray(line.array[:n], dtype=np.float64) for line in (data.datetime, data.open, data.close)))
+                np.asarray(line.array[:n], dtype=np.float64) for line in (data.datetime, data.open, data.close)),
+            lines=self._own_lines)
         return {
             "positions": np.asarray(self.positions, dtype=np.float64),
             "decided": np.asarray(self.decided, dtype=np.float64),

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["TradeInputs", "TradeContext", "trade_names", "trade_columns", "held_columns", "held_runs", "BASE"]
+__all__ = ["TradeInputs", "TradeContext", "trade_names", "trade_columns", "held_columns", "held_runs", "BASE",
+           "protective_levels"]
 
 BASE = ("bars", "ret", "peak", "trough", "from_peak", "from_trough", "from_high", "from_low")
 _PER_UNIT = ("ret", "from_peak", "from_trough", "from_high", "from_low")
@@ -43,17 +44,19 @@ def trade_names(unit_columns=()) -> list[str]:
 @dataclass
 class TradeInputs:
     """What a period's trade columns are computed from: its prices and, for ``trade:…/U``,
-    the own-line columns ``U`` (line / close) over the same bars."""
+    the own-line columns ``U`` (line / close) over the same bars; for protective orders priced
+    from the strategy's lines, those lines (float64, by name: ``lines``)."""
 
     open: np.ndarray
     high: np.ndarray
     low: np.ndarray
     close: np.ndarray
     units: dict = field(default_factory=dict)
+    lines: dict = field(default_factory=dict)
 
     def rows(self, sl: slice) -> TradeInputs:
         return TradeInputs(self.open[sl], self.high[sl], self.low[sl], self.close[sl],
-                           {k: v[sl] for k, v in self.units.items()})
+                           {k: v[sl] for k, v in self.units.items()}, {k: v[sl] for k, v in self.lines.items()})
 
 
 @dataclass
@@ -121,11 +124,23 @@ def context_at(state, inputs: TradeInputs, row: int, context: TradeContext | Non
         if b == row + 1:
             after = held_columns(held, inputs, a, b, [])[1]
             if protection is not None and held is not context:
-                levels = protection.levels(held.state, signal_close=held.peak, entry_close=float(inputs.close[a]),
-                                           fill=held.price)
-                after.levels = protection.after(held.state, levels, inputs.close[a + 1:b])
+                after.levels = protection.after(held.state, protective_levels(protection, held, inputs, a),
+                                                inputs.close[a + 1:b])
             return after
     return None
+
+
+def protective_levels(protection, context: TradeContext, inputs: TradeInputs, entry: int) -> np.ndarray:
+    """The prices of ``protection``'s orders (:class:`distillbt.protective.Protection`) when
+    first tried, for the trade ``context`` entered at row ``entry``'s open (ordered at the row
+    before): lines they read come from ``inputs.lines`` at the row that sent them."""
+    def line(name, sent):
+        row = entry - 1 if sent == "with_entry" else entry
+        return float(inputs.lines[name][row]) if row >= 0 else np.nan
+
+    return protection.levels(context.state, signal_close=context.peak if context.bars == 0 else np.nan,
+                             entry_close=float(inputs.close[entry]), fill=context.price, line=line)
+
 
 
 def held_columns(context: TradeContext, inputs: TradeInputs, start: int, stop: int, names,

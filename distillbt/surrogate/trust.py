@@ -19,7 +19,7 @@ from .model import PositionSurrogate
 from .own_features import is_own
 from .plan import snap_candidates
 from .recorder import NO_LABEL
-from .trade_state import TradeContext, TradeInputs, context_at, held_runs, trade_columns
+from .trade_state import TradeContext, TradeInputs, context_at, held_runs, protective_levels, trade_columns
 
 __all__ = ["fit_and_trust", "walk_and_trust", "spot_check", "Evidence", "is_trusted", "deficits", "used_columns"]
 
@@ -363,12 +363,16 @@ def _restart(state, inputs, row, protection=None):
         return held
     if row > 0 and float(state[row - 1]) == held:  # the trade so far, up to the bar before
         return context_at(state, inputs, row - 1, protection=protection)
-    return TradeContext.entered(held, float(inputs.open[row]), float(inputs.close[max(row - 1, 0)]))
+    entered = TradeContext.entered(held, float(inputs.open[row]), float(inputs.close[max(row - 1, 0)]))
+    if protection is not None:  # priced here: the walk's rows may not hold the bar that sent them
+        entered.levels = protective_levels(protection, entered, inputs, row)
+    return entered
 
 
 def _concatenated(parts):
     return TradeInputs(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("open", "high", "low", "close")),
-                       units={u: np.concatenate([p.units[u] for p in parts]) for u in parts[0].units})
+                       units={u: np.concatenate([p.units[u] for p in parts]) for u in parts[0].units},
+                       lines={k: np.concatenate([p.lines[k] for p in parts]) for k in parts[0].lines})
 
 
 @dataclass
