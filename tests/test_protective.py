@@ -279,6 +279,11 @@ def test_strategies_with_protective_orders_are_scored_on_their_surrogate(candles
                        min_speedup=0)
     record = out.records[0]
     assert record["path"] == "surrogate", record["trust"]
+    trust = record["trust"]
+    # a walk that decides every held-out bar as the strategy did has no P&L gap: the bars its
+    # protective orders closed a position on are not decisions it got wrong
+    assert trust["agreement"] < 1.0 or trust["pnl_gap"] == 0.0
+    assert trust["spot_agreement"] < 1.0 or trust["spot_gap"] == 0.0
     full = run_backtest(config.strategy.cls, candles, params=config.params, start=candles.frame.index[SCREEN[0]],
                         end=candles.frame.index[SCREEN[1] - 1], warmup_bars=400)["score"]
     assert record["score"] == pytest.approx(full, abs=1e-9)

@@ -184,10 +184,15 @@ def _held_out_walk(model, rec, banks, inputs, recorded, slices, *, n_cols, ret_c
             restarts[at + row - sl.start] = _restart(state, inputs.get(e), row, model.protection)
     held_out = _concatenated([inputs[e].rows(sl) for e, sl in zip(recorded, slices)]) if trade else None
     walk = model.walk(F, restarts=restarts, trade=held_out)
+    # flat after a protective order closed the position inside a bar: no decision of the walk's
+    walk_prev = np.concatenate(([0.0], walk[:-1]))
+    if getattr(walk, "exits", None) is not None:
+        walk_prev[walk.exits[0]] = 0.0
     hits = seen_bars = n_held = 0
     sums, at = [], 0
     for j, (e, sl) in enumerate(zip(recorded, slices)):
         w = walk[at:at + sl.stop - sl.start]
+        w_prev = walk_prev[at:at + sl.stop - sl.start]
         at += sl.stop - sl.start
         if not len(w):
             continue
@@ -201,7 +206,7 @@ def _held_out_walk(model, rec, banks, inputs, recorded, slices, *, n_cols, ret_c
         r_all = banks[e][:, ret_col].astype(np.float64)
         r_next = np.nan_to_num(np.concatenate((r_all[1:], [0.0]))[sl])
         tg_ok = np.where(ok, tg, w)
-        w_prev = np.concatenate(([st[0]], w[:-1]))
+        w_prev = np.concatenate(([st[0]], w_prev[1:]))
         d = fraction * (w - tg_ok) * r_next
         d -= commission * fraction * (np.abs(w - w_prev) - np.abs(tg_ok - st))
         sums.append(float(d.sum()))
