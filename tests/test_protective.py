@@ -119,6 +119,28 @@ class TrailOnFill(bt.Strategy):
             self.order = self.buy()
 
 
+class TrailShort(bt.Strategy):
+    """The mirror of TrailOnFill: an overbought RSI sold short, a trailing stop above it, by amount."""
+
+    params = (("trail", 60.0),)
+
+    def __init__(self):
+        self.rsi = bt.ind.RSI(self.data.close, period=10, safediv=True)
+        self.order = None
+
+    def notify_order(self, order):
+        if order.status == order.Completed and order.issell():
+            self.buy(exectype=bt.Order.StopTrail, trailamount=self.p.trail)
+        if not order.alive() and self.order is not None and order.ref == self.order.ref:
+            self.order = None
+
+    def next(self):
+        if self.order or self.position:
+            return
+        if self.rsi[0] > 65:
+            self.order = self.sell()
+
+
 class AtrBracket(bt.Strategy):
     """A bracket ATRs from the close (the stop 2 ATRs under it, the target 3 above)."""
 
@@ -233,6 +255,7 @@ def _exits_by_rule(protection, decided, bars, lines):
     ("ShortBracket", (("stop", "with_entry"), ("limit", "with_entry")), True),
     ("FillStop", (("stop", "on_fill"),), True),
     ("TrailOnFill", (("trail", "on_fill"),), False),
+    ("TrailShort", (("trail", "on_fill"),), False),
     ("AtrBracket", (("stop", "with_entry"), ("limit", "with_entry")), False),
     ("LowStop", (("stop", "on_fill"),), False),
     ("FillOco", (("stop", "on_fill"), ("limit", "on_fill")), True),
@@ -271,8 +294,8 @@ def test_prices_no_rule_fits_name_why(candles, configs):
     assert protection is None and "no fixed multiple" in why
 
 
-@pytest.mark.parametrize("name", ["BracketPercent", "ShortBracket", "FillStop", "TrailOnFill", "AtrBracket", "LowStop",
-                                  "FillOco"])
+@pytest.mark.parametrize("name", ["BracketPercent", "ShortBracket", "FillStop", "TrailOnFill", "TrailShort",
+                                  "AtrBracket", "LowStop", "FillOco"])
 def test_strategies_with_protective_orders_are_scored_on_their_surrogate(candles, configs, name):
     config = configs[name]
     out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False,
