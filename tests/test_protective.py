@@ -50,11 +50,12 @@ class BracketPercent(bt.Strategy):
     def next(self):
         if self.orefs or self.position or not self.turned[0]:
             return
-        close, away = self.data.close[0], -1 if self.p.short else 1
+        stop, limit = self.bracket_prices(self.data.close[0], -1 if self.p.short else 1)
         send = self.sell_bracket if self.p.short else self.buy_bracket
-        orders = send(exectype=bt.Order.Market, stopprice=close * (1 - away * self.p.stop),
-                      limitprice=close * (1 + away * self.p.take))
-        self.orefs = [o.ref for o in orders]
+        self.orefs = [o.ref for o in send(exectype=bt.Order.Market, stopprice=stop, limitprice=limit)]
+
+    def bracket_prices(self, close, away):
+        return close * (1 - away * self.p.stop), close * (1 + away * self.p.take)
 
 
 class ShortBracket(BracketPercent):
@@ -98,69 +99,46 @@ class FillStop(bt.Strategy):
 
 
 class TrailOnFill(bt.Strategy):
-    """An RSI dip bought at market; once it fills, a percentage trailing stop is its only exit."""
+    """An RSI dip bought at market; once it fills, a percentage trailing stop is its only exit
+    (``short``: an overbought RSI sold short, the trail above it by an amount)."""
 
-    params = (("trail", 0.008),)
+    params = (("trail", 0.008), ("short", False))
 
     def __init__(self):
         self.rsi = bt.ind.RSI(self.data.close, period=10, safediv=True)
         self.order = None
 
     def notify_order(self, order):
-        if order.status == order.Completed and order.isbuy():
-            self.sell(exectype=bt.Order.StopTrail, trailpercent=self.p.trail)
+        if order.status == order.Completed and order.isbuy() != self.p.short:
+            distance = dict(trailamount=self.p.trail) if self.p.short else dict(trailpercent=self.p.trail)
+            (self.buy if self.p.short else self.sell)(exectype=bt.Order.StopTrail, **distance)
         if not order.alive() and self.order is not None and order.ref == self.order.ref:
             self.order = None
 
     def next(self):
         if self.order or self.position:
             return
-        if self.rsi[0] < 35:
+        if self.p.short and self.rsi[0] > 65:
+            self.order = self.sell()
+        elif not self.p.short and self.rsi[0] < 35:
             self.order = self.buy()
 
 
-class TrailShort(bt.Strategy):
-    """The mirror of TrailOnFill: an overbought RSI sold short, a trailing stop above it, by amount."""
+class TrailShort(TrailOnFill):
+    """The mirror, by amount."""
 
-    params = (("trail", 60.0),)
-
-    def __init__(self):
-        self.rsi = bt.ind.RSI(self.data.close, period=10, safediv=True)
-        self.order = None
-
-    def notify_order(self, order):
-        if order.status == order.Completed and order.issell():
-            self.buy(exectype=bt.Order.StopTrail, trailamount=self.p.trail)
-        if not order.alive() and self.order is not None and order.ref == self.order.ref:
-            self.order = None
-
-    def next(self):
-        if self.order or self.position:
-            return
-        if self.rsi[0] > 65:
-            self.order = self.sell()
+    params = (("trail", 60.0), ("short", True))
 
 
-class AtrBracket(bt.Strategy):
+class AtrBracket(BracketPercent):
     """A bracket ATRs from the close (the stop 2 ATRs under it, the target 3 above)."""
 
     def __init__(self):
-        mom = bt.ind.Momentum(self.data.close, period=6)
-        self.turned_up = bt.And(mom > 0, mom(-1) <= 0)
+        super().__init__()
         self.atr = bt.ind.ATR(period=14)
-        self.orefs = []
 
-    def notify_order(self, order):
-        if not order.alive() and order.ref in self.orefs:
-            self.orefs.remove(order.ref)
-
-    def next(self):
-        if self.orefs or self.position or not self.turned_up[0]:
-            return
-        close = self.data.close[0]
-        orders = self.buy_bracket(exectype=bt.Order.Market, stopprice=close - 2 * self.atr[0],
-                                  limitprice=close + 3 * self.atr[0])
-        self.orefs = [o.ref for o in orders]
+    def bracket_prices(self, close, away):
+        return close - 2 * self.atr[0], close + 3 * self.atr[0]
 
 
 class FillOco(FillStop):
@@ -185,16 +163,11 @@ class LowStop(FillStop):
         return self.low3[0]
 
 
-class EarlierClose(AtrBracket):
+class EarlierClose(BracketPercent):
     """A stop under the close two bars back: no rule of the strategy's lines prices it."""
 
-    def next(self):
-        if self.orefs or self.position or not self.turned_up[0]:
-            return
-        close = self.data.close[0]
-        orders = self.buy_bracket(exectype=bt.Order.Market, stopprice=self.data.close[-2] * 0.995,
-                                  limitprice=close * 1.01)
-        self.orefs = [o.ref for o in orders]
+    def bracket_prices(self, close, away):
+        return self.data.close[-2] * 0.995, close * 1.01
 '''
 
 
