@@ -152,6 +152,24 @@ class FillOco(FillStop):
             self.sell(exectype=bt.Order.Limit, price=order.executed.price * (1 + self.p.take), oco=self.stop_order)
 
 
+class LateCancel(FillStop):
+    """Out at market on the cross down, its stop cancelled a bar later: for that bar the stop
+    outlives the trade (it could open a short), which the fast path does not model. (Its stop
+    is far enough never to fill in that bar: the reason is the late cancel alone.)"""
+
+    params = (("stop", 0.05),)
+
+    def next(self):
+        if self.order:
+            return
+        if not self.position and self.stop_order is not None:
+            self.cancel(self.stop_order)  # a bar late
+        elif not self.position and self.cross[0] > 0:
+            self.order = self.buy()
+        elif self.position and self.cross[0] < 0:
+            self.order = self.close()
+
+
 class LowStop(FillStop):
     """The stop at the lowest low of the last 3 bars when the entry fills (a line it holds)."""
 
@@ -259,6 +277,11 @@ def test_protective_orders_fill_where_and_at_what_backtrader_fills_them(candles,
     np.testing.assert_allclose(out["equity"], rec["values"], rtol=1e-9)
     # without its exits the same decisions are not Backtrader's run
     assert np.max(np.abs(simulate(bars, decided, reissue=True)["equity"] / rec["values"] - 1)) > 1e-3
+
+
+def test_a_stop_that_outlives_its_trade_names_why(candles, configs):
+    rec = _recorded_run(candles, configs["LateCancel"])[0].get_analysis()
+    assert rec["protective_unmodelled"] == "stop or limit orders cancelled before or after their trade closes"
 
 
 def test_prices_no_rule_fits_name_why(candles, configs):

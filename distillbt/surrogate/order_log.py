@@ -73,15 +73,16 @@ def protective_trades(orders, positions, dates, open_, close, lines=dict) -> tup
             return [], "stop or limit orders that open positions"
         if abs(abs(order.size) - abs(held)) > TOLERANCE * abs(held):
             return [], "stop or limit orders that close part of a position"
-        why = _outcome(order, entry, sign, dates)
-        if why:
-            return [], why
         groups.setdefault(entry, []).append((order.ref, order, sent))
     trades = []
     arrays = lines() if groups else {}
     shown = unshown = 0  # trades of several orders, not a bracket's, whose fills showed (or not) OCO
     for entry, group in sorted(groups.items()):
         group.sort(key=lambda g: g[0])
+        filled = {_bar(dates, o.executed.dt) for _, o, _ in group if o.status == bt.Order.Completed}
+        why = next(filter(None, (_outcome(o, entry, sign, dates, filled) for _, o, _ in group)), None)
+        if why:
+            return [], why
         together = _cancelled_together([o for _, o, _ in group], dates) if len(group) > 1 else True
         if together is False:
             return [], "several stop or limit orders on a trade that do not cancel each other (bracket or OCO)"
@@ -104,23 +105,24 @@ def protective_trades(orders, positions, dates, open_, close, lines=dict) -> tup
     return trades, None
 
 
-def _outcome(order, entry, sign, dates) -> str | None:
+def _outcome(order, entry, sign, dates, filled) -> str | None:
     """None when ``order`` ended with its trade: it closed it, was cancelled as the trade
-    closed (by the strategy at the close before the exit, or by its bracket or OCO sibling
-    filling), or is still working at the end of the run while the trade is open."""
+    closed (by the strategy at the close that orders the exit, or by its bracket or OCO
+    sibling filling: ``filled``, the bars its siblings filled on), or is still working at the
+    end of the run while the trade is open."""
     n, held = len(sign), sign[entry]
+    changed = np.flatnonzero(sign[entry:] != held)
+    end = entry + int(changed[0]) if len(changed) else n  # the bar the trade closes in (n: still open)
     if order.status == bt.Order.Completed:
         bar = _bar(dates, order.executed.dt)
-        return None if bar < n and sign[bar] == 0 else "stop or limit orders that do not close their trade"
+        return None if bar == end and sign[bar] == 0 else "stop or limit orders that do not close their trade"
     if order.alive():
-        return None if (sign[entry:] == held).all() else "stop or limit orders left working after their trade"
+        return None if end == n else "stop or limit orders left working after their trade"
     if order.status == bt.Order.Canceled:
         bar = _bar(dates, order.executed.dt) if order.executed.dt else None
-        if bar is None:  # cancelled without a date: only the broker's bracket/OCO handling
+        if bar is None or bar == end - 1 or (bar == end and end in filled):
             return None
-        if bar + 1 >= n or sign[bar + 1] != held or sign[bar] != held:
-            return None
-        return "stop or limit orders cancelled while their trade goes on"
+        return "stop or limit orders cancelled before or after their trade closes"
     return f"stop or limit orders that end {order.getstatusname()}"
 
 
