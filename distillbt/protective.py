@@ -33,7 +33,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["ProtectiveOrder", "Protection", "KINDS", "ANCHORS"]
+__all__ = ["ProtectiveOrder", "Protection", "KINDS", "ANCHORS", "priced_lines"]
 
 KINDS = ("stop", "limit", "trail")
 #: What a stop's or limit's price is a multiple of: the close of the bar that sent it
@@ -127,14 +127,17 @@ class Protection:
 
     def after(self, side: float, levels: np.ndarray, close: np.ndarray) -> np.ndarray:
         """The prices after bars closing at ``close`` were tried without a fill (trails move)."""
-        if not len(close):
-            return levels
-        out = levels.copy()
-        for k, o in enumerate(self.orders):
-            if o.kind == "trail":
-                best = close.max() if side > 0 else close.min()
-                moved = o._trailed(-side, best)
-                out[k] = max(out[k], moved) if side > 0 else min(out[k], moved)
+        return np.array([self._path(o, side, level, close)[-1] for o, level in zip(self.orders, levels)])
+
+    @staticmethod
+    def _path(order, side: float, level: float, close: np.ndarray) -> np.ndarray:
+        """``order``'s price when each of ``len(close) + 1`` bars is tried, the first at
+        ``level``, the bars closing at ``close`` tried in turn without a fill (a trail moves
+        to each close it did not fill on when that is closer to the price)."""
+        out = np.full(len(close) + 1, float(level))
+        if order.kind == "trail" and len(close):
+            best = (np.maximum if side > 0 else np.minimum).accumulate(close)
+            out[1:] = (np.maximum if side > 0 else np.minimum)(out[1:], order._trailed(-side, best))
         return out
 
     def first_exit(self, side: float, levels: np.ndarray, open_, high, low, close) -> tuple[int, float]:
@@ -144,11 +147,8 @@ class Protection:
         if n == 0:
             return -1, float("nan")
         first, price = n, float("nan")
-        for k, o in enumerate(self.orders):
-            level = np.full(n, levels[k])
-            if o.kind == "trail" and n > 1:
-                moved = o._trailed(-side, (np.maximum if side > 0 else np.minimum).accumulate(close[:-1]))
-                level[1:] = np.maximum(level[1:], moved) if side > 0 else np.minimum(level[1:], moved)
+        for o, start in zip(self.orders, levels):
+            level = self._path(o, side, start, close[:-1])
             # selling (a long's orders): a stop or trail fills at or below, a limit at or above
             below = (o.kind != "limit") == (side > 0)
             hit = np.flatnonzero((low[:first] <= level[:first]) if below else (high[:first] >= level[:first]))
@@ -157,3 +157,8 @@ class Protection:
                 first = f
                 price = float(min(open_[f], level[f]) if below else max(open_[f], level[f]))
         return (first, price) if first < n else (-1, float("nan"))
+
+
+def priced_lines(protection: Protection | None) -> list[str]:
+    """The strategy's lines ``protection``'s prices read (none without protection)."""
+    return protection.lines if protection is not None else []

@@ -92,10 +92,11 @@ from ..errors import InputError, first_line
 from ..executor import current, parallel_api
 from ..indicators import KINDS
 from ..objectives import bars_per_year, objective_score
+from ..protective import priced_lines
 from ..records import PATHS
 from ..vectorised import simulate
 from .columns import ColumnCache
-from .escalation import SourceColumns, escalation_windows, merged_recording, protection_lines
+from .escalation import SourceColumns, escalation_windows, merged_recording
 from .plan import ConfigPlan, full_warmup, plan_configuration
 from .order_log import fits
 from .recorder import merged_flips, record_many
@@ -552,7 +553,7 @@ class PlainSurrogates:
                 plan = self.plans[i]
                 found = spot_check(self.models[i], plan, rec, self.columns.bank_of(plan),
                                    screen_bars=self.s_stop - self.s_start,
-                                   trade_of=self.columns.trade_of(plan, protection_lines(self.models[i]))
+                                   trade_of=self.columns.trade_of(plan, priced_lines(self.models[i].protection))
                                    if plan.trade or self.models[i].protection else None,
                                    commission=self.commission, fraction=self.fractions.get(i, self.fraction))
                 found["bars_fed"] = int(self.records[i]["trust"].get("bars_fed", 0)) + int(rec.get("bars_fed", 0))
@@ -704,7 +705,7 @@ class PlainSurrogates:
 
     def _fit_eval(self, i, rec):
         plan = self.plans[i]
-        lines = rec["protection"].lines if rec.get("protection") else []
+        lines = priced_lines(rec.get("protection"))
         fills = self._fills(i, self.screen_bars)
         try:
             model, path, trust, evidence = fit_and_trust(rec, plan, self.columns.bank_of(plan),
@@ -767,7 +768,7 @@ class PlainSurrogates:
                 path, trust = walk_and_trust(self.models[i], self.plans[i], self.evidence[i],
                                              columns.screen_columns_of(self.plans[i]),
                                              screen_trade=columns.screen_trade_of(self.plans[i],
-                                                                                  protection_lines(self.models[i])),
+                                                                                  priced_lines(self.models[i].protection)),
                                              commission=self.commission, fraction=self.fractions.get(i, self.fraction),
                                              thresholds=None if self.all_signals else self.thresholds,
                                              screen_bars=s_stop - s_start, fill=fills)

@@ -49,17 +49,27 @@ def plan_columns(plan, names, bank: callable, arrays: callable, lead: int = 0) -
     return out
 
 
-def trade_inputs(plan, prices, columns, lines=None, lead: int = 0) -> TradeInputs:
+def trade_inputs(plan, prices, columns, lines=None) -> TradeInputs:
     """:class:`~.trade_state.TradeInputs` of ``prices`` (open, high, low, close arrays) with
-    ``columns`` (the plan's feature columns over the same bars) giving its price-unit lines;
-    ``lines`` (names of the strategy's lines, and ``arrays(lead)`` as :func:`plan_columns`'s
-    — a pair) the lines themselves, for protective orders priced from them."""
+    ``columns`` (the plan's feature columns over the same bars) giving its price-unit lines
+    and ``lines`` (:func:`held_lines`) the strategy's lines protective orders are priced from."""
     units = {} if plan.own is None else {u: columns[:, plan.features.index(u)] for u in plan.own.unit_columns}
-    held = {}
-    if lines is not None and lines[0]:
-        names, arrays = lines
-        held = {k: v[lead:] for k, v in plan.own.lines(arrays(lead), names).items()}
-    return TradeInputs(*(np.asarray(p, dtype=np.float64) for p in prices), units=units, lines=held)
+    return TradeInputs(*(np.asarray(p, dtype=np.float64) for p in prices), units=units, lines=lines or {})
+
+
+def held_lines(plan, names, arrays: callable, lead: int) -> dict:
+    """The strategy's lines ``names`` (float64, by name) over the rows :func:`plan_columns`
+    keeps of ``arrays(lead)``; none asked, none computed."""
+    if not names:
+        return {}
+    return {k: v[lead:] for k, v in plan.own.lines(arrays(lead), names).items()}
+
+
+def period_lines(plan, names, frame, start: int, stop: int) -> dict:
+    """:func:`held_lines` over rows ``[start, stop)`` of ``frame``, computed from as far back
+    as the plan's own lines need to converge."""
+    lead = min(start, plan.own.converge) if names else 0
+    return held_lines(plan, names, lambda lead_: frame_arrays(frame, start - lead_, stop), lead)
 
 
 class ColumnCache:
@@ -142,8 +152,8 @@ class ColumnCache:
             w = min(int(plan.warmup), sw)
             ohlcv = eps.ohlcv[r.start + sw:r.stop]
             rows = slice(r.start + sw - w, r.stop)
-            return trade_inputs(plan, ohlcv[:, :4].T, self.episode_bank(e, plan),
-                                (lines, lambda _lead: feed_arrays(eps.time_ns[rows], *eps.ohlcv[rows].T)), w)
+            return trade_inputs(plan, ohlcv[:, :4].T, self.episode_bank(e, plan), held_lines(
+                plan, lines, lambda _lead: feed_arrays(eps.time_ns[rows], *eps.ohlcv[rows].T), w))
         return inputs
 
     def screen_trade_of(self, plan, lines=()):
@@ -154,9 +164,7 @@ class ColumnCache:
             width = len(plan.features)
             columns = self.screen_columns_of(plan)(units, width, [plan.features.index(u) for u in units])
             prices = [self.frame[k].to_numpy()[self.start:self.stop] for k in ("open", "high", "low", "close")]
-            lead = min(self.start, plan.own.converge) if plan.own is not None else 0
-            return trade_inputs(plan, prices, columns,
-                                (lines, lambda lead_: frame_arrays(self.frame, self.start - lead_, self.stop)), lead)
+            return trade_inputs(plan, prices, columns, period_lines(plan, lines, self.frame, self.start, self.stop))
         return inputs
 
     def bank_of(self, plan):

@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..indicators import IndicatorBank, bank_warmup
-from .columns import frame_arrays, plan_columns, trade_inputs
+from .columns import frame_arrays, period_lines, plan_columns, trade_inputs
+from ..protective import priced_lines
+from .model import read_states
 from .order_log import identify
 from .recorder import merged_flips
 from .trust import deficits, used_columns
@@ -45,9 +47,7 @@ class SourceColumns:
         """The period's :class:`~.trade_state.TradeInputs` for ``plan`` (``F``: :meth:`take`;
         the strategy's ``lines``, by name)."""
         prices = [self.frame[k].to_numpy()[self.start:self.stop] for k in ("open", "high", "low", "close")]
-        lead = min(self.start, plan.own.converge) if plan.own is not None else 0
-        return trade_inputs(plan, prices, F, (lines, lambda lead_: frame_arrays(self.frame, self.start - lead_,
-                                                                               self.stop)), lead)
+        return trade_inputs(plan, prices, F, period_lines(plan, lines, self.frame, self.start, self.stop))
 
     def take(self, plan, columns=None) -> np.ndarray:
         """``plan``'s columns (its bank ones made ready by :meth:`ensure`): those at positions
@@ -84,9 +84,9 @@ def escalation_windows(*, plan, model, trust, recording, bank_of, episodes, sour
     F = source.take(plan, needed)
     score = np.zeros(m)
     if model is not None:
-        trade = source.trade_inputs(plan, F, protection_lines(model)) if model.needs_trade() else None
+        trade = source.trade_inputs(plan, F, priced_lines(model.protection)) if model.needs_trade() else None
         path = model.walk(F, start_state=0.0, trade=trade)
-        prev = np.concatenate(([0.0], path[:-1]))
+        prev = read_states(path)
         for st, kind in wanted:
             moved = ((prev == st) & (path != st)) if kind == "out" else ((prev != st) & (path == st))
             score += 1000.0 * moved
@@ -109,11 +109,6 @@ def escalation_windows(*, plan, model, trust, recording, bank_of, episodes, sour
         step = max(1, len(order) // count)
         order = order[::step]
     return [source.start + int(window_starts[k]) for k in order[:count]]
-
-
-def protection_lines(model) -> list:
-    """The strategy's lines its surrogate's protective orders are priced from."""
-    return model.protection.lines if model.protection is not None else []
 
 
 def merged_recording(first: dict, more: dict) -> dict:

@@ -37,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import InputError
 from .trade_state import TradeContext, held_columns, protective_levels
 
-__all__ = ["PositionSurrogate", "carry_states"]
+__all__ = ["PositionSurrogate", "carry_states", "read_states"]
 
 
 def carry_states(table: np.ndarray, start: int) -> np.ndarray:
@@ -409,6 +409,16 @@ class WalkedPath(np.ndarray):
 
     def __array_finalize__(self, obj):
         self.exits = None
+
+
+def read_states(path) -> np.ndarray:
+    """The state each of ``path``'s decisions reads: the position decided at the close
+    before, flat where a protective order closed it inside the bar (a walk's ``exits``)."""
+    prev = np.concatenate(([0.0], np.asarray(path, dtype=np.float64)[:-1]))
+    exits = getattr(path, "exits", None)
+    if exits is not None:
+        prev[exits[0]] = 0.0
+    return prev
 
 
 def _protective_exit(protection, context, trade, start, stop, after):

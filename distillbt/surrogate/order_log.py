@@ -87,11 +87,11 @@ def protective_trades(orders, positions, dates, open_, close, lines=dict) -> tup
         if together is False:
             return [], "several stop or limit orders on a trade that do not cancel each other (bracket or OCO)"
         shown, unshown = shown + (len(group) > 1 and together is True), unshown + (together is None)
-        anchors = {"sent_close": None, "fill": float(open_[entry])}
         trade = []
         for _, order, sent in group:
             at = entry - 1 if sent == "with_entry" else entry
-            trade.append((_KINDS[order.exectype], sent, dict(anchors, sent_close=float(close[at])),
+            anchors = {"sent_close": float(close[at]), "fill": float(open_[entry])}
+            trade.append((_KINDS[order.exectype], sent, anchors,
                           float(order.created.price), float(order.trailamount or 0.0),
                           float(order.trailpercent or 0.0), {k: float(v[at]) for k, v in arrays.items()}))
         trades.append(tuple(trade))

@@ -142,7 +142,6 @@ def protective_levels(protection, context: TradeContext, inputs: TradeInputs, en
                              entry_close=float(inputs.close[entry]), fill=context.price, line=line)
 
 
-
 def held_columns(context: TradeContext, inputs: TradeInputs, start: int, stop: int, names,
                  out: np.ndarray | None = None) -> tuple[np.ndarray, TradeContext]:
     """The trade columns ``names`` over rows ``[start, stop)`` of ``inputs`` while the trade

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import PositionSurrogate
+from .model import PositionSurrogate, read_states
 from .own_features import is_own
 from .plan import snap_candidates
 from .recorder import NO_LABEL
@@ -184,10 +184,7 @@ def _held_out_walk(model, rec, banks, inputs, recorded, slices, *, n_cols, ret_c
             restarts[at + row - sl.start] = _restart(state, inputs.get(e), row, model.protection)
     held_out = _concatenated([inputs[e].rows(sl) for e, sl in zip(recorded, slices)]) if trade else None
     walk = model.walk(F, restarts=restarts, trade=held_out)
-    # flat after a protective order closed the position inside a bar: no decision of the walk's
-    walk_prev = np.concatenate(([0.0], walk[:-1]))
-    if getattr(walk, "exits", None) is not None:
-        walk_prev[walk.exits[0]] = 0.0
+    walk_prev = read_states(walk)
     hits = seen_bars = n_held = 0
     sums, at = [], 0
     for j, (e, sl) in enumerate(zip(recorded, slices)):
@@ -468,11 +465,8 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
         path, fills, unlike = settled_walk(model, F, path, fill, trade=trade if model.needs_trade() else None)
         refused = fills["refused"]
         refusals = dict(refused=len(refused), refusals_unlike=unlike)
-    prev = np.concatenate(([0.0], path[:-1]))  # the state each decision reads
+    prev = read_states(path)
     prev[refused] = 0.0  # flat where an opening was dropped: the broker's doing, not a decision
-    exits = getattr(path, "exits", None)
-    if exits is not None:
-        prev[exits[0]] = 0.0  # ... or closed by a protective order
     walked = _transitions(prev, path, model.states_)
     relied = sorted(set(np.unique(path).tolist()) | {0.0})
     # The transitions the walk relies on: out of every state it holds (it must know how to
@@ -562,8 +556,8 @@ def _episode_signals(model, plan, evidence: Evidence, seen, pnl_gap, n_screen: i
 def _pnl_difference(a, b, r_next, *, commission, fraction) -> float:
     """What holding ``a`` instead of ``b`` (targets per bar) earns, approximately, in log
     return: ``fraction × (a − b) × next bar's return`` minus the extra commission."""
-    da = np.abs(np.diff(a, prepend=0.0))
-    db = np.abs(np.diff(b, prepend=0.0))
+    da = np.abs(a - read_states(a))
+    db = np.abs(b - read_states(b))
     return float(np.sum(fraction * (a - b) * r_next) - commission * fraction * np.sum(da - db))
 
 
