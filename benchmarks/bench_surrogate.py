@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +143,12 @@ def run(candles, label, seeds, jobs, halving, progress, options, folders=("strat
               f"{rows[-1]['rec']:.2f}, paths {s['paths']}, escalations {s['escalations']}, phases " +
               ", ".join(f"{k[:-8]} {v:.1f}" for k, v in s.items() if k.endswith("_seconds")), flush=True)
         print(f"  agreement over configurations: {ag}; coverage {s['coverage']}", flush=True)
+        protected = [r for r in out.records if (r["trust"] or {}).get("protection")]
+        orders = Counter(r["trust"]["reason"].split("does not model: ", 1)[1] for r in out.records
+                         if "orders the fast path does not model" in ((r["trust"] or {}).get("reason") or ""))
+        print(f"  protective orders filled on the learned path: {len(protected)} configurations, "
+              f"{sum(r['path'] in LEARNED for r in protected)} of them scored there; orders replayed: "
+              f"{dict(sorted(orders.items()))}", flush=True)
         print("  largest score differences (surrogate paths): " +
               "; ".join(f"{nm} [{p}] {d:.4f}" for d, nm, p in off[:5]), flush=True)
     print(TABLE_HEAD.format(fb=rows[0]["phases"]["full_bars_per_configuration"] if rows else 0), flush=True)

@@ -303,6 +303,9 @@ def test_strategies_with_protective_orders_are_scored_on_their_surrogate(candles
     # protective orders closed a position on are not decisions it got wrong
     assert trust["agreement"] < 1.0 or trust["pnl_gap"] == 0.0
     assert trust["spot_agreement"] < 1.0 or trust["spot_gap"] == 0.0
+    # the record says what priced its fills: the rule a longer Backtrader run shows
+    longer = identify(_recorded_run(candles, config)[0].get_analysis()["protective_trades"])[0]
+    assert trust["protection"] == longer.describe()
     full = run_backtest(config.strategy.cls, candles, params=config.params, start=candles.frame.index[SCREEN[0]],
                         end=candles.frame.index[SCREEN[1] - 1], warmup_bars=400)["score"]
     assert record["score"] == pytest.approx(full, abs=1e-9)

@@ -660,7 +660,7 @@ class PlainSurrogates:
         for i, rec in arrived.items():
             protection = rec.get("protection")
             own = self.plans[i].own
-            unread = [n for n in (protection.lines if protection else []) if own is None or n not in own.line_names]
+            unread = [n for n in priced_lines(protection) if own is None or n not in own.line_names]
             if unread and not rec.get("unmodelled"):
                 rec["unmodelled"] = (f"{self.plans[i].configuration.name}: protective orders priced from "
                                      f"{', '.join(unread)}, a line the fast path does not compute")
@@ -674,6 +674,8 @@ class PlainSurrogates:
         self.flips.update((i, rec.get("flips")) for i, rec in todo)
         fitted = current().thread_map(self._fit_eval, todo)  # the executor parallel_api entered
         for i, score, trust, extra in fitted:
+            if arrived[i].get("protection") is not None:  # what its fills were priced by, for the reader
+                trust["protection"] = arrived[i]["protection"].describe()
             self.records[i].update(score=score, trust=trust)
             if extra is not None:
                 self.models[i], self.evidence[i], self.paths[i] = extra[0], extra[2], extra[3]
