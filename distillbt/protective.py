@@ -33,7 +33,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["ProtectiveOrder", "Protection", "KINDS", "ANCHORS", "priced_lines"]
+__all__ = ["ProtectiveOrder", "Protection", "KINDS", "ANCHORS", "priced_lines", "first_touch"]
 
 KINDS = ("stop", "limit", "trail")
 #: What a stop's or limit's price is a multiple of: the close of the bar that sent it
@@ -149,16 +149,29 @@ class Protection:
         first, price = n, float("nan")
         for o, start in zip(self.orders, levels):
             level = self._path(o, side, start, close[:-1])
-            # selling (a long's orders): a stop or trail fills at or below, a limit at or above
-            below = (o.kind != "limit") == (side > 0)
-            hit = np.flatnonzero((low[:first] <= level[:first]) if below else (high[:first] >= level[:first]))
-            if len(hit) and hit[0] < first:  # strictly earlier: on a tie the order sent first fills
-                f = int(hit[0])
-                first = f
-                price = float(min(open_[f], level[f]) if below else max(open_[f], level[f]))
+            # a long's orders sell, a short's buy
+            f, p = first_touch(o.kind, -side, level[:first], open_, high, low)
+            if f >= 0:  # strictly earlier than the others: on a tie the order sent first fills
+                first, price = f, p
         return (first, price) if first < n else (-1, float("nan"))
 
 
-def priced_lines(protection: Protection | None) -> list[str]:
-    """The strategy's lines ``protection``'s prices read (none without protection)."""
-    return protection.lines if protection is not None else []
+def first_touch(kind: str, direction: float, level: np.ndarray, open_, high, low) -> tuple[int, float]:
+    """``(row, price)`` of the first bar where an order of ``kind`` that buys (``direction``
+    > 0) or sells, at price ``level[row]`` on each row tried, fills — or ``(-1, nan)``. A buy
+    stop (or trail) fills when the high reaches its price, a buy limit when the low does; a
+    sell mirrors both. The fill is at the price, or at the open when the bar opens beyond it
+    (``BackBroker._try_exec_stop`` / ``_try_exec_limit``)."""
+    n = len(level)
+    below = (kind == "limit") == (direction > 0)  # fills at or below its price
+    hit = np.flatnonzero((low[:n] <= level) if below else (high[:n] >= level))
+    if not len(hit):
+        return -1, float("nan")
+    f = int(hit[0])
+    return f, float(min(open_[f], level[f]) if below else max(open_[f], level[f]))
+
+
+def priced_lines(*rules) -> list[str]:
+    """The strategy's lines the prices of ``rules`` read (a :class:`Protection`, an
+    :class:`~distillbt.entry_orders.EntryOrder`; None reads none)."""
+    return sorted({line for rule in rules if rule is not None for line in rule.lines})

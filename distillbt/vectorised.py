@@ -131,6 +131,7 @@ def simulate(
     reversal: str = "value",
     reissue: bool = False,
     exits=None,
+    entries=None,
 ) -> dict:
     """The equity path Backtrader produces for per-bar targets (conventions: module docstring).
 
@@ -167,6 +168,13 @@ def simulate(
         trailing stop: :mod:`distillbt.protective` finds where Backtrader fills them): at bar
         ``f`` the position held is closed at ``price``; the target decided at ``f``'s close is
         then ordered from flat. ``bars`` increasing, after ``start_index``.
+    entries : (sent, filled, prices), optional
+        Positions opened by entry orders (Stop or Limit orders sent while flat:
+        :mod:`distillbt.entry_orders`): the target at bar ``sent`` is that order's side, not
+        a market order; it was sized at ``sent``'s close and opens the position inside bar
+        ``filled`` at ``price`` (``filled`` -1: it never filled). The target decided at
+        ``filled``'s close is ordered from that position. ``sent`` increasing, from
+        ``start_index``.
 
     Returns
     -------
@@ -214,27 +222,37 @@ def simulate(
         raise InputError("positions must hold only -1, 0 and +1")
 
     exit_bars, exit_prices = _exits(exits, start, n)
+    sent, entry_bars, entry_prices = _entries(entries, start, n)
+    sides = target[sent - start]
+    target = target.copy()
+    target[sent - start] = 0.0  # an entry order's side: no market order
+    filled = entry_bars >= 0
+    sent, entry_bars, entry_prices, sides = sent[filled], entry_bars[filled], entry_prices[filled], sides[filled]
 
     # Orders: every change of target, decided at a close, filled at the next bar's open; the
-    # position is flat at the close of a bar a protective order closed it in.
+    # position is flat at the close of a bar a protective order closed it in, and held at the
+    # close of one an entry order opened it in.
     previous = np.concatenate(([0.0], target[:-1]))
     previous[exit_bars - start] = 0.0
+    previous[entry_bars - start] = sides
     signal_bars = np.flatnonzero(target != previous) + start
     signal_bars = signal_bars[signal_bars < n - 1]
     goals = target[signal_bars - start]
-    fixed = None
-    if len(exit_bars):
+    fixed = sized = None
+    if len(exit_bars) or len(entry_bars):
         # An exit at bar f is an order to go flat, decided "at f - 1" (it fills in bar f) at
         # its own price; it never meets a market order (the walk stops a trade's exits where
-        # the strategy orders anything else).
-        fixed = np.concatenate((np.full(len(signal_bars), np.nan), exit_prices))
-        signal_bars = np.concatenate((signal_bars, exit_bars - 1))
-        goals = np.concatenate((goals, np.zeros(len(exit_bars))))
+        # the strategy orders anything else). An entry order is one to the side it was sent
+        # for, sized at the close that sent it.
+        fixed = np.concatenate((np.full(len(signal_bars), np.nan), exit_prices, entry_prices))
+        sized = np.concatenate((signal_bars, exit_bars - 1, sent))
+        signal_bars = np.concatenate((signal_bars, exit_bars - 1, entry_bars - 1))
+        goals = np.concatenate((goals, np.zeros(len(exit_bars)), sides))
         order = np.argsort(signal_bars, kind="stable")
-        signal_bars, goals, fixed = signal_bars[order], goals[order], fixed[order]
+        signal_bars, goals, fixed, sized = signal_bars[order], goals[order], fixed[order], sized[order]
     fills = _chain(c, prices, signal_bars, goals, cash=cash, commission=commission,
                    fraction=fraction, keep_units=reversal == "units",
-                   reissue=np.concatenate((np.zeros(start), target)) if reissue else None, fixed=fixed)
+                   reissue=np.concatenate((np.zeros(start), target)) if reissue else None, fixed=fixed, sized=sized)
     fill_bars, cash_after, units_after = fills["bar"], fills["cash"], fills["units"]
 
     # Between fills the units are constant: each bar's value comes from the last fill's state.
@@ -293,6 +311,28 @@ def _exits(exits, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     return bars, prices
 
 
+def _entries(entries, start: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if entries is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    try:
+        sent, filled, prices = (np.asarray(x) for x in entries)
+        sent, filled = (x.astype(np.int64, casting="same_kind") for x in (sent, filled))
+        prices = prices.astype(np.float64)
+    except (TypeError, ValueError):
+        raise InputError("entries must be (sent, filled, prices): integer bars and numeric prices") from None
+    if sent.ndim != 1 or not sent.shape == filled.shape == prices.shape:
+        raise InputError(f"entries' sent, filled and prices must be 1-D of one length, got {sent.shape}, "
+                         f"{filled.shape} and {prices.shape}")
+    if len(sent) and (sent[0] < start or sent[-1] >= n or np.any(np.diff(sent) <= 0)):
+        raise InputError(f"entry orders' sent bars must increase strictly, from start_index {start} and before {n}")
+    done = filled >= 0
+    if np.any(done & ((filled <= sent) | (filled >= n))) or np.any(~done & (filled != -1)):
+        raise InputError("an entry order fills after the bar that sent it and before the last bar (-1: never)")
+    if not (np.isfinite(prices[done]).all() and (prices[done] > 0).all()):
+        raise InputError("entry prices must be finite and positive")
+    return sent, filled, prices
+
+
 def _high_low(source):
     if isinstance(source, Candles):
         source = source.frame
@@ -302,7 +342,7 @@ def _high_low(source):
 
 
 def _chain(close, open_, signals, targets, *, cash, commission, fraction, keep_units=False, reissue=None,
-           fixed=None) -> dict:
+           fixed=None, sized=None) -> dict:
     """Cash and units after every fill, for orders decided at ``signals`` (bar indices).
 
     Each fill maps the state ``(cash, units)`` linearly: with ``V = cash + units·p`` at the
@@ -316,14 +356,15 @@ def _chain(close, open_, signals, targets, *, cash, commission, fraction, keep_u
     non-positive value breaks the sign rule): from the first fill where that happens, an
     exact loop takes over (``reissue``: the targets per bar, to order an unchanged target
     again after a dropped opening; ``fixed``: per order, the price it fills at, NaN for a
-    market order filled at the open).
+    market order filled at the open; ``sized``: per order, the bar whose close sizes it,
+    when not its signal's).
     """
     m = len(signals)
     loop = dict(commission=commission, fraction=fraction, keep_units=keep_units, reissue=reissue)
     if m == 0:
         return _loop(close, open_, signals, targets, money=cash, units=0.0, **loop)
     before = np.concatenate(([0.0], targets[:-1]))
-    p, q = close[signals], open_.at(signals + 1, np.sign(targets - before))
+    p, q = close[signals if sized is None else sized], open_.at(signals + 1, np.sign(targets - before))
     if fixed is not None:
         q = np.where(np.isnan(fixed), q, fixed)
     beta = targets * fraction / p
@@ -354,7 +395,8 @@ def _chain(close, open_, signals, targets, *, cash, commission, fraction, keep_u
     if first_bad < m:
         tail = _loop(close, open_, signals[first_bad:], targets[first_bad:],
                      money=float(money_before[first_bad]), units=float(units_before[first_bad]),
-                     fixed=None if fixed is None else fixed[first_bad:], **loop)
+                     fixed=None if fixed is None else fixed[first_bad:],
+                     sized=None if sized is None else sized[first_bad:], **loop)
         out = {key: np.concatenate((out[key], tail[key])) for key in out}
     return out
 
@@ -377,7 +419,7 @@ def _prefix_product(a, b, c, d):
 
 
 def _loop(close, open_, signals, targets, *, money, units, commission, fraction, keep_units=False,
-          reissue=None, fixed=None) -> dict:
+          reissue=None, fixed=None, sized=None) -> dict:
     """The fills one by one, as Backtrader's broker executes them (close first, then open
     the rest only if cash stays non-negative; ``keep_units``: a flip keeps its units;
     ``reissue``: the targets per bar, an unchanged one ordered again after a dropped
@@ -387,10 +429,11 @@ def _loop(close, open_, signals, targets, *, money, units, commission, fraction,
     closes = close.tolist()
     last_signal = len(closes) - 2  # a signal on the last bar never fills
     prices = [math.nan] * len(signals) if fixed is None else fixed.tolist()
-    queue = list(zip(signals.tolist(), targets.tolist(), prices))[::-1]  # popped from the end: in order
+    sizing = signals.tolist() if sized is None else sized.tolist()
+    queue = list(zip(signals.tolist(), targets.tolist(), prices, sizing))[::-1]  # popped from the end: in order
     while queue:
-        s, goal, at = queue.pop()
-        price = closes[s]
+        s, goal, at, sized_at = queue.pop()
+        price = closes[sized_at]
         if keep_units and units != 0.0 and goal != 0.0 and (goal > 0) != (units > 0):
             delta = -2.0 * units
         else:
@@ -422,7 +465,7 @@ def _loop(close, open_, signals, targets, *, money, units, commission, fraction,
                 # Flat at that close; a target unchanged there is ordered again (a changed
                 # one is a signal already).
                 if reissue is not None and s + 1 <= last_signal and reissue[s + 1] == goal and units == 0.0:
-                    queue.append((s + 1, goal, math.nan))
+                    queue.append((s + 1, goal, math.nan, s + 1))
         if closed == 0.0 and opened == 0.0:
             continue
         for key, value in (("bar", s + 1), ("size", closed + opened), ("price", q),

@@ -33,7 +33,7 @@ SLOWEST_FILES = (
     "test_screen.py", "test_live_execution.py", "test_walk_forward.py", "test_estimators.py",
     "test_distill_pipeline.py", "test_sklearn_estimators.py", "test_objectives_fills.py",
     "test_fidelity.py", "test_plain_fast_path.py", "test_strategy_output.py", "test_surrogate.py",
-    "test_protective.py",
+    "test_protective.py", "test_entry_orders.py",
     "test_report_authoring.py", "test_baseline.py", "test_horizons.py",
 )
 

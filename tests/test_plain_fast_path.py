@@ -145,7 +145,9 @@ class StopEntry(bt.Strategy):
 
 
 class LimitEntry(bt.Strategy):
-    """A dip under a rising average bought with a limit order; out after ten bars."""
+    """A dip under a rising average bought with a limit order for one bar, at the lower of
+    0.2 % under the close and the bar's low (a price no rule of the fast path's follows:
+    the fast path does not fill it); out after ten bars."""
 
     def __init__(self):
         self.sma = bt.ind.SMA(period=30)
@@ -161,7 +163,7 @@ class LimitEntry(bt.Strategy):
         if self.order:
             self.cancel(self.order)  # a limit lives one bar
         elif not self.position and self.sma[0] > self.sma[-1]:
-            self.order = self.buy(exectype=bt.Order.Limit, price=self.data.close[0] * 0.998)
+            self.order = self.buy(exectype=bt.Order.Limit, price=min(self.data.close[0] * 0.998, self.data.low[0]))
         elif self.position and len(self) - self.entered >= 10:
             self.order = self.close()
 '''

@@ -48,8 +48,9 @@ this one hold the parts: :mod:`.plan`, :mod:`.columns`, :mod:`.trust`, :mod:`.es
    pool's next ``spot_episodes`` episodes and windows of the screening period around the
    ``spot_holds`` longest positions its walk holds — where the strategy's real decisions are
    recorded; they must pass the same thresholds (:func:`~.trust.spot_check`);
-7. what is not trusted, and what the surrogate does not model (entries by Stop/Limit orders,
-   OCO entries, protective orders priced by no rule the recording shows, other sizes), is
+7. what is not trusted, and what the surrogate does not model (OCO entries, StopLimit
+   entries, entry or protective orders priced or timed by no rule the recording shows,
+   other sizes), is
    **replayed** over the screening period (:mod:`.replay`: the strategy's own
    ``next()`` with Backtrader's broker, the full backtest's result; Backtrader's own run when
    the replay refuses the strategy), counted in the time — those of orders the surrogate
@@ -98,7 +99,7 @@ from ..vectorised import simulate
 from .columns import ColumnCache
 from .escalation import SourceColumns, escalation_windows, merged_recording
 from .plan import ConfigPlan, full_warmup, plan_configuration
-from .order_log import fits
+from .order_log import fits, fits_entry
 from .recorder import merged_flips, record_many
 from .replay import ReplayCerebro
 from .trade_state import held_runs
@@ -242,7 +243,8 @@ def _judge(trust: dict, thresholds: dict) -> None:
 
 
 class _Fills:
-    """``path → simulate(bars, path, **options)`` (with the walk's protective ``exits``); asked
+    """``path → simulate(bars, path, **options)`` (with the walk's protective ``exits`` and
+    ``entries`` by orders); asked
     again for the path it filled last (the one a walk settled on), it gives that result
     without simulating again."""
 
@@ -251,7 +253,8 @@ class _Fills:
 
     def __call__(self, path) -> dict:
         if self._last[0] is not path:
-            self._last = (path, simulate(self.bars, path, exits=getattr(path, "exits", None), **self.options))
+            self._last = (path, simulate(self.bars, path, exits=getattr(path, "exits", None),
+                                         entries=getattr(path, "entries", None), **self.options))
         return self._last[1]
 
 
@@ -545,16 +548,19 @@ class PlainSurrogates:
 
             def check(i, rec):
                 clash = merged_flips(self.flips.get(i), rec.get("flips"))[1]
-                if not rec.get("error") and not fits(self.models[i].protection, rec.get("protective_trades", [])):
+                model = self.models[i]
+                if not rec.get("error") and not fits(model.protection, rec.get("protective_trades", [])):
                     clash = "its protective orders are priced otherwise in the spot-check windows"
+                if not rec.get("error") and not fits_entry(model.entry, rec.get("entry_orders", [])):
+                    clash = "its entry orders are priced or timed otherwise in the spot-check windows"
                 if rec.get("error") or rec.get("unmodelled") or clash:
                     return i, {"trusted": False, "reason": rec.get("unmodelled") or rec.get("error")
                                or f"{rec['name']}: {clash}"}
                 plan = self.plans[i]
                 found = spot_check(self.models[i], plan, rec, self.columns.bank_of(plan),
                                    screen_bars=self.s_stop - self.s_start,
-                                   trade_of=self.columns.trade_of(plan, priced_lines(self.models[i].protection))
-                                   if plan.trade or self.models[i].protection else None,
+                                   trade_of=self.columns.trade_of(plan, priced_lines(model.protection, model.entry))
+                                   if model.needs_trade() else None,
                                    commission=self.commission, fraction=self.fractions.get(i, self.fraction))
                 found["bars_fed"] = int(self.records[i]["trust"].get("bars_fed", 0)) + int(rec.get("bars_fed", 0))
                 return i, found
@@ -658,11 +664,11 @@ class PlainSurrogates:
             if not rec.get("error") and rec.get("bars_fed"):
                 self.seconds_per_bar[i] = float(rec["seconds"]) / int(rec["bars_fed"])
         for i, rec in arrived.items():
-            protection = rec.get("protection")
             own = self.plans[i].own
-            unread = [n for n in priced_lines(protection) if own is None or n not in own.line_names]
+            unread = [n for n in priced_lines(rec.get("protection"), rec.get("entry"))
+                      if own is None or n not in own.line_names]
             if unread and not rec.get("unmodelled"):
-                rec["unmodelled"] = (f"{self.plans[i].configuration.name}: protective orders priced from "
+                rec["unmodelled"] = (f"{self.plans[i].configuration.name}: orders priced from "
                                      f"{', '.join(unread)}, a line the fast path does not compute")
             if rec.get("unmodelled"):  # Stop or Limit entries…: its replay or full backtest scores it
                 self.records[i].update(score=None, trust={"trusted": False, "reason": rec["unmodelled"]})
@@ -674,8 +680,9 @@ class PlainSurrogates:
         self.flips.update((i, rec.get("flips")) for i, rec in todo)
         fitted = current().thread_map(self._fit_eval, todo)  # the executor parallel_api entered
         for i, score, trust, extra in fitted:
-            if arrived[i].get("protection") is not None:  # what its fills were priced by, for the reader
-                trust["protection"] = arrived[i]["protection"].describe()
+            for rule in ("protection", "entry"):  # what its fills were priced by, for the reader
+                if arrived[i].get(rule) is not None:
+                    trust[rule] = arrived[i][rule].describe()
             self.records[i].update(score=score, trust=trust)
             if extra is not None:
                 self.models[i], self.evidence[i], self.paths[i] = extra[0], extra[2], extra[3]
@@ -707,13 +714,14 @@ class PlainSurrogates:
 
     def _fit_eval(self, i, rec):
         plan = self.plans[i]
-        lines = priced_lines(rec.get("protection"))
+        lines = priced_lines(rec.get("protection"), rec.get("entry"))
         fills = self._fills(i, self.screen_bars)
         try:
             model, path, trust, evidence = fit_and_trust(rec, plan, self.columns.bank_of(plan),
                                                          self.columns.screen_columns_of(plan),
                                                          trade_of=self.columns.trade_of(plan, lines)
-                                                         if plan.trade or rec.get("protection") else None,
+                                                         if plan.trade or rec.get("protection") or rec.get("entry")
+                                                         else None,
                                                          screen_trade=self.columns.screen_trade_of(plan, lines),
                                                max_depth=self.max_depth, seed=self.seed, commission=self.commission,
                                                fraction=self.fractions.get(i, self.fraction),
@@ -769,8 +777,9 @@ class PlainSurrogates:
             try:
                 path, trust = walk_and_trust(self.models[i], self.plans[i], self.evidence[i],
                                              columns.screen_columns_of(self.plans[i]),
-                                             screen_trade=columns.screen_trade_of(self.plans[i],
-                                                                                  priced_lines(self.models[i].protection)),
+                                             screen_trade=columns.screen_trade_of(
+                                                 self.plans[i], priced_lines(self.models[i].protection,
+                                                                             self.models[i].entry)),
                                              commission=self.commission, fraction=self.fractions.get(i, self.fraction),
                                              thresholds=None if self.all_signals else self.thresholds,
                                              screen_bars=s_stop - s_start, fill=fills)

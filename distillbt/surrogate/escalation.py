@@ -15,8 +15,7 @@ from ..indicators import IndicatorBank, bank_warmup
 from .columns import frame_arrays, period_lines, plan_columns, trade_inputs
 from ..protective import priced_lines
 from .model import read_states
-from .order_log import identify
-from .recorder import merged_flips
+from .recorder import merged_flips, rules_of
 from .trust import deficits, used_columns
 
 __all__ = ["SourceColumns", "escalation_windows", "merged_recording"]
@@ -84,7 +83,7 @@ def escalation_windows(*, plan, model, trust, recording, bank_of, episodes, sour
     F = source.take(plan, needed)
     score = np.zeros(m)
     if model is not None:
-        trade = source.trade_inputs(plan, F, priced_lines(model.protection)) if model.needs_trade() else None
+        trade = source.trade_inputs(plan, F, priced_lines(model.protection, model.entry)) if model.needs_trade() else None
         path = model.walk(F, start_state=0.0, trade=trade)
         prev = read_states(path)
         for st, kind in wanted:
@@ -115,13 +114,15 @@ def merged_recording(first: dict, more: dict) -> dict:
     """One configuration's recordings of two rounds as one."""
     flips, clash = merged_flips(first.get("flips"), more.get("flips"))
     protected = first.get("protective_trades", []) + more.get("protective_trades", [])
-    protection, why = identify(protected)
+    entries = first.get("entry_orders", []) + more.get("entry_orders", [])
     name = more.get("name", first.get("name"))
+    rules = rules_of(name, protected, entries)
+    why = rules.pop("unmodelled")
     return {"episodes": first["episodes"] + more["episodes"], "state": first["state"] + more["state"],
             "target": first["target"] + more["target"],
+            "entry_fills": first.get("entry_fills", []) + more.get("entry_fills", []),
             "bars_fed": int(first.get("bars_fed", 0)) + int(more.get("bars_fed", 0)),
             "own_sizer": more.get("own_sizer", first.get("own_sizer")),
             "unmodelled": (first.get("unmodelled") or more.get("unmodelled")
-                           or (clash and f"{name}: {clash}")
-                           or (why and f"{name}: orders the fast path does not model: {why}")),
-            "flips": flips, "protection": protection, "protective_trades": protected}
+                           or (clash and f"{name}: {clash}") or why),
+            "flips": flips, **rules, "protective_trades": protected, "entry_orders": entries}

@@ -123,10 +123,16 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         The protective orders (stop-loss, take-profit, trailing stop) every trade of the
         strategy carries, recorded from its runs: the walk closes a trade where one of them
         fills, by Backtrader's rules, and decides from flat at that bar's close.
+    entry : distillbt.entry_orders.EntryOrder, optional
+        The Stop or Limit order every entry of the strategy is made with, recorded from its
+        runs: where the tree decides to enter, the walk sends it, waits while it works
+        (deciding nothing) and holds the position from the bar it fills in, at its price —
+        or decides again, flat, once it is withdrawn unfilled.
     """
 
     def __init__(self, max_depth: int = 8, min_samples_leaf: int = 1, snap: bool = True,
-                 snap_candidates=None, random_state: int = 0, trade_names=(), columns=None, protection=None):
+                 snap_candidates=None, random_state: int = 0, trade_names=(), columns=None, protection=None,
+                 entry=None):
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
         self.snap = snap
@@ -135,6 +141,7 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         self.trade_names = trade_names
         self.columns = columns
         self.protection = protection
+        self.entry = entry
 
     def fit(self, X, y, sample_weight=None):
         X = np.asarray(X, dtype=np.float32)
@@ -183,8 +190,9 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         return bool(self.trade_names) and any(j >= self._n_columns for j in self.walk_columns_)
 
     def needs_trade(self) -> bool:
-        """Whether :meth:`walk` needs ``trade`` (trade columns, or protective orders to fill)."""
-        return self.protection is not None or self.splits_on_trade()
+        """Whether :meth:`walk` needs ``trade`` (trade columns, or protective or entry orders
+        to fill)."""
+        return self.protection is not None or self.entry is not None or self.splits_on_trade()
 
     @property
     def _n_columns(self) -> int:
@@ -202,8 +210,9 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         (``start_state`` is the restart at row 0). A tree that reads trade columns needs
         ``trade`` (:class:`~.trade_state.TradeInputs` over the same rows) and, for a restart
         inside a position, its :class:`~.trade_state.TradeContext` as the state
-        (``{row: TradeContext}``). So does one with ``protection``; its walk is a
-        :class:`WalkedPath`, whose ``exits`` say where protective orders closed a position.
+        (``{row: TradeContext}``). So does one with ``protection`` or ``entry``; its walk is
+        a :class:`WalkedPath`, whose ``exits`` say where protective orders closed a position
+        and ``entries`` where entry orders were sent and filled.
         """
         check_is_fitted(self, "tree_")
         F = np.asarray(F)
@@ -280,6 +289,28 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         moves = np.flatnonzero(flat_next != zero)
         path = np.empty(n, dtype=np.int8)
         protection, exit_rows, exit_prices = self.protection, [], []
+        sent_rows, fill_rows, fill_prices, waits = [], [], [], []
+
+        def enter(t1, b):
+            """From flat, the tree's entry ordered at ``t1``'s close (``path[t1]``): ``(state,
+            next row to decide, trade context)`` — a market order fills at the next open; an
+            entry order is tried on the bars after, within the stretch ending at ``b``, and
+            the rows it works on decide nothing."""
+            s = path[t1]
+            if self.entry is None:
+                return s, t1 + 1, _entered(states[s], trade, t1 + 1)
+            f, price, stop = _entry_fill(self.entry, states[s], trade, t1, b)
+            sent_rows.append(t1)
+            fill_rows.append(f)
+            fill_prices.append(price)
+            if f < 0:
+                path[t1 + 1:stop] = zero
+                waits.append((t1 + 1, stop))
+                return zero, stop, None
+            path[t1 + 1:f] = zero
+            waits.append((t1 + 1, f))
+            return s, f, TradeContext.entered(float(states[s]), price, float(trade.close[f - 1]))
+
         starts = sorted({0, *restarts})
         for a, b in zip(starts, starts[1:] + [n]):
             given = restarts.get(a, start_state if a == 0 else 0.0)
@@ -296,9 +327,9 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
                         break
                     t1 = int(moves[k])
                     path[t:t1] = zero
-                    s = path[t1] = flat_next[t1]
-                    t, chunk = t1 + 1, 32
-                    context = _entered(states[s], trade, t)
+                    path[t1] = flat_next[t1]
+                    s, t, context = enter(t1, b)
+                    chunk = 32
                     continue
                 rows = slice(t, min(b, t + chunk))
                 columns, after = held_columns(context, trade, rows.start, rows.stop, names)
@@ -317,9 +348,9 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
                         exit_rows.append(row)
                         exit_prices.append(price)
                         path[t:row] = s
-                        s = path[row] = flat_next[row]  # flat at that close: it decides from flat
-                        t, chunk = row + 1, 32
-                        context = _entered(states[s], trade, t) if s != zero else None
+                        path[row] = flat_next[row]  # flat at that close: it decides from flat
+                        s, t, context = enter(row, b) if path[row] != zero else (zero, row + 1, None)
+                        chunk = 32
                         continue
                 if not len(leave):
                     path[rows] = s
@@ -331,10 +362,17 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
                 s = path[t + k] = decided[k]
                 t, chunk = t + k + 1, 32
                 context = _entered(states[s], trade, t) if s != zero else None
-        if protection is None:
+        if protection is None and self.entry is None:
             return states[path]
         out = states[path].view(WalkedPath)
-        out.exits = (np.asarray(exit_rows, dtype=np.int64), np.asarray(exit_prices, dtype=np.float64))
+        if protection is not None:
+            out.exits = (np.asarray(exit_rows, dtype=np.int64), np.asarray(exit_prices, dtype=np.float64))
+        if self.entry is not None:
+            out.entries = (np.asarray(sent_rows, dtype=np.int64), np.asarray(fill_rows, dtype=np.int64),
+                           np.asarray(fill_prices, dtype=np.float64))
+            out.waiting = np.zeros(n, dtype=bool)
+            for a, b in waits:
+                out.waiting[a:b] = True
         return out
 
     def _compact_walk_tree(self) -> None:
@@ -400,24 +438,39 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
 
 
 class WalkedPath(np.ndarray):
-    """A walk's positions (one per bar, as decided at its close) and ``exits``: ``(rows,
-    prices)`` where a protective order closed the position inside a bar — what
-    :func:`distillbt.vectorised.simulate` takes as ``exits``. Slices and copies are plain
-    positions (``exits`` None): the exits belong to the whole walk."""
+    """A walk's positions (one per bar, as decided at its close; an entry order's side at the
+    close that sends it, flat while it works), ``exits``: ``(rows, prices)`` where a
+    protective order closed the position inside a bar, and ``entries``: ``(sent, filled,
+    prices)`` of its entry orders (``filled`` -1: withdrawn unfilled) — what
+    :func:`distillbt.vectorised.simulate` takes as ``exits`` and ``entries`` — and
+    ``waiting``, the rows an entry order works on (nothing is decided there; None without
+    entry orders). Slices and copies are plain positions (all None): they belong to the
+    whole walk."""
 
     exits = None
+    entries = None
+    waiting = None
 
     def __array_finalize__(self, obj):
-        self.exits = None
+        self.exits = self.entries = self.waiting = None
 
 
 def read_states(path) -> np.ndarray:
     """The state each of ``path``'s decisions reads: the position decided at the close
-    before, flat where a protective order closed it inside the bar (a walk's ``exits``)."""
-    prev = np.concatenate(([0.0], np.asarray(path, dtype=np.float64)[:-1]))
+    before, flat where a protective order closed it inside the bar (a walk's ``exits``) and
+    while an entry order works, held from the bar one filled in (its ``entries``)."""
+    values = np.asarray(path, dtype=np.float64)
+    prev = np.concatenate(([0.0], values[:-1]))
     exits = getattr(path, "exits", None)
     if exits is not None:
         prev[exits[0]] = 0.0
+    entries = getattr(path, "entries", None)
+    if entries is not None:
+        sent, filled, _ = entries
+        after = sent + 1
+        prev[after[after < len(prev)]] = 0.0
+        done = filled >= 0
+        prev[filled[done]] = values[sent[done]]
     return prev
 
 
@@ -435,6 +488,18 @@ def _protective_exit(protection, context, trade, start, stop, after):
     if f >= 0:
         return first + f, price, None
     return -1, math.nan, dataclasses.replace(after, levels=protection.after(side, levels, trade.close[sl]))
+
+
+def _entry_fill(entry, side, trade, sent, stop) -> tuple[int, float, int]:
+    """``(row, price, end)``: where ``entry``, sent at row ``sent``'s close for a position
+    of sign ``side``, fills among the rows before ``stop`` (-1, nan), and the row after the
+    last it may be tried on (where the strategy decides again when it does not fill)."""
+    end = stop if entry.lifetime is None else min(stop, sent + 1 + entry.lifetime)
+    line = float(trade.lines[entry.line][sent]) if entry.line else math.nan
+    level = entry.level(float(trade.close[sent]), line)
+    rows = slice(sent + 1, end)
+    f, price = entry.first_fill(side, level, trade.open[rows], trade.high[rows], trade.low[rows], trade.close[rows])
+    return (sent + 1 + f, price, end) if f >= 0 else (-1, math.nan, end)
 
 
 def _entered(state, trade, t) -> TradeContext:

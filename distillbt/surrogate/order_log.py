@@ -1,5 +1,6 @@
-"""What a strategy's non-market orders are, read from a recorded run: protective orders the
-fast path fills (:mod:`distillbt.protective`), or a reason it does not model them.
+"""What a strategy's non-market orders are, read from a recorded run: protective orders and
+entry orders the fast path fills (:mod:`distillbt.protective`, :mod:`distillbt.entry_orders`),
+or a reason it does not model them.
 
 :func:`protective_trades` reads one run's orders (Backtrader ``Order`` objects, as the broker
 left them) against its positions and prices; :func:`identify` takes the trades of all of a
@@ -9,6 +10,8 @@ that sent it or of the entry's fill price, or one of those plus a constant multi
 the strategy's lines at that bar (an ATR), each trail a constant amount or percentage — or
 says why there is none. The multiples are read off the recorded prices, never from the
 strategy's parameters or source: the rule must hold, to rounding, on every trade recorded.
+:func:`entry_orders` and :func:`identify_entry` do the same for Stop and Limit orders sent
+while flat (entries), whose rule also says how many bars they work.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import math
 import backtrader as bt
 import numpy as np
 
+from ..entry_orders import EntryOrder
 from ..protective import ANCHORS, Protection, ProtectiveOrder
 
-__all__ = ["protective_trades", "identify", "fits", "TOLERANCE"]
+__all__ = ["protective_trades", "identify", "fits", "entry_orders", "identify_entry", "fits_entry", "TOLERANCE"]
 
 #: Largest relative spread of a price rule's multiple over the trades recorded (rounding).
 TOLERANCE = 1e-9
@@ -31,7 +35,7 @@ def _bar(dates: np.ndarray, dt: float) -> int:
     return int(np.searchsorted(dates, dt))
 
 
-def protective_trades(orders, positions, dates, open_, close, lines=dict) -> tuple[list, str | None]:
+def protective_trades(orders, positions, dates, open_, close, lines=dict, fills=None) -> tuple[list, str | None]:
     """``(trades, reason)`` for one run: per trade carrying protective orders, a tuple of
     ``(kind, sent, {anchor: value}, price, trail_amount, trail_percent, {line: value})`` per
     order in the order sent; ``reason`` (None, or one line) when some order is not one the
@@ -39,8 +43,11 @@ def protective_trades(orders, positions, dates, open_, close, lines=dict) -> tup
     ones (sent in the warm-up) left out; ``positions`` (signed units), ``dates`` (Backtrader
     date numbers), ``open_`` and ``close`` per bar of the run; ``lines()``: the strategy's
     lines by name (:func:`~.own_lines.graph_lines`' names), arrays over the run (asked only
-    when there are orders)."""
+    when there are orders); ``fills``: ``{bar: price}`` of the entries made by entry orders
+    (:func:`entry_orders`; the others fill at the open). Entry orders are left to
+    :func:`entry_orders`."""
     n = len(positions)
+    fills = fills or {}
     sign = np.sign(positions)
     groups: dict = {}  # entry fill bar -> [(ref, order, sent)]
     for order in orders:
@@ -50,7 +57,7 @@ def protective_trades(orders, positions, dates, open_, close, lines=dict) -> tup
             return [], f"{bt.Order.ExecTypes[parent.exectype]} entries (with a bracket)"
         sent_bar = _bar(dates, order.created.dt)
         if parent is None and not sign[sent_bar]:
-            return [], f"{name} entries"  # sent while flat: it opens the position
+            continue  # sent while flat: an entry order (entry_orders reads it)
         kind = _KINDS.get(order.exectype)
         if kind is None:
             return [], f"{name} orders"
@@ -90,7 +97,7 @@ def protective_trades(orders, positions, dates, open_, close, lines=dict) -> tup
         trade = []
         for _, order, sent in group:
             at = entry - 1 if sent == "with_entry" else entry
-            anchors = {"sent_close": float(close[at]), "fill": float(open_[entry])}
+            anchors = {"sent_close": float(close[at]), "fill": float(fills.get(entry, open_[entry]))}
             trade.append((_KINDS[order.exectype], sent, anchors,
                           float(order.created.price), float(order.trailamount or 0.0),
                           float(order.trailpercent or 0.0), {k: float(v[at]) for k, v in arrays.items()}))
@@ -181,8 +188,9 @@ def _rules(seen) -> list[dict]:
     first: a multiple of an anchor, then an anchor plus a multiple of a line."""
     fitting = []
     names = sorted(set.intersection(*(set(s[6]) for s in seen))) if seen else []
+    anchors = [a for a in ANCHORS[:2] if all(a in s[2] for s in seen)]
     with np.errstate(all="ignore"):
-        for anchor in ANCHORS[:2]:
+        for anchor in anchors:
             ratios = np.array([s[3] for s in seen]) / np.array([s[2][anchor] for s in seen])
             if _constant(ratios):
                 fitting.append(dict(anchor=anchor, factor=float(ratios.mean())))
@@ -192,7 +200,7 @@ def _rules(seen) -> list[dict]:
                 fitting.append(dict(anchor="line", line=name, factor=float(ratios.mean())))
     if fitting:
         return fitting
-    for anchor in ANCHORS[:2]:
+    for anchor in anchors:
         distance = np.array([s[3] - s[2][anchor] for s in seen])
         for name in names:
             with np.errstate(all="ignore"):
@@ -222,4 +230,135 @@ def fits(protection: Protection | None, trades) -> bool:
             expected = o.level(1.0, anchors["sent_close"], anchors["fill"], lines.get(o.line, math.nan))
             if not abs(price - expected) <= TOLERANCE * abs(expected):
                 return False
+    return True
+
+
+_ENTRY_KINDS = {bt.Order.Stop: "stop", bt.Order.Limit: "limit", bt.Order.StopLimit: "stoplimit"}
+
+
+def entry_orders(orders, positions, decided, dates, close, lines=dict) -> tuple[list, str | None]:
+    """``(orders, reason)`` for one run: per entry order (a non-market order sent while flat,
+    without a parent), in the order sent, a dict — ``kind``, ``side`` (+1 buys), ``sent``
+    (its bar), ``anchors`` (``{"sent_close": …}``), ``price``, ``lines`` (the strategy's
+    lines at ``sent``), ``end`` (``"filled"``, ``"cancelled"``, ``"expired"`` or
+    ``"working"`` at the end of the run), ``limit`` (a StopLimit's, else None), ``tried``
+    (the bars it was tried on before it
+    filled or was withdrawn; the bars left in the run when still working), ``fill`` (its
+    bar, -1) and ``fill_price``; ``reason`` (None, or one line) when the fast path does
+    not model them. ``decided``: the position decided at each close (size plus market
+    orders pending); the rest as :func:`protective_trades`'."""
+    n = len(positions)
+    sign = np.sign(positions)
+    found = []
+    for order in sorted(orders, key=lambda o: o.ref):
+        if getattr(order, "parent", None) is not None:
+            continue
+        sent = _bar(dates, order.created.dt)
+        if sign[sent]:
+            continue  # sent while a position is held: protective_trades reads it
+        name = bt.Order.ExecTypes[order.exectype]
+        kind = _ENTRY_KINDS.get(order.exectype)
+        if kind is None:
+            return [], f"{name} entries"
+        if order.status == bt.Order.Completed:
+            end, fill = "filled", _bar(dates, order.executed.dt)
+            if fill <= sent or sign[fill] != (1 if order.isbuy() else -1) or sign[fill - 1]:
+                return [], f"{name} entries that do not open the position they order"
+            if abs(order.executed.size) != abs(order.created.size):
+                return [], f"{name} entries filled in part"
+            tried = fill - sent
+        elif order.status in (bt.Order.Canceled, bt.Order.Expired):
+            end, fill = ("cancelled", -1) if order.status == bt.Order.Canceled else ("expired", -1)
+            # cancelled at a close: tried up to that bar; expired: found so before the bar is tried
+            tried = _bar(dates, order.executed.dt) - sent - (end == "expired")
+        elif order.alive():
+            end, fill, tried = "working", -1, n - 1 - sent
+        else:
+            return [], f"{name} entries that end {order.getstatusname()}"
+        found.append(dict(kind=kind, side=1.0 if order.isbuy() else -1.0, sent=sent,
+                          anchors={"sent_close": float(close[sent])}, price=float(order.created.price),
+                          limit=float(order.created.pricelimit) if kind == "stoplimit" else None,
+                          end=end, tried=int(tried), fill=fill,
+                          fill_price=float(order.executed.price) if fill >= 0 else math.nan))
+    if not found:
+        return [], None
+    sent = [o["sent"] for o in found]
+    if len(set(sent)) < len(sent):
+        return [], "several entry orders sent at once (OCO entries)"
+    working = np.zeros(n, dtype=bool)
+    for o in found:
+        last = o["sent"] + o["tried"] + (o["end"] in ("cancelled", "expired"))
+        if o["end"] == "cancelled" and last - 1 in sent:  # sent again at the close that cancels it
+            return [], "entry orders sent again on the bar the last one is withdrawn"
+        working[o["sent"] + 1:min(last, n)] = True
+    if np.any(decided[working] != 0):
+        return [], "market orders while an entry order works"
+    opened = np.flatnonzero((sign != 0) & (np.concatenate(([0.0], sign[:-1])) == 0))
+    if set(opened.tolist()) - {o["fill"] for o in found}:
+        return [], "entries both by market orders and by Stop or Limit orders"
+    arrays = lines()
+    for o in found:
+        o["lines"] = {k: float(v[o["sent"]]) for k, v in arrays.items()}
+    return found, None
+
+
+def identify_entry(recorded) -> tuple[EntryOrder | None, str | None]:
+    """``(entry order, reason)``: the :class:`~distillbt.entry_orders.EntryOrder` every order
+    in ``recorded`` (:func:`entry_orders`' lists, runs together) follows — one kind, one price
+    rule, one lifetime — None without any; or a reason the fast path does not fill them."""
+    if not recorded:
+        return None, None
+    kinds = {o["kind"] for o in recorded}
+    if len(kinds) > 1:
+        return None, "entry orders of more than one kind (Stop, Limit, StopLimit)"
+    kind = next(iter(kinds))
+    limit_factor = None
+    if kind == "stoplimit":
+        ratios = np.array([o["limit"] / o["price"] for o in recorded])
+        if not _constant(ratios):
+            return None, "StopLimit entries whose limit is no fixed multiple of their stop"
+        limit_factor = float(ratios.mean())
+    withdrawn = {o["tried"] for o in recorded if o["end"] in ("cancelled", "expired")}
+    if len(withdrawn) > 1:
+        return None, "entry orders withdrawn after different numbers of bars"
+    lifetime = withdrawn.pop() if withdrawn else None
+    if lifetime is not None and lifetime < 1:
+        return None, "entry orders withdrawn before they are tried"
+    if lifetime is not None and any(o["tried"] > lifetime for o in recorded if o["end"] in ("filled", "working")):
+        return None, "entry orders that work for different numbers of bars"
+    # the price as the rule of a sell order of the same shape: a buy's multiple above the
+    # close and a sell's below read the same way (distances signed by the side)
+    seen = [(None, None, o["anchors"], o["price"], 0.0, 0.0, o["lines"]) for o in recorded]
+    fitting = _rules(seen)
+    if not fitting:
+        sides = {o["side"] for o in recorded}
+        if len(sides) == 2:  # a long's and a short's prices mirror each other: one rule per side
+            return None, "entry prices that differ by side (a rule per side)"
+        return None, ("entry prices that are no fixed multiple of the close or a line of the strategy, nor "
+                      "the close plus a multiple of a line")
+    if len(fitting) > 1 and len(recorded) < 2:
+        return None, "one entry order only: too few to tell what its price follows"
+    return EntryOrder(kind, lifetime=lifetime, limit_factor=limit_factor, **fitting[0]), None
+
+
+def fits_entry(entry: EntryOrder | None, recorded) -> bool:
+    """Whether ``entry`` prices and times every order in ``recorded`` (elsewhere recorded)."""
+    if not recorded:
+        return True
+    if entry is None:
+        return False
+    for o in recorded:
+        if o["kind"] != entry.kind or (entry.line and entry.line not in o["lines"]):
+            return False
+        expected = entry.level(o["anchors"]["sent_close"], o["lines"].get(entry.line, math.nan))
+        if not abs(o["price"] - expected) <= TOLERANCE * abs(expected):
+            return False
+        if entry.kind == "stoplimit" and not abs(o["limit"] - entry.limit_factor * o["price"]) <= \
+                TOLERANCE * abs(o["limit"]):
+            return False
+        if entry.lifetime is not None and (o["tried"] > entry.lifetime if o["end"] in ("filled", "working")
+                                           else o["tried"] != entry.lifetime):
+            return False
+        if entry.lifetime is None and o["end"] in ("cancelled", "expired"):
+            return False
     return True

@@ -21,6 +21,13 @@ on every trade recorded (:class:`distillbt.protective.Protection`), which the su
 fills by Backtrader's rules; a label is never the protective order's doing (the position it
 closes is flat at that close, and the strategy decides from there).
 
+Entry orders — a Stop or Limit order sent while flat, which opens the position when the
+prices reach it — are read the same way (:func:`~.order_log.entry_orders`): the record's
+``entry`` is their rule (:class:`distillbt.entry_orders.EntryOrder`: price and bars
+worked). The label of the bar that sends one is its side (the walk sends it there); the bars
+it works on decide nothing (the strategy waits) and are labelled ``NO_LABEL``; the trade it
+opens is entered at its fill price (``entry_fills``).
+
 A flip from long to short (or back) is sized one of two ways, recorded as ``flips``:
 ``"units"`` when it keeps the units held (``close()`` then ``sell()`` under ``PercentSizer``,
 which sizes an order placed while a position is held by that position's size), ``"value"``
@@ -38,11 +45,11 @@ import numpy as np
 from ..backtest import SIZER_PERCENTS, StrategyRunError, feed_arrays, run_cerebro
 from ..errors import DistillbtError, InputError, first_line
 from ..executor import using
-from .order_log import identify, protective_trades
+from .order_log import entry_orders, identify, identify_entry, protective_trades
 from .own_lines import graph_lines
 from .replay import NotReplayable, ReplayCerebro, pending_market_size
 
-__all__ = ["PositionRecorder", "record_episodes", "record_many", "NO_LABEL", "merged_flips"]
+__all__ = ["PositionRecorder", "record_episodes", "record_many", "NO_LABEL", "merged_flips", "rules_of"]
 
 NO_LABEL = -9  # the last fed bar: its decision is never scored (nothing after it shows its effect)
 _BOTH_WAYS = "flips sized both ways: some keep the units held, some take the sizer's share of equity"
@@ -136,10 +143,14 @@ class PositionRecorder(bt.Analyzer):
         positions = np.sign(np.asarray(self.positions, dtype=np.float64))
         change = np.flatnonzero(np.diff(positions) != 0) + 1
         data, n = self.strategy.datas[0], len(self.positions)
-        trades, why = protective_trades(
-            list(self.orders.values()), np.asarray(self.positions, dtype=np.float64), *(
-                np.asarray(line.array[:n], dtype=np.float64) for line in (data.datetime, data.open, data.close)),
-            lines=self._own_lines)
+        held = np.asarray(self.positions, dtype=np.float64)
+        dates, open_, close = (np.asarray(line.array[:n], dtype=np.float64)
+                               for line in (data.datetime, data.open, data.close))
+        orders = list(self.orders.values())
+        entry_orders_, entry_why = entry_orders(orders, held, np.asarray(self.decided, dtype=np.float64), dates,
+                                                close, lines=self._own_lines)
+        trades, why = protective_trades(orders, held, dates, open_, close, lines=self._own_lines,
+                                        fills={o["fill"]: o["fill_price"] for o in entry_orders_ if o["fill"] >= 0})
         return {
             "positions": np.asarray(self.positions, dtype=np.float64),
             "decided": np.asarray(self.decided, dtype=np.float64),
@@ -148,6 +159,7 @@ class PositionRecorder(bt.Analyzer):
             "exits": change[positions[change - 1] != 0],
             "unmodelled_orders": dict(self.unmodelled_orders),
             "protective_trades": trades, "protective_unmodelled": why,
+            "entry_orders": entry_orders_, "entry_unmodelled": entry_why,
             "entry_shares": np.asarray(self.entry_shares), "resized": self.resized,
             "flips": list(self.flips),
         }
@@ -171,11 +183,13 @@ def record_episodes(configuration, episodes, which, *, warmup: int, cash: float 
     close and the one decided there, module docstring; ``NO_LABEL`` at the last bar, whose
     decision nothing after it shows), ``log_return`` (per episode, over its scored bars:
     for the multi-fidelity baseline), ``bars_fed``, ``seconds``, ``error`` (None),
-    ``unmodelled`` (None, or one line naming what the fast path does not model: entries by
-    Stop or Limit orders, protective orders no rule prices, resized positions, other sizes —
-    the positions are still recorded), ``flips`` (how flips are sized: ``"units"``,
-    ``"value"``, None without flips), ``protection`` (the protective orders' rule, None
-    without them: module docstring) and ``protective_trades`` (what it was read from).
+    ``unmodelled`` (None, or one line naming what the fast path does not model: OCO or
+    StopLimit entries, entry or protective orders no rule prices, resized positions, other
+    sizes — the positions are still recorded), ``flips`` (how flips are sized: ``"units"``,
+    ``"value"``, None without flips), ``protection`` and ``entry`` (the protective and entry
+    orders' rules, None without them: module docstring), ``protective_trades`` and
+    ``entry_orders`` (what they were read from) and ``entry_fills`` (per episode, over its
+    scored bars: the price an entry order filled at, NaN elsewhere).
     Raises :class:`StrategyRunError` naming the configuration when the strategy raises.
     """
     return _record_windows(configuration, [int(i) for i in which], _windows(episodes, which, warmup), cash=cash,
@@ -203,33 +217,67 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
     began = time.perf_counter()
     strategy_cls = configuration.strategy.cls
     states, targets, rets, fed, own, unmodelled, flips, protected = [], [], [], 0, None, None, None, []
+    entries, entry_fills = [], []
     engine = ReplayCerebro  # bt.Cerebro from the first window the replay refuses on
     for time_ns, ohlcv, w, length in windows:
         arrays = feed_arrays(time_ns, *ohlcv.T)
         trade_from = arrays["datetime"][w] if w else -math.inf
-        pos, decided, values, own, why, sized, trades, engine = _run(strategy_cls, configuration, arrays, trade_from,
-                                                                     cash, commission, timeframe, slippage, fraction,
-                                                                     engine=engine)
+        pos, decided, values, own, why, sized, trades, sent, engine = _run(
+            strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe, slippage, fraction,
+            engine=engine)
         protected += trades
+        entries += sent
         flips, clash = merged_flips(flips, sized)
         unmodelled = unmodelled or why or (clash and f"{configuration.name}: {clash}")
         fed += len(time_ns)
         at = w + np.arange(length)
         states.append(pos[at].astype(np.int8))
+        decided, fills = _entry_labels(decided, sent)
         target = decided[at].astype(np.int8)
         target[-1] = NO_LABEL
         targets.append(target)
+        entry_fills.append(fills[at])
         v_end = values[at[-1]]
         rets.append(math.log(v_end / cash) if v_end > 0 else -math.inf)
-    protection, why = identify(protected)
-    if why:
-        unmodelled = unmodelled or f"{configuration.name}: orders the fast path does not model: {why}"
-    elif protection is not None and slippage:
-        unmodelled = unmodelled or f"{configuration.name}: protective orders with slippage (filled without it here)"
+    rules = rules_of(configuration.name, protected, entries, slippage)
+    why = rules.pop("unmodelled")
     return {"name": configuration.name, "episodes": list(which), "state": states, "target": targets,
             "log_return": np.asarray(rets), "bars_fed": int(fed),
-            "seconds": time.perf_counter() - began, "error": None, "own_sizer": own, "unmodelled": unmodelled,
-            "flips": flips, "protection": protection, "protective_trades": protected}
+            "seconds": time.perf_counter() - began, "error": None, "own_sizer": own,
+            "unmodelled": unmodelled or why, **rules,
+            "flips": flips, "protective_trades": protected, "entry_orders": entries, "entry_fills": entry_fills}
+
+
+def rules_of(name, protected, entries, slippage=0.0) -> dict:
+    """``protection`` and ``entry`` — the rules of a configuration's protective and entry
+    orders, from all its recorded runs — and ``unmodelled``, why the fast path does not
+    fill them (None)."""
+    protection, why = identify(protected)
+    entry, entry_why = identify_entry(entries)
+    why = why or entry_why
+    if why:
+        why = f"{name}: orders the fast path does not model: {why}"
+    elif (protection is not None or entry is not None) and slippage:
+        why = f"{name}: stop or limit orders with slippage (filled without it here)"
+    return {"protection": protection, "entry": entry, "unmodelled": why}
+
+
+def _entry_labels(decided, sent) -> tuple[np.ndarray, np.ndarray]:
+    """``(decided, fills)``: the positions decided at each close of a run with entry orders
+    ``sent`` (:func:`~.order_log.entry_orders`) — the order's side at the close that sends
+    it, ``NO_LABEL`` while it works (the strategy waits: nothing is decided) — and the price
+    each entry order filled at, on its bar (NaN elsewhere: market fills)."""
+    fills = np.full(len(decided), np.nan)
+    if not sent:
+        return decided, fills
+    decided = decided.copy()
+    for o in sent:
+        decided[o["sent"]] = o["side"]
+        stop = o["fill"] if o["fill"] >= 0 else o["sent"] + o["tried"] + 1
+        decided[o["sent"] + 1:stop] = NO_LABEL
+        if o["fill"] >= 0:
+            fills[o["fill"]] = o["fill_price"]
+    return decided, fills
 
 
 def merged_flips(a: str | None, b: str | None) -> tuple[str | None, str | None]:
@@ -265,7 +313,7 @@ def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, time
     own = strat.analyzers.distillbt_sizer.own
     why, flips = _unmodelled(configuration.name, rec, own, fraction)
     return (np.sign(rec["positions"]), np.sign(rec["decided"]), rec["values"], own, why, flips,
-            rec["protective_trades"], engine)
+            rec["protective_trades"], rec["entry_orders"], engine)
 
 
 #: An entry's share of equity may differ from the sizer's by the bar's move between the close
@@ -284,6 +332,8 @@ def _unmodelled(name, rec, own, fraction) -> tuple[str | None, str | None]:
     if rec["unmodelled_orders"]:
         kinds = ", ".join(f"{k} ({n})" for k, n in sorted(rec["unmodelled_orders"].items()))
         return f"{name}: orders the fast path does not model: {kinds}", flips
+    if rec["entry_unmodelled"]:
+        return f"{name}: orders the fast path does not model: {rec['entry_unmodelled']}", flips
     if rec["protective_unmodelled"]:
         return f"{name}: orders the fast path does not model: {rec['protective_unmodelled']}", flips
     if rec["resized"]:

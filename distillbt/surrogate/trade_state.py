@@ -8,7 +8,7 @@ a position is held at the close (0 when flat):
 - ``trade:bars`` — bars held, the entry bar counting 1 (``len(self) - entered`` of a strategy
   that stored ``len(self)`` when it ordered);
 - ``trade:ret`` — close / entry price − 1 (the entry price is the open of the entry bar: the
-  market order's fill); ``trade:peak`` / ``trade:trough`` — the highest / lowest close since
+  market order's fill; an entry order's own fill price); ``trade:peak`` / ``trade:trough`` — the highest / lowest close since
   the signal (the close of the bar that ordered the entry included: a strategy that starts
   its trailing high when it calls ``buy()`` starts it there), the same way;
 - ``trade:from_peak`` / ``trade:from_trough`` — close / that highest (lowest) close − 1;
@@ -44,8 +44,10 @@ def trade_names(unit_columns=()) -> list[str]:
 @dataclass
 class TradeInputs:
     """What a period's trade columns are computed from: its prices and, for ``trade:…/U``,
-    the own-line columns ``U`` (line / close) over the same bars; for protective orders priced
-    from the strategy's lines, those lines (float64, by name: ``lines``)."""
+    the own-line columns ``U`` (line / close) over the same bars; for protective and entry
+    orders priced from the strategy's lines, those lines (float64, by name: ``lines``); for a
+    recorded run whose entries were made by entry orders, the price each filled at, on its
+    bar (``fills``, NaN elsewhere: a market entry fills at the open)."""
 
     open: np.ndarray
     high: np.ndarray
@@ -53,10 +55,18 @@ class TradeInputs:
     close: np.ndarray
     units: dict = field(default_factory=dict)
     lines: dict = field(default_factory=dict)
+    fills: np.ndarray | None = None
 
     def rows(self, sl: slice) -> TradeInputs:
         return TradeInputs(self.open[sl], self.high[sl], self.low[sl], self.close[sl],
-                           {k: v[sl] for k, v in self.units.items()}, {k: v[sl] for k, v in self.lines.items()})
+                           {k: v[sl] for k, v in self.units.items()}, {k: v[sl] for k, v in self.lines.items()},
+                           None if self.fills is None else self.fills[sl])
+
+    def entry_price(self, row: int) -> float:
+        """The price a position entered in bar ``row`` was bought or sold at."""
+        if self.fills is not None and np.isfinite(self.fills[row]):
+            return float(self.fills[row])
+        return float(self.open[row])
 
 
 @dataclass
@@ -103,7 +113,7 @@ def _runs(state, inputs: TradeInputs, context: TradeContext | None):
         if a == 0 and context is not None and context.state == s[0]:
             yield a, a + n, context
         else:  # entered at this bar's open, ordered at the close before (none before bar 0)
-            yield a, a + n, TradeContext.entered(float(s[a]), float(inputs.open[a]), float(inputs.close[max(a - 1, 0)]))
+            yield a, a + n, TradeContext.entered(float(s[a]), inputs.entry_price(a), float(inputs.close[max(a - 1, 0)]))
 
 
 def trade_columns(state, inputs: TradeInputs, names, context: TradeContext | None = None) -> np.ndarray:

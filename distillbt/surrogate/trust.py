@@ -96,10 +96,10 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
     trade = list(plan.trade) if trade_of is not None else []
     cands = snap_candidates(plan.features + trade, plan.thresholds, plan.own)
     model_kw = dict(max_depth=max_depth, snap_candidates=cands, random_state=seed, trade_names=tuple(trade),
-                    protection=rec.get("protection"))
+                    protection=rec.get("protection"), entry=rec.get("entry"))
     recorded = list(rec["episodes"])
     n_cols = len(plan.features)
-    inputs = {e: trade_of(e) for e in recorded} if trade_of is not None else {}
+    inputs = _recorded_inputs(rec, trade_of) if trade_of is not None else {}
     banks = {}
     for k, e in enumerate(recorded):
         banks[e] = bank_of(e)
@@ -177,14 +177,22 @@ def _held_out_walk(model, rec, banks, inputs, recorded, slices, *, n_cols, ret_c
             continue
         state, target = rec["state"][j], rec["target"][j]
         # not filled as decided, from a decision to change: a protective order closing a
-        # position held as decided is the walk's to find
-        unfilled = np.flatnonzero((state[sl.start + 1:sl.stop] != target[sl.start:sl.stop - 1])
-                                  & (state[sl.start:sl.stop - 1] != target[sl.start:sl.stop - 1])) + sl.start + 1
-        for row in [sl.start, *unfilled.tolist()]:
+        # position held as decided is the walk's to find, and so is an entry order's fill
+        # (sent from flat; nothing is decided while it works)
+        before, decided = state[sl.start:sl.stop - 1], target[sl.start:sl.stop - 1]
+        unfilled = np.flatnonzero((state[sl.start + 1:sl.stop] != decided) & (before != decided)
+                                  & (decided != NO_LABEL) & ((before != 0) | (model.entry is None))) + sl.start + 1
+        rows = [sl.start, *unfilled.tolist()]
+        if target[sl.start] == NO_LABEL:  # inside an entry order's wait: from the first decision after it
+            labelled = np.flatnonzero(target[sl.start:sl.stop] != NO_LABEL)
+            rows += [sl.start + int(labelled[0])] if len(labelled) else []
+        for row in rows:
             restarts[at + row - sl.start] = _restart(state, inputs.get(e), row, model.protection)
     held_out = _concatenated([inputs[e].rows(sl) for e, sl in zip(recorded, slices)]) if trade else None
     walk = model.walk(F, restarts=restarts, trade=held_out)
     walk_prev = read_states(walk)
+    for row, given in restarts.items():  # the state a restarted decision reads is the one given
+        walk_prev[row] = given.state if isinstance(given, TradeContext) else given
     hits = seen_bars = n_held = 0
     sums, at = [], 0
     for j, (e, sl) in enumerate(zip(recorded, slices)):
@@ -206,6 +214,7 @@ def _held_out_walk(model, rec, banks, inputs, recorded, slices, *, n_cols, ret_c
         w_prev = np.concatenate(([st[0]], w_prev[1:]))
         d = fraction * (w - tg_ok) * r_next
         d -= commission * fraction * (np.abs(w - w_prev) - np.abs(tg_ok - st))
+        d[~ok] = 0.0  # no decision recorded (an entry order working, the last bar): nothing to judge
         sums.append(float(d.sum()))
         n_held += len(w)
     return hits, seen_bars, sums, n_held
@@ -223,7 +232,7 @@ def spot_check(model, plan, rec, bank_of, *, screen_bars: int, trade_of=None, co
     the training episodes never showed (a time exit that never had to act there) shows up."""
     recorded = list(rec["episodes"])
     n_cols = len(plan.features)
-    inputs = {e: trade_of(e) for e in recorded} if trade_of is not None and model.needs_trade() else {}
+    inputs = _recorded_inputs(rec, trade_of) if trade_of is not None and model.needs_trade() else {}
     banks = {e: bank_of(e) for e in recorded}
     ret_col = plan.features.index("ret:1") if "ret:1" in plan.features else None
     slices = [slice(0, len(rec["state"][k])) for k in range(len(recorded))]
@@ -356,6 +365,18 @@ def _loose_splits(model, cands, discrete=frozenset()) -> int:
                and not any(abs(float(t.threshold[node]) - c) < 1e-12 for c in cands.get(int(t.feature[node]), ())))
 
 
+def _recorded_inputs(rec, trade_of) -> dict:
+    """Each recorded episode's :class:`~.trade_state.TradeInputs`, with the prices its entry
+    orders filled at (the entry price of those trades)."""
+    fills = rec.get("entry_fills") or [None] * len(rec["episodes"])
+    out = {}
+    for e, filled in zip(rec["episodes"], fills):
+        out[e] = trade_of(e)
+        if filled is not None and np.isfinite(filled).any():
+            out[e].fills = filled
+    return out
+
+
 def _restart(state, inputs, row, protection=None):
     """What a held-out walk starting at ``row`` of an episode starts from: the position the
     strategy held at that bar's close (the state its decision reads) and, in a position with
@@ -365,16 +386,17 @@ def _restart(state, inputs, row, protection=None):
         return held
     if row > 0 and float(state[row - 1]) == held:  # the trade so far, up to the bar before
         return context_at(state, inputs, row - 1, protection=protection)
-    entered = TradeContext.entered(held, float(inputs.open[row]), float(inputs.close[max(row - 1, 0)]))
+    entered = TradeContext.entered(held, inputs.entry_price(row), float(inputs.close[max(row - 1, 0)]))
     if protection is not None:  # priced here: the walk's rows may not hold the bar that sent them
         entered.levels = protective_levels(protection, entered, inputs, row)
     return entered
 
 
 def _concatenated(parts):
+    fills = None if any(p.fills is None for p in parts) else np.concatenate([p.fills for p in parts])
     return TradeInputs(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("open", "high", "low", "close")),
                        units={u: np.concatenate([p.units[u] for p in parts]) for u in parts[0].units},
-                       lines={k: np.concatenate([p.lines[k] for p in parts]) for k in parts[0].lines})
+                       lines={k: np.concatenate([p.lines[k] for p in parts]) for k in parts[0].lines}, fills=fills)
 
 
 @dataclass
@@ -467,7 +489,8 @@ def walk_and_trust(model, plan, evidence: Evidence, screen_columns, *, commissio
         refusals = dict(refused=len(refused), refusals_unlike=unlike)
     prev = read_states(path)
     prev[refused] = 0.0  # flat where an opening was dropped: the broker's doing, not a decision
-    walked = _transitions(prev, path, model.states_)
+    deciding = slice(None) if getattr(path, "waiting", None) is None else ~path.waiting
+    walked = _transitions(prev[deciding], np.asarray(path)[deciding], model.states_)
     relied = sorted(set(np.unique(path).tolist()) | {0.0})
     # The transitions the walk relies on: out of every state it holds (it must know how to
     # leave, even if it never does: "never exits"), into every state it enters. Flat before

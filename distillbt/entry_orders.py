@@ -1,0 +1,144 @@
+"""Entries by Stop, Limit and StopLimit orders — a buy stop above the range, a limit under
+the close — filled by Backtrader's rules, in numpy.
+
+An *entry order* is a Stop, Limit or StopLimit order a strategy sends while flat
+(``self.buy(exectype=bt.Order.Stop, price=…)``), which opens the position when the bar's
+prices reach it. Its
+price is a constant multiple of the close of the bar that sent it or of one of the
+strategy's lines there, or that close plus a constant multiple of a line (an ATR); it works
+for a fixed number of bars (``valid=`` a few bars ahead, or the strategy cancelling it after
+them) or until it fills. :class:`EntryOrder` holds that rule, read off a strategy's recorded
+orders (:mod:`distillbt.surrogate.order_log`); the surrogate's walk sends one where the
+strategy decides to enter and asks it where it fills (:meth:`EntryOrder.first_fill`), and
+:func:`distillbt.vectorised.simulate` opens the position there (``entries=``).
+
+Backtrader's rules (``BackBroker._try_exec_stop`` / ``_try_exec_limit``), without slippage:
+
+- the order is first tried on the bar after the one that sent it, and on each bar after
+  until it fills, for ``lifetime`` bars: an order ``valid`` until the datetime of the
+  ``lifetime``-th bar expires on the next one before it is tried, and one the strategy
+  cancels at the close of that bar is never tried again — either way the strategy decides
+  again, flat, at the close of the bar after;
+- a buy stop fills when the high reaches its price, at that price or at the open when the
+  bar opens above it; a buy limit when the low reaches it, at the price or a lower open; a
+  sell mirrors both;
+- a buy StopLimit (``plimit`` a fixed multiple of its stop price here) is triggered by the
+  first bar whose high reaches its stop. Opening at or over the stop, that bar is tried as a
+  limit from its open; otherwise it fills at the stop when its limit is at or over the stop,
+  or — on a bar that closes under its open — at its limit when the limit is at or over the
+  close (``BackBroker._try_exec_stoplimit``, which reads the bar's path from its open and
+  close). Unfilled, it is a limit from the next bar on. A sell mirrors it;
+- it is sized when it is sent, by the sizer's share of the cash at that close (as a market
+  order is: ``PercentSizer``), and fills in the bar at its price;
+- while it works the strategy decides nothing (a strategy that waits for its order).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+from .protective import first_touch
+
+__all__ = ["EntryOrder", "ENTRY_KINDS", "ENTRY_ANCHORS"]
+
+ENTRY_KINDS = ("stop", "limit", "stoplimit")
+#: What an entry order's price is a multiple of: the close of the bar that sent it, or one
+#: of the strategy's lines there (``"line"``: the upper band, the highest high).
+ENTRY_ANCHORS = ("sent_close", "line")
+
+
+@dataclass(frozen=True)
+class EntryOrder:
+    """The entry order every entry of a strategy is made with: ``kind`` (``"stop"``,
+    ``"limit"``, ``"stoplimit"``), its price — ``factor × anchor``, or with a ``line`` and the
+    anchor ``"sent_close"``, ``close + offset × line`` (the line read at the bar that sent
+    it) — a StopLimit's limit, ``limit_factor ×`` that price, and ``lifetime``, the bars it is
+    tried on before it is withdrawn (None: until it fills)."""
+
+    kind: str
+    anchor: str = "sent_close"
+    factor: float = 1.0
+    line: str | None = None
+    offset: float = 0.0
+    lifetime: int | None = None
+    limit_factor: float | None = None
+
+    def __post_init__(self):
+        if self.kind not in ENTRY_KINDS:
+            raise InputError(f"entry order kind must be one of {ENTRY_KINDS}, not {self.kind!r}")
+        if self.anchor not in ENTRY_ANCHORS:
+            raise InputError(f"entry order anchor must be one of {ENTRY_ANCHORS}, not {self.anchor!r}")
+        if not self.factor > 0:
+            raise InputError(f"an entry order's factor must be positive, not {self.factor!r}")
+        if (self.anchor == "line" or self.offset) and not self.line:
+            raise InputError("a price that reads a line needs the line's name")
+        if (self.kind == "stoplimit") != (self.limit_factor is not None) or \
+                (self.limit_factor is not None and not self.limit_factor > 0):
+            raise InputError("a StopLimit entry, and it alone, needs a positive limit_factor")
+        if self.lifetime is not None and not (isinstance(self.lifetime, int) and self.lifetime >= 1):
+            raise InputError(f"an entry order's lifetime must be a positive number of bars or None, "
+                             f"not {self.lifetime!r}")
+
+    @property
+    def lines(self) -> list[str]:
+        """The strategy's lines its price reads."""
+        return [self.line] if self.line else []
+
+    def describe(self) -> str:
+        if self.anchor == "line":
+            price = f"{self.factor:.6g} × {self.line}"
+        elif self.line:
+            price = f"close {self.offset:+.6g} × {self.line}"
+        else:
+            price = f"{self.factor:.6g} × close"
+        life = f"for {self.lifetime} bars" if self.lifetime else "until filled"
+        limit = f", limit {self.limit_factor:.6g} × stop" if self.kind == "stoplimit" else ""
+        return f"{self.kind} entry at {price}{limit}, {life}"
+
+    def level(self, sent_close: float, line_value: float = math.nan) -> float:
+        """Its price, for an order sent at a bar closing at ``sent_close`` (``line_value``: its
+        line there, when it reads one)."""
+        if self.anchor == "line":
+            return self.factor * line_value
+        return sent_close + self.offset * line_value if self.line else self.factor * sent_close
+
+    def first_fill(self, side: float, level: float, open_, high, low, close) -> tuple[int, float]:
+        """``(row, price)`` of the first of the bars given (the bars after the one that sent
+        it, each tried in turn; at most ``lifetime`` of them are read) where an order opening
+        a position of sign ``side`` at ``level`` fills, or ``(-1, nan)``."""
+        n = len(open_) if self.lifetime is None else min(len(open_), self.lifetime)
+        if not n or not np.isfinite(level):
+            return -1, float("nan")
+        if self.kind != "stoplimit":
+            return first_touch(self.kind, side, np.full(n, float(level)), open_, high, low)
+        return _stoplimit_fill(side, float(level), float(level) * self.limit_factor,
+                               open_[:n], high[:n], low[:n], close[:n])
+
+
+def _stoplimit_fill(side, stop, limit, open_, high, low, close) -> tuple[int, float]:
+    """Where a StopLimit opening a position of sign ``side`` fills (module docstring)."""
+    t, _ = first_touch("stop", side, np.full(len(open_), stop), open_, high, low)
+    if t < 0:
+        return -1, float("nan")
+    o, c = float(open_[t]), float(close[t])
+    buy = side > 0
+
+    def reached(a, b):  # a at or beyond b, in the order's direction (a buy's limit over a price)
+        return a >= b if buy else a <= b
+
+    if reached(o, stop):  # opened through the stop: a limit from the open
+        if reached(limit, o):
+            return t, o
+        if reached(limit, float(low[t] if buy else high[t])):
+            return t, limit
+    elif reached(limit, stop):
+        return t, stop
+    elif (o > c if buy else o <= c) and reached(limit, c):
+        return t, limit
+    f, price = first_touch("limit", side, np.full(len(open_) - t - 1, limit), open_[t + 1:], high[t + 1:],
+                           low[t + 1:])
+    return (t + 1 + f, price) if f >= 0 else (-1, float("nan"))
