@@ -30,11 +30,15 @@ Backtrader's rules (``BackBroker._try_exec_stop`` / ``_try_exec_limit``), withou
   close). Unfilled, it is a limit from the next bar on. A sell mirrors it;
 - it is sized when it is sent, by the sizer's share of the cash at that close (as a market
   order is: ``PercentSizer``), and fills in the bar at its price;
+- an OCO pair — a buy and a sell sent together (``oco=``), a breakout either way — is filled
+  by whichever of the two fills first (on a bar where both would, the one sent first: the
+  broker tries its pending orders in order), which cancels the other;
 - while it works the strategy decides nothing (a strategy that waits for its order).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -57,7 +61,8 @@ class EntryOrder:
     ``"limit"``, ``"stoplimit"``), its price — ``factor × anchor``, or with a ``line`` and the
     anchor ``"sent_close"``, ``close + offset × line`` (the line read at the bar that sent
     it) — a StopLimit's limit, ``limit_factor ×`` that price, and ``lifetime``, the bars it is
-    tried on before it is withdrawn (None: until it fills)."""
+    tried on before it is withdrawn (None: until it fills). ``other``: for an OCO pair, the
+    order sent with it for the other side (its ``lifetime`` unused)."""
 
     kind: str
     anchor: str = "sent_close"
@@ -66,6 +71,7 @@ class EntryOrder:
     offset: float = 0.0
     lifetime: int | None = None
     limit_factor: float | None = None
+    other: EntryOrder | None = None
 
     def __post_init__(self):
         if self.kind not in ENTRY_KINDS:
@@ -85,8 +91,8 @@ class EntryOrder:
 
     @property
     def lines(self) -> list[str]:
-        """The strategy's lines its price reads."""
-        return [self.line] if self.line else []
+        """The strategy's lines its prices read."""
+        return sorted({*([self.line] if self.line else []), *(self.other.lines if self.other else [])})
 
     def describe(self) -> str:
         if self.anchor == "line":
@@ -97,7 +103,8 @@ class EntryOrder:
             price = f"{self.factor:.6g} × close"
         life = f"for {self.lifetime} bars" if self.lifetime else "until filled"
         limit = f", limit {self.limit_factor:.6g} × stop" if self.kind == "stoplimit" else ""
-        return f"{self.kind} entry at {price}{limit}, {life}"
+        other = f", OCO with a {self.other.describe().split(', ')[0]} the other way" if self.other else ""
+        return f"{self.kind} entry at {price}{limit}{other}, {life}"
 
     def level(self, sent_close: float, line_value: float = math.nan) -> float:
         """Its price, for an order sent at a bar closing at ``sent_close`` (``line_value``: its
@@ -105,6 +112,22 @@ class EntryOrder:
         if self.anchor == "line":
             return self.factor * line_value
         return sent_close + self.offset * line_value if self.line else self.factor * sent_close
+
+    def send(self, side: float, sent_close: float, line, open_, high, low, close) -> tuple[int, float, float]:
+        """``(row, price, side filled)`` of the entry sent for a position of sign ``side`` at a
+        bar closing at ``sent_close`` (``line(name)``: a line's value there), over the bars
+        after it (``(-1, nan, side)`` when it does not fill in its lifetime). An OCO pair sends
+        its ``other`` order the other way; the first to fill opens the position."""
+        level = self.level(sent_close, line(self.line) if self.line else math.nan)
+        row, price = self.first_fill(side, level, open_, high, low, close)
+        if self.other is None:
+            return row, price, side
+        mirrored = dataclasses.replace(self.other, lifetime=self.lifetime)
+        level = mirrored.level(sent_close, line(mirrored.line) if mirrored.line else math.nan)
+        row2, price2 = mirrored.first_fill(-side, level, open_, high, low, close)
+        if row2 >= 0 and (row < 0 or row2 < row):  # on one bar, the order sent first fills
+            return row2, price2, -side
+        return row, price, side
 
     def first_fill(self, side: float, level: float, open_, high, low, close) -> tuple[int, float]:
         """``(row, price)`` of the first of the bars given (the bars after the one that sent

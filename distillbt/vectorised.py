@@ -168,13 +168,13 @@ def simulate(
         trailing stop: :mod:`distillbt.protective` finds where Backtrader fills them): at bar
         ``f`` the position held is closed at ``price``; the target decided at ``f``'s close is
         then ordered from flat. ``bars`` increasing, after ``start_index``.
-    entries : (sent, filled, prices), optional
-        Positions opened by entry orders (Stop or Limit orders sent while flat:
-        :mod:`distillbt.entry_orders`): the target at bar ``sent`` is that order's side, not
-        a market order; it was sized at ``sent``'s close and opens the position inside bar
-        ``filled`` at ``price`` (``filled`` -1: it never filled). The target decided at
-        ``filled``'s close is ordered from that position. ``sent`` increasing, from
-        ``start_index``.
+    entries : (sent, filled, prices[, sides]), optional
+        Positions opened by entry orders (Stop, Limit or StopLimit orders sent while flat:
+        :mod:`distillbt.entry_orders`): the target at bar ``sent`` is no market order; the
+        order was sized at ``sent``'s close and opens a position of sign ``side`` (default:
+        that target; an OCO pair may fill the other way) inside bar ``filled`` at ``price``
+        (``filled`` -1: it never filled). The target decided at ``filled``'s close is
+        ordered from that position. ``sent`` increasing, from ``start_index``.
 
     Returns
     -------
@@ -222,8 +222,8 @@ def simulate(
         raise InputError("positions must hold only -1, 0 and +1")
 
     exit_bars, exit_prices = _exits(exits, start, n)
-    sent, entry_bars, entry_prices = _entries(entries, start, n)
-    sides = target[sent - start]
+    sent, entry_bars, entry_prices, sides = _entries(entries, start, n)
+    sides = target[sent - start] if sides is None else sides
     target = target.copy()
     target[sent - start] = 0.0  # an entry order's side: no market order
     filled = entry_bars >= 0
@@ -311,15 +311,21 @@ def _exits(exits, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     return bars, prices
 
 
-def _entries(entries, start: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _entries(entries, start: int, n: int):
     if entries is None:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), None
     try:
-        sent, filled, prices = (np.asarray(x) for x in entries)
+        if len(entries) not in (3, 4):
+            raise ValueError
+        sent, filled, prices, *sides = (np.asarray(x) for x in entries)
         sent, filled = (x.astype(np.int64, casting="same_kind") for x in (sent, filled))
         prices = prices.astype(np.float64)
+        sides = sides[0].astype(np.float64) if sides else None
     except (TypeError, ValueError):
-        raise InputError("entries must be (sent, filled, prices): integer bars and numeric prices") from None
+        raise InputError("entries must be (sent, filled, prices[, sides]): integer bars, numeric prices "
+                         "and sides") from None
+    if sides is not None and (sides.shape != sent.shape or not np.isin(sides, (-1.0, 1.0)).all()):
+        raise InputError("entries' sides must be -1 or +1, one per entry order")
     if sent.ndim != 1 or not sent.shape == filled.shape == prices.shape:
         raise InputError(f"entries' sent, filled and prices must be 1-D of one length, got {sent.shape}, "
                          f"{filled.shape} and {prices.shape}")
@@ -330,7 +336,7 @@ def _entries(entries, start: int, n: int) -> tuple[np.ndarray, np.ndarray, np.nd
         raise InputError("an entry order fills after the bar that sent it and before the last bar (-1: never)")
     if not (np.isfinite(prices[done]).all() and (prices[done] > 0).all()):
         raise InputError("entry prices must be finite and positive")
-    return sent, filled, prices
+    return sent, filled, prices, sides
 
 
 def _high_low(source):

@@ -144,30 +144,81 @@ class AtrStopUntilFilled(bt.Strategy):
 
 
 class OcoEntries(bt.Strategy):
-    """Buy and sell stops around the 20-bar range, one cancelling the other."""
+    """Buy and sell stops around the 20-bar range while the range is narrow, one cancelling
+    the other, both withdrawn after 8 bars; out after 10 bars held."""
+
+    params = (("width", 0.012), ("bars", 8))
 
     def __init__(self):
         self.top = bt.ind.Highest(self.data.high, period=20)
         self.bottom = bt.ind.Lowest(self.data.low, period=20)
+        self.narrow = (self.top - self.bottom) / self.data.close < self.p.width
         self.orders = []
-        self.entered = None
+        self.entered = self.sent_at = None
 
     def notify_order(self, order):
-        if order.status == order.Completed and not self.entered:
+        if order.status == order.Completed and self.entered is None:
             self.entered = len(self)
         if not order.alive() and order in self.orders:
             self.orders.remove(order)
 
     def next(self):
         if self.orders:
+            if not self.position and len(self) - self.sent_at >= self.p.bars:
+                for order in list(self.orders):
+                    self.cancel(order)
             return
         if self.position:
             if len(self) - self.entered >= 10:
                 self.orders = [self.close()]
             return
         self.entered = None
-        buy = self.buy(exectype=bt.Order.Stop, price=self.top[0])
-        self.orders = [buy, self.sell(exectype=bt.Order.Stop, price=self.bottom[0], oco=buy)]
+        if self.narrow[0]:
+            buy = self.buy(exectype=bt.Order.Stop, price=self.top[0])
+            self.orders = [buy, self.sell(exectype=bt.Order.Stop, price=self.bottom[0], oco=buy)]
+            self.sent_at = len(self)
+
+
+class GtcOcoEntries(OcoEntries):
+    """The same pair left working until one fills."""
+
+    params = (("bars", 10 ** 9),)
+
+
+class StretchStop(bt.Strategy):
+    """A buy stop 5 % over the close while the fast average is over the slow one, left
+    working until it fills; out when it no longer is. Sized at the sending close, a fill
+    more than 1 / 0.95 over it costs more than the cash: Backtrader refuses it (Margin)."""
+
+    def __init__(self):
+        self.rising = bt.ind.SMA(period=10) > bt.ind.SMA(period=30)
+        self.order = None
+
+    def notify_order(self, order):
+        if not order.alive():
+            self.order = None
+
+    def next(self):
+        if self.order:
+            return
+        if not self.position:
+            if self.rising[0]:
+                self.order = self.buy(exectype=bt.Order.Stop, price=self.data.close[0] * 1.05)
+        elif not self.rising[0]:
+            self.order = self.close()
+
+
+class TwoBuyStops(OcoEntries):
+    """A buy stop at the range's top and a buy limit under its bottom sent together, one
+    cancelling the other (both buying: no pair the fast path fills)."""
+
+    def next(self):
+        if not self.orders and not self.position and self.narrow[0]:
+            stop = self.buy(exectype=bt.Order.Stop, price=self.top[0])
+            self.orders = [stop, self.buy(exectype=bt.Order.Limit, price=self.bottom[0], oco=stop)]
+            self.sent_at = len(self)
+            return
+        super().next()
 
 
 class StopLimitEntry(HighStop):
@@ -219,6 +270,21 @@ def candles():
 
 
 @pytest.fixture(scope="module")
+def wild(candles):
+    """A market moving 1 % a bar with opens 1.2 % away from the close before: stops far from
+    the close fill, and some fill too far (gapped) for the cash."""
+    frame = candles.frame.copy()
+    rng = np.random.default_rng(5)
+    close = 20_000 * np.exp(np.cumsum(0.01 * rng.standard_normal(len(frame))))
+    opens = np.concatenate(([close[0]], close[:-1] * np.exp(0.012 * rng.standard_normal(len(close) - 1))))
+    wick = np.abs(0.004 * rng.standard_normal((2, len(close))))
+    frame["open"], frame["close"] = opens, close
+    frame["high"] = np.maximum(opens, close) * np.exp(wick[0])
+    frame["low"] = np.minimum(opens, close) * np.exp(-wick[1])
+    return dataclasses.replace(candles, frame=frame, true_regimes=None)
+
+
+@pytest.fixture(scope="module")
 def configs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("entry_orders")
     (folder / "entries.py").write_text(textwrap.dedent(STRATEGIES))
@@ -242,6 +308,8 @@ def _recorded_run(candles, config, rows=slice(2_000, 8_000)):
     ("AtrStopUntilFilled", "stop entry at close +0.5 × atr, until filled"),
     ("StopLimitEntry", "stoplimit entry at 1 × top, limit 1.001 × stop, for 5 bars"),
     ("StopLimitUnder", "stoplimit entry at 1 × top, limit 0.9993 × stop, for 5 bars"),
+    ("OcoEntries", "stop entry at 1 × top, OCO with a stop entry at 1 × bottom the other way, for 8 bars"),
+    ("GtcOcoEntries", "stop entry at 1 × top, OCO with a stop entry at 1 × bottom the other way, until filled"),
 ])
 def test_entry_orders_fill_where_and_at_what_backtrader_fills_them(candles, configs, name, described):
     """The rule read off the recorded orders prices and times every one of them; sending each
@@ -259,31 +327,34 @@ def test_entry_orders_fill_where_and_at_what_backtrader_fills_them(candles, conf
     assert len(filled) > 20 and len(filled) < len(orders) or entry.lifetime is None
     lines = {k: np.asarray(v.array) for k, v in graph_lines(recorder.strategy)}
     o_, h, low, c = (bars[k] for k in ("open", "high", "low", "close"))
-    sent, fills, prices = [], [], []
+    sent, fills, prices, sides = [], [], [], []
     for order in orders:
         s = order["sent"]
-        level = entry.level(c[s], lines[entry.line][s] if entry.line else math.nan)
-        f, price = entry.first_fill(order["side"], level, o_[s + 1:], h[s + 1:], low[s + 1:], c[s + 1:])
+        f, price, side = entry.send(order["side"], c[s], lambda name, s=s: lines[name][s],
+                                    o_[s + 1:], h[s + 1:], low[s + 1:], c[s + 1:])
         if order["end"] == "working":
             assert f < 0 or s + 1 + f >= len(c) - 1
             continue
         assert (s + 1 + f if f >= 0 else -1) == order["fill"], order
         if f >= 0:
-            assert price == pytest.approx(order["fill_price"], rel=1e-12)
+            assert price == pytest.approx(order["fill_price"], rel=1e-12) and side == order["fill_side"]
         sent.append(s)
         fills.append(s + 1 + f if f >= 0 else -1)
         prices.append(price)
+        sides.append(side)
+    assert len(set(sides)) == 2 or entry.other is None, "an OCO pair that never filled the other way"
     at_open = sum(1 for o in filled if o["fill_price"] == o_[o["fill"]])
     assert at_open > 0, "no fill at a gapped open: that rule went untested"
     decided = np.sign(rec["decided"]).copy()
     decided[sent] = [o["side"] for o in orders if o["end"] != "working"]
-    out = simulate(bars, decided, entries=(sent, fills, prices), reissue=True)
+    out = simulate(bars, decided, entries=(sent, fills, prices, sides), reissue=True)
     np.testing.assert_allclose(out["equity"], rec["values"], rtol=1e-9)
     # the same decisions with market entries are not Backtrader's run
     assert np.max(np.abs(simulate(bars, decided, reissue=True)["equity"] / rec["values"] - 1)) > 1e-3
 
 
-@pytest.mark.parametrize("name", ["HighStop", "LowSellStop", "DipLimit", "AtrStopUntilFilled", "StopLimitUnder"])
+@pytest.mark.parametrize("name", ["HighStop", "LowSellStop", "DipLimit", "AtrStopUntilFilled", "StopLimitUnder",
+                                  "OcoEntries"])
 def test_strategies_with_entry_orders_are_scored_on_their_surrogate(candles, configs, name):
     config = configs[name]
     out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False,
@@ -303,7 +374,7 @@ def test_strategies_with_entry_orders_are_scored_on_their_surrogate(candles, con
 
 
 @pytest.mark.parametrize("name, reason", [
-    ("OcoEntries", "OCO entries"),
+    ("TwoBuyStops", "not one buying and one selling"),
     ("StopLimitFromClose", "StopLimit entries whose limit is no fixed multiple of their stop"),
 ])
 def test_entry_orders_not_modelled_go_to_the_replay_with_their_reason(candles, configs, name, reason):
@@ -340,3 +411,23 @@ def test_entry_orders_check_what_they_are_given():
         simulate(bars, np.zeros(5), entries=([1], [1], [1.0]))  # fills on the bar that sent it
     with pytest.raises(InputError):
         simulate(bars, np.zeros(5), entries=([2, 1], [-1, -1], [np.nan, np.nan]))
+
+
+def test_an_entry_order_refused_for_cash_leaves_the_walk_flat_there(wild, configs):
+    """A stop that fills further over its sending close than the sizer's cash allows is
+    refused by the broker (Margin), its strategy flat and deciding again on that bar: the
+    recording says so, the walk restarts there, and the score is the full backtest's."""
+    config = configs["StretchStop"]
+    rec = _recorded_run(wild, config, rows=slice(*TRAIN))[0].get_analysis()
+    assert rec["entry_unmodelled"] is None
+    ends = [o["end"] for o in rec["entry_orders"]]
+    assert ends.count("refused") >= 1 and ends.count("filled") > 20
+    out = screen_plain([config], wild, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False,
+                       min_speedup=0)
+    record = out.records[0]
+    assert record["path"] == "surrogate", record["trust"]
+    screened = _recorded_run(wild, config, rows=slice(SCREEN[0] - 400, SCREEN[1]))[0].get_analysis()
+    assert [o["end"] for o in screened["entry_orders"]].count("refused") >= 1, "no refusal where it is scored"
+    full = run_backtest(config.strategy.cls, wild, params=config.params, start=wild.frame.index[SCREEN[0]],
+                        end=wild.frame.index[SCREEN[1] - 1], warmup_bars=400)["score"]
+    assert record["score"] == pytest.approx(full, abs=1e-9)

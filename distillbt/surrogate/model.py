@@ -289,7 +289,7 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         moves = np.flatnonzero(flat_next != zero)
         path = np.empty(n, dtype=np.int8)
         protection, exit_rows, exit_prices = self.protection, [], []
-        sent_rows, fill_rows, fill_prices, waits = [], [], [], []
+        sent_rows, fill_rows, fill_prices, fill_sides, waits = [], [], [], [], []
 
         def enter(t1, b):
             """From flat, the tree's entry ordered at ``t1``'s close (``path[t1]``): ``(state,
@@ -299,17 +299,18 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
             s = path[t1]
             if self.entry is None:
                 return s, t1 + 1, _entered(states[s], trade, t1 + 1)
-            f, price, stop = _entry_fill(self.entry, states[s], trade, t1, b)
+            f, price, side, stop = _entry_fill(self.entry, states[s], trade, t1, b)
             sent_rows.append(t1)
             fill_rows.append(f)
             fill_prices.append(price)
+            fill_sides.append(side)
             if f < 0:
                 path[t1 + 1:stop] = zero
                 waits.append((t1 + 1, stop))
                 return zero, stop, None
             path[t1 + 1:f] = zero
             waits.append((t1 + 1, f))
-            return s, f, TradeContext.entered(float(states[s]), price, float(trade.close[f - 1]))
+            return index[side], f, TradeContext.entered(side, price, float(trade.close[f - 1]))
 
         starts = sorted({0, *restarts})
         for a, b in zip(starts, starts[1:] + [n]):
@@ -369,7 +370,7 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
             out.exits = (np.asarray(exit_rows, dtype=np.int64), np.asarray(exit_prices, dtype=np.float64))
         if self.entry is not None:
             out.entries = (np.asarray(sent_rows, dtype=np.int64), np.asarray(fill_rows, dtype=np.int64),
-                           np.asarray(fill_prices, dtype=np.float64))
+                           np.asarray(fill_prices, dtype=np.float64), np.asarray(fill_sides, dtype=np.float64))
             out.waiting = np.zeros(n, dtype=bool)
             for a, b in waits:
                 out.waiting[a:b] = True
@@ -441,7 +442,8 @@ class WalkedPath(np.ndarray):
     """A walk's positions (one per bar, as decided at its close; an entry order's side at the
     close that sends it, flat while it works), ``exits``: ``(rows, prices)`` where a
     protective order closed the position inside a bar, and ``entries``: ``(sent, filled,
-    prices)`` of its entry orders (``filled`` -1: withdrawn unfilled) — what
+    prices, sides)`` of its entry orders (``filled`` -1: withdrawn unfilled; ``sides``: the
+    position each opened, the other way from ``sent``'s for an OCO pair's other order) — what
     :func:`distillbt.vectorised.simulate` takes as ``exits`` and ``entries`` — and
     ``waiting``, the rows an entry order works on (nothing is decided there; None without
     entry orders). Slices and copies are plain positions (all None): they belong to the
@@ -466,11 +468,11 @@ def read_states(path) -> np.ndarray:
         prev[exits[0]] = 0.0
     entries = getattr(path, "entries", None)
     if entries is not None:
-        sent, filled, _ = entries
+        sent, filled, _, sides = entries
         after = sent + 1
         prev[after[after < len(prev)]] = 0.0
         done = filled >= 0
-        prev[filled[done]] = values[sent[done]]
+        prev[filled[done]] = sides[done]
     return prev
 
 
@@ -490,16 +492,16 @@ def _protective_exit(protection, context, trade, start, stop, after):
     return -1, math.nan, dataclasses.replace(after, levels=protection.after(side, levels, trade.close[sl]))
 
 
-def _entry_fill(entry, side, trade, sent, stop) -> tuple[int, float, int]:
-    """``(row, price, end)``: where ``entry``, sent at row ``sent``'s close for a position
-    of sign ``side``, fills among the rows before ``stop`` (-1, nan), and the row after the
-    last it may be tried on (where the strategy decides again when it does not fill)."""
+def _entry_fill(entry, side, trade, sent, stop) -> tuple[int, float, float, int]:
+    """``(row, price, side filled, end)``: where ``entry``, sent at row ``sent``'s close for
+    a position of sign ``side``, fills among the rows before ``stop`` (-1, nan), and the row
+    after the last it may be tried on (where the strategy decides again when it does not
+    fill)."""
     end = stop if entry.lifetime is None else min(stop, sent + 1 + entry.lifetime)
-    line = float(trade.lines[entry.line][sent]) if entry.line else math.nan
-    level = entry.level(float(trade.close[sent]), line)
     rows = slice(sent + 1, end)
-    f, price = entry.first_fill(side, level, trade.open[rows], trade.high[rows], trade.low[rows], trade.close[rows])
-    return (sent + 1 + f, price, end) if f >= 0 else (-1, math.nan, end)
+    f, price, filled = entry.send(float(side), float(trade.close[sent]), lambda name: float(trade.lines[name][sent]),
+                                  trade.open[rows], trade.high[rows], trade.low[rows], trade.close[rows])
+    return (sent + 1 + f, price, float(filled), end) if f >= 0 else (-1, math.nan, float(side), end)
 
 
 def _entered(state, trade, t) -> TradeContext:

@@ -237,16 +237,19 @@ _ENTRY_KINDS = {bt.Order.Stop: "stop", bt.Order.Limit: "limit", bt.Order.StopLim
 
 
 def entry_orders(orders, positions, decided, dates, close, lines=dict) -> tuple[list, str | None]:
-    """``(orders, reason)`` for one run: per entry order (a non-market order sent while flat,
-    without a parent), in the order sent, a dict — ``kind``, ``side`` (+1 buys), ``sent``
-    (its bar), ``anchors`` (``{"sent_close": …}``), ``price``, ``lines`` (the strategy's
-    lines at ``sent``), ``end`` (``"filled"``, ``"cancelled"``, ``"expired"`` or
-    ``"working"`` at the end of the run), ``limit`` (a StopLimit's, else None), ``tried``
-    (the bars it was tried on before it
-    filled or was withdrawn; the bars left in the run when still working), ``fill`` (its
-    bar, -1) and ``fill_price``; ``reason`` (None, or one line) when the fast path does
-    not model them. ``decided``: the position decided at each close (size plus market
-    orders pending); the rest as :func:`protective_trades`'."""
+    """``(orders, reason)`` for one run: per entry (a non-market order sent while flat,
+    without a parent — or two sent together, one buying and one selling, one-cancels-other),
+    in the order sent, a dict — ``kind``, ``side`` (+1 buys), ``sent`` (its bar), ``anchors``
+    (``{"sent_close": …}``), ``price``, ``limit`` (a StopLimit's, else None), ``lines`` (the
+    strategy's lines at ``sent``), ``end`` (``"filled"``, ``"cancelled"``, ``"expired"`` or
+    ``"working"`` at the end of the run, or ``"refused"``: it reached its price with more to
+    pay than the cash, and the broker dropped it), ``tried`` (the bars it was tried on before
+    it filled, was refused or withdrawn; the bars left in the run when still working),
+    ``fill`` (its bar, -1), ``fill_price`` and ``fill_side``; an OCO pair's second order is its ``other``
+    (``kind``, ``side``, ``price``, ``limit``, ``anchors``, ``lines``), the first to fill
+    fills the pair. ``reason`` (None, or one line) when the fast path does not model them.
+    ``decided``: the position decided at each close (size plus market orders pending); the
+    rest as :func:`protective_trades`'."""
     n = len(positions)
     sign = np.sign(positions)
     found = []
@@ -271,20 +274,25 @@ def entry_orders(orders, positions, decided, dates, close, lines=dict) -> tuple[
             end, fill = ("cancelled", -1) if order.status == bt.Order.Canceled else ("expired", -1)
             # cancelled at a close: tried up to that bar; expired: found so before the bar is tried
             tried = _bar(dates, order.executed.dt) - sent - (end == "expired")
+        elif order.status == bt.Order.Margin and order.executed.dt:
+            # it reached its price with more to pay than the cash: the broker drops it there
+            end, fill, tried = "refused", -1, _bar(dates, order.executed.dt) - sent
         elif order.alive():
             end, fill, tried = "working", -1, n - 1 - sent
         else:
             return [], f"{name} entries that end {order.getstatusname()}"
-        found.append(dict(kind=kind, side=1.0 if order.isbuy() else -1.0, sent=sent,
-                          anchors={"sent_close": float(close[sent])}, price=float(order.created.price),
+        side = 1.0 if order.isbuy() else -1.0
+        found.append(dict(kind=kind, side=side, sent=sent, anchors={"sent_close": float(close[sent])},
+                          price=float(order.created.price),
                           limit=float(order.created.pricelimit) if kind == "stoplimit" else None,
-                          end=end, tried=int(tried), fill=fill,
+                          end=end, tried=int(tried), fill=fill, fill_side=side,
                           fill_price=float(order.executed.price) if fill >= 0 else math.nan))
     if not found:
         return [], None
+    found, why = _paired(found)
+    if why:
+        return [], why
     sent = [o["sent"] for o in found]
-    if len(set(sent)) < len(sent):
-        return [], "several entry orders sent at once (OCO entries)"
     working = np.zeros(n, dtype=bool)
     for o in found:
         last = o["sent"] + o["tried"] + (o["end"] in ("cancelled", "expired"))
@@ -298,67 +306,118 @@ def entry_orders(orders, positions, decided, dates, close, lines=dict) -> tuple[
         return [], "entries both by market orders and by Stop or Limit orders"
     arrays = lines()
     for o in found:
-        o["lines"] = {k: float(v[o["sent"]]) for k, v in arrays.items()}
+        for one in (o, o.get("other")):
+            if one is not None:
+                one["lines"] = {k: float(v[o["sent"]]) for k, v in arrays.items()}
     return found, None
 
 
+def _paired(found) -> tuple[list, str | None]:
+    """The entry orders of one run with each pair sent together — one buying, one selling,
+    the first to fill cancelling the other on its bar (OCO) — as one entry, its second order
+    its ``other``; or a reason when orders sent together are not such a pair."""
+    out = []
+    for sent in sorted({o["sent"] for o in found}):
+        group = [o for o in found if o["sent"] == sent]
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        if len(group) > 2 or group[0]["side"] == group[1]["side"]:
+            return [], "several entry orders sent at once, not one buying and one selling"
+        first, second = group
+        done = [o for o in group if o["end"] in ("filled", "refused")]
+        if done:
+            other = second if done[0] is first else first
+            if len(done) > 1 or other["end"] != "cancelled" or other["tried"] != done[0]["tried"]:
+                return [], "entry orders sent together that do not cancel each other (OCO)"
+        elif (first["end"], first["tried"]) != (second["end"], second["tried"]):
+            return [], "entry orders sent together and withdrawn apart"
+        pair = dict(first, other={k: second[k] for k in ("kind", "side", "price", "limit", "anchors")})
+        if done:
+            pair.update({k: done[0][k] for k in ("end", "tried", "fill", "fill_price", "fill_side")})
+        out.append(pair)
+    return out, None
+
+
 def identify_entry(recorded) -> tuple[EntryOrder | None, str | None]:
-    """``(entry order, reason)``: the :class:`~distillbt.entry_orders.EntryOrder` every order
+    """``(entry order, reason)``: the :class:`~distillbt.entry_orders.EntryOrder` every entry
     in ``recorded`` (:func:`entry_orders`' lists, runs together) follows — one kind, one price
-    rule, one lifetime — None without any; or a reason the fast path does not fill them."""
+    rule (and one for an OCO pair's other order), one lifetime — None without any; or a
+    reason the fast path does not fill them."""
     if not recorded:
         return None, None
-    kinds = {o["kind"] for o in recorded}
-    if len(kinds) > 1:
-        return None, "entry orders of more than one kind (Stop, Limit, StopLimit)"
-    kind = next(iter(kinds))
-    limit_factor = None
-    if kind == "stoplimit":
-        ratios = np.array([o["limit"] / o["price"] for o in recorded])
-        if not _constant(ratios):
-            return None, "StopLimit entries whose limit is no fixed multiple of their stop"
-        limit_factor = float(ratios.mean())
+    if len({"other" in o for o in recorded}) > 1:
+        return None, "entries by one order and by OCO pairs both"
     withdrawn = {o["tried"] for o in recorded if o["end"] in ("cancelled", "expired")}
     if len(withdrawn) > 1:
         return None, "entry orders withdrawn after different numbers of bars"
     lifetime = withdrawn.pop() if withdrawn else None
     if lifetime is not None and lifetime < 1:
         return None, "entry orders withdrawn before they are tried"
-    if lifetime is not None and any(o["tried"] > lifetime for o in recorded if o["end"] in ("filled", "working")):
+    if lifetime is not None and any(o["tried"] > lifetime for o in recorded
+                                    if o["end"] in ("filled", "working", "refused")):
         return None, "entry orders that work for different numbers of bars"
-    # the price as the rule of a sell order of the same shape: a buy's multiple above the
-    # close and a sell's below read the same way (distances signed by the side)
-    seen = [(None, None, o["anchors"], o["price"], 0.0, 0.0, o["lines"]) for o in recorded]
+    rule, why = _entry_price_rule(recorded)
+    if why:
+        return None, why
+    if "other" in recorded[0]:
+        if len({o["side"] for o in recorded}) > 1:
+            return None, "OCO entries sent buy first on some bars and sell first on others"
+        other, why = _entry_price_rule([o["other"] for o in recorded])
+        if why:
+            return None, f"{why} (the OCO pair's second order)"
+        rule["other"] = EntryOrder(**other)
+    return EntryOrder(lifetime=lifetime, **rule), None
+
+
+def _entry_price_rule(orders) -> tuple[dict | None, str | None]:
+    """``EntryOrder``'s kind, price rule and StopLimit ``limit_factor`` that every one of
+    ``orders`` follows, or a reason."""
+    kinds = {o["kind"] for o in orders}
+    if len(kinds) > 1:
+        return None, "entry orders of more than one kind (Stop, Limit, StopLimit)"
+    kind = next(iter(kinds))
+    limit_factor = None
+    if kind == "stoplimit":
+        ratios = np.array([o["limit"] / o["price"] for o in orders])
+        if not _constant(ratios):
+            return None, "StopLimit entries whose limit is no fixed multiple of their stop"
+        limit_factor = float(ratios.mean())
+    seen = [(None, None, o["anchors"], o["price"], 0.0, 0.0, o["lines"]) for o in orders]
     fitting = _rules(seen)
     if not fitting:
-        sides = {o["side"] for o in recorded}
-        if len(sides) == 2:  # a long's and a short's prices mirror each other: one rule per side
+        if len({o["side"] for o in orders}) == 2:  # a long's and a short's prices mirror each other
             return None, "entry prices that differ by side (a rule per side)"
         return None, ("entry prices that are no fixed multiple of the close or a line of the strategy, nor "
                       "the close plus a multiple of a line")
-    if len(fitting) > 1 and len(recorded) < 2:
+    if len(fitting) > 1 and len(orders) < 2:
         return None, "one entry order only: too few to tell what its price follows"
-    return EntryOrder(kind, lifetime=lifetime, limit_factor=limit_factor, **fitting[0]), None
+    return dict(kind=kind, limit_factor=limit_factor, **fitting[0]), None
 
 
 def fits_entry(entry: EntryOrder | None, recorded) -> bool:
-    """Whether ``entry`` prices and times every order in ``recorded`` (elsewhere recorded)."""
+    """Whether ``entry`` prices and times every entry in ``recorded`` (elsewhere recorded)."""
     if not recorded:
         return True
     if entry is None:
         return False
     for o in recorded:
-        if o["kind"] != entry.kind or (entry.line and entry.line not in o["lines"]):
+        if ("other" in o) != (entry.other is not None) or not _priced(entry, o) or \
+                (entry.other is not None and not _priced(entry.other, o["other"])):
             return False
-        expected = entry.level(o["anchors"]["sent_close"], o["lines"].get(entry.line, math.nan))
-        if not abs(o["price"] - expected) <= TOLERANCE * abs(expected):
-            return False
-        if entry.kind == "stoplimit" and not abs(o["limit"] - entry.limit_factor * o["price"]) <= \
-                TOLERANCE * abs(o["limit"]):
-            return False
-        if entry.lifetime is not None and (o["tried"] > entry.lifetime if o["end"] in ("filled", "working")
+        if entry.lifetime is not None and (o["tried"] > entry.lifetime if o["end"] in ("filled", "working", "refused")
                                            else o["tried"] != entry.lifetime):
             return False
         if entry.lifetime is None and o["end"] in ("cancelled", "expired"):
             return False
     return True
+
+
+def _priced(entry: EntryOrder, o) -> bool:
+    """Whether one recorded order is of ``entry``'s kind and at its prices."""
+    if o["kind"] != entry.kind or (entry.line and entry.line not in o["lines"]):
+        return False
+    expected = entry.level(o["anchors"]["sent_close"], o["lines"].get(entry.line, math.nan))
+    if not abs(o["price"] - expected) <= TOLERANCE * abs(expected):
+        return False
+    return entry.kind != "stoplimit" or abs(o["limit"] - entry.limit_factor * o["price"]) <= TOLERANCE * abs(o["limit"])

@@ -26,7 +26,10 @@ prices reach it — are read the same way (:func:`~.order_log.entry_orders`): th
 ``entry`` is their rule (:class:`distillbt.entry_orders.EntryOrder`: price and bars
 worked). The label of the bar that sends one is its side (the walk sends it there); the bars
 it works on decide nothing (the strategy waits) and are labelled ``NO_LABEL``; the trade it
-opens is entered at its fill price (``entry_fills``).
+opens is entered at its fill price (``entry_fills``). One the broker refuses for cash when
+it reaches its price (``Margin``: sized at the sending close, it may cost more than the
+cash there) leaves the strategy flat on that bar (``entry_refused``), as a refused market
+order does.
 
 A flip from long to short (or back) is sized one of two ways, recorded as ``flips``:
 ``"units"`` when it keeps the units held (``close()`` then ``sell()`` under ``PercentSizer``,
@@ -217,7 +220,7 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
     began = time.perf_counter()
     strategy_cls = configuration.strategy.cls
     states, targets, rets, fed, own, unmodelled, flips, protected = [], [], [], 0, None, None, None, []
-    entries, entry_fills = [], []
+    entries, entry_fills, entry_refused = [], [], []
     engine = ReplayCerebro  # bt.Cerebro from the first window the replay refuses on
     for time_ns, ohlcv, w, length in windows:
         arrays = feed_arrays(time_ns, *ohlcv.T)
@@ -232,11 +235,12 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
         fed += len(time_ns)
         at = w + np.arange(length)
         states.append(pos[at].astype(np.int8))
-        decided, fills = _entry_labels(decided, sent)
+        decided, fills, refused = _entry_labels(decided, sent)
         target = decided[at].astype(np.int8)
         target[-1] = NO_LABEL
         targets.append(target)
         entry_fills.append(fills[at])
+        entry_refused.append(np.flatnonzero(refused[at]))
         v_end = values[at[-1]]
         rets.append(math.log(v_end / cash) if v_end > 0 else -math.inf)
     rules = rules_of(configuration.name, protected, entries, slippage)
@@ -245,7 +249,8 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
             "log_return": np.asarray(rets), "bars_fed": int(fed),
             "seconds": time.perf_counter() - began, "error": None, "own_sizer": own,
             "unmodelled": unmodelled or why, **rules,
-            "flips": flips, "protective_trades": protected, "entry_orders": entries, "entry_fills": entry_fills}
+            "flips": flips, "protective_trades": protected, "entry_orders": entries, "entry_fills": entry_fills,
+            "entry_refused": entry_refused}
 
 
 def rules_of(name, protected, entries, slippage=0.0) -> dict:
@@ -262,22 +267,27 @@ def rules_of(name, protected, entries, slippage=0.0) -> dict:
     return {"protection": protection, "entry": entry, "unmodelled": why}
 
 
-def _entry_labels(decided, sent) -> tuple[np.ndarray, np.ndarray]:
-    """``(decided, fills)``: the positions decided at each close of a run with entry orders
-    ``sent`` (:func:`~.order_log.entry_orders`) — the order's side at the close that sends
-    it, ``NO_LABEL`` while it works (the strategy waits: nothing is decided) — and the price
-    each entry order filled at, on its bar (NaN elsewhere: market fills)."""
+def _entry_labels(decided, sent) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(decided, fills, refused)``: the positions decided at each close of a run with entry
+    orders ``sent`` (:func:`~.order_log.entry_orders`) — the order's side at the close that
+    sends it, ``NO_LABEL`` while it works (the strategy waits: nothing is decided) — the
+    price each entry order filled at, on its bar (NaN elsewhere: market fills), and the bars
+    where the broker refused one for cash (the strategy decides from flat there)."""
     fills = np.full(len(decided), np.nan)
+    refused = np.zeros(len(decided), dtype=bool)
     if not sent:
-        return decided, fills
+        return decided, fills, refused
     decided = decided.copy()
     for o in sent:
         decided[o["sent"]] = o["side"]
-        stop = o["fill"] if o["fill"] >= 0 else o["sent"] + o["tried"] + 1
+        # the bar it filled or was refused on decides; a withdrawn one's the bar after
+        stop = o["sent"] + o["tried"] + (o["end"] in ("cancelled", "expired", "working"))
         decided[o["sent"] + 1:stop] = NO_LABEL
         if o["fill"] >= 0:
             fills[o["fill"]] = o["fill_price"]
-    return decided, fills
+        if o["end"] == "refused":
+            refused[stop] = True
+    return decided, fills, refused
 
 
 def merged_flips(a: str | None, b: str | None) -> tuple[str | None, str | None]:

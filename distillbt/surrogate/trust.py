@@ -182,7 +182,9 @@ def _held_out_walk(model, rec, banks, inputs, recorded, slices, *, n_cols, ret_c
         before, decided = state[sl.start:sl.stop - 1], target[sl.start:sl.stop - 1]
         unfilled = np.flatnonzero((state[sl.start + 1:sl.stop] != decided) & (before != decided)
                                   & (decided != NO_LABEL) & ((before != 0) | (model.entry is None))) + sl.start + 1
-        rows = [sl.start, *unfilled.tolist()]
+        # and where the broker refused an entry order for cash (the strategy is flat there)
+        refused = (rec.get("entry_refused") or [np.zeros(0, dtype=np.int64)] * len(recorded))[j]
+        rows = [sl.start, *unfilled.tolist(), *refused[(refused > sl.start) & (refused < sl.stop)].tolist()]
         if target[sl.start] == NO_LABEL:  # inside an entry order's wait: from the first decision after it
             labelled = np.flatnonzero(target[sl.start:sl.stop] != NO_LABEL)
             rows += [sl.start + int(labelled[0])] if len(labelled) else []
@@ -533,12 +535,23 @@ def settled_walk(model, F, path, fill, *, trade=None, rounds: int = 50):
     the refused bars still decided otherwise, is then not 0."""
     fills = fill(path)
     restarts: set = set()
+    withdrawn: set = set()  # entry orders refused where they fill (kept: the restart undoes the fill)
     for _ in range(rounds):
         refused = fills["refused"]
         if not len(refused) and not restarts:
             return path, fills, 0
-        unlike = {int(r) for r, flat in zip(refused, model.decide_flat(F[refused])) if flat != path[r]}
-        kept = restarts & set(refused.tolist())
+        # An entry order refused where it fills: the strategy decides there from flat, and an
+        # entry it decides is a new order, not the same target ordered again at market. The
+        # first one only, each round: those after it came from the path before it.
+        entries = getattr(path, "entries", None)
+        filled_here = set(entries[1].tolist()) if entries is not None else set()
+        fresh = sorted(set(refused.tolist()) & filled_here - withdrawn)
+        if fresh:
+            withdrawn = {w for w in withdrawn if w < fresh[0]} | {fresh[0]}
+        unlike = {int(r) for r, flat in zip(refused, model.decide_flat(F[refused]))
+                  if flat != path[r] and r not in filled_here}
+        unlike |= withdrawn - restarts
+        kept = (restarts & set(refused.tolist())) | (restarts & withdrawn)
         if not unlike and kept == restarts:
             return path, fills, 0
         restarts = kept | unlike
