@@ -18,7 +18,9 @@ Backtrader's rules (``BackBroker._try_exec_stop`` / ``_try_exec_limit``), withou
   until it fills, for ``lifetime`` bars: an order ``valid`` until the datetime of the
   ``lifetime``-th bar expires on the next one before it is tried, and one the strategy
   cancels at the close of that bar is never tried again — either way the strategy decides
-  again, flat, at the close of the bar after;
+  again, flat, at the close of the bar after; a strategy that cancels it and sends the next
+  in one ``next()`` (a stop moved every bar) decides again at the close that cancels it
+  (``again``);
 - a buy stop fills when the high reaches its price, at that price or at the open when the
   bar opens above it; a buy limit when the low reaches it, at the price or a lower open; a
   sell mirrors both;
@@ -61,8 +63,9 @@ class EntryOrder:
     ``"limit"``, ``"stoplimit"``), its price — ``factor × anchor``, or with a ``line`` and the
     anchor ``"sent_close"``, ``close + offset × line`` (the line read at the bar that sent
     it) — a StopLimit's limit, ``limit_factor ×`` that price, and ``lifetime``, the bars it is
-    tried on before it is withdrawn (None: until it fills). ``other``: for an OCO pair, the
-    order sent with it for the other side (its ``lifetime`` unused)."""
+    tried on before it is withdrawn (None: until it fills), and ``again``: the strategy
+    decides again at the close that withdraws it (else at the close after). ``other``: for
+    an OCO pair, the order sent with it for the other side (its ``lifetime`` unused)."""
 
     kind: str
     anchor: str = "sent_close"
@@ -72,6 +75,7 @@ class EntryOrder:
     lifetime: int | None = None
     limit_factor: float | None = None
     other: EntryOrder | None = None
+    again: bool = False
 
     def __post_init__(self):
         if self.kind not in ENTRY_KINDS:
@@ -85,6 +89,8 @@ class EntryOrder:
         if (self.kind == "stoplimit") != (self.limit_factor is not None) or \
                 (self.limit_factor is not None and not self.limit_factor > 0):
             raise InputError("a StopLimit entry, and it alone, needs a positive limit_factor")
+        if self.again and self.lifetime is None:
+            raise InputError("an entry order decided again as it is withdrawn needs a lifetime")
         if self.lifetime is not None and not (isinstance(self.lifetime, int) and self.lifetime >= 1):
             raise InputError(f"an entry order's lifetime must be a positive number of bars or None, "
                              f"not {self.lifetime!r}")
@@ -102,6 +108,7 @@ class EntryOrder:
         else:
             price = f"{self.factor:.6g} × close"
         life = f"for {self.lifetime} bars" if self.lifetime else "until filled"
+        life += ", decided again as withdrawn" if self.again else ""
         limit = f", limit {self.limit_factor:.6g} × stop" if self.kind == "stoplimit" else ""
         other = f", OCO with a {self.other.describe().split(', ')[0]} the other way" if self.other else ""
         return f"{self.kind} entry at {price}{limit}{other}, {life}"

@@ -185,6 +185,33 @@ class GtcOcoEntries(OcoEntries):
     params = (("bars", 10 ** 9),)
 
 
+class StopMovedEachBar(bt.Strategy):
+    """A buy stop at the 20-bar high while the fast average is over the slow one, cancelled
+    and sent again at every close it has not filled by (the stop follows the high: one
+    next() withdraws it and sends the next); out when the fast average falls under."""
+
+    def __init__(self):
+        self.fast = bt.ind.EMA(period=10)
+        self.slow = bt.ind.EMA(period=40)
+        self.top = bt.ind.Highest(self.data.high, period=20)
+        self.order = None
+
+    def notify_order(self, order):
+        if not order.alive() and self.order is not None and order.ref == self.order.ref:
+            self.order = None  # (the broker notifies a copy of the order)
+
+    def next(self):
+        if self.position:
+            if self.fast[0] < self.slow[0] and self.order is None:
+                self.order = self.close()
+            return
+        if self.order is not None:
+            self.cancel(self.order)
+            self.order = None
+        if self.fast[0] > self.slow[0]:
+            self.order = self.buy(exectype=bt.Order.Stop, price=self.top[0])
+
+
 class StretchStop(bt.Strategy):
     """A buy stop 5 % over the close while the fast average is over the slow one, left
     working until it fills; out when it no longer is. Sized at the sending close, a fill
@@ -310,6 +337,7 @@ def _recorded_run(candles, config, rows=slice(2_000, 8_000)):
     ("StopLimitUnder", "stoplimit entry at 1 × top, limit 0.9993 × stop, for 5 bars"),
     ("OcoEntries", "stop entry at 1 × top, OCO with a stop entry at 1 × bottom the other way, for 8 bars"),
     ("GtcOcoEntries", "stop entry at 1 × top, OCO with a stop entry at 1 × bottom the other way, until filled"),
+    ("StopMovedEachBar", "stop entry at 1 × top, for 1 bars, decided again as withdrawn"),
 ])
 def test_entry_orders_fill_where_and_at_what_backtrader_fills_them(candles, configs, name, described):
     """The rule read off the recorded orders prices and times every one of them; sending each
@@ -354,7 +382,7 @@ def test_entry_orders_fill_where_and_at_what_backtrader_fills_them(candles, conf
 
 
 @pytest.mark.parametrize("name", ["HighStop", "LowSellStop", "DipLimit", "AtrStopUntilFilled", "StopLimitUnder",
-                                  "OcoEntries"])
+                                  "OcoEntries", "StopMovedEachBar"])
 def test_strategies_with_entry_orders_are_scored_on_their_surrogate(candles, configs, name):
     config = configs[name]
     out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False,

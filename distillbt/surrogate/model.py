@@ -495,13 +495,16 @@ def _protective_exit(protection, context, trade, start, stop, after):
 def _entry_fill(entry, side, trade, sent, stop) -> tuple[int, float, float, int]:
     """``(row, price, side filled, end)``: where ``entry``, sent at row ``sent``'s close for
     a position of sign ``side``, fills among the rows before ``stop`` (-1, nan), and the row
-    after the last it may be tried on (where the strategy decides again when it does not
-    fill)."""
+    where the strategy decides again when it does not fill: the one after the last it may be
+    tried on, or that last one when the strategy withdraws it there and decides at once
+    (``entry.again``)."""
     end = stop if entry.lifetime is None else min(stop, sent + 1 + entry.lifetime)
     rows = slice(sent + 1, end)
     f, price, filled = entry.send(float(side), float(trade.close[sent]), lambda name: float(trade.lines[name][sent]),
                                   trade.open[rows], trade.high[rows], trade.low[rows], trade.close[rows])
-    return (sent + 1 + f, price, float(filled), end) if f >= 0 else (-1, math.nan, float(side), end)
+    if f >= 0:
+        return sent + 1 + f, price, float(filled), end
+    return -1, math.nan, float(side), end - 1 if entry.again and end == sent + 1 + entry.lifetime else end
 
 
 def _entered(state, trade, t) -> TradeContext:

@@ -245,7 +245,8 @@ def entry_orders(orders, positions, decided, dates, close, lines=dict) -> tuple[
     ``"working"`` at the end of the run, or ``"refused"``: it reached its price with more to
     pay than the cash, and the broker dropped it), ``tried`` (the bars it was tried on before
     it filled, was refused or withdrawn; the bars left in the run when still working),
-    ``fill`` (its bar, -1), ``fill_price`` and ``fill_side``; an OCO pair's second order is its ``other``
+    ``fill`` (its bar, -1), ``fill_price``, ``fill_side`` and ``resent`` (cancelled at a close
+    that sends the next); an OCO pair's second order is its ``other``
     (``kind``, ``side``, ``price``, ``limit``, ``anchors``, ``lines``), the first to fill
     fills the pair. ``reason`` (None, or one line) when the fast path does not model them.
     ``decided``: the position decided at each close (size plus market orders pending); the
@@ -296,8 +297,8 @@ def entry_orders(orders, positions, decided, dates, close, lines=dict) -> tuple[
     working = np.zeros(n, dtype=bool)
     for o in found:
         last = o["sent"] + o["tried"] + (o["end"] in ("cancelled", "expired"))
-        if o["end"] == "cancelled" and last - 1 in sent:  # sent again at the close that cancels it
-            return [], "entry orders sent again on the bar the last one is withdrawn"
+        # a new one sent at the close that cancels it: the strategy decides again there
+        o["resent"] = o["end"] == "cancelled" and last - 1 in sent
         working[o["sent"] + 1:min(last, n)] = True
     if np.any(decided[working] != 0):
         return [], "market orders while an entry order works"
@@ -360,6 +361,9 @@ def identify_entry(recorded) -> tuple[EntryOrder | None, str | None]:
     rule, why = _entry_price_rule(recorded)
     if why:
         return None, why
+    rule["again"] = any(o.get("resent") for o in recorded)
+    if rule["again"] and any(o["end"] == "expired" for o in recorded):
+        return None, "entry orders that expire, and others withdrawn at the close that sends the next"
     if "other" in recorded[0]:
         if len({o["side"] for o in recorded}) > 1:
             return None, "OCO entries sent buy first on some bars and sell first on others"
@@ -409,6 +413,8 @@ def fits_entry(entry: EntryOrder | None, recorded) -> bool:
                                            else o["tried"] != entry.lifetime):
             return False
         if entry.lifetime is None and o["end"] in ("cancelled", "expired"):
+            return False
+        if o.get("resent") and not entry.again:
             return False
     return True
 
