@@ -124,10 +124,10 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         strategy carries, recorded from its runs: the walk closes a trade where one of them
         fills, by Backtrader's rules, and decides from flat at that bar's close.
     entry : distillbt.entry_orders.EntryOrder, optional
-        The Stop or Limit order every entry of the strategy is made with, recorded from its
-        runs: where the tree decides to enter, the walk sends it, waits while it works
-        (deciding nothing) and holds the position from the bar it fills in, at its price —
-        or decides again, flat, once it is withdrawn unfilled.
+        The Stop, Limit or StopLimit order (or OCO pair of them) every entry of the strategy
+        is made with, recorded from its runs: where the tree decides to enter, the walk sends
+        it, waits while it works (deciding nothing) and holds the position from the bar it
+        fills in, at its price — or decides again, flat, once it is withdrawn unfilled.
     """
 
     def __init__(self, max_depth: int = 8, min_samples_leaf: int = 1, snap: bool = True,
@@ -310,6 +310,9 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
                 return zero, stop, None
             path[t1 + 1:f] = zero
             waits.append((t1 + 1, f))
+            if side not in index:  # an OCO pair filled the way no recorded trade went
+                raise InputError(f"the walk's entry order at row {t1} opened a position of sign {side:+.0f}, "
+                                 "one the recorded episodes never held")
             return index[side], f, TradeContext.entered(side, price, float(trade.close[f - 1]))
 
         starts = sorted({0, *restarts})

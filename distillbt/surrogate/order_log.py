@@ -10,8 +10,9 @@ that sent it or of the entry's fill price, or one of those plus a constant multi
 the strategy's lines at that bar (an ATR), each trail a constant amount or percentage — or
 says why there is none. The multiples are read off the recorded prices, never from the
 strategy's parameters or source: the rule must hold, to rounding, on every trade recorded.
-:func:`entry_orders` and :func:`identify_entry` do the same for Stop and Limit orders sent
-while flat (entries), whose rule also says how many bars they work.
+:func:`entry_orders` and :func:`identify_entry` do the same for Stop, Limit and StopLimit
+orders (and OCO pairs of them) sent while flat, entries, whose rule also says how many bars
+they work.
 """
 
 from __future__ import annotations

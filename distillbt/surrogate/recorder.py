@@ -21,8 +21,8 @@ on every trade recorded (:class:`distillbt.protective.Protection`), which the su
 fills by Backtrader's rules; a label is never the protective order's doing (the position it
 closes is flat at that close, and the strategy decides from there).
 
-Entry orders — a Stop or Limit order sent while flat, which opens the position when the
-prices reach it — are read the same way (:func:`~.order_log.entry_orders`): the record's
+Entry orders — a Stop, Limit or StopLimit order (or an OCO pair of them) sent while flat,
+which opens the position when the prices reach it — are read the same way (:func:`~.order_log.entry_orders`): the record's
 ``entry`` is their rule (:class:`distillbt.entry_orders.EntryOrder`: price and bars
 worked). The label of the bar that sends one is its side (the walk sends it there); the bars
 it works on decide nothing (the strategy waits) and are labelled ``NO_LABEL``; the trade it
@@ -186,13 +186,14 @@ def record_episodes(configuration, episodes, which, *, warmup: int, cash: float 
     close and the one decided there, module docstring; ``NO_LABEL`` at the last bar, whose
     decision nothing after it shows), ``log_return`` (per episode, over its scored bars:
     for the multi-fidelity baseline), ``bars_fed``, ``seconds``, ``error`` (None),
-    ``unmodelled`` (None, or one line naming what the fast path does not model: OCO or
-    StopLimit entries, entry or protective orders no rule prices, resized positions, other
-    sizes — the positions are still recorded), ``flips`` (how flips are sized: ``"units"``,
+    ``unmodelled`` (None, or one line naming what the fast path does not model: entry or
+    protective orders no rule prices or times, brackets on entry orders, resized positions,
+    other sizes — the positions are still recorded), ``flips`` (how flips are sized: ``"units"``,
     ``"value"``, None without flips), ``protection`` and ``entry`` (the protective and entry
     orders' rules, None without them: module docstring), ``protective_trades`` and
-    ``entry_orders`` (what they were read from) and ``entry_fills`` (per episode, over its
-    scored bars: the price an entry order filled at, NaN elsewhere).
+    ``entry_orders`` (what they were read from), ``entry_fills`` (per episode, over its
+    scored bars: the price an entry order filled at, NaN elsewhere) and ``entry_refused``
+    (per episode, the scored bars where the broker refused one for cash).
     Raises :class:`StrategyRunError` naming the configuration when the strategy raises.
     """
     return _record_windows(configuration, [int(i) for i in which], _windows(episodes, which, warmup), cash=cash,
