@@ -2,7 +2,8 @@
 Backtrader's rules, in numpy.
 
 A *protective* order closes the whole position it protects: a bracket's children (sent with
-a market entry, ``buy_bracket(exectype=Market, stopprice=…, limitprice=…)``) or an order the
+a market entry, ``buy_bracket(exectype=Market, stopprice=…, limitprice=…)``, or with an entry
+order, :mod:`distillbt.entry_orders`: ``exectype=Limit`` or ``Stop``) or an order the
 strategy sends on the bar its entry fills (``notify_order`` on the fill, or ``next`` seeing
 the new position). :class:`Protection` holds what a strategy's trades carry, one
 :class:`ProtectiveOrder` per order in the order they are sent; the surrogate's walk asks it
@@ -45,7 +46,8 @@ ANCHORS = ("sent_close", "fill", "line")
 @dataclass(frozen=True)
 class ProtectiveOrder:
     """One protective order of every trade: ``kind`` (``"stop"``, ``"limit"``, ``"trail"``),
-    ``sent`` — ``"with_entry"`` (a bracket child, sent on the bar that orders the entry) or
+    ``sent`` — ``"with_entry"`` (a bracket child, sent on the bar that orders the entry, its
+    market order or entry order) or
     ``"on_fill"`` (sent on the bar the entry fills) — and its price: ``factor × anchor``
     (the anchor ``"line"``: ``factor × line``), or with a ``line`` (one of the strategy's
     lines, by name: an ATR) and another anchor ``anchor + offset × line``, the line read at

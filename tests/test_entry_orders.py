@@ -19,7 +19,7 @@ from distillbt.discovery import discover
 from distillbt.entry_orders import EntryOrder
 from distillbt.errors import InputError
 from distillbt.surrogate import screen_plain
-from distillbt.surrogate.order_log import fits_entry, identify_entry
+from distillbt.surrogate.order_log import fits_entry, identify, identify_entry
 from distillbt.surrogate.own_lines import graph_lines
 from distillbt.surrogate.recorder import PositionRecorder
 from distillbt.vectorised import simulate
@@ -212,6 +212,67 @@ class StopMovedEachBar(bt.Strategy):
             self.order = self.buy(exectype=bt.Order.Stop, price=self.top[0])
 
 
+class LimitBracket(bt.Strategy):
+    """A buy limit 0.2 % under the close in an uptrend, withdrawn after 3 bars unfilled, with
+    a bracket: a stop 0.8 % and a take-profit 0.6 % from the limit's price. (Not ``valid=``:
+    ``buy_bracket`` gives its children the same expiry, which would leave the position
+    unprotected after it.)"""
+
+    params = (("dip", 0.002), ("stop", 0.008), ("take", 0.006))
+
+    def __init__(self):
+        self.up = bt.ind.EMA(period=20) > bt.ind.EMA(period=60)
+        self.orders = []
+        self.sent_at = None
+
+    def notify_order(self, order):
+        if not order.alive():
+            self.orders = [o for o in self.orders if o.ref != order.ref]
+
+    def next(self):
+        if self.orders:
+            if not self.position and len(self) - self.sent_at >= 3:
+                self.cancel(self.orders[0])
+            return
+        if self.position or not self.up[0]:
+            return
+        price = self.data.close[0] * (1 - self.p.dip)
+        self.orders = list(self.buy_bracket(exectype=bt.Order.Limit, price=price,
+                                            stopprice=price * (1 - self.p.stop),
+                                            limitprice=price * (1 + self.p.take)))
+        self.sent_at = len(self)
+
+
+class BreakdownBracket(bt.Strategy):
+    """A sell stop at the 20-bar low while the fast average is under the slow one, withdrawn
+    after 6 bars, with a bracket of a stop 1.5 ATR over the close that sent it and a
+    take-profit 1 % under the stop entry."""
+
+    def __init__(self):
+        self.fast = bt.ind.EMA(period=10)
+        self.slow = bt.ind.EMA(period=40)
+        self.bottom = bt.ind.Lowest(self.data.low, period=20)
+        self.atr = bt.ind.ATR(period=14)
+        self.orders = []
+        self.sent_at = None
+
+    def notify_order(self, order):
+        if not order.alive():
+            self.orders = [o for o in self.orders if o.ref != order.ref]
+
+    def next(self):
+        if self.orders:
+            if not self.position and len(self) - self.sent_at >= 6:
+                self.cancel(self.orders[0])  # the entry; its bracket goes with it
+            return
+        if not self.position and self.fast[0] < self.slow[0]:
+            price = self.bottom[0]
+            self.orders = list(self.sell_bracket(exectype=bt.Order.Stop, price=price,
+                                                 stopprice=self.data.close[0] + 1.5 * self.atr[0],
+                                                 limitprice=price * 0.99))
+            self.sent_at = len(self)
+
+
 class StretchStop(bt.Strategy):
     """A buy stop 5 % over the close while the fast average is over the slow one, left
     working until it fills; out when it no longer is. Sized at the sending close, a fill
@@ -382,8 +443,11 @@ def test_entry_orders_fill_where_and_at_what_backtrader_fills_them(candles, conf
 
 
 @pytest.mark.parametrize("name", ["HighStop", "LowSellStop", "DipLimit", "AtrStopUntilFilled", "StopLimitUnder",
-                                  "OcoEntries", "StopMovedEachBar"])
+                                  "OcoEntries", "StopMovedEachBar", "LimitBracket", "BreakdownBracket"])
 def test_strategies_with_entry_orders_are_scored_on_their_surrogate(candles, configs, name):
+    """Each on its surrogate, its score its full backtest's; a bracket sent with an entry
+    order (its stop and take-profit tried from the bar after the entry fills, priced from
+    the close that sent the entry, the entry's price or a line there) among them."""
     config = configs[name]
     out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False,
                        min_speedup=0)
@@ -394,8 +458,10 @@ def test_strategies_with_entry_orders_are_scored_on_their_surrogate(candles, con
     # held-out bar as the strategy did has no P&L gap
     assert trust["agreement"] < 1.0 or trust["pnl_gap"] == 0.0
     assert trust["spot_agreement"] < 1.0 or trust["spot_gap"] == 0.0
-    longer = identify_entry(_recorded_run(candles, config)[0].get_analysis()["entry_orders"])[0]
-    assert trust["entry"] == longer.describe()
+    longer = _recorded_run(candles, config)[0].get_analysis()
+    assert trust["entry"] == identify_entry(longer["entry_orders"])[0].describe()
+    if longer["protective_trades"]:
+        assert trust["protection"] == identify(longer["protective_trades"])[0].describe()
     full = run_backtest(config.strategy.cls, candles, params=config.params, start=candles.frame.index[SCREEN[0]],
                         end=candles.frame.index[SCREEN[1] - 1], warmup_bars=400)["score"]
     assert record["score"] == pytest.approx(full, abs=1e-9)
@@ -459,3 +525,32 @@ def test_an_entry_order_refused_for_cash_leaves_the_walk_flat_there(wild, config
     full = run_backtest(config.strategy.cls, wild, params=config.params, start=wild.frame.index[SCREEN[0]],
                         end=wild.frame.index[SCREEN[1] - 1], warmup_bars=400)["score"]
     assert record["score"] == pytest.approx(full, abs=1e-9)
+
+
+def test_a_bracket_on_an_entry_order_is_tried_from_the_bar_after_the_entry_fills():
+    """Backtrader's rule the walk follows: on the bar a buy limit fills, its bracket's stop
+    is not tried even where that bar's low reaches it; the stop fills on a later bar."""
+    import backtrader as bt
+    import pandas as pd
+
+    index = pd.date_range("2024-01-01", periods=12, freq="1min")
+    low = [99.5, 99.5, 99.5, 98.5, 98.9, 98.9, 98.0, 98.9, 98.9, 98.9, 98.9, 98.9]
+    frame = pd.DataFrame({"open": [100, 100, 100, 99.5] + [99] * 8, "high": [100.5] * 12, "low": low,
+                          "close": [100, 100, 100] + [99] * 9, "volume": 1.0}, index=index)
+    fills = {}
+
+    class Bracketed(bt.Strategy):
+        def next(self):
+            if len(self) == 2:
+                self.buy_bracket(exectype=bt.Order.Limit, price=99.0, stopprice=98.8, limitprice=101.0)
+
+        def notify_order(self, order):
+            if order.status == order.Completed:
+                fills[order.exectype] = (len(self) - 1, order.executed.price)
+
+    cerebro = bt.Cerebro()
+    cerebro.adddata(bt.feeds.PandasData(dataname=frame))
+    cerebro.addstrategy(Bracketed)
+    cerebro.run()
+    assert fills[bt.Order.Limit] == (3, 99.0)  # the entry, in the bar whose low reaches the stop too
+    assert fills[bt.Order.Stop] == (6, 98.8)  # the stop: the first bar after it to reach 98.8

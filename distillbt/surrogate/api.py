@@ -670,7 +670,7 @@ class PlainSurrogates:
             if unread and not rec.get("unmodelled"):
                 rec["unmodelled"] = (f"{self.plans[i].configuration.name}: orders priced from "
                                      f"{', '.join(unread)}, a line the fast path does not compute")
-            if rec.get("unmodelled"):  # brackets on entry orders…: its replay or full backtest scores it
+            if rec.get("unmodelled"):  # orders no rule prices…: its replay or full backtest scores it
                 self.records[i].update(score=None, trust={"trusted": False, "reason": rec["unmodelled"]})
                 self.models.pop(i, None)
         self._start_exact_ahead([i for i, rec in arrived.items() if rec.get("unmodelled")])

@@ -122,6 +122,7 @@ def merged_recording(first: dict, more: dict) -> dict:
             "target": first["target"] + more["target"],
             "entry_fills": first.get("entry_fills", []) + more.get("entry_fills", []),
             "entry_refused": first.get("entry_refused", []) + more.get("entry_refused", []),
+            "entry_lags": first.get("entry_lags", []) + more.get("entry_lags", []),
             "bars_fed": int(first.get("bars_fed", 0)) + int(more.get("bars_fed", 0)),
             "own_sizer": more.get("own_sizer", first.get("own_sizer")),
             "unmodelled": (first.get("unmodelled") or more.get("unmodelled")

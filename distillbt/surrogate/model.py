@@ -313,7 +313,7 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
             if side not in index:  # an OCO pair filled the way no recorded trade went
                 raise InputError(f"the walk's entry order at row {t1} opened a position of sign {side:+.0f}, "
                                  "one the recorded episodes never held")
-            return index[side], f, TradeContext.entered(side, price, float(trade.close[f - 1]))
+            return index[side], f, TradeContext.entered(side, price, float(trade.close[f - 1]), lag=f - t1)
 
         starts = sorted({0, *restarts})
         for a, b in zip(starts, starts[1:] + [n]):

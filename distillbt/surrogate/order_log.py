@@ -54,7 +54,7 @@ def protective_trades(orders, positions, dates, open_, close, lines=dict, fills=
     for order in orders:
         name = bt.Order.ExecTypes[order.exectype]
         parent = getattr(order, "parent", None)
-        if parent is not None and parent.exectype != bt.Order.Market:
+        if parent is not None and parent.exectype != bt.Order.Market and parent.exectype not in _ENTRY_KINDS:
             return [], f"{bt.Order.ExecTypes[parent.exectype]} entries (with a bracket)"
         sent_bar = _bar(dates, order.created.dt)
         if parent is None and not sign[sent_bar]:
@@ -70,7 +70,7 @@ def protective_trades(orders, positions, dates, open_, close, lines=dict, fills=
             if parent.status != bt.Order.Completed:
                 continue  # its entry never filled: neither did it
             entry, sent = _bar(dates, parent.executed.dt), "with_entry"
-            if entry != sent_bar + 1:
+            if parent.exectype == bt.Order.Market and entry != sent_bar + 1:
                 return [], "bracket entries that do not fill at the next open"
         else:
             entry, sent = sent_bar, "on_fill"
@@ -81,23 +81,22 @@ def protective_trades(orders, positions, dates, open_, close, lines=dict, fills=
             return [], "stop or limit orders that open positions"
         if abs(abs(order.size) - abs(held)) > TOLERANCE * abs(held):
             return [], "stop or limit orders that close part of a position"
-        groups.setdefault(entry, []).append((order.ref, order, sent))
+        groups.setdefault(entry, []).append((order.ref, order, sent, sent_bar))
     trades = []
     arrays = lines() if groups else {}
     shown = unshown = 0  # trades of several orders, not a bracket's, whose fills showed (or not) OCO
     for entry, group in sorted(groups.items()):
         group.sort(key=lambda g: g[0])
-        filled = {_bar(dates, o.executed.dt) for _, o, _ in group if o.status == bt.Order.Completed}
-        why = next(filter(None, (_outcome(o, entry, sign, dates, filled) for _, o, _ in group)), None)
+        filled = {_bar(dates, o.executed.dt) for _, o, _, _ in group if o.status == bt.Order.Completed}
+        why = next(filter(None, (_outcome(o, entry, sign, dates, filled) for _, o, _, _ in group)), None)
         if why:
             return [], why
-        together = _cancelled_together([o for _, o, _ in group], dates) if len(group) > 1 else True
+        together = _cancelled_together([o for _, o, _, _ in group], dates) if len(group) > 1 else True
         if together is False:
             return [], "several stop or limit orders on a trade that do not cancel each other (bracket or OCO)"
         shown, unshown = shown + (len(group) > 1 and together is True), unshown + (together is None)
         trade = []
-        for _, order, sent in group:
-            at = entry - 1 if sent == "with_entry" else entry
+        for _, order, sent, at in group:  # at: the bar that sent it (a bracket's: its entry's)
             anchors = {"sent_close": float(close[at]), "fill": float(fills.get(entry, open_[entry]))}
             trade.append((_KINDS[order.exectype], sent, anchors,
                           float(order.created.price), float(order.trailamount or 0.0),

@@ -187,7 +187,7 @@ def record_episodes(configuration, episodes, which, *, warmup: int, cash: float 
     decision nothing after it shows), ``log_return`` (per episode, over its scored bars:
     for the multi-fidelity baseline), ``bars_fed``, ``seconds``, ``error`` (None),
     ``unmodelled`` (None, or one line naming what the fast path does not model: entry or
-    protective orders no rule prices or times, brackets on entry orders, resized positions,
+    protective orders no rule prices or times, bracket children that expire, resized positions,
     other sizes — the positions are still recorded), ``flips`` (how flips are sized: ``"units"``,
     ``"value"``, None without flips), ``protection`` and ``entry`` (the protective and entry
     orders' rules, None without them: module docstring), ``protective_trades`` and
@@ -221,7 +221,7 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
     began = time.perf_counter()
     strategy_cls = configuration.strategy.cls
     states, targets, rets, fed, own, unmodelled, flips, protected = [], [], [], 0, None, None, None, []
-    entries, entry_fills, entry_refused = [], [], []
+    entries, entry_fills, entry_refused, entry_lags = [], [], [], []
     engine = ReplayCerebro  # bt.Cerebro from the first window the replay refuses on
     for time_ns, ohlcv, w, length in windows:
         arrays = feed_arrays(time_ns, *ohlcv.T)
@@ -236,12 +236,13 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
         fed += len(time_ns)
         at = w + np.arange(length)
         states.append(pos[at].astype(np.int8))
-        decided, fills, refused = _entry_labels(decided, sent)
+        decided, fills, refused, lags = _entry_labels(decided, sent)
         target = decided[at].astype(np.int8)
         target[-1] = NO_LABEL
         targets.append(target)
         entry_fills.append(fills[at])
         entry_refused.append(np.flatnonzero(refused[at]))
+        entry_lags.append(lags[at])
         v_end = values[at[-1]]
         rets.append(math.log(v_end / cash) if v_end > 0 else -math.inf)
     rules = rules_of(configuration.name, protected, entries, slippage)
@@ -251,7 +252,7 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
             "seconds": time.perf_counter() - began, "error": None, "own_sizer": own,
             "unmodelled": unmodelled or why, **rules,
             "flips": flips, "protective_trades": protected, "entry_orders": entries, "entry_fills": entry_fills,
-            "entry_refused": entry_refused}
+            "entry_refused": entry_refused, "entry_lags": entry_lags}
 
 
 def rules_of(name, protected, entries, slippage=0.0) -> dict:
@@ -268,16 +269,18 @@ def rules_of(name, protected, entries, slippage=0.0) -> dict:
     return {"protection": protection, "entry": entry, "unmodelled": why}
 
 
-def _entry_labels(decided, sent) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(decided, fills, refused)``: the positions decided at each close of a run with entry
-    orders ``sent`` (:func:`~.order_log.entry_orders`) — the order's side at the close that
-    sends it, ``NO_LABEL`` while it works (the strategy waits: nothing is decided) — the
-    price each entry order filled at, on its bar (NaN elsewhere: market fills), and the bars
-    where the broker refused one for cash (the strategy decides from flat there)."""
+def _entry_labels(decided, sent) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(decided, fills, refused, lags)``: the positions decided at each close of a run with
+    entry orders ``sent`` (:func:`~.order_log.entry_orders`) — the order's side at the close
+    that sends it, ``NO_LABEL`` while it works (the strategy waits: nothing is decided) — the
+    price each entry order filled at, on its bar (NaN elsewhere: market fills), the bars
+    where the broker refused one for cash (the strategy decides from flat there) and, on
+    each fill's bar, the bars since the close that sent it (0 elsewhere)."""
     fills = np.full(len(decided), np.nan)
     refused = np.zeros(len(decided), dtype=bool)
+    lags = np.zeros(len(decided), dtype=np.int64)
     if not sent:
-        return decided, fills, refused
+        return decided, fills, refused, lags
     decided = decided.copy()
     for o in sent:
         decided[o["sent"]] = o["side"]
@@ -286,9 +289,10 @@ def _entry_labels(decided, sent) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         decided[o["sent"] + 1:stop] = NO_LABEL
         if o["fill"] >= 0:
             fills[o["fill"]] = o["fill_price"]
+            lags[o["fill"]] = o["fill"] - o["sent"]
         if o["end"] == "refused":
             refused[stop] = True
-    return decided, fills, refused
+    return decided, fills, refused, lags
 
 
 def merged_flips(a: str | None, b: str | None) -> tuple[str | None, str | None]:

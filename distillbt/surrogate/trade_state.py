@@ -47,7 +47,8 @@ class TradeInputs:
     the own-line columns ``U`` (line / close) over the same bars; for protective and entry
     orders priced from the strategy's lines, those lines (float64, by name: ``lines``); for a
     recorded run whose entries were made by entry orders, the price each filled at, on its
-    bar (``fills``, NaN elsewhere: a market entry fills at the open)."""
+    bar (``fills``, NaN elsewhere: a market entry fills at the open), and the bars since the
+    close that sent it (``lags``, 0 elsewhere)."""
 
     open: np.ndarray
     high: np.ndarray
@@ -56,11 +57,19 @@ class TradeInputs:
     units: dict = field(default_factory=dict)
     lines: dict = field(default_factory=dict)
     fills: np.ndarray | None = None
+    lags: np.ndarray | None = None
 
     def rows(self, sl: slice) -> TradeInputs:
         return TradeInputs(self.open[sl], self.high[sl], self.low[sl], self.close[sl],
                            {k: v[sl] for k, v in self.units.items()}, {k: v[sl] for k, v in self.lines.items()},
-                           None if self.fills is None else self.fills[sl])
+                           None if self.fills is None else self.fills[sl], None if self.lags is None else self.lags[sl])
+
+    def entry_lag(self, row: int) -> int:
+        """Bars from the close that ordered the entry made in bar ``row`` to that bar (1: a
+        market order; more: an entry order that waited)."""
+        if self.lags is not None and self.lags[row] > 0:
+            return int(self.lags[row])
+        return 1
 
     def entry_price(self, row: int) -> float:
         """The price a position entered in bar ``row`` was bought or sold at."""
@@ -84,12 +93,14 @@ class TradeContext:
     high: float
     low: float
     levels: np.ndarray | None = None
+    lag: int = 1  # bars from the close that ordered it to its entry bar (an entry order's wait)
 
     @classmethod
-    def entered(cls, state: float, price: float, signal_close: float) -> TradeContext:
-        """A trade entered at the open of the next bar, at ``price``, ordered at a bar that
-        closed at ``signal_close``: nothing held yet."""
-        return cls(state, 0, price, signal_close, signal_close, -np.inf, np.inf)
+    def entered(cls, state: float, price: float, signal_close: float, lag: int = 1) -> TradeContext:
+        """A trade entered in the next bar, at ``price``, ordered at a bar that closed at
+        ``signal_close`` (``lag`` bars before the entry bar: an entry order's): nothing held
+        yet."""
+        return cls(state, 0, price, signal_close, signal_close, -np.inf, np.inf, lag=lag)
 
 
 def held_runs(state) -> np.ndarray:
@@ -113,7 +124,8 @@ def _runs(state, inputs: TradeInputs, context: TradeContext | None):
         if a == 0 and context is not None and context.state == s[0]:
             yield a, a + n, context
         else:  # entered at this bar's open, ordered at the close before (none before bar 0)
-            yield a, a + n, TradeContext.entered(float(s[a]), inputs.entry_price(a), float(inputs.close[max(a - 1, 0)]))
+            yield a, a + n, TradeContext.entered(float(s[a]), inputs.entry_price(a), float(inputs.close[max(a - 1, 0)]),
+                                                 lag=inputs.entry_lag(a))
 
 
 def trade_columns(state, inputs: TradeInputs, names, context: TradeContext | None = None) -> np.ndarray:
@@ -142,13 +154,19 @@ def context_at(state, inputs: TradeInputs, row: int, context: TradeContext | Non
 
 def protective_levels(protection, context: TradeContext, inputs: TradeInputs, entry: int) -> np.ndarray:
     """The prices of ``protection``'s orders (:class:`distillbt.protective.Protection`) when
-    first tried, for the trade ``context`` entered at row ``entry``'s open (ordered at the row
-    before): lines they read come from ``inputs.lines`` at the row that sent them."""
+    first tried, for the trade ``context`` entered in row ``entry`` (ordered at the row
+    ``context.lag`` before: a bracket's children are sent there): lines they read come from
+    ``inputs.lines`` at the row that sent them."""
+    ordered = entry - context.lag
+
     def line(name, sent):
-        row = entry - 1 if sent == "with_entry" else entry
+        row = ordered if sent == "with_entry" else entry
         return float(inputs.lines[name][row]) if row >= 0 else np.nan
 
-    return protection.levels(context.state, signal_close=context.peak if context.bars == 0 else np.nan,
+    signal_close = np.nan
+    if context.bars == 0:
+        signal_close = float(inputs.close[ordered]) if context.lag > 1 and ordered >= 0 else context.peak
+    return protection.levels(context.state, signal_close=signal_close,
                              entry_close=float(inputs.close[entry]), fill=context.price, line=line)
 
 

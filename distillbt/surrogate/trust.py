@@ -371,11 +371,12 @@ def _recorded_inputs(rec, trade_of) -> dict:
     """Each recorded episode's :class:`~.trade_state.TradeInputs`, with the prices its entry
     orders filled at (the entry price of those trades)."""
     fills = rec.get("entry_fills") or [None] * len(rec["episodes"])
+    lags = rec.get("entry_lags") or [None] * len(rec["episodes"])
     out = {}
-    for e, filled in zip(rec["episodes"], fills):
+    for e, filled, lag in zip(rec["episodes"], fills, lags):
         out[e] = trade_of(e)
         if filled is not None and np.isfinite(filled).any():
-            out[e].fills = filled
+            out[e].fills, out[e].lags = filled, lag
     return out
 
 
@@ -388,17 +389,21 @@ def _restart(state, inputs, row, protection=None):
         return held
     if row > 0 and float(state[row - 1]) == held:  # the trade so far, up to the bar before
         return context_at(state, inputs, row - 1, protection=protection)
-    entered = TradeContext.entered(held, inputs.entry_price(row), float(inputs.close[max(row - 1, 0)]))
+    entered = TradeContext.entered(held, inputs.entry_price(row), float(inputs.close[max(row - 1, 0)]),
+                                   lag=inputs.entry_lag(row))
     if protection is not None:  # priced here: the walk's rows may not hold the bar that sent them
         entered.levels = protective_levels(protection, entered, inputs, row)
     return entered
 
 
 def _concatenated(parts):
-    fills = None if any(p.fills is None for p in parts) else np.concatenate([p.fills for p in parts])
+    def joined(key):  # recorded entry fills: those of every part, or none
+        return None if any(getattr(p, key) is None for p in parts) else np.concatenate([getattr(p, key) for p in parts])
+
     return TradeInputs(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("open", "high", "low", "close")),
                        units={u: np.concatenate([p.units[u] for p in parts]) for u in parts[0].units},
-                       lines={k: np.concatenate([p.lines[k] for p in parts]) for k in parts[0].lines}, fills=fills)
+                       lines={k: np.concatenate([p.lines[k] for p in parts]) for k in parts[0].lines},
+                       fills=joined("fills"), lags=joined("lags"))
 
 
 @dataclass
