@@ -50,9 +50,11 @@ class ProtectiveOrder:
     market order or entry order) or
     ``"on_fill"`` (sent on the bar the entry fills) — and its price: ``factor × anchor``
     (the anchor ``"line"``: ``factor × line``), or with a ``line`` (one of the strategy's
-    lines, by name: an ATR) and another anchor ``anchor + offset × line``, the line read at
-    the bar that sent it (stop, limit); or the trail's ``trail_amount`` / ``trail_percent``
-    (one of them non-zero)."""
+    lines, by name: an ATR) and another anchor ``anchor + offset × line`` — the anchor
+    ``"line"`` then being another of its lines, ``base`` (an entry at the lower band, its stop
+    two ATR under it: ``base + offset × line``) — the lines read at the bar that sent it
+    (stop, limit); or the trail's ``trail_amount`` / ``trail_percent`` (one of them
+    non-zero)."""
 
     kind: str
     sent: str
@@ -62,6 +64,7 @@ class ProtectiveOrder:
     trail_percent: float = 0.0
     line: str | None = None
     offset: float = 0.0
+    base: str | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -76,14 +79,17 @@ class ProtectiveOrder:
             raise InputError(f"a stop's or limit's factor must be positive, not {self.factor!r}")
         if (self.anchor == "line" or self.offset) and not self.line:
             raise InputError("a price that reads a line needs the line's name")
+        if self.base is not None and (self.anchor != "line" or not self.offset):
+            raise InputError("a base line is the anchor of a price 'base + offset × line' (anchor 'line')")
 
-    def level(self, side: float, sent_close: float, fill: float, line_value: float = math.nan) -> float:
-        """Its price when first tried, for a position of sign ``side`` (``line_value``: its
-        line at the bar that sent it, when it has one)."""
+    def level(self, side: float, sent_close: float, fill: float, line_value: float = math.nan,
+              base_value: float = math.nan) -> float:
+        """Its price when first tried, for a position of sign ``side`` (``line_value`` and
+        ``base_value``: its lines at the bar that sent it, when it reads them)."""
         if self.kind == "trail":
             return self._trailed(-side, sent_close)
         if self.anchor == "line":
-            return self.factor * line_value
+            return base_value + self.offset * line_value if self.base else self.factor * line_value
         anchor = fill if self.anchor == "fill" else sent_close
         return anchor + self.offset * line_value if self.line else self.factor * anchor
 
@@ -107,8 +113,8 @@ class Protection:
         def one(o):
             if o.kind == "trail":
                 return f"trail {o.trail_percent:.4%}" if o.trail_percent else f"trail {o.trail_amount:g}"
-            anchor = o.line if o.anchor == "line" else o.anchor.replace("_", " ")
-            if o.line and o.anchor != "line":
+            anchor = (o.base or o.line) if o.anchor == "line" else o.anchor.replace("_", " ")
+            if o.line and (o.anchor != "line" or o.base):
                 return f"{o.kind} at {anchor} {o.offset:+.6g} × {o.line}"
             return f"{o.kind} at {o.factor:.6g} × {anchor}"
         return ", ".join(one(o) for o in self.orders)
@@ -116,7 +122,7 @@ class Protection:
     @property
     def lines(self) -> list[str]:
         """The strategy's lines the prices read."""
-        return sorted({o.line for o in self.orders if o.line})
+        return sorted({name for o in self.orders for name in (o.line, o.base) if name})
 
     def levels(self, side: float, *, signal_close: float, entry_close: float, fill: float, line=None) -> np.ndarray:
         """The orders' prices when first tried (the bar after the entry fills), for a trade of
@@ -124,7 +130,8 @@ class Protection:
         bar closing at ``entry_close``; ``line(name, sent)``: a line's value at the bar that
         sent an order (``sent`` as :class:`ProtectiveOrder`'s), for prices that read one."""
         return np.array([o.level(side, signal_close if o.sent == "with_entry" else entry_close, fill,
-                                 line(o.line, o.sent) if o.line else math.nan)
+                                 line(o.line, o.sent) if o.line else math.nan,
+                                 line(o.base, o.sent) if o.base else math.nan)
                          for o in self.orders])
 
     def after(self, side: float, levels: np.ndarray, close: np.ndarray) -> np.ndarray:

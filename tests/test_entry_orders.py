@@ -17,6 +17,7 @@ from distillbt.backtest import feed_arrays, run_backtest, run_cerebro
 from distillbt.data.sample import sample_market
 from distillbt.discovery import discover
 from distillbt.entry_orders import EntryOrder
+from distillbt.protective import Protection, ProtectiveOrder
 from distillbt.errors import InputError
 from distillbt.surrogate import screen_plain
 from distillbt.surrogate.order_log import fits_entry, identify, identify_entry
@@ -273,6 +274,34 @@ class BreakdownBracket(bt.Strategy):
             self.sent_at = len(self)
 
 
+class BandBracket(bt.Strategy):
+    """A buy limit at the lower Bollinger band over a rising 100-bar average, withdrawn after
+    4 bars, with a bracket: a stop 2 ATR under the band, a take-profit at the middle band."""
+
+    def __init__(self):
+        self.bands = bt.ind.BollingerBands(period=20)
+        self.atr = bt.ind.ATR(period=14)
+        self.trend = self.data.close > bt.ind.SMA(period=100)
+        self.orders = []
+        self.sent_at = None
+
+    def notify_order(self, order):
+        if not order.alive():
+            self.orders = [o for o in self.orders if o.ref != order.ref]
+
+    def next(self):
+        if self.orders:
+            if not self.position and len(self) - self.sent_at >= 4:
+                self.cancel(self.orders[0])
+            return
+        if self.position or not self.trend[0]:
+            return
+        band = self.bands.bot[0]
+        self.orders = list(self.buy_bracket(exectype=bt.Order.Limit, price=band,
+                                            stopprice=band - 2.0 * self.atr[0], limitprice=self.bands.mid[0]))
+        self.sent_at = len(self)
+
+
 class StretchStop(bt.Strategy):
     """A buy stop 5 % over the close while the fast average is over the slow one, left
     working until it fills; out when it no longer is. Sized at the sending close, a fill
@@ -443,11 +472,13 @@ def test_entry_orders_fill_where_and_at_what_backtrader_fills_them(candles, conf
 
 
 @pytest.mark.parametrize("name", ["HighStop", "LowSellStop", "DipLimit", "AtrStopUntilFilled", "StopLimitUnder",
-                                  "OcoEntries", "StopMovedEachBar", "LimitBracket", "BreakdownBracket"])
+                                  "OcoEntries", "StopMovedEachBar", "LimitBracket", "BreakdownBracket",
+                                  "BandBracket"])
 def test_strategies_with_entry_orders_are_scored_on_their_surrogate(candles, configs, name):
     """Each on its surrogate, its score its full backtest's; a bracket sent with an entry
     order (its stop and take-profit tried from the bar after the entry fills, priced from
-    the close that sent the entry, the entry's price or a line there) among them."""
+    the close that sent the entry, the entry's price or a line there — or one line plus a
+    multiple of another: a stop 2 ATR under the band the entry waits at) among them."""
     config = configs[name]
     out = screen_plain([config], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False,
                        min_speedup=0)
@@ -496,6 +527,11 @@ def test_entry_orders_check_what_they_are_given():
         EntryOrder("stop", limit_factor=1.001)
     with pytest.raises(InputError):
         EntryOrder("market")
+    with pytest.raises(InputError):  # a base line is the anchor of "base + offset × line"
+        ProtectiveOrder("stop", "with_entry", anchor="sent_close", line="atr", offset=-2.0, base="band")
+    stop = ProtectiveOrder("stop", "with_entry", anchor="line", line="atr", offset=-2.0, base="band")
+    assert stop.level(1.0, 100.0, 100.0, line_value=1.5, base_value=98.0) == pytest.approx(95.0)
+    assert Protection((stop,)).lines == ["atr", "band"] and Protection((stop,)).describe() == "stop at band -2 × atr"
     with pytest.raises(InputError):
         EntryOrder("stop", anchor="line")  # no line named
     with pytest.raises(InputError):

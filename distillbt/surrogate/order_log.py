@@ -185,7 +185,8 @@ def _constant(values: np.ndarray) -> bool:
 
 def _rules(seen) -> list[dict]:
     """Every rule that prices all of ``seen`` (one order slot over the trades), simplest
-    first: a multiple of an anchor, then an anchor plus a multiple of a line."""
+    first: a multiple of an anchor, then an anchor plus a multiple of a line, then a line plus
+    a multiple of another (``base``: an entry's band, a stop some ATR under it)."""
     fitting = []
     names = sorted(set.intersection(*(set(s[6]) for s in seen))) if seen else []
     anchors = [a for a in ANCHORS[:2] if all(a in s[2] for s in seen)]
@@ -207,6 +208,17 @@ def _rules(seen) -> list[dict]:
                 multiples = distance / np.array([s[6][name] for s in seen])
             if _constant(multiples):
                 fitting.append(dict(anchor=anchor, line=name, offset=float(multiples.mean())))
+    if fitting:
+        return fitting
+    for base in names:
+        distance = np.array([s[3] - s[6][base] for s in seen])
+        for name in names:
+            if name == base:
+                continue
+            with np.errstate(all="ignore"):
+                multiples = distance / np.array([s[6][name] for s in seen])
+            if _constant(multiples):
+                fitting.append(dict(anchor="line", line=name, base=base, offset=float(multiples.mean())))
     return fitting
 
 
@@ -227,7 +239,10 @@ def fits(protection: Protection | None, trades) -> bool:
                 continue
             if o.line and o.line not in lines:
                 return False
-            expected = o.level(1.0, anchors["sent_close"], anchors["fill"], lines.get(o.line, math.nan))
+            if o.base and o.base not in lines:
+                return False
+            expected = o.level(1.0, anchors["sent_close"], anchors["fill"], lines.get(o.line, math.nan),
+                               lines.get(o.base, math.nan))
             if not abs(price - expected) <= TOLERANCE * abs(expected):
                 return False
     return True
@@ -388,7 +403,7 @@ def _entry_price_rule(orders) -> tuple[dict | None, str | None]:
             return None, "StopLimit entries whose limit is no fixed multiple of their stop"
         limit_factor = float(ratios.mean())
     seen = [(None, None, o["anchors"], o["price"], 0.0, 0.0, o["lines"]) for o in orders]
-    fitting = _rules(seen)
+    fitting = [rule for rule in _rules(seen) if "base" not in rule]  # (an entry's price: one line or the close)
     if not fitting:
         if len({o["side"] for o in orders}) == 2:  # a long's and a short's prices mirror each other
             return None, "entry prices that differ by side (a rule per side)"
