@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
-from .protective import first_touch
+from .protective import first_touch, rule_price
 
 __all__ = ["EntryOrder", "ENTRY_KINDS", "ENTRY_ANCHORS"]
 
@@ -116,9 +116,7 @@ class EntryOrder:
     def level(self, sent_close: float, line_value: float = math.nan) -> float:
         """Its price, for an order sent at a bar closing at ``sent_close`` (``line_value``: its
         line there, when it reads one)."""
-        if self.anchor == "line":
-            return self.factor * line_value
-        return sent_close + self.offset * line_value if self.line else self.factor * sent_close
+        return rule_price(self, sent_close=sent_close, line_value=line_value)
 
     def send(self, side: float, sent_close: float, line, open_, high, low, close) -> tuple[int, float, float]:
         """``(row, price, side filled)`` of the entry sent for a position of sign ``side`` at a

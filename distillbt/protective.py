@@ -34,7 +34,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["ProtectiveOrder", "Protection", "KINDS", "ANCHORS", "priced_lines", "first_touch"]
+__all__ = ["ProtectiveOrder", "Protection", "KINDS", "ANCHORS", "priced_lines", "first_touch", "rule_price"]
 
 KINDS = ("stop", "limit", "trail")
 #: What a stop's or limit's price is a multiple of: the close of the bar that sent it
@@ -88,10 +88,7 @@ class ProtectiveOrder:
         ``base_value``: its lines at the bar that sent it, when it reads them)."""
         if self.kind == "trail":
             return self._trailed(-side, sent_close)
-        if self.anchor == "line":
-            return base_value + self.offset * line_value if self.base else self.factor * line_value
-        anchor = fill if self.anchor == "fill" else sent_close
-        return anchor + self.offset * line_value if self.line else self.factor * anchor
+        return rule_price(self, sent_close=sent_close, fill=fill, line_value=line_value, base_value=base_value)
 
     def _trailed(self, direction: float, close):
         """Where a trail sent in ``direction`` (-1 sells) moves to from ``close``."""
@@ -178,6 +175,18 @@ def first_touch(kind: str, direction: float, level: np.ndarray, open_, high, low
         return -1, float("nan")
     f = int(hit[0])
     return f, float(min(open_[f], level[f]) if below else max(open_[f], level[f]))
+
+
+def rule_price(rule, *, sent_close: float, fill: float = math.nan, line_value: float = math.nan,
+               base_value: float = math.nan) -> float:
+    """The price a rule of ``anchor``, ``factor``, ``line``, ``offset`` (and ``base``) gives —
+    a :class:`ProtectiveOrder`'s or an :class:`~distillbt.entry_orders.EntryOrder`'s:
+    ``factor × anchor``, ``anchor + offset × line``, or ``base + offset × line`` (the anchor
+    ``"line"`` with a ``base``); lines read at the bar that sent the order."""
+    if rule.anchor == "line":
+        return base_value + rule.offset * line_value if getattr(rule, "base", None) else rule.factor * line_value
+    anchor = fill if rule.anchor == "fill" else sent_close
+    return anchor + rule.offset * line_value if rule.line else rule.factor * anchor
 
 
 def priced_lines(*rules) -> list[str]:

@@ -7,13 +7,12 @@ are scored on their surrogate; entry orders the fast path does not fill still na
 from __future__ import annotations
 
 import dataclasses
-import math
 import textwrap
 
 import numpy as np
 import pytest
 
-from distillbt.backtest import feed_arrays, run_backtest, run_cerebro
+from distillbt.backtest import run_backtest
 from distillbt.data.sample import sample_market
 from distillbt.discovery import discover
 from distillbt.entry_orders import EntryOrder
@@ -22,8 +21,9 @@ from distillbt.errors import InputError
 from distillbt.surrogate import screen_plain
 from distillbt.surrogate.order_log import fits_entry, identify, identify_entry
 from distillbt.surrogate.own_lines import graph_lines
-from distillbt.surrogate.recorder import PositionRecorder
 from distillbt.vectorised import simulate
+
+from .recorded_runs import recorded_run
 
 N = 16_000
 TRAIN, SCREEN = (0, 9_000), (9_000, 13_000)
@@ -408,16 +408,6 @@ def configs(tmp_path_factory):
     return {c.strategy.name: c for c in discover(folder).configurations()}
 
 
-def _recorded_run(candles, config, rows=slice(2_000, 8_000)):
-    frame = candles.frame.iloc[rows]
-    arrays = feed_arrays(frame.index.asi8, *(frame[k].to_numpy() for k in ("open", "high", "low", "close", "volume")))
-    strat = run_cerebro(arrays=arrays, strategy_cls=config.strategy.cls, params=config.params, cash=10_000.0,
-                        commission=0.001, timeframe=None, symbol=None, trade_from=-math.inf,
-                        analyzers={"positions": (PositionRecorder, {})})
-    bars = {k: frame[k].to_numpy() for k in ("open", "high", "low", "close")}
-    return strat.analyzers.positions, bars
-
-
 @pytest.mark.parametrize("name, described", [
     ("HighStop", "stop entry at 1 × top, for 5 bars"),
     ("LowSellStop", "stop entry at 1 × bottom, for 4 bars"),
@@ -434,7 +424,7 @@ def test_entry_orders_fill_where_and_at_what_backtrader_fills_them(candles, conf
     by the rule where the strategy sent it finds Backtrader's own fills — bar and price, at a
     gapped open too — or that it was withdrawn unfilled; and the simulation fed the decisions
     and those entries gives Backtrader's equity at every close."""
-    recorder, bars = _recorded_run(candles, configs[name])
+    recorder, bars, _ = recorded_run(candles, configs[name])
     rec = recorder.get_analysis()
     assert rec["entry_unmodelled"] is None and rec["protective_unmodelled"] is None
     orders = rec["entry_orders"]
@@ -489,7 +479,7 @@ def test_strategies_with_entry_orders_are_scored_on_their_surrogate(candles, con
     # held-out bar as the strategy did has no P&L gap
     assert trust["agreement"] < 1.0 or trust["pnl_gap"] == 0.0
     assert trust["spot_agreement"] < 1.0 or trust["spot_gap"] == 0.0
-    longer = _recorded_run(candles, config)[0].get_analysis()
+    longer = recorded_run(candles, config)[0].get_analysis()
     assert trust["entry"] == identify_entry(longer["entry_orders"])[0].describe()
     if longer["protective_trades"]:
         assert trust["protection"] == identify(longer["protective_trades"])[0].describe()
@@ -512,10 +502,10 @@ def test_entry_orders_not_modelled_go_to_the_replay_with_their_reason(candles, c
 def test_a_rule_read_on_some_orders_checks_others(candles, configs):
     """An entry rule read on one stretch fits another of the same strategy, not another
     strategy's orders (the spot check's test)."""
-    early = identify_entry(_recorded_run(candles, configs["DipLimit"])[0].get_analysis()["entry_orders"])[0]
-    later = _recorded_run(candles, configs["DipLimit"], rows=slice(8_000, 12_000))[0].get_analysis()
+    early = identify_entry(recorded_run(candles, configs["DipLimit"])[0].get_analysis()["entry_orders"])[0]
+    later = recorded_run(candles, configs["DipLimit"], rows=slice(8_000, 12_000))[0].get_analysis()
     assert fits_entry(early, later["entry_orders"])
-    other = _recorded_run(candles, configs["HighStop"], rows=slice(8_000, 12_000))[0].get_analysis()
+    other = recorded_run(candles, configs["HighStop"], rows=slice(8_000, 12_000))[0].get_analysis()
     assert not fits_entry(early, other["entry_orders"])
     assert not fits_entry(dataclasses.replace(early, lifetime=4), later["entry_orders"])
 
@@ -548,7 +538,7 @@ def test_an_entry_order_refused_for_cash_leaves_the_walk_flat_there(wild, config
     refused by the broker (Margin), its strategy flat and deciding again on that bar: the
     recording says so, the walk restarts there, and the score is the full backtest's."""
     config = configs["StretchStop"]
-    rec = _recorded_run(wild, config, rows=slice(*TRAIN))[0].get_analysis()
+    rec = recorded_run(wild, config, rows=slice(*TRAIN))[0].get_analysis()
     assert rec["entry_unmodelled"] is None
     ends = [o["end"] for o in rec["entry_orders"]]
     assert ends.count("refused") >= 1 and ends.count("filled") > 20
@@ -556,7 +546,7 @@ def test_an_entry_order_refused_for_cash_leaves_the_walk_flat_there(wild, config
                        min_speedup=0)
     record = out.records[0]
     assert record["path"] == "surrogate", record["trust"]
-    screened = _recorded_run(wild, config, rows=slice(SCREEN[0] - 400, SCREEN[1]))[0].get_analysis()
+    screened = recorded_run(wild, config, rows=slice(SCREEN[0] - 400, SCREEN[1]))[0].get_analysis()
     assert [o["end"] for o in screened["entry_orders"]].count("refused") >= 1, "no refusal where it is scored"
     full = run_backtest(config.strategy.cls, wild, params=config.params, start=wild.frame.index[SCREEN[0]],
                         end=wild.frame.index[SCREEN[1] - 1], warmup_bars=400)["score"]
@@ -590,3 +580,11 @@ def test_a_bracket_on_an_entry_order_is_tried_from_the_bar_after_the_entry_fills
     cerebro.run()
     assert fills[bt.Order.Limit] == (3, 99.0)  # the entry, in the bar whose low reaches the stop too
     assert fills[bt.Order.Stop] == (6, 98.8)  # the stop: the first bar after it to reach 98.8
+    # the walk's rule (protective orders tried from the bar after the entry fills) finds it
+    protection = Protection((ProtectiveOrder("stop", "with_entry", factor=98.8 / 100.0),
+                             ProtectiveOrder("limit", "with_entry", factor=1.01)))
+    levels = protection.levels(1.0, signal_close=100.0, entry_close=99.0, fill=99.0)
+    after = slice(4, None)
+    row, price = protection.first_exit(1.0, levels, *(frame[k].to_numpy()[after] for k in ("open", "high", "low",
+                                                                                            "close")))
+    assert (4 + row, price) == fills[bt.Order.Stop]

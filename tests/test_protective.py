@@ -5,13 +5,12 @@ are scored on their surrogate; orders the fast path does not fill still name why
 
 from __future__ import annotations
 
-import math
 import textwrap
 
 import numpy as np
 import pytest
 
-from distillbt.backtest import feed_arrays, run_backtest, run_cerebro
+from distillbt.backtest import run_backtest
 from distillbt.data.sample import sample_market
 from distillbt.discovery import discover
 from distillbt.errors import InputError
@@ -19,8 +18,9 @@ from distillbt.protective import Protection, ProtectiveOrder
 from distillbt.surrogate import screen_plain
 from distillbt.surrogate.order_log import identify
 from distillbt.surrogate.own_lines import graph_lines
-from distillbt.surrogate.recorder import PositionRecorder
 from distillbt.vectorised import simulate
+
+from .recorded_runs import recorded_run
 
 N = 16_000
 TRAIN, SCREEN = (0, 9_000), (9_000, 13_000)
@@ -201,16 +201,6 @@ def configs(tmp_path_factory):
     return {c.strategy.name: c for c in discover(folder).configurations()}
 
 
-def _recorded_run(candles, config, rows=slice(2_000, 8_000)):
-    frame = candles.frame.iloc[rows]
-    arrays = feed_arrays(frame.index.asi8, *(frame[k].to_numpy() for k in ("open", "high", "low", "close", "volume")))
-    strat = run_cerebro(arrays=arrays, strategy_cls=config.strategy.cls, params=config.params, cash=10_000.0,
-                        commission=0.001, timeframe=None, symbol=None, trade_from=-math.inf,
-                        analyzers={"positions": (PositionRecorder, {})})
-    bars = {k: frame[k].to_numpy() for k in ("open", "high", "low", "close")}
-    return strat.analyzers.positions, bars, arrays["datetime"]
-
-
 def _exits_by_rule(protection, decided, bars, lines):
     """Where ``protection`` closes each trade of the recorded decisions, walked trade by
     trade as the surrogate's walk does (a trade ends at its protective fill or at the close
@@ -256,7 +246,7 @@ def test_protective_orders_fill_where_and_at_what_backtrader_fills_them(candles,
     decisions with it finds Backtrader's own protective fills — bar and price, gaps included
     — and the simulation fed those decisions and exits gives Backtrader's equity at every
     close."""
-    recorder, bars, dates = _recorded_run(candles, configs[name])
+    recorder, bars, dates = recorded_run(candles, configs[name])
     rec = recorder.get_analysis()
     assert rec["protective_unmodelled"] is None and not rec["unmodelled_orders"]
     protection, why = identify(rec["protective_trades"])
@@ -280,12 +270,12 @@ def test_protective_orders_fill_where_and_at_what_backtrader_fills_them(candles,
 
 
 def test_a_stop_that_outlives_its_trade_names_why(candles, configs):
-    rec = _recorded_run(candles, configs["LateCancel"])[0].get_analysis()
+    rec = recorded_run(candles, configs["LateCancel"])[0].get_analysis()
     assert rec["protective_unmodelled"] == "stop or limit orders cancelled before or after their trade closes"
 
 
 def test_prices_no_rule_fits_name_why(candles, configs):
-    recorder, _, _ = _recorded_run(candles, configs["EarlierClose"])
+    recorder, _, _ = recorded_run(candles, configs["EarlierClose"])
     protection, why = identify(recorder.get_analysis()["protective_trades"])
     assert protection is None and "no fixed multiple" in why
 
@@ -304,7 +294,7 @@ def test_strategies_with_protective_orders_are_scored_on_their_surrogate(candles
     assert trust["agreement"] < 1.0 or trust["pnl_gap"] == 0.0
     assert trust["spot_agreement"] < 1.0 or trust["spot_gap"] == 0.0
     # the record says what priced its fills: the rule a longer Backtrader run shows
-    longer = identify(_recorded_run(candles, config)[0].get_analysis()["protective_trades"])[0]
+    longer = identify(recorded_run(candles, config)[0].get_analysis()["protective_trades"])[0]
     assert trust["protection"] == longer.describe()
     full = run_backtest(config.strategy.cls, candles, params=config.params, start=candles.frame.index[SCREEN[0]],
                         end=candles.frame.index[SCREEN[1] - 1], warmup_bars=400)["score"]
@@ -357,9 +347,9 @@ def test_a_rule_read_on_some_trades_checks_others(candles, configs):
     same trades fit it, trades of another parameter do not."""
     from distillbt.surrogate.order_log import fits
 
-    trades = _recorded_run(candles, configs["AtrBracket"])[0].get_analysis()["protective_trades"]
+    trades = recorded_run(candles, configs["AtrBracket"])[0].get_analysis()["protective_trades"]
     protection = identify(trades[:10])[0]
     assert protection.orders[0].line == "atr" and protection.orders[0].offset == pytest.approx(-2.0, rel=1e-9)
     assert fits(protection, trades[10:])
-    other = _recorded_run(candles, configs["BracketPercent"])[0].get_analysis()["protective_trades"]
+    other = recorded_run(candles, configs["BracketPercent"])[0].get_analysis()["protective_trades"]
     assert not fits(protection, other) and not fits(None, other) and fits(protection, [])
