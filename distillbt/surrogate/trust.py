@@ -212,8 +212,7 @@ def _held_out_walk(model, rec, banks, inputs, recorded, slices, *, n_cols, ret_c
             continue
         r_all = banks[e][:, ret_col].astype(np.float64)
         r_next = np.nan_to_num(np.concatenate((r_all[1:], [0.0]))[sl])
-        tg_ok = np.where(ok, tg, w)
-        w_prev = np.concatenate(([st[0]], w_prev[1:]))
+        tg_ok = np.where(ok, tg, w)  # (w_prev's first bar is the restart's: the state held there)
         d = fraction * (w - tg_ok) * r_next
         d -= commission * fraction * (np.abs(w - w_prev) - np.abs(tg_ok - st))
         d[~ok] = 0.0  # no decision recorded (an entry order working, the last bar): nothing to judge
