@@ -38,8 +38,11 @@ geometrically, so compute the bank from enough bars before the rows you use
 
 from __future__ import annotations
 
+import ast
 import itertools
+import math
 import re
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -48,7 +51,7 @@ from scipy.signal import lfilter
 
 from .errors import InputError
 
-__all__ = ["IndicatorBank", "feature_names_for", "bank_warmup", "periods_of", "thresholds_of",
+__all__ = ["IndicatorBank", "feature_names_for", "bank_warmup", "periods_of", "thresholds_of", "literals_of",
            "ZERO_CENTRED", "KINDS"]
 
 # Kinds with one period; pairs; parameterless.
@@ -88,14 +91,44 @@ def periods_of(params: Mapping, source: str | None = None) -> list[int]:
     return sorted(found)
 
 
-def thresholds_of(params: Mapping) -> list[float]:
-    """Numeric parameter values that may be levels (snap candidates for bounded columns)."""
-    out = set()
+def thresholds_of(params: Mapping, source: str | None = None) -> list[float]:
+    """Numeric parameter values that may be levels (snap candidates for bounded columns), and
+    the numbers written in the strategy's ``source`` (``self.rsi[0] < 30`` hard-coded:
+    :func:`literals_of`)."""
+    out = set(literals_of(source)) if source else set()
     for value in params.values():
         if isinstance(value, (bool, np.bool_)):
             continue
         if isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value):
             out.add(float(value))
+    return sorted(out)
+
+
+def literals_of(source: str) -> list[float]:
+    """The numbers written in a strategy's source (negative ones with their sign), but not
+    the bars back of a subscript (``line[0]``, ``line[-1]``); nothing when it does not parse."""
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return []
+    subscripts = {id(node.slice) for node in ast.walk(tree) if isinstance(node, ast.Subscript)}
+    negated = {id(node.operand) for node in ast.walk(tree)
+               if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)}
+    out = set()
+    for node in ast.walk(tree):
+        if id(node) in subscripts:
+            continue
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            node, sign = node.operand, -1.0
+        elif id(node) in negated:
+            continue
+        else:
+            sign = 1.0
+        if not isinstance(node, ast.Constant):
+            continue
+        value = node.value
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            out.add(sign * float(value))
     return sorted(out)
 
 

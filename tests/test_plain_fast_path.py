@@ -396,29 +396,29 @@ def test_episodes_recorded_through_the_replay_equal_those_through_backtrader(can
     those of a recording through ``bt.Cerebro``."""
     from distillbt.distill.episodes import windows_as_episodes
     from distillbt.surrogate import recorder
-    from distillbt.surrogate.replay import NotReplayable, ReplayCerebro
+    from distillbt.surrogate.replay import NotReplayable, ReadTracingCerebro
 
     episodes = windows_as_episodes(candles, [2_000, 5_000, 8_000], length=600, warmup=100)
     replays = []
 
-    class CountingReplay(ReplayCerebro):
+    class CountingReplay(ReadTracingCerebro):
         def run(self, *args, **kwargs):
             out = super().run(*args, **kwargs)
             replays.append(1)  # counted only once the replay ran to the end (not refused)
             return out
 
-    monkeypatch.setattr(recorder, "ReplayCerebro", CountingReplay)
+    monkeypatch.setattr(recorder, "ReadTracingCerebro", CountingReplay)
     via_replay = recorder.record_episodes(configs[name], episodes, [0, 1, 2], warmup=60)
     assert replays, "the recording did not run through the replay"
 
     refusals = []
 
-    class Refusing(ReplayCerebro):
+    class Refusing(ReadTracingCerebro):
         def run(self, *args, **kwargs):
             refusals.append(1)
             raise NotReplayable("forced: record through bt.Cerebro")
 
-    monkeypatch.setattr(recorder, "ReplayCerebro", Refusing)
+    monkeypatch.setattr(recorder, "ReadTracingCerebro", Refusing)
     via_cerebro = recorder.record_episodes(configs[name], episodes, [0, 1, 2], warmup=60)
     assert len(refusals) == 1  # refused on the first window, the other two go straight to Backtrader
     if name != "StopEntry":  # its orders expire unfilled: it is here for its unmodelled reason
@@ -430,6 +430,8 @@ def test_episodes_recorded_through_the_replay_equal_those_through_backtrader(can
     np.testing.assert_allclose(via_replay["log_return"], via_cerebro["log_return"], rtol=1e-9, atol=1e-12)
     assert via_replay["unmodelled"] == via_cerebro["unmodelled"]
     assert via_replay["flips"] == via_cerebro["flips"]
+    # what the strategy's code read is known from the replay only (Backtrader's loop is not traced)
+    assert isinstance(via_replay["reads"], dict) and via_replay["reads"] and via_cerebro["reads"] is None
 
 
 @pytest.mark.parametrize("name, flips", [("SignFlip", "units"), ("TargetFlip", "value")])

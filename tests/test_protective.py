@@ -325,16 +325,16 @@ def test_the_replay_records_the_orders_backtrader_records(candles, configs, monk
     those a run through ``bt.Cerebro`` leaves, to the last price."""
     from distillbt.distill.episodes import windows_as_episodes
     from distillbt.surrogate import recorder
-    from distillbt.surrogate.replay import NotReplayable, ReplayCerebro
+    from distillbt.surrogate.replay import NotReplayable, ReadTracingCerebro
 
     episodes = windows_as_episodes(candles, [2_000, 5_000, 8_000], length=600, warmup=100)
     via_replay = recorder.record_episodes(configs[name], episodes, [0, 1, 2], warmup=60)
 
-    class Refusing(ReplayCerebro):
+    class Refusing(ReadTracingCerebro):
         def run(self, *args, **kwargs):
             raise NotReplayable("forced: record through bt.Cerebro")
 
-    monkeypatch.setattr(recorder, "ReplayCerebro", Refusing)
+    monkeypatch.setattr(recorder, "ReadTracingCerebro", Refusing)
     via_cerebro = recorder.record_episodes(configs[name], episodes, [0, 1, 2], warmup=60)
     assert via_replay["unmodelled"] is None and via_replay["protection"] is not None
     assert len(via_replay["protective_trades"]) > 10

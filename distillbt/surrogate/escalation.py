@@ -15,7 +15,7 @@ from ..indicators import IndicatorBank, bank_warmup
 from .columns import frame_arrays, period_lines, plan_columns, trade_inputs
 from ..protective import priced_lines
 from .model import read_states
-from .recorder import merged_flips, rules_of
+from .recorder import merged_flips, merged_reads, rules_of
 from .trust import deficits, used_columns
 
 __all__ = ["SourceColumns", "escalation_windows", "merged_recording"]
@@ -127,4 +127,5 @@ def merged_recording(first: dict, more: dict) -> dict:
             "own_sizer": more.get("own_sizer", first.get("own_sizer")),
             "unmodelled": (first.get("unmodelled") or more.get("unmodelled")
                            or (clash and f"{name}: {clash}") or why),
-            "flips": flips, **rules, "protective_trades": protected, "entry_orders": entries}
+            "flips": flips, **rules, "protective_trades": protected, "entry_orders": entries,
+            "reads": merged_reads(first.get("reads"), more.get("reads"))}

@@ -110,6 +110,9 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         Move split thresholds to ``snap_candidates`` when the training data allow it.
     snap_candidates : dict of int to sequence of float, optional
         Column index → natural boundaries for that column.
+    snap_prefer : sequence of float
+        Boundaries taken first when several lie in a split's gap (the strategy's own
+        numbers: :func:`~.plan.code_levels`); the nearest of the others otherwise.
     random_state : int
         Seed of the tree's tie-breaking between equally good splits.
     columns : sequence of int, optional
@@ -128,11 +131,16 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         is made with, recorded from its runs: where the tree decides to enter, the walk sends
         it, waits while it works (deciding nothing) and holds the position from the bar it
         fills in, at its price — or decides again, flat, once it is withdrawn unfilled.
+    by_state : bool
+        Split on the state first, then grow one tree per state on its rows alone (``if not
+        self.position: … else: …``, the way ``next`` is usually written): a greedy tree
+        over all rows may split on an entry's column first and learn the exit as patches
+        under it. The result is one tree (its root splits on the state), used as any other.
     """
 
     def __init__(self, max_depth: int = 8, min_samples_leaf: int = 1, snap: bool = True,
                  snap_candidates=None, random_state: int = 0, trade_names=(), columns=None, protection=None,
-                 entry=None):
+                 entry=None, by_state: bool = False, snap_prefer=()):
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
         self.snap = snap
@@ -142,6 +150,8 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         self.columns = columns
         self.protection = protection
         self.entry = entry
+        self.by_state = by_state
+        self.snap_prefer = snap_prefer
 
     def fit(self, X, y, sample_weight=None):
         X = np.asarray(X, dtype=np.float32)
@@ -156,13 +166,18 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         # X is checked above and float32 without NaN here: scikit-learn's own input checks
         # (check_input=False skips them) would only copy it again, at every one of the many
         # fits a screen makes
+        allowed = None
         if self.columns is None:
-            self.tree_.fit(np.nan_to_num(X, nan=0.0), y, sample_weight=sample_weight, check_input=False)
+            X_fit = np.nan_to_num(X, nan=0.0)
         else:
             # Fitted on the allowed columns only (a tree's cost grows with its columns), then
             # its nodes renumbered to X's columns: it reads X as if fitted on all of it.
             allowed = np.asarray(sorted(set(int(j) for j in self.columns) - {X.shape[1] - 1}) + [X.shape[1] - 1])
-            self.tree_.fit(np.nan_to_num(X[:, allowed], nan=0.0), y, sample_weight=sample_weight, check_input=False)
+            X_fit = np.nan_to_num(X[:, allowed], nan=0.0)
+        self.tree_.fit(X_fit, y, sample_weight=sample_weight, check_input=False)
+        if self.by_state:
+            self.tree_.tree_ = _tree_by_state(X_fit, y, sample_weight, self.tree_)
+        if allowed is not None:
             t = self.tree_.tree_
             internal = t.children_left >= 0
             t.feature[internal] = allowed[t.feature[internal]]
@@ -405,6 +420,7 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
             return 0
         path = self.tree_.decision_path(np.asarray(X, dtype=np.float32), check_input=False).tocsc()
         moved, baseline, X32, leaf_class = 0, None, None, None
+        prefer = set(float(c) for c in self.snap_prefer or ())
         for node in internal:
             f = int(t.feature[node])
             cands = self.snap_candidates.get(f) if f != X.shape[1] - 1 else None
@@ -419,7 +435,7 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
             lo, hi = left.max(), right.min()
             ok = [c for c in cands if lo <= c < hi]
             if ok:
-                best = min(ok, key=lambda c: abs(c - thr))
+                best = min(ok, key=lambda c: (c not in prefer, abs(c - thr)))
                 if best != thr:
                     t.threshold[node] = best
                     moved += 1
@@ -432,9 +448,12 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
                 X32 = np.ascontiguousarray(X, dtype=np.float32)
                 leaf_class = np.argmax(t.value[:, 0, :], axis=1)
                 baseline = leaf_class[t.apply(X32)]
-            for c in sorted((c for c in cands if vals.min() <= c < vals.max()), key=lambda c: abs(c - thr)):
+            # only the rows reaching this node can change their leaf when its threshold moves
+            reaching, before = X32[rows], baseline[rows]
+            for c in sorted((c for c in cands if vals.min() <= c < vals.max()),
+                            key=lambda c: (c not in prefer, abs(c - thr))):
                 t.threshold[node] = c
-                if np.array_equal(leaf_class[t.apply(X32)], baseline):
+                if np.array_equal(leaf_class[t.apply(reaching)], before):
                     moved += 1
                     break
                 t.threshold[node] = thr
@@ -514,6 +533,55 @@ def _entered(state, trade, t) -> TradeContext:
     """The trade entered at the open of row ``t`` (ordered at row ``t - 1``'s close)."""
     price = float(trade.open[t]) if t < len(trade.open) else np.nan
     return TradeContext.entered(float(state), price, float(trade.close[t - 1]))
+
+
+def _tree_by_state(X, y, sample_weight, fitted: DecisionTreeClassifier):
+    """One scikit-learn ``Tree`` whose root splits on the state (``X``'s last column: -1, 0,
+    1) and, under each state, a tree like ``fitted`` (same parameters) grown on that state's
+    rows alone; its leaves' values laid out in ``fitted.classes_``."""
+    state = X[:, -1]
+    values_of = np.unique(state)
+    classes = fitted.classes_
+    sub_nodes, sub_values, sub_depths = [], [], []
+    for value in values_of:
+        rows = state == value
+        sub = DecisionTreeClassifier(**fitted.get_params()).fit(
+            X[rows], y[rows], sample_weight=None if sample_weight is None else sample_weight[rows], check_input=False)
+        kept = sub.tree_.__getstate__()
+        laid_out = np.zeros((kept["node_count"], 1, len(classes)))
+        laid_out[:, 0, np.searchsorted(classes, sub.classes_)] = kept["values"][:, 0, :len(sub.classes_)]
+        sub_nodes.append(kept["nodes"])
+        sub_values.append(laid_out)
+        sub_depths.append(int(kept["max_depth"]))
+    dtype = sub_nodes[0].dtype
+    n_splits = len(values_of) - 1  # a chain of splits on the state: <= between each pair of values
+    nodes = [np.zeros(n_splits, dtype=dtype)]
+    values = [np.zeros((n_splits, 1, len(classes)))]
+    offset = n_splits
+    firsts = []
+    for kept_nodes, kept_values in zip(sub_nodes, sub_values):
+        moved = kept_nodes.copy()
+        internal = moved["left_child"] >= 0
+        moved["left_child"][internal] += offset
+        moved["right_child"][internal] += offset
+        firsts.append(offset)
+        nodes.append(moved)
+        values.append(kept_values)
+        offset += len(moved)
+    chain = nodes[0]
+    state_column = X.shape[1] - 1
+    for k in range(n_splits):
+        chain[k]["feature"] = state_column
+        chain[k]["threshold"] = (float(values_of[k]) + float(values_of[k + 1])) / 2.0
+        chain[k]["left_child"] = firsts[k]
+        chain[k]["right_child"] = k + 1 if k + 1 < n_splits else firsts[k + 1]
+        below = state > values_of[k - 1] if k else np.ones(len(state), dtype=bool)
+        chain[k]["n_node_samples"] = chain[k]["weighted_n_node_samples"] = int(below.sum())
+        values[0][k, 0] = [np.mean(y[below] == c) for c in classes]
+    tree = type(fitted.tree_)(*fitted.tree_.__reduce__()[1])
+    tree.__setstate__({"max_depth": n_splits + max(sub_depths), "node_count": offset,
+                       "nodes": np.concatenate(nodes), "values": np.ascontiguousarray(np.concatenate(values))})
+    return tree
 
 
 def _to_index(pred, states) -> np.ndarray:

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..backtest import feed_arrays
 from ..errors import InputError, first_line
-from .own_lines import GraphEvaluator, NotVectorised, backtrader_lines, delayed, graph_lines, strategy_graph
+from .own_lines import GraphEvaluator, NotVectorised, backtrader_lines, delayed, strategy_graph, top_level_lines
 
 __all__ = ["OwnFeatures", "PREFIX", "is_own"]
 
@@ -96,20 +96,12 @@ class OwnFeatures:
         except Exception as error:  # noqa: BLE001 - the strategy's own __init__ raised
             raise InputError(f"{strategy_cls.__name__}: building its indicators failed: "
                              f"{first_line(error, with_type=True)}") from error
-        by_line: dict = {}
-        for name, line in graph_lines(self._graph):
-            if "/" in name[1:]:
-                continue  # top-level lines only, each once: under the attribute holding it if
-            held = by_line.get(id(line))  # one does (``self.adx = dmi.adx``: a line the rule reads)
-            if held is None or (held[0].startswith("/") and not name.startswith("/")):
-                by_line[id(line)] = (name, line)
-        top = list(by_line.values())
-        if not top:
+        self._line = top_level_lines(self._graph)
+        if not self._line:
             raise InputError(f"{strategy_cls.__name__} builds no indicator line in __init__")
-        self._line = dict(top)
         #: The lines the strategy holds as attributes (``atr``, ``bb.top``), by own-line name.
         self.line_names = [name for name in self._line if not name.startswith("/")]
-        self._group = {name: name.split(".")[0] for name, _ in top}
+        self._group = {name: name.split(".")[0] for name in self._line}
         self.how, self.reason = "numpy", None
         try:
             base = self._evaluate(sample, list(self._line))
@@ -164,12 +156,29 @@ class OwnFeatures:
         for ratios (a band); the numeric parameters, their negatives and 0 for a line without
         units (``rsi < low``, ``williams > -20``, a cross)."""
         spec = self.specs[name]
-        if spec.ratio:
-            return sorted({0.0} | {s * float(t) for t in thresholds if 0 < abs(float(t)) < 1 for s in (1, -1)})
+        if spec.ratio:  # a band (± 0.02) or a factor near 1 (0.98: close/sma − 1 = −0.02)
+            factors = [float(t) for t in thresholds if 0.5 < float(t) < 2.0 and float(t) != 1.0]
+            return sorted({0.0} | {s * float(t) for t in thresholds if 0 < abs(float(t)) < 1 for s in (1, -1)}
+                          | {f - 1.0 for f in factors} | {1.0 / f - 1.0 for f in factors})
         if spec.per_close:
             return [0.0]
         return sorted({0.0} | {float(t) for t in thresholds} | {-float(t) for t in thresholds}
                       | ({float(x) for x in range(5, 100, 5)} if spec.b is None else set()))
+
+    def read_columns(self, reads: dict) -> list[str]:
+        """The columns of lines the strategy's own code reads, at the bars the column takes
+        them from (``reads``: ``{line: agos}`` from :class:`~.replay.ReadTracingCerebro`):
+        ``own:rsi`` when it reads ``self.rsi[0]``, ``own:rsi@1`` when it reads
+        ``self.rsi[-1]``, ``own:sma.d1/c`` when it reads both, a ratio or difference when it
+        reads both lines (the close included: ``own:close/sma``). A rule written on what
+        ``next`` reads is a function of these (and of the state it keeps itself)."""
+        out = []
+        for name, spec in self.specs.items():
+            agos = (0, -1) if spec.slope else (-spec.lag,)
+            lines = (spec.a,) if spec.b is None else (spec.a, spec.b)
+            if all(ago in reads.get(line, ()) for line in lines for ago in agos):
+                out.append(name)
+        return out
 
     def anonymous(self, name: str) -> bool:
         """Whether own column ``name`` reads a line the strategy does not hold as an

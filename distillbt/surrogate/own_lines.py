@@ -46,7 +46,8 @@ from backtrader.indicators import basicops
 from ..backtest import NumpyFeed
 from ..errors import InputError, first_line
 
-__all__ = ["own_lines", "backtrader_lines", "backtrader_pass", "strategy_graph", "graph_lines", "graph_nodes",
+__all__ = ["own_lines", "backtrader_lines", "backtrader_pass", "strategy_graph", "graph_lines", "top_level_lines",
+           "graph_nodes",
            "node_lines", "delayed", "GraphEvaluator", "NotVectorised", "OwnLines"]
 
 
@@ -181,6 +182,20 @@ def graph_lines(strategy) -> list[tuple[str, object]]:
     """``(name, line)`` of every line of a built strategy's graph, named as :func:`own_lines`
     names them."""
     return _line_names(strategy, graph_nodes(strategy))
+
+
+def top_level_lines(strategy) -> dict:
+    """``{name: line}`` of the graph's top-level lines (those the strategy holds, or that its
+    ``__init__`` created directly), each once: under the attribute holding it if one does
+    (``self.adx = dmi.adx``: a line the rule reads), else under its anonymous ``/…`` name."""
+    by_line: dict = {}
+    for name, line in graph_lines(strategy):
+        if "/" in name[1:]:
+            continue
+        held = by_line.get(id(line))
+        if held is None or (held[0].startswith("/") and not name.startswith("/")):
+            by_line[id(line)] = (name, line)
+    return dict(by_line.values())
 
 
 # -- the numpy evaluation ---------------------------------------------------------------------

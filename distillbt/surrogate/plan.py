@@ -19,7 +19,7 @@ from ..indicators import ZERO_CENTRED, bank_warmup, feature_names_for, periods_o
 from .own_features import OwnFeatures, is_own
 from .trade_state import trade_names
 
-__all__ = ["ConfigPlan", "plan_configuration", "full_warmup", "snap_candidates", "DEFAULT_PERIODS"]
+__all__ = ["ConfigPlan", "plan_configuration", "full_warmup", "snap_candidates", "code_levels", "DEFAULT_PERIODS"]
 
 DEFAULT_PERIODS = (5, 10, 14, 20, 50, 100, 200)
 
@@ -82,7 +82,7 @@ def plan_configuration(configuration, *, own_lines: bool = True, trade_state: bo
             features = feature_names_for(periods, pairs=False, lags=False) + own.names
             warmup = max(warmup, own.minperiod + 10)
     trade = trade_names(own.unit_columns if own is not None else ()) if trade_state else []
-    return ConfigPlan(configuration, periods, features, thresholds_of(params), warmup, own, reason, trade)
+    return ConfigPlan(configuration, periods, features, thresholds_of(params, source), warmup, own, reason, trade)
 
 
 def full_warmup(plans, start: int) -> int:
@@ -120,3 +120,18 @@ def snap_candidates(names, thresholds, own: OwnFeatures | None = None) -> dict:
         elif kind == "rsi":
             out[j] = [v for v in levels if 0 < v < 100]
     return out
+
+
+def code_levels(thresholds) -> tuple[float, ...]:
+    """The split values the strategy's own numbers give (its parameters and the literals in
+    its source, ``thresholds``): each with both signs, 0, and for a factor near 1 (``close <
+    0.98 * sma``) the ratios it sets (``close/sma − 1 = −0.02``, ``sma/close − 1``). A split
+    snaps to one of these before a generic level (an RSI's multiples of 5) in the same gap:
+    where the recorded bars leave 25 and 30 both open, the ``25`` written in ``next`` wins."""
+    out = {0.0}
+    for t in thresholds:
+        t = float(t)
+        out |= {t, -t}
+        if 0.5 < t < 2.0 and t != 1.0:
+            out |= {t - 1.0, 1.0 / t - 1.0}
+    return tuple(sorted(out))

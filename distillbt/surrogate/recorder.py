@@ -50,9 +50,10 @@ from ..errors import DistillbtError, InputError, first_line
 from ..executor import using
 from .order_log import entry_orders, identify, identify_entry, protective_trades
 from .own_lines import graph_lines
-from .replay import NotReplayable, ReplayCerebro, pending_market_size
+from .replay import NotReplayable, ReadTracingCerebro, pending_market_size
 
-__all__ = ["PositionRecorder", "record_episodes", "record_many", "NO_LABEL", "merged_flips", "rules_of"]
+__all__ = ["PositionRecorder", "record_episodes", "record_many", "NO_LABEL", "merged_flips", "merged_reads",
+           "rules_of"]
 
 NO_LABEL = -9  # the last fed bar: its decision is never scored (nothing after it shows its effect)
 _BOTH_WAYS = "flips sized both ways: some keep the units held, some take the sizer's share of equity"
@@ -193,7 +194,9 @@ def record_episodes(configuration, episodes, which, *, warmup: int, cash: float 
     orders' rules, None without them: module docstring), ``protective_trades`` and
     ``entry_orders`` (what they were read from), ``entry_fills`` (per episode, over its
     scored bars: the price an entry order filled at, NaN elsewhere) and ``entry_refused``
-    (per episode, the scored bars where the broker refused one for cash).
+    (per episode, the scored bars where the broker refused one for cash), ``reads`` (the lines
+    the strategy's own code read and how many bars back, ``{line: agos}``:
+    :class:`~.replay.ReadTracingCerebro`; None when a run was not replayed).
     Raises :class:`StrategyRunError` naming the configuration when the strategy raises.
     """
     return _record_windows(configuration, [int(i) for i in which], _windows(episodes, which, warmup), cash=cash,
@@ -222,13 +225,15 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
     strategy_cls = configuration.strategy.cls
     states, targets, rets, fed, own, unmodelled, flips, protected = [], [], [], 0, None, None, None, []
     entries, entry_fills, entry_refused, entry_lags = [], [], [], []
-    engine = ReplayCerebro  # bt.Cerebro from the first window the replay refuses on
+    reads: dict | None = {}
+    engine = ReadTracingCerebro  # bt.Cerebro from the first window the replay refuses on
     for time_ns, ohlcv, w, length in windows:
         arrays = feed_arrays(time_ns, *ohlcv.T)
         trade_from = arrays["datetime"][w] if w else -math.inf
-        pos, decided, values, own, why, sized, trades, sent, engine = _run(
+        pos, decided, values, own, why, sized, trades, sent, engine, read = _run(
             strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe, slippage, fraction,
             engine=engine)
+        reads = merged_reads(reads, read)
         protected += trades
         entries += sent
         flips, clash = merged_flips(flips, sized)
@@ -252,7 +257,19 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
             "seconds": time.perf_counter() - began, "error": None, "own_sizer": own,
             "unmodelled": unmodelled or why, **rules,
             "flips": flips, "protective_trades": protected, "entry_orders": entries, "entry_fills": entry_fills,
-            "entry_refused": entry_refused, "entry_lags": entry_lags}
+            "entry_refused": entry_refused, "entry_lags": entry_lags, "reads": reads}
+
+
+def merged_reads(a: dict | None, b: dict | None) -> dict | None:
+    """The lines two recorded runs' strategy code read (``{line: agos}``,
+    :class:`~.replay.ReadTracingCerebro`), or None when either run was not traced (Backtrader's
+    own loop: what it read is unknown)."""
+    if a is None or b is None:
+        return None
+    out = {name: set(agos) for name, agos in a.items()}
+    for name, agos in b.items():
+        out.setdefault(name, set()).update(agos)
+    return {name: sorted(agos) for name, agos in out.items()}
 
 
 def rules_of(name, protected, entries, slippage=0.0) -> dict:
@@ -305,10 +322,11 @@ def merged_flips(a: str | None, b: str | None) -> tuple[str | None, str | None]:
 
 
 def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe, slippage=0.0, fraction=None,
-         engine=ReplayCerebro):
+         engine=ReadTracingCerebro):
     """One recorded run under ``engine``: the replay (the strategy's own ``next()`` over its
-    precomputed lines, the same decisions at less cost), else ``bt.Cerebro``, also when the
-    replay refuses the strategy; returns the engine the next window should use."""
+    precomputed lines, the same decisions at less cost, and the lines that code reads), else
+    ``bt.Cerebro``, also when the replay refuses the strategy; returns the engine the next
+    window should use and what the strategy read (None under ``bt.Cerebro``)."""
     setup = dict(arrays=arrays, strategy_cls=strategy_cls, params=configuration.params, cash=cash,
                  commission=commission, timeframe=timeframe, symbol=None, trade_from=trade_from,
                  slippage=slippage, fraction=fraction, analyzers={"distillbt_positions": (PositionRecorder, {})})
@@ -328,7 +346,7 @@ def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, time
     own = strat.analyzers.distillbt_sizer.own
     why, flips = _unmodelled(configuration.name, rec, own, fraction)
     return (np.sign(rec["positions"]), np.sign(rec["decided"]), rec["values"], own, why, flips,
-            rec["protective_trades"], rec["entry_orders"], engine)
+            rec["protective_trades"], rec["entry_orders"], engine, getattr(strat, "distillbt_reads", None))
 
 
 #: An entry's share of equity may differ from the sizer's by the bar's move between the close

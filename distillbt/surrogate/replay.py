@@ -52,9 +52,9 @@ from backtrader import linebuffer as btlb
 from backtrader import metabase as btmb
 
 from ..errors import EngineUnsupported
-from .own_lines import GraphEvaluator, NotVectorised, backtrader_pass, graph_nodes, node_lines
+from .own_lines import GraphEvaluator, NotVectorised, backtrader_pass, graph_nodes, node_lines, top_level_lines
 
-__all__ = ["ReplayCerebro", "NotReplayable", "pending_market_size"]
+__all__ = ["ReplayCerebro", "ReadTracingCerebro", "NotReplayable", "pending_market_size"]
 
 
 class NotReplayable(EngineUnsupported):
@@ -62,14 +62,17 @@ class NotReplayable(EngineUnsupported):
 
 
 class _Clock:
-    __slots__ = ("i",)
+    __slots__ = ("i", "tracing", "reads")
 
     def __init__(self):
         self.i = -1
+        self.tracing = False  # True while the strategy's own code runs (a traced replay)
+        self.reads: set = set()  # (id of a line buffer, ago) read while tracing
 
 
-def _clocked_class(cls, clock: _Clock, cache: dict):
-    """``cls`` with its index and length read from ``clock`` (setters ignored)."""
+def _clocked_class(cls, clock: _Clock, cache: dict, traced: bool = False):
+    """``cls`` with its index and length read from ``clock`` (setters ignored); ``traced``:
+    its ``line[ago]`` also notes ``(line, ago)`` in ``clock.reads`` while ``clock.tracing``."""
     out = cache.get(cls)
     if out is None:
         def idx(self, clock=clock):
@@ -85,11 +88,20 @@ def _clocked_class(cls, clock: _Clock, cache: dict):
                      "advance": _no_move, "forward": _no_move, "rewind": _no_move, "backwards": _no_move,
                      "home": _no_move, "__module__": __name__}
         # line[0] and len(line), a few reads a bar each: straight from the clock
-        if cls.__getitem__ is btlb.LineBuffer.__getitem__:
+        if cls.__getitem__ is btlb.LineBuffer.__getitem__ and traced:
+            def traced_item(self, ago, clock=clock):
+                if clock.tracing:
+                    clock.reads.add((id(self), ago))
+                return self.array[clock.i + ago]
+
+            namespace["__getitem__"] = traced_item
+        elif cls.__getitem__ is btlb.LineBuffer.__getitem__:
             namespace["__getitem__"] = lambda self, ago, clock=clock: self.array[clock.i + ago]
         if cls.__len__ is btlb.LineBuffer.__len__:
             namespace["__len__"] = length
-        out = type(cls)(f"Clocked{cls.__name__}", (cls,), namespace)
+        # made without Backtrader's metaclass: its work (lines, params) is done for ``cls``
+        # and the instances swapped to this class are built already
+        out = type.__new__(type(cls), f"Clocked{cls.__name__}", (cls,), namespace)
         cache[cls] = out
     return out
 
@@ -104,6 +116,8 @@ class ReplayCerebro(bt.Cerebro):
     ``runonce=True, preload=True`` and one data feed."""
 
     engine = "replay"
+    #: Whether the replay notes the lines the strategy's own code reads (:class:`ReadTracingCerebro`).
+    traces_reads = False
 
     def _runonce(self, runstrats):
         if len(runstrats) != 1 or len(self.datas) != 1:
@@ -117,7 +131,7 @@ class ReplayCerebro(bt.Cerebro):
         _fill_lines(strat, nodes)
         cache: dict = {}
         for buf in _all_buffers(strat, nodes):
-            buf.__class__ = _clocked_class(type(buf), clock, cache)
+            buf.__class__ = _clocked_class(type(buf), clock, cache, traced=self.traces_reads)
         owners = [*strat.datas, strat, *(node for _, node in nodes)]
         for owner in owners:
             _pin_line_names(owner)
@@ -132,7 +146,9 @@ class ReplayCerebro(bt.Cerebro):
         served = [(owner, _serve_from_clock(owner, clock, clocked, strat.broker.getposition(data), data))
                   for owner in dict.fromkeys(owners)]
         try:
-            _replay(self, strat, data, clock, n)
+            _replay(self, strat, data, clock, n, traced=self.traces_reads)
+            if self.traces_reads:
+                strat.distillbt_reads = _named_reads(strat, clock.reads)
         finally:
             for owner, cls in served:
                 if cls is not None:
@@ -140,6 +156,33 @@ class ReplayCerebro(bt.Cerebro):
                     for name in _SERVED_ATTRIBUTES:
                         vars(owner).pop(name, None)
 
+
+
+class ReadTracingCerebro(ReplayCerebro):
+    """:class:`ReplayCerebro` that also notes which lines the strategy's own code reads, and
+    how many bars back: every ``line[ago]`` (and ``indicator[ago]``) made while its ``next``
+    (``prenext``, ``nextstart``) or its notifications run — the broker's own reads between
+    them are not the strategy's. After the run, ``strategy.distillbt_reads`` maps each line
+    read, named as :func:`~.own_lines.graph_lines` names it (the feed's by its alias:
+    ``close``), to the sorted ``ago`` values read (0: the bar's value, -1: the bar before).
+    A read made inside an order the strategy places (the sizer's and the order's ``close[0]``)
+    counts as the strategy's: it happens in its ``next``."""
+
+    traces_reads = True
+
+
+def _named_reads(strat, reads) -> dict:
+    """``{line name: sorted agos}`` of the traced ``(id(line), ago)`` reads."""
+    names = {id(line): name for name, line in top_level_lines(strat).items()}
+    data = strat.datas[0]
+    for alias in data.lines.getlinealiases():
+        names.setdefault(id(getattr(data.lines, alias)), alias)
+    out: dict = {}
+    for key, ago in reads:
+        name = names.get(key)
+        if name is not None and isinstance(ago, int):
+            out.setdefault(name, set()).add(ago)
+    return {name: sorted(agos) for name, agos in out.items()}
 
 
 def _pin_line_names(owner) -> None:
@@ -191,7 +234,10 @@ _SERVED_ATTRIBUTES = ("_replay_line0", "_replay_clock", "_replay_data", "_replay
 
 
 def _first_line_now(self, ago):
-    return self._replay_line0.array[self._replay_clock.i + ago]
+    clock = self._replay_clock
+    if clock.tracing:
+        clock.reads.add((id(self._replay_line0), ago))
+    return self._replay_line0.array[clock.i + ago]
 
 
 def _bars_so_far(self):
@@ -285,8 +331,9 @@ def _all_buffers(strat, nodes) -> list:
     return out
 
 
-def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
-    """The bar loop (``Cerebro._runonce`` + ``Strategy._oncepost`` without the per-line work)."""
+def _replay(cerebro, strat, data, clock: _Clock, n: int, traced: bool = False) -> None:
+    """The bar loop (``Cerebro._runonce`` + ``Strategy._oncepost`` without the per-line work);
+    ``traced``: ``clock.tracing`` is set while the strategy's own code runs."""
     broker = strat.broker
     broker_next = broker.next
     stale = [True]
@@ -342,6 +389,7 @@ def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
         while notifications:
             order = notifications.popleft()
             (order.owner or strat)._addnotification(order, quicknotify=False)
+        clock.tracing = traced
         if strat._orderspending or strat._tradespending or wants_cash:
             notify()
         if status >= 0:
@@ -352,6 +400,7 @@ def _replay(cerebro, strat, data, clock: _Clock, n: int) -> None:
             strat.nextstart()
         else:
             strat.prenext()
+        clock.tracing = False
         if strat._orderspending or strat._tradespending:
             strat.clear()
         cash_at[i] = broker.cash

@@ -17,7 +17,7 @@ import numpy as np
 
 from .model import PositionSurrogate, read_states
 from .own_features import is_own
-from .plan import snap_candidates
+from .plan import code_levels, snap_candidates
 from .recorder import NO_LABEL
 from .trade_state import TradeContext, TradeInputs, context_at, held_runs, protective_levels, trade_columns
 
@@ -95,7 +95,8 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
     that gives up would have failed ``agreement`` anyway."""
     trade = list(plan.trade) if trade_of is not None else []
     cands = snap_candidates(plan.features + trade, plan.thresholds, plan.own)
-    model_kw = dict(max_depth=max_depth, snap_candidates=cands, random_state=seed, trade_names=tuple(trade),
+    model_kw = dict(max_depth=max_depth, snap_candidates=cands, snap_prefer=code_levels(plan.thresholds),
+                    random_state=seed, trade_names=tuple(trade),
                     protection=rec.get("protection"), entry=rec.get("entry"))
     recorded = list(rec["episodes"])
     n_cols = len(plan.features)
@@ -107,7 +108,11 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
             banks[e] = np.column_stack([banks[e], trade_columns(rec["state"][k], inputs[e], trade)])
     cols = list(range(n_cols + len(trade)))
     anonymous = {j for j, n in enumerate(plan.features) if plan.own is not None and plan.own.anonymous(n)}
-    column_sets, trade_cols = _column_sets(plan.features, trade, anonymous)
+    read = None
+    if plan.own is not None and rec.get("reads") is not None:
+        seen = set(plan.own.read_columns(rec["reads"]))
+        read = [j for j, n in enumerate(plan.features) if n in seen]
+    column_sets, trade_cols, read_sets = _column_sets(plan.features, trade, anonymous, read)
     ret_col = plan.features.index("ret:1") if "ret:1" in plan.features else None
     lengths = [len(rec["state"][k]) for k in range(len(recorded))]
 
@@ -115,6 +120,8 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
         edges = np.linspace(n // 4, n, folds + 1).round().astype(int)
         return slice(int(edges[k]), int(edges[k + 1]))
 
+    X_all, y_all = _training_rows(rec, banks, cols, recorded)
+    discrete = _discrete_columns(X_all)  # of all the rows: the folds judge splits as the final fit does
     agreement, hits, seen_bars, sums, n_held = None, 0, 0, [], 0
     # labelled bars each fold can add at most: what the agreement could still gain
     most = [sum(block(n, k).stop - block(n, k).start for n in lengths) for k in range(folds)]
@@ -131,7 +138,8 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
         X, y = np.concatenate(X), np.concatenate(y)
         if len(y) == 0 or len(np.unique(y)) < 2:
             continue
-        m = _fit_simplest(X, y, column_sets, model_kw, anonymous=anonymous, tie_breaks=1, trade=trade_cols)  # alternatives: final fit
+        m = _fit_simplest(X, y, column_sets, model_kw, anonymous=anonymous, tie_breaks=1, trade=trade_cols,
+                          read_sets=read_sets, discrete=discrete)  # alternatives: final fit
         walked = _held_out_walk(m, rec, banks, inputs, recorded, [block(n, k) for n in lengths], n_cols=n_cols,
                                 ret_col=ret_col, commission=commission, fraction=fraction)
         hits, seen_bars, n_held = hits + walked[0], seen_bars + walked[1], n_held + walked[3]
@@ -144,8 +152,9 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
                                 **_NOT_WALKED}, None
     if seen_bars:
         agreement = hits / seen_bars
-    X, y = _training_rows(rec, banks, cols, recorded)
-    model = _fit_simplest(X, y, column_sets, model_kw, anonymous=anonymous, trade=trade_cols)
+    X, y = X_all, y_all
+    model = _fit_simplest(X, y, column_sets, model_kw, anonymous=anonymous, trade=trade_cols, read_sets=read_sets,
+                          discrete=discrete)
     # The threshold gap trusts a split at 0 or at a level of a line without units (RSI 30);
     # a band guessed from a fractional parameter may sit on the wrong ratio (close/sma or
     # sma/close): its gap is measured like any other split's.
@@ -243,38 +252,51 @@ def spot_check(model, plan, rec, bank_of, *, screen_bars: int, trade_of=None, co
             "spot_episodes": len(recorded), "spot_bars": int(n_held)}
 
 
-def _column_sets(features, trade_names, anonymous=frozenset()) -> tuple[list[list[int]], list[int]]:
-    """The columns a surrogate may read, simplest first: the lines the strategy holds as it
-    reads them in ``next`` (its attributes' lines and their differences, not a bar earlier:
-    not ``anonymous``, no ``@1``), then with the bars the trade has been held; the same with
-    every own line; then the held lines with every trade column, every own line with them,
-    and every column (without own lines, the bank's first). And the trade columns (of which
-    :func:`_fit_simplest` tries the fewest that suffice, on the first set, before a set
-    reading several)."""
+def _column_sets(features, trade_names, anonymous=frozenset(), read=None) -> tuple[list[list[int]], list[int], int]:
+    """The columns a surrogate may read, simplest first. With ``read`` (the columns of the
+    lines the strategy's code was seen reading, :meth:`~.own_features.OwnFeatures.
+    read_columns`): those, then with the bars the trade has been held, then with every trade
+    column — before any column it never read, which could only be a proxy that happens to
+    separate the recorded bars (a %D beside the %K it compares). Then (first without
+    ``read``): the lines the strategy holds as attributes (their lines and differences, not
+    a bar earlier: not ``anonymous``, no ``@1``), then with the bars the trade has been
+    held; the same with every own line; then the held lines with every trade column, every
+    own line with them, and every column (without own lines, the bank's first). And the
+    trade columns (of which :func:`_fit_simplest` tries the fewest that suffice, on the first
+    set, before a set reading several), and how many of the sets are ``read``'s."""
     own = [j for j, n in enumerate(features) if is_own(n)]
     bank = [j for j, n in enumerate(features) if not is_own(n)]
     trade = list(range(len(features), len(features) + len(trade_names)))
     held = [j for j, n in zip(trade, trade_names) if n == "trade:bars"]
     first = own or bank
     now = [j for j in own if j not in anonymous and not features[j].endswith("@1")] or first
-    sets = [now, now + held, first, first + held, now + trade, first + trade, bank + own + trade]
+    seen = sorted(read or ())
     unique = []
-    for columns in sets:
+    for columns in [seen, seen + held, seen + trade]:
         if columns and sorted(columns) not in unique:
             unique.append(sorted(columns))
-    return unique, trade
+    read_sets = len(unique)
+    for columns in [now, now + held, first, first + held, now + trade, first + trade, bank + own + trade]:
+        if columns and sorted(columns) not in unique:
+            unique.append(sorted(columns))
+    return unique, trade, read_sets
 
 
 #: Trade columns tried at most this many at a time before all of them (:func:`_fit_simplest`).
 FEWEST_TRADE_COLUMNS = 3
 
 
-def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=None, trade=()):
+def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=None, trade=(), read_sets=0,
+                  discrete=None):
     """The surrogate on the first column set (:func:`_column_sets`) it fits the recorded
     decisions exactly with, else on the last: a rule written on the strategy's own lines is
     then learned on them, not on a proxy that happens to separate a few hundred bars as
     well. The tree reads only the set's columns (``PositionSurrogate(columns=…)``), in the
-    layout of ``X``.
+    layout of ``X``. Of the first ``read_sets`` (those of the lines the strategy was seen
+    reading), the exact fit with the fewest splits off a natural boundary, then leaves,
+    is kept instead of the first (one without such a split ends the search). A greedy tree
+    that misses bars or splits off a natural boundary there is also compared with one that
+    splits on the state first (``by_state``), below.
 
     Before several ``trade`` columns at once, the fewest of them that fit exactly
     (:func:`_fewest_trade_columns`): an exit "2 % under the entry price" reads the return
@@ -282,21 +304,22 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
     separate a few dozen recorded exits as well and mislead the walk later. Several columns
     often separate the recorded bars equally well (``close/sma`` and ``sma/close``, a cross and a slope); of
     ``tie_breaks`` trees that break those ties differently, the one with the fewest splits
-    off a natural boundary (its thresholds transfer), then reading the fewest ``anonymous``
+    off a natural boundary (its thresholds transfer) — and the tree by state — then reading the fewest ``anonymous``
     columns (lines the strategy does not hold as attributes: its rule reads those it holds),
     then with the fewest leaves is kept."""
     cands = model_kw.get("snap_candidates") or {}
-    discrete = {j for j in range(X.shape[1] - 1)
-                if np.array_equal(X[:, j], np.round(X[:, j])) or len(np.unique(X[:, j])) <= 8}
-
-    def fit(columns):
-        return PositionSurrogate(**dict(model_kw, columns=columns)).fit(X, y)
+    if discrete is None:
+        discrete = _discrete_columns(X)
 
     def simplicity(m):
         return _loose_splits(m, cands, discrete), m.tree_.get_n_leaves()
 
+    def fit(columns):
+        return PositionSurrogate(**dict(model_kw, columns=columns)).fit(X, y)
+
     model = columns = None
     misses = len(y)
+    found = []  # the read sets' exact fits: (simplicity, set, model, columns)
     for k, columns_k in enumerate(column_sets):
         last = k == len(column_sets) - 1
         columns = None if last else columns_k
@@ -310,15 +333,33 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
         if len(set(trade) & set(used_columns(fitted))) > 1 and fitted_misses <= misses / 2:
             searched = _fewest_trade_columns(X, y, column_sets[0], trade, fit, simplicity, misses)
             if searched is not None:
-                model, columns = searched
-                break
+                (fitted, columns), fitted_misses = searched, 0
+                if k >= read_sets:
+                    model = fitted
+                    break
         model, misses = fitted, fitted_misses
-        if last or misses == 0:
+        if k < read_sets:
+            # Of the sets the strategy was seen reading, not the first that fits but the
+            # simplest fit: a deep tree on the indicators alone can separate a few dozen
+            # recorded exits that one split on the trade (a stop 3 ATR under the peak) decides.
+            if misses == 0:
+                found.append((simplicity(model), k, model, columns))
+                if found[-1][0][0] == 0:
+                    break  # every split on a natural boundary: nothing simpler follows
+            if found and (k == read_sets - 1 or last):
+                break
+        elif last or misses == 0:
             break
+    if found:
+        _, _, model, columns = min(found, key=lambda f: f[:2])
     kw = dict(model_kw, columns=columns)
     seed = model_kw.get("random_state", 0)
     candidates = [model] + [PositionSurrogate(**{**kw, "random_state": seed + 1 + j}).fit(X, y)
                             for j in range(tie_breaks - 1)]
+    if np.any(model.predict(X) != y) or simplicity(model)[0]:
+        # and one tree per state when the greedy one is not exact on natural boundaries: it
+        # may have split on an entry's column first and patched the exits in under it
+        candidates.append(PositionSurrogate(**{**kw, "by_state": True}).fit(X, y))
     anonymous = anonymous if anonymous is not None else set()
     allowed = set(kw["columns"] if kw["columns"] is not None else range(X.shape[1] - 1))
     held = sorted(allowed - anonymous)
@@ -332,6 +373,13 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
     best.alternatives_ = [m for m in candidates if m is not best and np.array_equal(m.predict(X), fitted)
                           and used_columns(m) != used_columns(best)]
     return best
+
+
+def _discrete_columns(X) -> set:
+    """Columns of ``X`` (the state's aside) with integer values or at most 8 distinct ones (a
+    cross, bars held): a split on one has no loose threshold (:func:`_loose_splits`)."""
+    return {j for j in range(X.shape[1] - 1)
+            if np.array_equal(X[:, j], np.round(X[:, j])) or len(np.unique(X[:, j])) <= 8}
 
 
 def _fewest_trade_columns(X, y, base, trade, fit, simplicity, misses):

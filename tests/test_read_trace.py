@@ -1,0 +1,169 @@
+"""What a strategy's own code reads, and trees shaped like its ``next``: the replay notes the
+lines ``next`` reads (and how many bars back), the surrogate learns on those first, and a tree
+may split on the position first (one tree per state) as ``if not self.position: … else: …``."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+import backtrader as bt
+import numpy as np
+import pytest
+
+from distillbt.backtest import feed_arrays, run_backtest, run_cerebro
+from distillbt.data.sample import sample_market
+from distillbt.discovery import discover
+from distillbt.surrogate import PositionSurrogate, screen_plain
+from distillbt.surrogate.own_features import OwnFeatures
+from distillbt.surrogate.replay import ReadTracingCerebro, ReplayCerebro
+
+from .strategy_sources import IMPORT
+
+
+class ReadsSome(bt.Strategy):
+    """Reads %K (by name and as the indicator's first line), the cross, the SMA now and a bar
+    back, the close; never %D (the cross reads it) nor the open."""
+
+    def __init__(self):
+        self.stoch = bt.ind.StochasticSlow(self.data, period=14, safediv=True)
+        self.cross = bt.ind.CrossOver(self.stoch.percK, self.stoch.percD)
+        self.sma = bt.ind.SMA(self.data.close, period=20)
+
+    def next(self):
+        if not self.position:
+            if self.cross[0] > 0 and self.stoch.percK[0] < 40 and self.sma[0] > self.sma[-1]:
+                self.buy()
+        elif self.stoch[0] > 75 or self.data.close[0] < 0.98 * self.sma[0]:
+            self.close()
+
+
+@pytest.fixture(scope="module")
+def candles():
+    return sample_market(bars=6_000, seed=5)
+
+
+def _strategy_run(candles, engine):
+    frame = candles.frame.iloc[:3_000]
+    arrays = feed_arrays(frame.index.asi8, *(frame[k].to_numpy() for k in ("open", "high", "low", "close", "volume")))
+    return run_cerebro(cerebro_cls=engine, arrays=arrays, strategy_cls=ReadsSome, params={}, cash=10_000.0,
+                       commission=0.001, timeframe=None, symbol=None, trade_from=-math.inf, analyzers={})
+
+
+def test_a_traced_replay_names_what_next_reads_and_changes_nothing(candles):
+    traced = _strategy_run(candles, ReadTracingCerebro)
+    reads = traced.distillbt_reads
+    assert reads["stoch.percK"] == [0]  # by name and as stoch[0], the indicator's first line
+    assert reads["cross"] == [0]
+    assert reads["sma"] == [-1, 0]
+    assert reads["close"] == [0]
+    assert "stoch.percD" not in reads and "open" not in reads  # read by the cross, not by next
+    kw = dict(start=candles.frame.index[1_000], warmup_bars=300)
+    plain, with_trace = (run_backtest(ReadsSome, candles, cerebro=engine, **kw)
+                         for engine in (ReplayCerebro, ReadTracingCerebro))
+    assert len(plain["trades"]) >= 5
+    assert plain["trades"] == with_trace["trades"]
+    np.testing.assert_array_equal(plain["equity"], with_trace["equity"])
+    # an untraced replay notes nothing
+    assert not hasattr(_strategy_run(candles, ReplayCerebro), "distillbt_reads")
+
+
+def test_the_columns_read_are_those_of_lines_read_at_their_bars(candles):
+    own = OwnFeatures(ReadsSome, {})
+    read = set(own.read_columns(_strategy_run(candles, ReadTracingCerebro).distillbt_reads))
+    assert {"own:stoch.percK", "own:cross", "own:sma.d1/c", "own:sma/close", "own:close/sma"} <= read
+    assert {"own:stoch.percD", "own:stoch.percK-stoch.percD", "own:sma/open", "own:close/sma@1",
+            "own:stoch.percK@1"}.isdisjoint(read)
+    assert read < set(own.names)
+
+
+def test_a_tree_by_state_is_one_tree_rooted_on_the_state():
+    rng = np.random.default_rng(3)
+    n = 4_000
+    X = rng.normal(size=(n, 5)).astype(np.float32)
+    X[:, -1] = rng.integers(-1, 2, n)
+    state = X[:, -1]
+    y = np.select([state == 0, state == 1], [np.where(X[:, 0] > 0.5, 1, np.where(X[:, 1] < -0.8, -1, 0)),
+                                              np.where(X[:, 2] < -1.0, 0, 1)], np.where(X[:, 3] > 1.2, 0, -1))
+    model = PositionSurrogate(by_state=True, columns=[0, 1, 2, 3]).fit(X, y)
+    tree = model.tree_.tree_
+    assert tree.feature[0] == X.shape[1] - 1  # the root splits on the state
+    for value in (-1, 0, 1):  # under each state, the tree grown on its rows alone
+        rows = state == value
+        alone = PositionSurrogate(columns=[0, 1, 2, 3]).fit(X[rows], y[rows])
+        np.testing.assert_array_equal(model.predict(X[rows]), alone.predict(X[rows]))
+    assert np.mean(model.predict(X) == y) == 1.0
+    # the walk carries it as any tree: bar by bar, the next state from the one before
+    walked = model.walk(X[:300, :-1])
+    before, expected = 0.0, []
+    for row in X[:300]:
+        row = row.copy()
+        row[-1] = before
+        before = float(model.predict(row[None])[0])
+        expected.append(before)
+    np.testing.assert_array_equal(walked, expected)
+
+
+STOCH_STOP = IMPORT + '''
+class StochStopTake(bt.Strategy):
+    """A slow-stochastic cross up while %K is low; out at a stop or a target from the entry."""
+    params = (("stop", 0.01), ("take", 0.02))
+    grid = {"stop": [0.01, 0.02], "take": [0.015, 0.03]}
+
+    def __init__(self):
+        self.stoch = bt.ind.StochasticSlow(self.data, period=14, safediv=True)
+        self.cross = bt.ind.CrossOver(self.stoch.percK, self.stoch.percD)
+
+    def next(self):
+        if not self.position:
+            if self.cross[0] > 0 and self.stoch.percK[0] < 25:
+                self.buy()
+        elif self.data.close[0] <= self.position.price * (1 - self.p.stop):
+            self.close()
+        elif self.data.close[0] >= self.position.price * (1 + self.p.take):
+            self.close()
+'''
+
+
+def test_surrogates_learn_on_what_next_reads(tmp_path):
+    """A rule on %K and a cross, with exits from the entry price, is learned on those lines and
+    the return since entry — not on %D, which separates the recorded entries almost as well —
+    and every configuration's surrogate agrees with its strategy on held-out bars."""
+    (tmp_path / "stoch.py").write_text(textwrap.dedent(STOCH_STOP))
+    configs = discover(tmp_path).configurations()
+    market = sample_market(bars=120_000, seed=7)
+    n = len(market.frame)
+    out = screen_plain(configs, market, train=(0, n // 2), screen=(n // 2, int(n * 0.8)), seed=0, n_jobs=1,
+                       progress=False, spot_episodes=0, spot_holds=0)
+    assert len(out.records) == 4
+    for record in out.records:
+        trust = record["trust"]
+        assert record["path"] == "surrogate", (record["name"], trust)
+        assert trust["agreement"] == 1.0
+        read = trust["features_used"]
+        assert "own:stoch.percD" not in read and any(c.startswith("trade:ret") for c in read), read
+
+
+def test_numbers_written_in_the_strategy_are_levels_and_snap_first():
+    from distillbt.indicators import literals_of
+    from distillbt.surrogate.plan import code_levels
+
+    source = textwrap.dedent('''
+        class S:
+            def next(self):
+                if self.rsi[0] < 25 and self.rsi[-1] > -1.5 and self.close[0] < 0.98 * self.sma[0]:
+                    pass
+    ''')
+    assert literals_of(source) == [-1.5, 0.98, 25.0]  # not the bars back of rsi[0], rsi[-1]
+    levels = code_levels([0.98, 25.0])
+    assert {0.0, 25.0, -25.0}.issubset(levels) and any(abs(v + 0.02) < 1e-12 for v in levels)
+    # the recorded bars leave 22 to 36 open: 30 is the nearest generic level, 25 the strategy's
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(0, 22, 300), rng.uniform(36, 100, 300)]).astype(np.float32)
+    X = np.column_stack([x, np.zeros_like(x)])
+    y = (x < 25).astype(int)
+    grid = {0: [float(v) for v in range(5, 100, 5)]}
+    generic = PositionSurrogate(snap_candidates=grid).fit(X, y)
+    written = PositionSurrogate(snap_candidates=grid, snap_prefer=levels).fit(X, y)
+    assert generic.tree_.tree_.threshold[0] == 30.0
+    assert written.tree_.tree_.threshold[0] == 25.0
