@@ -159,6 +159,22 @@ def test_warming_the_workers_up_changes_no_result_and_never_hangs():
     Executor(n_jobs=2).warm_up()  # not entered: nothing to warm
 
 
+def _loky_memory_room(_):
+    from joblib.externals.loky import process_executor
+
+    return process_executor._MAX_MEMORY_LEAK_SIZE
+
+
+def test_workers_are_not_restarted_for_memory_a_backtest_gives_back():
+    """Loky restarts a worker whose memory grew 300 MB past its first job; a 100,000-bar
+    backtest holds that much while it runs. Every job of ours runs with more room."""
+    from distillbt.executor import WORKER_MEMORY_ROOM
+
+    with using(n_jobs=2, backend="loky") as executor:
+        rooms = executor.map(_loky_memory_room, [(k,) for k in range(4)], progress=False)
+    assert rooms == [WORKER_MEMORY_ROOM] * 4
+
+
 def test_the_started_pool_gives_each_map_its_own_results():
     """A started loky executor keeps one worker pool for its maps: a map dropped half-way, one
     that raised, and maps from two threads at once each still get exactly their own results."""

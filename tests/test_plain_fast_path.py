@@ -293,6 +293,27 @@ def test_replays_started_ahead_change_no_record(candles, configs, backend):
     assert ahead.records[-1]["path"] == "replay" and ahead.records[-1]["score"] != 0.0  # LimitEntry trades
 
 
+def test_fits_and_spot_checks_on_workers_equal_those_in_this_process(candles, configs):
+    """The fits and spot checks run on the worker processes (:mod:`distillbt.surrogate.
+    fit_jobs`: each plans its configuration again and keeps the batch's columns) and give the
+    records, trust signals and curves the screen in one process gives."""
+    batch = [configs[name] for name in ("RsiNine", "HoldSeven", "LimitEntry")]
+    kw = dict(train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False, min_speedup=0)
+    workers = screen_plain(batch, candles, n_jobs=2, **kw)
+    here = screen_plain(batch, candles, n_jobs=1, **kw)
+    assert any(r["path"] == "surrogate" and r["trust"].get("spot_agreement") is not None for r in here.records)
+
+    def signals(trust):
+        return {k: v for k, v in (trust or {}).items() if k not in ("seconds",)}
+
+    for a, b in zip(workers.records, here.records):
+        assert (a["name"], a["path"], a["score"]) == (b["name"], b["path"], b["score"])
+        assert signals(a["trust"]) == signals(b["trust"])
+    assert workers.curves.keys() == here.curves.keys()
+    for name, curve in here.curves.items():
+        np.testing.assert_array_equal(workers.curves[name], curve)
+
+
 def test_trade_columns_follow_the_path():
     close = np.array([10.0, 11.0, 12.0, 9.0, 10.0, 10.0])
     inputs = TradeInputs(open=close - 0.5, high=close + 1.0, low=close - 1.0, close=close)

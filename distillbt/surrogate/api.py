@@ -95,15 +95,14 @@ from ..indicators import KINDS
 from ..objectives import bars_per_year, objective_score
 from ..protective import priced_lines
 from ..records import PATHS
-from ..vectorised import simulate
 from .columns import ColumnCache
 from .escalation import SourceColumns, escalation_windows, merged_recording
+from .fit_jobs import FitBatch, Fills, fit_configuration, spot_check_configuration
 from .plan import ConfigPlan, full_warmup, plan_configuration
-from .order_log import fits, fits_entry
-from .recorder import merged_flips, record_many
+from .recorder import record_many
 from .replay import ReplayCerebro
 from .trade_state import held_runs
-from .trust import failed_checks, fit_and_trust, spot_check, walk_and_trust
+from .trust import failed_checks, walk_and_trust
 
 __all__ = ["screen_plain", "PlainScreen", "PlainSurrogates"]
 
@@ -242,22 +241,6 @@ def _judge(trust: dict, thresholds: dict) -> None:
         trust.pop("failed", None)
 
 
-class _Fills:
-    """``path → simulate(bars, path, **options)`` (with the walk's protective ``exits`` and
-    ``entries`` by orders); asked
-    again for the path it filled last (the one a walk settled on), it gives that result
-    without simulating again."""
-
-    def __init__(self, bars, **options):
-        self.bars, self.options, self._last = bars, options, (None, None)
-
-    def __call__(self, path) -> dict:
-        if self._last[0] is not path:
-            self._last = (path, simulate(self.bars, path, exits=getattr(path, "exits", None),
-                                         entries=getattr(path, "entries", None), **self.options))
-        return self._last[1]
-
-
 def _take_exact(record: dict, result: dict, curves: dict, full_results: dict) -> None:
     """A replay's or full backtest's result into a configuration's record."""
     if result.get("error"):
@@ -275,10 +258,10 @@ def _take_exact(record: dict, result: dict, curves: dict, full_results: dict) ->
 class _ExactAhead:
     """Exact runs (replays or full backtests) of configurations known to need one early — the
     orders the fast path does not model, known once their episodes are recorded — started on
-    the executor's workers from a thread of this process while it fits the others: the fits'
-    threads keep the cores only partly busy (numpy and the trees release the GIL for part of
-    their work only), and the workers would be idle meanwhile. :meth:`results` waits for the
-    runs and raises what the thread raised."""
+    the executor's workers from a thread of this process once the batch's fits there are
+    done, while this process goes on (it chooses the spot check's windows meanwhile); the next
+    map on the workers waits for them (one pool). :meth:`results` waits for the runs and
+    raises what the thread raised."""
 
     def __init__(self, jobs: dict, executor, progress: bool):
         self.results_: dict = {}
@@ -325,9 +308,6 @@ class PlainSurrogates:
         self.t_start, self.t_stop = (int(x) for x in train)
         if not (0 <= self.t_start < self.t_stop <= self.s_start < self.s_stop <= len(self.frame)):
             raise InputError(f"periods must be ordered inside the candles: train {train}, screen {screen}")
-        #: the screening period's bars, which every walk's orders are filled on
-        self.screen_bars = {k: self.frame[k].to_numpy()[self.s_start:self.s_stop]
-                            for k in ("open", "high", "low", "close")}
         self.seed, self.n_jobs, self.backend, self.progress = seed, n_jobs, backend, progress
         self.cash, self.commission = cash, commission
         self.objective, self.slippage = objective, slippage
@@ -544,29 +524,15 @@ class PlainSurrogates:
         self.columns.episodes = self.eps
         jobs = [(i, which) for i, which in jobs if which]
         if jobs:
-            out = self._record_many(jobs, "spot check")
-
-            def check(i, rec):
-                clash = merged_flips(self.flips.get(i), rec.get("flips"))[1]
-                model = self.models[i]
-                if not rec.get("error") and not fits(model.protection, rec.get("protective_trades", [])):
-                    clash = "its protective orders are priced otherwise in the spot-check windows"
-                if not rec.get("error") and not fits_entry(model.entry, rec.get("entry_orders", [])):
-                    clash = "its entry orders are priced or timed otherwise in the spot-check windows"
-                if rec.get("error") or rec.get("unmodelled") or clash:
-                    return i, {"trusted": False, "reason": rec.get("unmodelled") or rec.get("error")
-                               or f"{rec['name']}: {clash}"}
-                plan = self.plans[i]
-                found = spot_check(self.models[i], plan, rec, self.columns.bank_of(plan),
-                                   screen_bars=self.s_stop - self.s_start,
-                                   trade_of=self.columns.trade_of(plan, priced_lines(model.protection, model.entry))
-                                   if model.needs_trade() else None,
-                                   commission=self.commission, fraction=self.fractions.get(i, self.fraction))
-                found["bars_fed"] = int(self.records[i]["trust"].get("bars_fed", 0)) + int(rec.get("bars_fed", 0))
-                return i, found
-
-            for i, found in current().thread_map(check, [(i, rec) for (i, _), rec in zip(jobs, out)]):
+            if self.ahead is not None:  # one pool (see _record_many)
+                self.ahead.results()
+            for (i, _), found in zip(jobs, self._on_workers(
+                    spot_check_configuration, [(self.plans[i].configuration, which, self.plans[i].warmup,
+                                                self.models[i], self.fractions.get(i, self.fraction),
+                                                self.flips.get(i)) for i, which in jobs],
+                    [i for i, _ in jobs], "spot check")):
                 trust = self.records[i]["trust"]
+                found["bars_fed"] = int(trust.get("bars_fed", 0)) + int(found.get("bars_fed", 0))
                 trust.update(found)
                 if "reason" not in found:
                     _judge(trust, self.thresholds)
@@ -651,12 +617,11 @@ class PlainSurrogates:
     # -- recording and fitting --------------------------------------------------------------
     def record_and_fit(self, jobs_, desc, merge=None):
         """Record ``(i, episodes)`` jobs on the executor's workers, then fit and evaluate each
-        configuration in up to ``n_jobs`` threads of this process whatever the backend: the
-        fits share this process's column caches and the episodes, which workers would each
-        recompute or receive; numpy and the trees release the GIL for most of it (fitting in
-        threads while the workers still recorded measured slower on two cores).
-        ``merge(i, recording)`` combines a new recording with what ``i`` had. Writes scores,
-        trust and curves; returns ``{i: recording}`` and the seconds of both steps."""
+        configuration there too (:mod:`.fit_jobs`: the fits are mostly Python, which threads of
+        this process would run one at a time), or in this process with one worker or the
+        threading backend. ``merge(i, recording)`` combines a new recording with what ``i``
+        had. Writes scores, trust and curves; returns ``{i: recording}`` and the seconds of
+        both steps."""
         t0 = time.perf_counter()
         out = self._record_many([(i, which) for i, which in jobs_], desc)
         arrived = {i: rec if rec.get("error") or merge is None else merge(i, rec) for (i, _), rec in zip(jobs_, out)}
@@ -673,13 +638,15 @@ class PlainSurrogates:
             if rec.get("unmodelled"):  # orders no rule prices…: its replay or full backtest scores it
                 self.records[i].update(score=None, trust={"trusted": False, "reason": rec["unmodelled"]})
                 self.models.pop(i, None)
-        self._start_exact_ahead([i for i, rec in arrived.items() if rec.get("unmodelled")])
         t1 = time.perf_counter()
         todo = [(i, rec) for i, rec in arrived.items()
                 if not rec.get("error") and not rec.get("unmodelled") and self._sizing_mirrored(i, rec)]
         self.flips.update((i, rec.get("flips")) for i, rec in todo)
-        fitted = current().thread_map(self._fit_eval, todo)  # the executor parallel_api entered
+        fitted = self._fit_many(todo)
+        # what only an exact run can score runs on the workers while this process goes on
+        self._start_exact_ahead([i for i, rec in arrived.items() if rec.get("unmodelled")])
         for i, score, trust, extra in fitted:
+            _judge(trust, self.thresholds)
             for rule in ("protection", "entry"):  # what its fills were priced by, for the reader
                 if arrived[i].get(rule) is not None:
                     trust[rule] = arrived[i][rule].describe()
@@ -712,38 +679,45 @@ class PlainSurrogates:
         self.models.pop(i, None)
         return False
 
-    def _fit_eval(self, i, rec):
-        plan = self.plans[i]
-        lines = priced_lines(rec.get("protection"), rec.get("entry"))
-        fills = self._fills(i, self.screen_bars)
-        try:
-            model, path, trust, evidence = fit_and_trust(rec, plan, self.columns.bank_of(plan),
-                                                         self.columns.screen_columns_of(plan),
-                                                         trade_of=self.columns.trade_of(plan, lines)
-                                                         if plan.trade or rec.get("protection") or rec.get("entry")
-                                                         else None,
-                                                         screen_trade=self.columns.screen_trade_of(plan, lines),
-                                               max_depth=self.max_depth, seed=self.seed, commission=self.commission,
-                                               fraction=self.fractions.get(i, self.fraction),
-                                               thresholds=None if self.all_signals else self.thresholds,
-                                               screen_bars=self._unwalked_bars(),
-                                               give_up=self.full_fallback and not self.escalate, fill=fills)
-        except Exception as exc:  # noqa: BLE001 - e.g. a strategy that never trades in the episodes
-            return i, None, {"trusted": False, "error": f"{type(exc).__name__}: {exc}",
-                             "episodes": len(rec["episodes"]), "bars_fed": int(rec.get("bars_fed", 0))}, None
-        _judge(trust, self.thresholds)
-        if path is None:  # its episodes fail it (or it was given up on): its replay or full backtest scores it
-            return i, None, trust, None if model is None else (model, None, evidence, None)
-        equity = fills(path)["equity"]
-        score = objective_score(self.objective, equity, cash=self.cash,
-                                bars_per_year=bars_per_year(self.candles.timeframe, self.frame.index))
-        return i, score, trust, (model, equity, evidence, path)
+    def _fit_many(self, todo) -> list:
+        """``(i, score, trust, found)`` of each ``(i, recording)`` in ``todo`` (:func:`~.fit_jobs.
+        fit_configuration`)."""
+        jobs = [(self.plans[i].configuration, rec, self.fractions.get(i, self.fraction), self.flips.get(i))
+                for i, rec in todo]
+        out = self._on_workers(fit_configuration, jobs, [i for i, _ in todo], "fits")
+        return [(i, *found) for (i, _), found in zip(todo, out)]
 
-    def _fills(self, i, bars) -> _Fills:
+    def _on_workers(self, function, jobs, configurations, desc) -> list:
+        """``function(*job, batch=…)`` (:mod:`.fit_jobs`) for each job, configuration
+        ``configurations[k]``'s: on the executor's worker processes (loky or Dask, more than
+        one), else in this process with the batch's own plans and columns."""
+        executor = current()  # the executor parallel_api entered
+        batch = self._fit_batch()
+        if len(jobs) > 1 and executor.backend in ("loky", "dask") and executor.workers > 1:
+            return executor.map(function, jobs, kwargs={"batch": batch}, desc=desc, unit="configuration",
+                                progress=self.progress, leave=False)
+        batch.columns = self.columns
+        return executor.thread_map(lambda job, i: function(*job, batch=batch, plan=self.plans[i]),
+                                   list(zip(jobs, configurations)))
+
+    def _fit_batch(self) -> FitBatch:
+        """What every fit reads (:class:`~.fit_jobs.FitBatch`): the candles from as far back as
+        the screening period's columns need, the episodes so far and the options."""
+        lead = full_warmup([self.plans[i] for i in self.live], self.s_start) if self.live else 0
+        frame = self.frame.iloc[self.s_start - lead:self.s_stop]
+        options = dict(max_depth=self.max_depth, seed=self.seed, commission=self.commission, cash=self.cash,
+                       slippage=self.slippage, objective=self.objective,
+                       thresholds=None if self.all_signals else self.thresholds, screen_bars=self._unwalked_bars(),
+                       give_up=self.full_fallback and not self.escalate,
+                       bars_per_year=bars_per_year(self.candles.timeframe, self.frame.index),
+                       timeframe=self.candles.timeframe, fraction=self.fraction)
+        return FitBatch(frame, (lead, lead + self.s_stop - self.s_start), self.eps, options, own_lines=self.own_lines)
+
+    def _fills(self, i, bars) -> Fills:
         """Configuration ``i``'s orders filled over ``bars`` as its strategy's are: sized as
         its sizer sizes them, its flips as recorded, and after an opening dropped for cash the
         target ordered again from flat (:func:`~.trust.settled_walk` settles the walk on them)."""
-        return _Fills(bars, cash=self.cash, commission=self.commission, start_index=0,
+        return Fills(bars, cash=self.cash, commission=self.commission, start_index=0,
                       fraction=self.fractions.get(i, self.fraction), slippage=self.slippage,
                       reversal=self.flips.get(i) or "value", reissue=True)
 

@@ -143,6 +143,12 @@ class ColumnCache:
                                               lambda _lead: feed_arrays(eps.time_ns[rows], *eps.ohlcv[rows].T), w)
         return self._episode[key]
 
+    def forget(self, plan) -> None:
+        """Drop the episode columns cached for ``plan``'s own lines (a worker that fits one
+        configuration after another keeps only the bank's, which they share)."""
+        for key in [k for k in self._episode if len(k) == 3 and k[2] == id(plan)]:
+            del self._episode[key]
+
     def trade_of(self, plan, lines=()):
         """``e → episode e's`` :class:`~.trade_state.TradeInputs` over its scored bars (with
         the strategy's ``lines``, by name)."""

@@ -52,8 +52,8 @@ from .order_log import entry_orders, identify, identify_entry, protective_trades
 from .own_lines import graph_lines
 from .replay import NotReplayable, ReadTracingCerebro, pending_market_size
 
-__all__ = ["PositionRecorder", "record_episodes", "record_many", "NO_LABEL", "merged_flips", "merged_reads",
-           "rules_of"]
+__all__ = ["PositionRecorder", "record_episodes", "record_many", "record_job", "episode_windows", "NO_LABEL",
+           "merged_flips", "merged_reads", "rules_of"]
 
 NO_LABEL = -9  # the last fed bar: its decision is never scored (nothing after it shows its effect)
 _BOTH_WAYS = "flips sized both ways: some keep the units held, some take the sizer's share of equity"
@@ -199,11 +199,11 @@ def record_episodes(configuration, episodes, which, *, warmup: int, cash: float 
     :class:`~.replay.ReadTracingCerebro`; None when a run was not replayed).
     Raises :class:`StrategyRunError` naming the configuration when the strategy raises.
     """
-    return _record_windows(configuration, [int(i) for i in which], _windows(episodes, which, warmup), cash=cash,
+    return _record_windows(configuration, [int(i) for i in which], episode_windows(episodes, which, warmup), cash=cash,
                            commission=commission, timeframe=timeframe)
 
 
-def _windows(episodes, which, warmup) -> list[tuple]:
+def episode_windows(episodes, which, warmup) -> list[tuple]:
     """``(time_ns, ohlcv, warm-up bars, scored bars)`` of each episode in ``which``, with at
     most ``warmup`` of its stored warm-up bars: plain arrays, so a worker process recording
     them need not import the episode module (and scipy behind it)."""
@@ -389,7 +389,9 @@ def _unmodelled(name, rec, own, fraction) -> tuple[str | None, str | None]:
     return None, flips
 
 
-def _record_job(configuration, which, windows, cash, commission, timeframe, slippage=0.0, fraction=None):
+def record_job(configuration, which, windows, cash, commission, timeframe, slippage=0.0, fraction=None) -> dict:
+    """One configuration's recording of ``windows`` (:func:`episode_windows`), as
+    :func:`record_episodes`'s; a failure is its ``{"name", "error", "error_type"}`` record."""
     try:
         return _record_windows(configuration, which, windows, cash=cash, commission=commission,
                                timeframe=timeframe, slippage=slippage, fraction=fraction)
@@ -407,9 +409,9 @@ def record_many(jobs, episodes, *, cash=10_000.0, commission=0.001, timeframe=No
     ``{"name", "error"}`` records and the batch goes on. They run on ``executor``, else the
     active one, else one made from ``n_jobs``, ``backend`` and ``scheduler``
     (:func:`distillbt.executor.using`); a single job runs in this process."""
-    # The episodes travel as plain arrays (see _windows).
-    arguments = [(c, [int(i) for i in w], _windows(episodes, w, wu), cash, commission, timeframe, slippage,
+    # The episodes travel as plain arrays (see episode_windows).
+    arguments = [(c, [int(i) for i in w], episode_windows(episodes, w, wu), cash, commission, timeframe, slippage,
                   fraction) for c, w, wu in jobs]
     with using(executor, n_jobs=n_jobs, backend=backend, scheduler=scheduler) as ex:
         ex.require_strategy_files(c for c, _, _ in jobs)
-        return ex.map(_record_job, arguments, desc=desc, unit="config", progress=progress, leave=False)
+        return ex.map(record_job, arguments, desc=desc, unit="config", progress=progress, leave=False)
