@@ -39,6 +39,7 @@ geometrically, so compute the bank from enough bars before the rows you use
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 import math
 import re
@@ -95,7 +96,7 @@ def thresholds_of(params: Mapping, source: str | None = None) -> list[float]:
     """Numeric parameter values that may be levels (snap candidates for bounded columns), and
     the numbers written in the strategy's ``source`` (``self.rsi[0] < 30`` hard-coded:
     :func:`literals_of`)."""
-    out = set(literals_of(source)) if source else set()
+    out = set(_literals(source)) if source else set()
     for value in params.values():
         if isinstance(value, (bool, np.bool_)):
             continue
@@ -107,10 +108,16 @@ def thresholds_of(params: Mapping, source: str | None = None) -> list[float]:
 def literals_of(source: str) -> list[float]:
     """The numbers written in a strategy's source (negative ones with their sign), but not
     the bars back of a subscript (``line[0]``, ``line[-1]``); nothing when it does not parse."""
+    return list(_literals(source))
+
+
+@functools.lru_cache(maxsize=256)
+def _literals(source: str) -> tuple[float, ...]:
+    """:func:`literals_of`, parsed once per source (every configuration of a grid asks)."""
     try:
         tree = ast.parse(textwrap.dedent(source))
     except SyntaxError:
-        return []
+        return ()
     subscripts = {id(node.slice) for node in ast.walk(tree) if isinstance(node, ast.Subscript)}
     negated = {id(node.operand) for node in ast.walk(tree)
                if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)}
@@ -129,7 +136,7 @@ def literals_of(source: str) -> list[float]:
         value = node.value
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             out.add(sign * float(value))
-    return sorted(out)
+    return tuple(sorted(out))
 
 
 def feature_names_for(periods: Iterable[int], *, pairs: bool = True, lags: bool = True) -> list[str]:

@@ -16,6 +16,7 @@ worker, the threading backend) the batch's own plans and cache serve.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 
@@ -91,7 +92,11 @@ def _columns_and_plan(configuration, batch: FitBatch, plan):
         yield batch.columns, plan
         return
     if _WORKER["token"] != batch.token:
-        _WORKER.update(token=batch.token, columns=ColumnCache(batch.frame, batch.screen, batch.episodes))
+        # copies: the batch's large arrays arrive memory-mapped from joblib's temporary
+        # folder, and this cache outlives the map: it must not keep those files in use
+        episodes = dataclasses.replace(batch.episodes, time_ns=np.array(batch.episodes.time_ns),
+                                       ohlcv=np.array(batch.episodes.ohlcv))
+        _WORKER.update(token=batch.token, columns=ColumnCache(batch.frame.copy(deep=True), batch.screen, episodes))
     columns = _WORKER["columns"]
     plan = plan_configuration(configuration, own_lines=batch.own_lines)
     try:

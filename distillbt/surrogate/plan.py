@@ -10,6 +10,7 @@ warm-up is its longest window (or longest own line's minimum period) + 10 bars.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from dataclasses import dataclass, field
@@ -57,10 +58,7 @@ def plan_configuration(configuration, *, own_lines: bool = True, trade_state: bo
     """Periods (parameters + source literals), columns and warm-up of one configuration
     (``own_lines=False``: the bank's columns only; ``trade_state=False``: no trade columns)."""
     cls = configuration.strategy.cls
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        source = None
+    source = _source_of(cls)
     params = _all_params(cls, configuration.params)
     periods = periods_of(params, source) or list(DEFAULT_PERIODS)
     # The longest window + 10 bars: every indicator is defined at the first scored bar. EMA-type
@@ -83,6 +81,16 @@ def plan_configuration(configuration, *, own_lines: bool = True, trade_state: bo
             warmup = max(warmup, own.minperiod + 10)
     trade = trade_names(own.unit_columns if own is not None else ()) if trade_state else []
     return ConfigPlan(configuration, periods, features, thresholds_of(params, source), warmup, own, reason, trade)
+
+
+@functools.lru_cache(maxsize=256)
+def _source_of(cls) -> str | None:
+    """The strategy class's source (read and tokenised once per class: every configuration
+    of a grid, in every worker that plans one, asks for it)."""
+    try:
+        return inspect.getsource(cls)
+    except (OSError, TypeError):
+        return None
 
 
 def full_warmup(plans, start: int) -> int:

@@ -370,9 +370,21 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
     # The others that decide every training bar as it does: rules the episodes cannot tell
     # apart (``rule_gap`` walks them on the screening period).
     fitted = best.predict(X)
-    best.alternatives_ = [m for m in candidates if m is not best and np.array_equal(m.predict(X), fitted)
-                          and used_columns(m) != used_columns(best)]
+    alternatives = {}  # one of each distinct tree: trees grown alike (ties broken alike) walk alike
+    for m in candidates:
+        if m is not best and np.array_equal(m.predict(X), fitted) and used_columns(m) != used_columns(best):
+            alternatives.setdefault(_tree_signature(m), m)
+    best.alternatives_ = list(alternatives.values())
     return best
+
+
+def _tree_signature(model) -> tuple:
+    """A tree's splits and leaves' decisions: two trees with the same one decide alike."""
+    t = model.tree_.tree_
+    leaf = t.children_left < 0
+    decided = np.where(leaf, np.argmax(t.value[:, 0, :], axis=1), -1)
+    return (t.children_left.tobytes(), t.children_right.tobytes(), np.where(leaf, -2, t.feature).tobytes(),
+            np.where(leaf, 0.0, t.threshold).tobytes(), model.classes_.tobytes(), decided.tobytes())
 
 
 def _discrete_columns(X) -> set:
