@@ -293,10 +293,10 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
     then learned on them, not on a proxy that happens to separate a few hundred bars as
     well. The tree reads only the set's columns (``PositionSurrogate(columns=…)``), in the
     layout of ``X``. Of the first ``read_sets`` (those of the lines the strategy was seen
-    reading), the exact fit with the fewest splits off a natural boundary, then leaves,
-    is kept instead of the first (one without such a split ends the search). A greedy tree
-    that misses bars or splits off a natural boundary there is also compared with one that
-    splits on the state first (``by_state``), below.
+    reading), only an exact fit with every split on a natural boundary is taken; else the
+    sets after them are searched as they would be without them. A greedy tree that misses
+    bars or splits off a natural boundary is also compared with one that splits on the state
+    first (``by_state``), below.
 
     Before several ``trade`` columns at once, the fewest of them that fit exactly
     (:func:`_fewest_trade_columns`): an exit "2 % under the entry price" reads the return
@@ -319,7 +319,6 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
 
     model = columns = None
     misses = len(y)
-    found = []  # the read sets' exact fits: (simplicity, set, model, columns)
     for k, columns_k in enumerate(column_sets):
         last = k == len(column_sets) - 1
         columns = None if last else columns_k
@@ -331,32 +330,37 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
         # candidate, not only those this tree reads: of columns that separate the recorded
         # exits alike, it may have picked one that does not transfer.
         if len(set(trade) & set(used_columns(fitted))) > 1 and fitted_misses <= misses / 2:
-            searched = _fewest_trade_columns(X, y, column_sets[0], trade, fit, simplicity, misses)
+            base = column_sets[0] if k < read_sets else column_sets[read_sets]
+            searched = _fewest_trade_columns(X, y, base, trade, fit, simplicity, misses)
             if searched is not None:
                 (fitted, columns), fitted_misses = searched, 0
-                if k >= read_sets:
+                if k >= read_sets or simplicity(fitted)[0] == 0:
                     model = fitted
                     break
         model, misses = fitted, fitted_misses
         if k < read_sets:
-            # Of the sets the strategy was seen reading, not the first that fits but the
-            # simplest fit: a deep tree on the indicators alone can separate a few dozen
-            # recorded exits that one split on the trade (a stop 3 ATR under the peak) decides.
-            if misses == 0:
-                found.append((simplicity(model), k, model, columns))
-                if found[-1][0][0] == 0:
-                    break  # every split on a natural boundary: nothing simpler follows
-            if found and (k == read_sets - 1 or last):
+            # Of the sets the strategy was seen reading, a fit is the rule only when exact
+            # with every split on a natural boundary: a deep tree on the indicators alone can
+            # separate a few dozen recorded exits that one split on the trade (a stop 3 ATR
+            # under the peak) decides, and a patch of loose splits stands in for state no
+            # column shows (a trailing high started at the signal bar's high). Else the
+            # search goes on; past these sets, as without them (the first exact set wins).
+            if misses == 0 and simplicity(model)[0] == 0:
                 break
+            if misses == 0:  # the same columns, split on the position first (the exits' own tree)
+                by_state = PositionSurrogate(**dict(model_kw, columns=columns, by_state=True)).fit(X, y)
+                if not np.any(by_state.predict(X) != y) and simplicity(by_state)[0] == 0:
+                    model = by_state
+                    break
+            if k == read_sets - 1:
+                misses = len(y)
         elif last or misses == 0:
             break
-    if found:
-        _, _, model, columns = min(found, key=lambda f: f[:2])
-    kw = dict(model_kw, columns=columns)
+    kw = dict(model_kw, columns=columns, by_state=model.by_state)
     seed = model_kw.get("random_state", 0)
     candidates = [model] + [PositionSurrogate(**{**kw, "random_state": seed + 1 + j}).fit(X, y)
                             for j in range(tie_breaks - 1)]
-    if np.any(model.predict(X) != y) or simplicity(model)[0]:
+    if not model.by_state and (np.any(model.predict(X) != y) or simplicity(model)[0]):
         # and one tree per state when the greedy one is not exact on natural boundaries: it
         # may have split on an entry's column first and patched the exits in under it
         candidates.append(PositionSurrogate(**{**kw, "by_state": True}).fit(X, y))
