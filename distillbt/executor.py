@@ -491,6 +491,7 @@ def _file_problems(wanted: dict) -> list:
 
 #: Memory a loky worker may gain after its first job before loky takes it for a leak.
 WORKER_MEMORY_ROOM = 4 * 2**30
+_ROOMY = False  # raised in this process already
 
 
 def _roomy_worker() -> None:
@@ -499,7 +500,11 @@ def _roomy_worker() -> None:
     runs and gives it back after (measured: a worker at 320–600 MB from one run to the next on
     the calibration set): a restart in the middle of a map costs a new process and its
     imports (~1.5 s) and lands on whichever run comes next, a baseline's or a screen's. The
-    limit is loky's module-level setting, raised in each worker it can be found in."""
+    limit is loky's module-level setting, raised once in each worker it can be found in."""
+    global _ROOMY
+    if _ROOMY:
+        return
+    _ROOMY = True
     try:
         from joblib.externals.loky import process_executor
     except ImportError:

@@ -213,7 +213,32 @@ class StopMovedEachBar(bt.Strategy):
             self.order = self.buy(exectype=bt.Order.Stop, price=self.top[0])
 
 
-class LimitBracket(bt.Strategy):
+class WithdrawnBracket(bt.Strategy):
+    """An entry order with a bracket, sent by ``send`` (the three orders, or None), withdrawn
+    after ``wait`` bars unfilled (cancelling the entry cancels its children)."""
+
+    wait = 3
+
+    def __init__(self):
+        self.orders = []
+        self.sent_at = None
+
+    def notify_order(self, order):
+        if not order.alive():
+            self.orders = [o for o in self.orders if o.ref != order.ref]
+
+    def next(self):
+        if self.orders:
+            if not self.position and len(self) - self.sent_at >= self.wait:
+                self.cancel(self.orders[0])
+            return
+        if not self.position:
+            sent = self.send()
+            if sent:
+                self.orders, self.sent_at = list(sent), len(self)
+
+
+class LimitBracket(WithdrawnBracket):
     """A buy limit 0.2 % under the close in an uptrend, withdrawn after 3 bars unfilled, with
     a bracket: a stop 0.8 % and a take-profit 0.6 % from the limit's price. (Not ``valid=``:
     ``buy_bracket`` gives its children the same expiry, which would leave the position
@@ -222,84 +247,54 @@ class LimitBracket(bt.Strategy):
     params = (("dip", 0.002), ("stop", 0.008), ("take", 0.006))
 
     def __init__(self):
+        super().__init__()
         self.up = bt.ind.EMA(period=20) > bt.ind.EMA(period=60)
-        self.orders = []
-        self.sent_at = None
 
-    def notify_order(self, order):
-        if not order.alive():
-            self.orders = [o for o in self.orders if o.ref != order.ref]
-
-    def next(self):
-        if self.orders:
-            if not self.position and len(self) - self.sent_at >= 3:
-                self.cancel(self.orders[0])
-            return
-        if self.position or not self.up[0]:
-            return
-        price = self.data.close[0] * (1 - self.p.dip)
-        self.orders = list(self.buy_bracket(exectype=bt.Order.Limit, price=price,
-                                            stopprice=price * (1 - self.p.stop),
-                                            limitprice=price * (1 + self.p.take)))
-        self.sent_at = len(self)
+    def send(self):
+        if self.up[0]:
+            price = self.data.close[0] * (1 - self.p.dip)
+            return self.buy_bracket(exectype=bt.Order.Limit, price=price, stopprice=price * (1 - self.p.stop),
+                                    limitprice=price * (1 + self.p.take))
 
 
-class BreakdownBracket(bt.Strategy):
+class BreakdownBracket(WithdrawnBracket):
     """A sell stop at the 20-bar low while the fast average is under the slow one, withdrawn
     after 6 bars, with a bracket of a stop 1.5 ATR over the close that sent it and a
     take-profit 1 % under the stop entry."""
 
+    wait = 6
+
     def __init__(self):
+        super().__init__()
         self.fast = bt.ind.EMA(period=10)
         self.slow = bt.ind.EMA(period=40)
         self.bottom = bt.ind.Lowest(self.data.low, period=20)
         self.atr = bt.ind.ATR(period=14)
-        self.orders = []
-        self.sent_at = None
 
-    def notify_order(self, order):
-        if not order.alive():
-            self.orders = [o for o in self.orders if o.ref != order.ref]
-
-    def next(self):
-        if self.orders:
-            if not self.position and len(self) - self.sent_at >= 6:
-                self.cancel(self.orders[0])  # the entry; its bracket goes with it
-            return
-        if not self.position and self.fast[0] < self.slow[0]:
+    def send(self):
+        if self.fast[0] < self.slow[0]:
             price = self.bottom[0]
-            self.orders = list(self.sell_bracket(exectype=bt.Order.Stop, price=price,
-                                                 stopprice=self.data.close[0] + 1.5 * self.atr[0],
-                                                 limitprice=price * 0.99))
-            self.sent_at = len(self)
+            return self.sell_bracket(exectype=bt.Order.Stop, price=price,
+                                     stopprice=self.data.close[0] + 1.5 * self.atr[0], limitprice=price * 0.99)
 
 
-class BandBracket(bt.Strategy):
+class BandBracket(WithdrawnBracket):
     """A buy limit at the lower Bollinger band over a rising 100-bar average, withdrawn after
     4 bars, with a bracket: a stop 2 ATR under the band, a take-profit at the middle band."""
 
+    wait = 4
+
     def __init__(self):
+        super().__init__()
         self.bands = bt.ind.BollingerBands(period=20)
         self.atr = bt.ind.ATR(period=14)
         self.trend = self.data.close > bt.ind.SMA(period=100)
-        self.orders = []
-        self.sent_at = None
 
-    def notify_order(self, order):
-        if not order.alive():
-            self.orders = [o for o in self.orders if o.ref != order.ref]
-
-    def next(self):
-        if self.orders:
-            if not self.position and len(self) - self.sent_at >= 4:
-                self.cancel(self.orders[0])
-            return
-        if self.position or not self.trend[0]:
-            return
-        band = self.bands.bot[0]
-        self.orders = list(self.buy_bracket(exectype=bt.Order.Limit, price=band,
-                                            stopprice=band - 2.0 * self.atr[0], limitprice=self.bands.mid[0]))
-        self.sent_at = len(self)
+    def send(self):
+        if self.trend[0]:
+            band = self.bands.bot[0]
+            return self.buy_bracket(exectype=bt.Order.Limit, price=band, stopprice=band - 2.0 * self.atr[0],
+                                    limitprice=self.bands.mid[0])
 
 
 class StretchStop(bt.Strategy):

@@ -2,8 +2,8 @@
 
 A fit (:func:`~.trust.fit_and_trust`: the held-out folds, the final fit, the walk over the
 screening period and its trust signals) is mostly Python: threads of one process share the
-GIL, and two of them measured no faster than one (calibration set, 76 configurations: 8.8 s in
-two threads, 7.9 s in one). So a batch's fits run on the executor's worker processes, as its
+GIL, and two of them measured no faster than one (calibration set, 76 configurations, one-off
+runs: 8.8 s in two threads, 7.9 s in one). So a batch's fits run on the executor's worker processes, as its
 recordings do. Each fit gets the batch (:class:`FitBatch`: the candles from as far back as any
 column of the screening period needs, the episodes, the options — sent with every job, its
 large arrays memory-mapped once by loky, scattered once by Dask); a worker builds its

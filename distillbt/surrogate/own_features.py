@@ -41,12 +41,19 @@ from ..backtest import feed_arrays
 from ..errors import InputError, first_line
 from .own_lines import GraphEvaluator, NotVectorised, backtrader_lines, delayed, strategy_graph, top_level_lines
 
-__all__ = ["OwnFeatures", "PREFIX", "is_own"]
+__all__ = ["OwnFeatures", "PREFIX", "is_own", "factor_ratios"]
 
 PREFIX = "own:"
 DATA_LINES = ("open", "high", "low", "close")
 #: Bars of the sample the graph is built and measured on (longer than any usual warm-up).
 SAMPLE_BARS = 3_000
+
+
+def factor_ratios(thresholds) -> list[float]:
+    """The ratios (− 1) a factor near 1 sets between two price levels: ``close < 0.98 * sma``
+    is ``close/sma − 1 < −0.02`` and ``sma/close − 1 > 1/0.98 − 1``."""
+    factors = [float(t) for t in thresholds if 0.5 < float(t) < 2.0 and float(t) != 1.0]
+    return [f - 1.0 for f in factors] + [1.0 / f - 1.0 for f in factors]
 
 
 def is_own(name: str) -> bool:
@@ -157,9 +164,8 @@ class OwnFeatures:
         units (``rsi < low``, ``williams > -20``, a cross)."""
         spec = self.specs[name]
         if spec.ratio:  # a band (± 0.02) or a factor near 1 (0.98: close/sma − 1 = −0.02)
-            factors = [float(t) for t in thresholds if 0.5 < float(t) < 2.0 and float(t) != 1.0]
             return sorted({0.0} | {s * float(t) for t in thresholds if 0 < abs(float(t)) < 1 for s in (1, -1)}
-                          | {f - 1.0 for f in factors} | {1.0 / f - 1.0 for f in factors})
+                          | set(factor_ratios(thresholds)))
         if spec.per_close:
             return [0.0]
         return sorted({0.0} | {float(t) for t in thresholds} | {-float(t) for t in thresholds}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 from ..indicators import ZERO_CENTRED, bank_warmup, feature_names_for, periods_of, thresholds_of
-from .own_features import OwnFeatures, is_own
+from .own_features import OwnFeatures, factor_ratios, is_own
 from .trade_state import trade_names
 
 __all__ = ["ConfigPlan", "plan_configuration", "full_warmup", "snap_candidates", "code_levels", "DEFAULT_PERIODS"]
@@ -136,10 +136,7 @@ def code_levels(thresholds) -> tuple[float, ...]:
     0.98 * sma``) the ratios it sets (``close/sma − 1 = −0.02``, ``sma/close − 1``). A split
     snaps to one of these before a generic level (an RSI's multiples of 5) in the same gap:
     where the recorded bars leave 25 and 30 both open, the ``25`` written in ``next`` wins."""
-    out = {0.0}
+    out = {0.0} | set(factor_ratios(thresholds))
     for t in thresholds:
-        t = float(t)
-        out |= {t, -t}
-        if 0.5 < t < 2.0 and t != 1.0:
-            out |= {t - 1.0, 1.0 / t - 1.0}
+        out |= {float(t), -float(t)}
     return tuple(sorted(out))

@@ -352,7 +352,7 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
                 if not np.any(by_state.predict(X) != y) and simplicity(by_state)[0] == 0:
                     model = by_state
                     break
-            if k == read_sets - 1:
+            if k == read_sets - 1:  # the sets after start their search afresh
                 misses = len(y)
         elif last or misses == 0:
             break
