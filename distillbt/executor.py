@@ -67,6 +67,14 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("loky", "threading", "dask")
 
+#: Jobs sent to a worker at a time. Every map here runs jobs of tens of milliseconds or more,
+#: of unequal cost (a fit, a recording, a backtest); joblib's automatic batching groups fast
+#: ones into batches of up to ~2 s — and keeps that size into the next map on the same pool —,
+#: so a worker could be left with a batch of them while the others wait (measured: one of two
+#: workers idle ~2 s at the end of the calibration set's fits). One job at a time costs a
+#: round trip each (~1 ms).
+JOBS_PER_BATCH = 1
+
 _ACTIVE: contextvars.ContextVar[Executor | None] = contextvars.ContextVar("distillbt_executor", default=None)
 
 
@@ -220,7 +228,8 @@ class Executor:
     def _open_pool(self) -> None:
         import joblib
 
-        self._pool = joblib.Parallel(n_jobs=self.n_jobs, backend="loky", return_as="generator")
+        self._pool = joblib.Parallel(n_jobs=self.n_jobs, backend="loky", return_as="generator",
+                                     batch_size=JOBS_PER_BATCH)
         self._pool.__enter__()
 
     def warm_up(self) -> None:
@@ -318,12 +327,18 @@ class Executor:
         if self.backend == "dask":
             # the dask backend only works configured (a fresh Parallel(backend="dask") breaks)
             with joblib.parallel_config(backend="dask", n_jobs=-1):
-                parallel = joblib.Parallel(return_as="generator")
-        elif self._pool is not None:
-            return self._on_pool(joblib.delayed(function)(*args, **kwargs) for args in arguments)
+                parallel = joblib.Parallel(return_as="generator", batch_size=JOBS_PER_BATCH)
+            return parallel(joblib.delayed(function)(*args, **kwargs) for args in arguments)
+        folder = None
+        if self.backend == "loky" and kwargs:
+            kwargs, folder = _mapped_once(kwargs)
+        if self._pool is not None:
+            results = self._on_pool(joblib.delayed(function)(*args, **kwargs) for args in arguments)
         else:
-            parallel = joblib.Parallel(n_jobs=self.n_jobs, backend=self.backend, return_as="generator")
-        return parallel(joblib.delayed(function)(*args, **kwargs) for args in arguments)
+            parallel = joblib.Parallel(n_jobs=self.n_jobs, backend=self.backend, return_as="generator",
+                                       batch_size=JOBS_PER_BATCH)
+            results = parallel(joblib.delayed(function)(*args, **kwargs) for args in arguments)
+        return results if folder is None else _removing(folder, results)
 
     def _on_pool(self, tasks) -> Iterator:
         """``tasks``' results from the started pool, or from a fresh one while the pool runs
@@ -332,7 +347,8 @@ class Executor:
 
         self._wait_warm_up()
         if not self._pool_busy.acquire(blocking=False):
-            yield from joblib.Parallel(n_jobs=self.n_jobs, backend=self.backend, return_as="generator")(tasks)
+            yield from joblib.Parallel(n_jobs=self.n_jobs, backend=self.backend, return_as="generator",
+                                       batch_size=JOBS_PER_BATCH)(tasks)
             return
         finished = False
         try:
@@ -468,9 +484,47 @@ def _one_openmp_thread() -> None:
     threadpool_limits(limits=1, user_api="openmp")
 
 
+def _mapped_once(kwargs: dict) -> tuple[dict, str]:
+    """``kwargs`` with their numpy arrays (also those inside objects: a DataFrame's blocks)
+    memory-mapped from a file written once, and that file's folder (to remove after the map).
+    Loky memory-maps large arguments itself, but for every job anew — it hashes each array to
+    find its file: ~6 ms a job for 100,000 candles, as long as a fit's whole round trip —;
+    an array already memory-mapped is sent as its file's name."""
+    import tempfile
+
+    import joblib
+
+    shared = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    folder = tempfile.mkdtemp(prefix="distillbt-map-", dir=shared)
+    path = os.path.join(folder, "kwargs.joblib")
+    try:
+        joblib.dump(kwargs, path)
+        # copy-on-write: a job may write into its arrays as into its own copy
+        return joblib.load(path, mmap_mode="c"), folder
+    except Exception as error:  # noqa: BLE001 - what pickle cannot write travels as before (cloudpickle)
+        log.debug("executor: keyword arguments sent with every job: %s", first_line(error, with_type=True))
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        return kwargs, None
+
+
+def _removing(folder: str, results: Iterator) -> Iterator:
+    """``results``, then ``folder`` removed (when they are all out, or the map is dropped)."""
+    import shutil
+
+    try:
+        yield from results
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _warm_worker() -> None:
-    """Run once in each new worker: import the pipeline every job needs."""
+    """Run once in each new worker: import the pipeline every job needs — the screen's stages
+    and the plain strategies' fits (scikit-learn's trees: a worker that first meets a fit
+    job while importing them keeps the whole map waiting for its first result, ~0.8 s)."""
     import distillbt.screen  # noqa: F401 - backtrader, pandas, scipy and the stages behind it
+    import distillbt.surrogate.fit_jobs  # noqa: F401
 
 
 def _sha256(path: str) -> str:

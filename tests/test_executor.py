@@ -175,6 +175,39 @@ def test_workers_are_not_restarted_for_memory_a_backtest_gives_back():
     assert rooms == [WORKER_MEMORY_ROOM] * 4
 
 
+def _written_into(k, *, frame, block, scale):
+    """What a job sees of its keyword arguments, after writing into its own copy of them."""
+    seen = (float(frame["close"].iloc[k]), float(block[k]), scale(k))
+    block[k] = -1.0  # its own copy: no other job, and not the caller, sees this
+    return seen, float(block[(k + 1) % len(block)]), isinstance(block, np.memmap)
+
+
+def _scaled(k, *, scale):
+    return scale(k)
+
+
+def test_keyword_arguments_are_written_once_and_every_job_reads_its_own_copy():
+    """A map's keyword arguments (the same for every job) reach the workers memory-mapped from
+    one file written for the map — loky would hash their arrays again for every job — as
+    copies each job may write into; the file is gone after the map. What pickle cannot write
+    (a lambda) still travels with every job."""
+    import glob
+
+    frame = sample_market(bars=200_000, seed=3).frame  # arrays past loky's own 1 MB threshold
+    block = np.arange(200_000, dtype=np.float64)
+    before = set(glob.glob("/dev/shm/distillbt-map-*"))
+    with Executor(n_jobs=2, backend="loky") as ex:
+        out = ex.map(_written_into, [(k,) for k in range(6)],
+                     kwargs={"frame": frame, "block": block, "scale": np.sqrt}, progress=False)
+        with_lambda = ex.map(_scaled, [(k,) for k in range(2)], kwargs={"scale": lambda k: 2 * k}, progress=False)
+    assert [o[0] for o in out] == [(float(frame["close"].iloc[k]), float(k), float(np.sqrt(k))) for k in range(6)]
+    assert [o[1] for o in out] == [float(k + 1) for k in range(6)]  # the job before wrote into its own copy
+    assert all(o[2] for o in out)
+    assert with_lambda == [0, 2]
+    assert block[:7].tolist() == [float(k) for k in range(7)]
+    assert set(glob.glob("/dev/shm/distillbt-map-*")) == before
+
+
 def test_the_started_pool_gives_each_map_its_own_results():
     """A started loky executor keeps one worker pool for its maps: a map dropped half-way, one
     that raised, and maps from two threads at once each still get exactly their own results."""

@@ -203,3 +203,26 @@ def test_the_smoothings_are_backtraders_floats_bit_for_bit(arrays, monkeypatch, 
     assert out.how == "numpy"
     for name in ("ema", "smma", "rsi", "atr", "macd.macd", "macd.signal", "ema_of_rsi"):
         np.testing.assert_array_equal(out.lines[name], theirs[name], err_msg=name)
+
+
+class _Ties(bt.Strategy):
+    """Crosses of lines that are often equal (the 5-bar high against itself a bar earlier: 0
+    while the high holds): Backtrader's NonZeroDifference carries the last difference that was
+    not 0 through the ties."""
+
+    def __init__(self):
+        self.high5 = bt.indicators.Highest(self.data.high, period=5)
+        self.cross = bt.indicators.CrossOver(self.high5, self.high5(-1))
+        self.up = bt.indicators.CrossUp(self.high5(-1), self.high5)
+
+
+def test_a_cross_through_ties_is_backtraders(arrays):
+    out = own_lines(_Ties, {}, arrays)
+    assert out.how == "numpy"
+    theirs = backtrader_lines(strategy_graph(_Ties, {}, arrays))
+    assert set(out.lines) == set(theirs)
+    for name, expected in theirs.items():
+        assert np.array_equal(out.lines[name], expected, equal_nan=True), name
+    high5 = out.lines["high5"]
+    assert np.sum(high5[1:] == high5[:-1]) > 1_000  # ties, many
+    assert np.count_nonzero(np.nan_to_num(out.lines["cross"])) > 100

@@ -391,7 +391,7 @@ def test_held_columns_are_the_trade_columns_of_a_held_stretch():
     names = trade_names(["own:atr/c"])
     state = np.r_[np.zeros(20), np.ones(180)]
     whole = trade_columns(state, inputs, names)
-    context = TradeContext.entered(1.0, inputs.open[20], close[19])
+    context = TradeContext.signalled(1.0, inputs.open[20], inputs, 19)  # the bar before entry signalled it
     first, context = held_columns(context, inputs, 20, 90, names)
     second, _ = held_columns(context, inputs, 90, 200, names)
     np.testing.assert_allclose(np.vstack([first, second]), whole[20:], rtol=1e-6, atol=1e-6)

@@ -217,3 +217,55 @@ def test_a_fit_on_what_next_reads_is_taken_only_when_it_is_the_rule(tmp_path):
             assert abs(record["score"] - full) <= 0.05, (record["name"], record["score"], full, record["trust"])
         else:
             assert record["score"] == pytest.approx(full, abs=1e-9)
+
+
+def _stop_or_time_exits(seed: int, trades: int = 150, hold: int = 48, stop: float = 0.015):
+    """Training rows of ``[signal, trade:bars, trade:ret, trade:from_peak, state]`` → next
+    position of a strategy that buys on the signal and sells at a stop under the entry or
+    after ``hold`` bars: losing drifts, so the stop closes most trades and time a few."""
+    rng = np.random.default_rng(seed)
+    X, y = [], []
+    for _ in range(trades):
+        for _ in range(int(rng.integers(5, 30))):
+            X.append([0.0, 0.0, 0.0, 0.0, 0.0])
+            y.append(0)
+        X.append([1.0, 0.0, 0.0, 0.0, 0.0])
+        y.append(1)
+        ret, peak, drift = 0.0, 0.0, -0.0009 + rng.normal(0.0, 0.0002)
+        for bars in range(1, 400):
+            ret += drift + rng.normal(0.0, 0.002)
+            peak = max(peak, ret)
+            out = ret <= -stop or bars >= hold
+            X.append([float(rng.integers(0, 2)), bars, ret, ret - peak, 1.0])
+            y.append(0 if out else 1)
+            if out:
+                break
+    return np.asarray(X, dtype=np.float32), np.asarray(y)
+
+
+def test_a_few_time_exits_are_learned_on_the_bars_held_not_carved_out_of_the_return():
+    """Six time exits among 150 trades: a tree on the signal and the return since entry alone
+    separates them exactly by a patch of splits off any natural boundary; the fewest trade
+    columns that fit are those that fit on natural boundaries — the bars held and the
+    return, the rule itself (before, the search stopped at the first exact fit: HmaDipLimit's
+    48-bar exit failed its held-out agreement and was replayed)."""
+    from distillbt.surrogate import trust
+
+    X, y = _stop_or_time_exits(seed=0)
+    held = X[:, -1] == 1
+    assert int(np.sum(held & (y == 0) & (X[:, 1] >= 48))) == 6
+    levels = {2: [-0.015]}
+    discrete = trust._discrete_columns(X)
+
+    def fit(columns):
+        return PositionSurrogate(max_depth=8, columns=columns, snap_candidates=levels).fit(X, y)
+
+    def simplicity(model):
+        return trust._loose_splits(model, levels, discrete), model.tree_.get_n_leaves()
+
+    on_return = fit([0, 2])
+    assert np.array_equal(on_return.predict(X), y) and simplicity(on_return)[0] > 0  # exact, by loose splits
+    model, columns = trust._fewest_trade_columns(X, y, [0], [1, 2, 3], fit, simplicity, len(y))
+    assert columns == [0, 1, 2]
+    assert np.array_equal(model.predict(X), y) and simplicity(model)[0] == 0
+    assert simplicity(model)[1] < simplicity(on_return)[1]

@@ -231,6 +231,17 @@ def screen_plain(
 PLAIN_PATHS = tuple(p for p in PATHS if p != "vectorised")
 
 
+def _fit_cost(recording: dict) -> float:
+    """What fitting a recording costs, roughly, to order the fits dearest first: the
+    positions it changes (each a transition the folds, the column search and the walks
+    handle), three times over when its orders are filled in the walk (trade by trade, with
+    the trade columns searched). Calibration set, one-off run: Spearman 0.68 with the fits'
+    seconds."""
+    changes = sum(int(np.count_nonzero(np.diff(np.asarray(state, dtype=np.float64)))) for state in recording["state"])
+    orders = recording.get("protection") is not None or recording.get("entry") is not None
+    return (changes + 10) * (3 if orders else 1)
+
+
 def _judge(trust: dict, thresholds: dict) -> None:
     """``trust["trusted"]`` and, when it is not, ``trust["failed"]``: the checks it fails."""
     failed = failed_checks(trust, **thresholds)
@@ -342,6 +353,9 @@ class PlainSurrogates:
 
     # -- the stages -------------------------------------------------------------------------
     def run(self, episodes=None) -> PlainScreen:
+        executor = current()
+        if executor is not None:  # its workers import the fits' modules while this process plans
+            executor.warm_up()
         self.plan()
         self.choose_episodes(episodes)
         recordings = self.record_base()
@@ -523,6 +537,7 @@ class PlainSurrogates:
             jobs.append((i, pool + list(range(at, self.eps.n))))
         self.columns.episodes = self.eps
         jobs = [(i, which) for i, which in jobs if which]
+        jobs = [(i, dict(jobs)[i]) for i in self._dearest_first([i for i, _ in jobs])]  # their recordings cost most
         if jobs:
             if self.ahead is not None:  # one pool (see _record_many)
                 self.ahead.results()
@@ -682,10 +697,11 @@ class PlainSurrogates:
     def _fit_many(self, todo) -> list:
         """``(i, score, trust, found)`` of each ``(i, recording)`` in ``todo`` (:func:`~.fit_jobs.
         fit_configuration`)."""
+        order = sorted(todo, key=lambda job: -_fit_cost(job[1]))  # dearest first: see _dearest_first
         jobs = [(self.plans[i].configuration, rec, self.fractions.get(i, self.fraction), self.flips.get(i))
-                for i, rec in todo]
-        out = self._on_workers(fit_configuration, jobs, [i for i, _ in todo], "fits")
-        return [(i, *found) for (i, _), found in zip(todo, out)]
+                for i, rec in order]
+        out = dict(zip((i for i, _ in order), self._on_workers(fit_configuration, jobs, [i for i, _ in order], "fits")))
+        return [(i, *out[i]) for i, _ in todo]
 
     def _on_workers(self, function, jobs, configurations, desc) -> list:
         """``function(*job, batch=…)`` (:mod:`.fit_jobs`) for each job, configuration

@@ -136,11 +136,17 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         self.position: … else: …``, the way ``next`` is usually written): a greedy tree
         over all rows may split on an entry's column first and learn the exit as patches
         under it. The result is one tree (its root splits on the state), used as any other.
+    stateless : bool
+        Never split on the state: the next position from the columns alone, as a strategy
+        that orders the target its indicators name whatever it holds
+        (``order_target_size(wanted)``) decides. A greedy tree over the state may split on
+        it first and learn that rule as patches under each state, which need not hold where
+        no training row of that state reached.
     """
 
     def __init__(self, max_depth: int = 8, min_samples_leaf: int = 1, snap: bool = True,
                  snap_candidates=None, random_state: int = 0, trade_names=(), columns=None, protection=None,
-                 entry=None, by_state: bool = False, snap_prefer=()):
+                 entry=None, by_state: bool = False, snap_prefer=(), stateless: bool = False):
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
         self.snap = snap
@@ -152,6 +158,7 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         self.entry = entry
         self.by_state = by_state
         self.snap_prefer = snap_prefer
+        self.stateless = stateless
 
     def fit(self, X, y, sample_weight=None):
         X = np.asarray(X, dtype=np.float32)
@@ -161,18 +168,23 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
                              f"{X.shape} and {y.shape}")
         if len(X) == 0:
             raise InputError("no training rows")
+        if self.by_state and self.stateless:
+            raise InputError("by_state splits on the state first; stateless never reads it: choose one")
         self.tree_ = DecisionTreeClassifier(max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf,
                                             random_state=self.random_state)
         # X is checked above and float32 without NaN here: scikit-learn's own input checks
         # (check_input=False skips them) would only copy it again, at every one of the many
         # fits a screen makes
         allowed = None
-        if self.columns is None:
+        state = X.shape[1] - 1
+        if self.columns is None and not self.stateless:
             X_fit = np.nan_to_num(X, nan=0.0)
         else:
             # Fitted on the allowed columns only (a tree's cost grows with its columns), then
             # its nodes renumbered to X's columns: it reads X as if fitted on all of it.
-            allowed = np.asarray(sorted(set(int(j) for j in self.columns) - {X.shape[1] - 1}) + [X.shape[1] - 1])
+            columns = range(state) if self.columns is None else self.columns
+            allowed = np.asarray(sorted(set(int(j) for j in columns) - {state}) + ([] if self.stateless else [state]),
+                                 dtype=np.intp)
             X_fit = np.nan_to_num(X[:, allowed], nan=0.0)
         self.tree_.fit(X_fit, y, sample_weight=sample_weight, check_input=False)
         if self.by_state:
@@ -328,7 +340,7 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
             if side not in index:  # an OCO pair filled the way no recorded trade went
                 raise InputError(f"the walk's entry order at row {t1} opened a position of sign {side:+.0f}, "
                                  "one the recorded episodes never held")
-            return index[side], f, TradeContext.entered(side, price, float(trade.close[f - 1]), lag=f - t1)
+            return index[side], f, TradeContext.signalled(side, price, trade, f - 1, lag=f - t1)
 
         starts = sorted({0, *restarts})
         for a, b in zip(starts, starts[1:] + [n]):
@@ -532,7 +544,7 @@ def _entry_fill(entry, side, trade, sent, stop) -> tuple[int, float, float, int]
 def _entered(state, trade, t) -> TradeContext:
     """The trade entered at the open of row ``t`` (ordered at row ``t - 1``'s close)."""
     price = float(trade.open[t]) if t < len(trade.open) else np.nan
-    return TradeContext.entered(float(state), price, float(trade.close[t - 1]))
+    return TradeContext.signalled(float(state), price, trade, t - 1)
 
 
 def _tree_by_state(X, y, sample_weight, fitted: DecisionTreeClassifier):

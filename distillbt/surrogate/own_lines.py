@@ -476,20 +476,20 @@ _WINDOW_INDEX = {basicops.FindFirstIndex.func: _first_index, basicops.FindLastIn
 
 
 def _nonzero_difference(ev: GraphEvaluator, node):
-    """Backtrader's NonZeroDifference: a - b, or the last non-zero one where it is 0."""
+    """Backtrader's NonZeroDifference: a - b, or the last non-zero one where it is 0 (a NaN
+    difference is not 0: Python's truth of NaN)."""
     a, b = ev.line(node.data0), ev.line(node.data1)
-    diff = (a - b).tolist()
-    out = [math.nan] * len(diff)
+    diff = np.asarray(a - b, dtype=np.float64)
+    out = np.full(len(diff), np.nan)
     start = max(0, int(node._minperiod) - 1)
-    prev = math.nan
-    for i in range(start, len(diff)):
-        d = diff[i]
-        if i == start:
-            prev = d  # nextstart: the first difference as it is
-        else:
-            prev = d if d else prev
-        out[i] = prev
-    return [np.asarray(out)]
+    if start >= len(diff):
+        return [out]
+    tail = diff[start:]
+    kept = tail != 0  # NaN != 0 is True
+    kept[0] = True  # nextstart: the first difference as it is
+    last = np.maximum.accumulate(np.where(kept, np.arange(len(tail)), 0))
+    out[start:] = tail[last]
+    return [out]
 
 
 def _if(ev: GraphEvaluator, node):

@@ -119,6 +119,12 @@ class ReplayCerebro(bt.Cerebro):
     #: Whether the replay notes the lines the strategy's own code reads (:class:`ReadTracingCerebro`).
     traces_reads = False
 
+    def stop_writers(self, runstrats):
+        # Backtrader gathers every strategy's and analyzer's writer info at the end of a run
+        # even with no writer to hand it to (~0.6 ms a run: a recording makes one per episode)
+        if self.runwriters:
+            super().stop_writers(runstrats)
+
     def _runonce(self, runstrats):
         if len(runstrats) != 1 or len(self.datas) != 1:
             raise NotReplayable("more than one strategy or data feed")

@@ -12,7 +12,9 @@ a position is held at the close (0 when flat):
   the signal (the close of the bar that ordered the entry included: a strategy that starts
   its trailing high when it calls ``buy()`` starts it there), the same way;
 - ``trade:from_peak`` / ``trade:from_trough`` — close / that highest (lowest) close − 1;
-  ``trade:from_high`` / ``trade:from_low`` — close / highest high (lowest low) since entry − 1;
+  ``trade:from_high`` / ``trade:from_low`` — close / highest high (lowest low) since the
+  signal − 1, the signal bar's high (low) included as its close is in the peak (trough): a
+  trailing stop started at ``self.data.high[0]`` where ``buy()`` is called;
 - per own line in price units ``U`` (ATR, a standard deviation): ``trade:ret/U``,
   ``trade:from_peak/U``, ``trade:from_trough/U``, ``trade:from_high/U``, ``trade:from_low/U``
   — the same distances in multiples of ``U`` (``(close − entry) / U``…): ATR stops and
@@ -96,11 +98,18 @@ class TradeContext:
     lag: int = 1  # bars from the close that ordered it to its entry bar (an entry order's wait)
 
     @classmethod
-    def entered(cls, state: float, price: float, signal_close: float, lag: int = 1) -> TradeContext:
+    def entered(cls, state: float, price: float, signal_close: float, lag: int = 1, *,
+                signal_high: float = -np.inf, signal_low: float = np.inf) -> TradeContext:
         """A trade entered in the next bar, at ``price``, ordered at a bar that closed at
-        ``signal_close`` (``lag`` bars before the entry bar: an entry order's): nothing held
-        yet."""
-        return cls(state, 0, price, signal_close, signal_close, -np.inf, np.inf, lag=lag)
+        ``signal_close`` (``lag`` bars before the entry bar: an entry order's), whose high and
+        low were ``signal_high`` and ``signal_low``: nothing held yet."""
+        return cls(state, 0, price, signal_close, signal_close, signal_high, signal_low, lag=lag)
+
+    @classmethod
+    def signalled(cls, state: float, price: float, inputs: TradeInputs, row: int, lag: int = 1) -> TradeContext:
+        """:meth:`entered` with the close, high and low of ``inputs``' bar ``row``."""
+        return cls.entered(state, price, float(inputs.close[row]), lag, signal_high=float(inputs.high[row]),
+                           signal_low=float(inputs.low[row]))
 
 
 def held_runs(state) -> np.ndarray:
@@ -124,8 +133,8 @@ def _runs(state, inputs: TradeInputs, context: TradeContext | None):
         if a == 0 and context is not None and context.state == s[0]:
             yield a, a + n, context
         else:  # entered at this bar's open, ordered at the close before (none before bar 0)
-            yield a, a + n, TradeContext.entered(float(s[a]), inputs.entry_price(a), float(inputs.close[max(a - 1, 0)]),
-                                                 lag=inputs.entry_lag(a))
+            yield a, a + n, TradeContext.signalled(float(s[a]), inputs.entry_price(a), inputs, max(a - 1, 0),
+                                                   lag=inputs.entry_lag(a))
 
 
 def trade_columns(state, inputs: TradeInputs, names, context: TradeContext | None = None) -> np.ndarray:
