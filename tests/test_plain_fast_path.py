@@ -329,6 +329,21 @@ def test_trade_columns_follow_the_path():
     np.testing.assert_allclose(out[5, 1], close[5] / inputs.open[5] - 1.0, rtol=1e-6)  # a new (short) trade
 
 
+def test_the_highest_high_starts_at_the_bar_that_signalled():
+    """A trailing high started where ``buy()`` is called (``self.highest = self.data.high[0]``)
+    holds the signal bar's high: ``trade:from_high`` counts it, as ``trade:peak`` counts its
+    close — in the training rows and in the walk's stretches alike."""
+    close = np.array([10.0, 9.5, 9.8, 10.5])
+    inputs = TradeInputs(open=np.array([10.0, 9.6, 9.5, 9.9]), high=np.array([12.0, 10.0, 10.2, 11.0]),
+                         low=np.array([9.0, 9.2, 9.4, 9.7]), close=close)
+    names = ["trade:from_high", "trade:from_low", "trade:peak"]
+    out = trade_columns(np.array([0, 1, 1, 1]), inputs, names)
+    np.testing.assert_allclose(out[1:, 0], close[1:] / 12.0 - 1.0, rtol=1e-6)  # the signal bar's 12
+    np.testing.assert_allclose(out[1:, 1], close[1:] / 9.0 - 1.0, rtol=1e-6)  # and its 9
+    walked, _ = held_columns(TradeContext.signalled(1.0, inputs.open[1], inputs, 0), inputs, 1, 4, names)
+    np.testing.assert_allclose(walked, out[1:], rtol=1e-6)
+
+
 def test_walk_with_trade_columns_equals_a_bar_by_bar_reference():
     """A tree that enters on a signal and leaves after 5 bars or a 2 % loss, walked trade by
     trade in chunks, gives the positions a bar-by-bar loop gives."""

@@ -269,3 +269,35 @@ def test_a_few_time_exits_are_learned_on_the_bars_held_not_carved_out_of_the_ret
     assert columns == [0, 1, 2]
     assert np.array_equal(model.predict(X), y) and simplicity(model)[0] == 0
     assert simplicity(model)[1] < simplicity(on_return)[1]
+
+
+def test_a_target_named_by_the_indicators_is_learned_without_the_state():
+    """``order_target_size(wanted)`` with ``wanted`` from two indicators alone: the position
+    held changes nothing. A greedy tree over the state splits on it first and learns the rule
+    as patches per state (12 leaves; the check set's RocPairLS(slow=200) walked 0.076 off
+    with such a tree); the tree that never reads the state is the rule (4 leaves)."""
+    from distillbt.surrogate import trust
+
+    rng = np.random.default_rng(4)
+    n = 3_000
+    fast = np.cumsum(rng.normal(0, 0.3, n))
+    fast -= np.convolve(fast, np.ones(50) / 50, mode="same")
+    slow = np.cumsum(rng.normal(0, 0.1, n))
+    slow -= np.convolve(slow, np.ones(200) / 200, mode="same")
+
+    def wanted(f, s):
+        return np.where((f > 0) & (s > 0), 1, np.where((f < 0) & (s < 0), -1, 0))
+
+    y = wanted(fast, slow)
+    X = np.column_stack([fast, slow, fast - slow, np.r_[0, y[:-1]]]).astype(np.float32)
+    kw = dict(max_depth=8, snap_candidates={0: [0.0], 1: [0.0], 2: [0.0]}, random_state=0)
+    greedy = PositionSurrogate(**kw, columns=[0, 1]).fit(X, y)
+    assert greedy.splits_on_state() and greedy.tree_.get_n_leaves() > 8
+    model = trust._fit_simplest(X, y, [[0, 1], [0, 1, 2]], kw, read_sets=1)
+    assert model.stateless and not model.splits_on_state()
+    assert model.tree_.get_n_leaves() == 4 and trust.used_columns(model) == [0, 1]
+    grid = np.array([[f, s, f - s, held] for f in np.linspace(-3, 3, 40) for s in np.linspace(-1, 1, 40)
+                     for held in (-1, 0, 1)], dtype=np.float32)
+    np.testing.assert_array_equal(model.predict(grid), wanted(grid[:, 0], grid[:, 1]))
+    with pytest.raises(Exception, match="choose one"):
+        PositionSurrogate(by_state=True, stateless=True).fit(X, y)
