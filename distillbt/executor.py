@@ -520,11 +520,13 @@ def _removing(folder: str, results: Iterator) -> Iterator:
 
 
 def _warm_worker() -> None:
-    """Run once in each new worker: import the pipeline every job needs — the screen's stages
-    and the plain strategies' fits (scikit-learn's trees: a worker that first meets a fit
-    job while importing them keeps the whole map waiting for its first result, ~0.8 s)."""
-    import distillbt.screen  # noqa: F401 - backtrader, pandas, scipy and the stages behind it
-    import distillbt.surrogate.fit_jobs  # noqa: F401
+    """Run once in each new worker: import what its jobs run — Backtrader's runs and the plain
+    strategies' recordings, replays and fits (scikit-learn's trees, scipy's filters: a worker
+    that first meets a fit job while importing them keeps the whole map waiting for its
+    first result, ~0.8 s). Not the screen's own stages (scipy.stats, the reports), which run
+    in the caller's process."""
+    import distillbt.backtest  # noqa: F401 - backtrader, pandas and the runs
+    import distillbt.surrogate.fit_jobs  # noqa: F401 - the recordings, replays and fits
 
 
 def _sha256(path: str) -> str:

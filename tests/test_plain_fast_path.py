@@ -314,6 +314,24 @@ def test_fits_and_spot_checks_on_workers_equal_those_in_this_process(candles, co
         np.testing.assert_array_equal(workers.curves[name], curve)
 
 
+def test_a_spot_check_where_the_fit_ran_is_the_spot_check_after_the_fits(candles, configs):
+    """Without escalation each trusted surrogate is spot-checked in its fit's job, as soon as it
+    is fitted; with it (none run here: 0 rounds), after every fit, in a stage of its own. The
+    same windows, recordings and walks: the same signals and verdicts."""
+    batch = [configs[name] for name in ("RsiNine", "HoldSeven", "LimitEntry")]
+    kw = dict(train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False, min_speedup=0, n_jobs=2)
+    where_fitted = screen_plain(batch, candles, **kw)
+    after = screen_plain(batch, candles, escalate=True, escalation_rounds=0, **kw)
+    assert where_fitted.summary["spot_check_seconds"] < 0.05 < after.summary["spot_check_seconds"]
+    spot = ("spot_agreement", "spot_gap", "spot_episodes", "spot_bars", "bars_fed", "trusted", "failed")
+    checked = [r for r in where_fitted.records if (r["trust"] or {}).get("spot_agreement") is not None]
+    assert checked
+    for a, b in zip(where_fitted.records, after.records):
+        if a in checked:
+            assert (a["path"], a["score"]) == (b["path"], b["score"])
+            assert {k: a["trust"].get(k) for k in spot} == {k: b["trust"].get(k) for k in spot}
+
+
 def test_trade_columns_follow_the_path():
     close = np.array([10.0, 11.0, 12.0, 9.0, 10.0, 10.0])
     inputs = TradeInputs(open=close - 0.5, high=close + 1.0, low=close - 1.0, close=close)

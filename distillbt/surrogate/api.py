@@ -97,11 +97,10 @@ from ..protective import priced_lines
 from ..records import PATHS
 from .columns import ColumnCache
 from .escalation import SourceColumns, escalation_windows, merged_recording
-from .fit_jobs import FitBatch, Fills, fit_configuration, spot_check_configuration
+from .fit_jobs import FitBatch, Fills, fit_configuration, hold_window_starts, spot_check_configuration
 from .plan import ConfigPlan, full_warmup, plan_configuration
 from .recorder import record_many
 from .replay import ReplayCerebro
-from .trade_state import held_runs
 from .trust import failed_checks, walk_and_trust
 
 __all__ = ["screen_plain", "PlainScreen", "PlainSurrogates"]
@@ -230,6 +229,10 @@ def screen_plain(
 #: strategies' ``vectorised``.
 PLAIN_PATHS = tuple(p for p in PATHS if p != "vectorised")
 
+#: Bars before a held position's entry where its spot-check window starts: the strategy's own
+#: entry is part of the window.
+HOLD_LEAD = 20
+
 
 def _fit_cost(recording: dict) -> float:
     """What fitting a recording costs, roughly, to order the fits dearest first: the
@@ -335,6 +338,7 @@ class PlainSurrogates:
         self.learn = bool(learn)
         self.all_signals = bool(all_signals)
         self.paths: dict = {}  # i -> the surrogate's positions over the screening period
+        self.spot_checked: set = set()  # spot-checked where they were fitted
         self.pool = None  # the episodes before the spot check's windows
         self.thresholds = dict(min_transitions=min_transitions, min_agreement=min_agreement, rate_band=rate_band,
                                max_pnl_gap=max_pnl_gap)
@@ -522,10 +526,14 @@ class PlainSurrogates:
 
     def spot_check_trusted(self) -> None:
         """4. Each trusted surrogate on windows it was not fitted on (``spot_episodes``,
-        ``spot_holds``; :func:`~.trust.spot_check`); it stays trusted only if they agree."""
+        ``spot_holds``; :func:`~.trust.spot_check`); it stays trusted only if they agree.
+        Without escalation each was spot-checked in its fit's job already (where it was
+        fitted, as soon as it was: :func:`~.fit_jobs.fit_configuration`); this is for those
+        escalation refitted."""
         t0 = time.perf_counter()
         pool = list(range(self.n_base, min(self.n_base + self.spot_episodes, self.eps.n)))
-        todo = [i for i in self.ok if self.records[i]["trust"].get("trusted") and i in self.models]
+        todo = [i for i in self.ok if self.records[i]["trust"].get("trusted") and i in self.models
+                and i not in self.spot_checked]
         jobs = []
         for i in todo:
             starts = self._hold_windows(i)
@@ -546,12 +554,16 @@ class PlainSurrogates:
                                                 self.models[i], self.fractions.get(i, self.fraction),
                                                 self.flips.get(i)) for i, which in jobs],
                     [i for i, _ in jobs], "spot check")):
-                trust = self.records[i]["trust"]
-                found["bars_fed"] = int(trust.get("bars_fed", 0)) + int(found.get("bars_fed", 0))
-                trust.update(found)
-                if "reason" not in found:
-                    _judge(trust, self.thresholds)
+                self._take_spot_check(self.records[i]["trust"], found)
         self.timings["spot_check_seconds"] = time.perf_counter() - t0
+
+    def _take_spot_check(self, trust: dict, found: dict) -> None:
+        """A spot check's signals (:func:`~.fit_jobs.spot_check_configuration`) into a trust,
+        judged again (or its reason, when the recording refused the surrogate)."""
+        found["bars_fed"] = int(trust.get("bars_fed", 0)) + int(found.get("bars_fed", 0))
+        trust.update(found)
+        if "reason" not in found:
+            _judge(trust, self.thresholds)
 
     def _spot_length(self) -> int:
         return 2 * self.ep_len
@@ -559,19 +571,18 @@ class PlainSurrogates:
     def _hold_windows(self, i) -> list[int]:
         """Candle positions of windows of the screening period that each start a few bars
         before one of the ``spot_holds`` longest positions configuration ``i``'s walk holds."""
-        path = self.paths.get(i)
-        if path is None or not self.spot_holds:
-            return []
-        runs = held_runs(path)
-        lead = 20  # bars before the entry: the strategy's own entry is part of the window
-        length = self._spot_length()
-        starts = []
-        for first, _ in runs[np.argsort(-runs[:, 1], kind="stable")][:self.spot_holds]:
-            start = int(self.s_start + max(0, int(first) - lead))
-            start = min(start, self.s_stop - length)
-            if start >= self.s_start and all(abs(start - other) >= length for other in starts):
-                starts.append(start)
-        return starts
+        return hold_window_starts(self.paths.get(i), (self.s_start, self.s_stop), holds=self.spot_holds,
+                                  length=self._spot_length(), lead=HOLD_LEAD)
+
+    def _spot_options(self) -> dict | None:
+        """What a fit job needs to spot-check its surrogate where it is fitted
+        (:func:`~.fit_jobs.fit_configuration`): when nothing comes between the fits and the
+        spot checks (no escalation) and there is a spot check; None otherwise."""
+        if self.escalate or not (self.spot_episodes or self.spot_holds):
+            return None
+        pool = list(range(self.n_base, min(self.n_base + self.spot_episodes, self.eps.n)))
+        return dict(pool=pool, holds=self.spot_holds, length=self._spot_length(), warmup=self.episode_warmup,
+                    lead=HOLD_LEAD)
 
     def backtest_in_full(self) -> None:
         """3. Full backtests: the last resort for what the surrogate could not earn trust on
@@ -660,11 +671,14 @@ class PlainSurrogates:
         fitted = self._fit_many(todo)
         # what only an exact run can score runs on the workers while this process goes on
         self._start_exact_ahead([i for i, rec in arrived.items() if rec.get("unmodelled")])
-        for i, score, trust, extra in fitted:
+        for i, score, trust, extra, spot in fitted:
             _judge(trust, self.thresholds)
             for rule in ("protection", "entry"):  # what its fills were priced by, for the reader
                 if arrived[i].get(rule) is not None:
                     trust[rule] = arrived[i][rule].describe()
+            if spot is not None:  # spot-checked where it was fitted (fit_jobs.fit_configuration)
+                self._take_spot_check(trust, spot)
+                self.spot_checked.add(i)
             self.records[i].update(score=score, trust=trust)
             if extra is not None:
                 self.models[i], self.evidence[i], self.paths[i] = extra[0], extra[2], extra[3]
@@ -719,14 +733,17 @@ class PlainSurrogates:
     def _fit_batch(self) -> FitBatch:
         """What every fit reads (:class:`~.fit_jobs.FitBatch`): the candles from as far back as
         the screening period's columns need, the episodes so far and the options."""
+        spot = self._spot_options()
         lead = full_warmup([self.plans[i] for i in self.live], self.s_start) if self.live else 0
+        if spot is not None:  # the spot windows' warm-up too (columns start from the same bar either way)
+            lead = min(self.s_start, max(lead, self.episode_warmup))
         frame = self.frame.iloc[self.s_start - lead:self.s_stop]
         options = dict(max_depth=self.max_depth, seed=self.seed, commission=self.commission, cash=self.cash,
                        slippage=self.slippage, objective=self.objective,
                        thresholds=None if self.all_signals else self.thresholds, screen_bars=self._unwalked_bars(),
                        give_up=self.full_fallback and not self.escalate,
                        bars_per_year=bars_per_year(self.candles.timeframe, self.frame.index),
-                       timeframe=self.candles.timeframe, fraction=self.fraction)
+                       timeframe=self.candles.timeframe, fraction=self.fraction, judge=self.thresholds, spot=spot)
         return FitBatch(frame, (lead, lead + self.s_stop - self.s_start), self.eps, options, own_lines=self.own_lines)
 
     def _fills(self, i, bars) -> Fills:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..distill.episodes import windows_as_episodes
 from ..objectives import objective_score
 from ..protective import priced_lines
 from ..vectorised import simulate
@@ -29,9 +30,10 @@ from .columns import ColumnCache
 from .order_log import fits, fits_entry
 from .plan import plan_configuration
 from .recorder import episode_windows, merged_flips, record_job
-from .trust import fit_and_trust, spot_check
+from .trade_state import held_runs
+from .trust import failed_checks, fit_and_trust, spot_check
 
-__all__ = ["FitBatch", "Fills", "fit_configuration", "spot_check_configuration"]
+__all__ = ["FitBatch", "Fills", "fit_configuration", "spot_check_configuration", "hold_window_starts"]
 
 
 class Fills:
@@ -108,13 +110,71 @@ def _columns_and_plan(configuration, batch: FitBatch, plan):
 def fit_configuration(configuration, rec: dict, fraction: float, flips: str | None, *, batch: FitBatch,
                       plan=None) -> tuple:
     """Configuration's surrogate fitted on its recording ``rec`` and judged
-    (:func:`~.trust.fit_and_trust`); ``(score, trust, found)``: the score of its walk over
-    the screening period (None when its episodes fail it), its trust, and ``found`` —
+    (:func:`~.trust.fit_and_trust`); ``(score, trust, found, spot)``: the score of its walk
+    over the screening period (None when its episodes fail it), its trust, ``found`` —
     ``(model, equity, evidence, positions)`` (int8 positions of the walk), ``(model, None,
-    evidence, None)`` for a model its episodes fail, or None. ``fraction`` and ``flips``:
-    how its positions are sized (``plan``: the batch's own, in this process)."""
+    evidence, None)`` for a model its episodes fail, or None — and its spot check. ``fraction``
+    and ``flips``: how its positions are sized (``plan``: the batch's own, in this process).
+
+    With ``batch.options["spot"]`` (nothing comes between the fits and the spot checks: no
+    escalation), a surrogate its trust passes (``options["judge"]``: the thresholds) is spot
+    checked in the same job — with the plan and columns it was fitted with, as soon as it is
+    fitted — and ``spot`` is :func:`spot_check_configuration`'s dict; else None. ``spot``
+    holds ``pool`` (the episodes of ``batch.episodes`` every spot check records), ``holds``,
+    ``length``, ``warmup`` and ``lead``: windows of ``length`` scored bars (``warmup`` before
+    each) starting ``lead`` bars before each of the ``holds`` longest positions the walk holds
+    (:func:`hold_window_starts`)."""
     with _columns_and_plan(configuration, batch, plan) as (columns, plan):
-        return _fit(rec, plan, columns, fraction, flips, batch)
+        score, trust, found = _fit(rec, plan, columns, fraction, flips, batch)
+        spot = batch.options.get("spot")
+        if spot is None or found is None or failed_checks(trust, **batch.options["judge"]):
+            return score, trust, found, None
+        return score, trust, found, _spot_where_fitted(configuration, plan, columns, found[0], found[3], fraction,
+                                                       flips, batch, spot)
+
+
+def hold_window_starts(path, screen: tuple[int, int], *, holds: int, length: int, lead: int) -> list[int]:
+    """Positions (those of ``screen``, the screening period's ``(start, stop)``) of windows that
+    each start ``lead`` bars before one of the ``holds`` longest positions the walk ``path``
+    (over the screening period) holds, ``length`` bars long, none overlapping another, all
+    inside the period — where a surrogate extrapolates most in time."""
+    if path is None or not holds:
+        return []
+    start, stop = screen
+    runs = held_runs(path)
+    starts = []
+    for first, _ in runs[np.argsort(-runs[:, 1], kind="stable")][:holds]:
+        at = min(int(start + max(0, int(first) - lead)), stop - length)
+        if at >= start and all(abs(at - other) >= length for other in starts):
+            starts.append(at)
+    return starts
+
+
+def _spot_where_fitted(configuration, plan, columns, model, path, fraction, flips, batch: FitBatch, spot) -> dict:
+    """The spot check of a surrogate just fitted (:func:`fit_configuration`): on the pool's
+    episodes, whose columns the batch's cache holds, and on windows around its own walk's
+    longest positions, whose columns a cache of their own holds (they are this
+    configuration's: the batch's must not index them)."""
+    starts = hold_window_starts(path, batch.screen, holds=spot["holds"], length=spot["length"], lead=spot["lead"])
+    n = batch.episodes.n
+    held = windows_as_episodes(batch.frame, starts, length=spot["length"], warmup=spot["warmup"],
+                               regime_names=batch.episodes.regime_names) if starts else None
+    which = list(spot["pool"]) + [n + j for j in range(len(starts))]
+    if not which:
+        return {}
+    warmup = plan.warmup
+    windows = episode_windows(batch.episodes, spot["pool"], warmup) + (
+        episode_windows(held, range(len(starts)), warmup) if held is not None else [])
+    own = ColumnCache(columns.frame, (columns.start, columns.stop), held) if held is not None else None
+
+    def bank_of(e):
+        return columns.episode_bank(e, plan) if e < n else own.episode_bank(e - n, plan)
+
+    def trade_of(lines):
+        here, there = columns.trade_of(plan, lines), own.trade_of(plan, lines) if own is not None else None
+        return lambda e: here(e) if e < n else there(e - n)
+
+    return _spot(configuration, which, windows, model, fraction, flips, batch, plan, bank_of, trade_of)
 
 
 def _fit(rec, plan, columns, fraction, flips, batch: FitBatch) -> tuple:
@@ -148,9 +208,15 @@ def spot_check_configuration(configuration, which, warmup: int, model, fraction:
     (an error, orders the fast path does not model, flips sized otherwise than in its
     episodes, protective or entry orders priced or timed otherwise: ``{"trusted": False,
     "reason"}``). Adds the Backtrader bars the recording fed (``bars_fed``)."""
+    with _columns_and_plan(configuration, batch, plan) as (columns, plan):
+        return _spot(configuration, list(which), episode_windows(batch.episodes, which, warmup), model, fraction,
+                     flips, batch, plan, columns.bank_of(plan), lambda lines: columns.trade_of(plan, lines))
+
+
+def _spot(configuration, which, windows, model, fraction, flips, batch: FitBatch, plan, bank_of, trade_of) -> dict:
     options = batch.options
-    rec = record_job(configuration, list(which), episode_windows(batch.episodes, which, warmup), options["cash"],
-                     options["commission"], options["timeframe"], options["slippage"], options["fraction"])
+    rec = record_job(configuration, which, windows, options["cash"], options["commission"], options["timeframe"],
+                     options["slippage"], options["fraction"])
     clash = merged_flips(flips, rec.get("flips"))[1]
     if not rec.get("error") and not fits(model.protection, rec.get("protective_trades", [])):
         clash = "its protective orders are priced otherwise in the spot-check windows"
@@ -158,9 +224,8 @@ def spot_check_configuration(configuration, which, warmup: int, model, fraction:
         clash = "its entry orders are priced or timed otherwise in the spot-check windows"
     if rec.get("error") or rec.get("unmodelled") or clash:
         return {"trusted": False, "reason": rec.get("unmodelled") or rec.get("error") or f"{rec['name']}: {clash}"}
-    with _columns_and_plan(configuration, batch, plan) as (columns, plan):
-        found = spot_check(model, plan, rec, columns.bank_of(plan), screen_bars=batch.screen[1] - batch.screen[0],
-                           trade_of=columns.trade_of(plan, priced_lines(model.protection, model.entry))
-                           if model.needs_trade() else None, commission=options["commission"], fraction=fraction)
+    found = spot_check(model, plan, rec, bank_of, screen_bars=batch.screen[1] - batch.screen[0],
+                       trade_of=trade_of(priced_lines(model.protection, model.entry)) if model.needs_trade() else None,
+                       commission=options["commission"], fraction=fraction)
     found["bars_fed"] = int(rec.get("bars_fed", 0))
     return found

@@ -382,7 +382,12 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
     fitted = best.predict(X)
     alternatives = {}  # one of each distinct tree: trees grown alike (ties broken alike) walk alike
     for m in candidates:
-        if m is not best and np.array_equal(m.predict(X), fitted) and used_columns(m) != used_columns(best):
+        # A tree that never reads the state is a rival only of another that does not: beside
+        # a tree split on the state it is a hypothesis about the strategy's form, not a tie
+        # its columns break (taken as one, it cost the held-out set two surrogates: see the
+        # README's tenth round)
+        if m is not best and np.array_equal(m.predict(X), fitted) and used_columns(m) != used_columns(best) \
+                and (best.stateless or not m.stateless):
             alternatives.setdefault(_tree_signature(m), m)
     best.alternatives_ = list(alternatives.values())
     return best
