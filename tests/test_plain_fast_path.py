@@ -314,15 +314,26 @@ def test_fits_and_spot_checks_on_workers_equal_those_in_this_process(candles, co
         np.testing.assert_array_equal(workers.curves[name], curve)
 
 
-def test_a_spot_check_where_the_fit_ran_is_the_spot_check_after_the_fits(candles, configs):
+def test_a_spot_check_where_the_fit_ran_is_the_spot_check_after_the_fits(candles, configs, monkeypatch):
     """Without escalation each trusted surrogate is spot-checked in its fit's job, as soon as it
     is fitted; with it (none run here: 0 rounds), after every fit, in a stage of its own. The
     same windows, recordings and walks: the same signals and verdicts."""
+    from distillbt.surrogate.api import PlainSurrogates
+
+    stages = []  # what each screen sends to the workers
+    on_workers = PlainSurrogates._on_workers
+
+    def noted(self, function, jobs, configurations, desc):
+        stages.append(desc)
+        return on_workers(self, function, jobs, configurations, desc)
+
+    monkeypatch.setattr(PlainSurrogates, "_on_workers", noted)
     batch = [configs[name] for name in ("RsiNine", "HoldSeven", "LimitEntry")]
     kw = dict(train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False, min_speedup=0, n_jobs=2)
     where_fitted = screen_plain(batch, candles, **kw)
+    assert stages == ["fits"]
     after = screen_plain(batch, candles, escalate=True, escalation_rounds=0, **kw)
-    assert where_fitted.summary["spot_check_seconds"] < 0.05 < after.summary["spot_check_seconds"]
+    assert stages == ["fits", "fits", "spot check"]
     spot = ("spot_agreement", "spot_gap", "spot_episodes", "spot_bars", "bars_fed", "trusted", "failed")
     checked = [r for r in where_fitted.records if (r["trust"] or {}).get("spot_agreement") is not None]
     assert checked

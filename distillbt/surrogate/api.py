@@ -239,7 +239,8 @@ def _fit_cost(recording: dict) -> float:
     positions it changes (each a transition the folds, the column search and the walks
     handle), three times over when its orders are filled in the walk (trade by trade, with
     the trade columns searched). Calibration set, one-off run: Spearman 0.68 with the fits'
-    seconds."""
+    seconds; the weights were chosen there too — the order changes no result, only how
+    evenly the workers finish."""
     changes = sum(int(np.count_nonzero(np.diff(np.asarray(state, dtype=np.float64)))) for state in recording["state"])
     orders = recording.get("protection") is not None or recording.get("entry") is not None
     return (changes + 10) * (3 if orders else 1)
@@ -531,7 +532,7 @@ class PlainSurrogates:
         fitted, as soon as it was: :func:`~.fit_jobs.fit_configuration`); this is for those
         escalation refitted."""
         t0 = time.perf_counter()
-        pool = list(range(self.n_base, min(self.n_base + self.spot_episodes, self.eps.n)))
+        pool = self._spot_pool()
         todo = [i for i in self.ok if self.records[i]["trust"].get("trusted") and i in self.models
                 and i not in self.spot_checked]
         jobs = []
@@ -565,6 +566,10 @@ class PlainSurrogates:
         if "reason" not in found:
             _judge(trust, self.thresholds)
 
+    def _spot_pool(self) -> list[int]:
+        """The episodes after the base ones that every spot check records (``spot_episodes``)."""
+        return list(range(self.n_base, min(self.n_base + self.spot_episodes, self.eps.n)))
+
     def _spot_length(self) -> int:
         return 2 * self.ep_len
 
@@ -580,8 +585,7 @@ class PlainSurrogates:
         spot checks (no escalation) and there is a spot check; None otherwise."""
         if self.escalate or not (self.spot_episodes or self.spot_holds):
             return None
-        pool = list(range(self.n_base, min(self.n_base + self.spot_episodes, self.eps.n)))
-        return dict(pool=pool, holds=self.spot_holds, length=self._spot_length(), warmup=self.episode_warmup,
+        return dict(pool=self._spot_pool(), holds=self.spot_holds, length=self._spot_length(), warmup=self.episode_warmup,
                     lead=HOLD_LEAD)
 
     def backtest_in_full(self) -> None:
@@ -709,8 +713,8 @@ class PlainSurrogates:
         return False
 
     def _fit_many(self, todo) -> list:
-        """``(i, score, trust, found)`` of each ``(i, recording)`` in ``todo`` (:func:`~.fit_jobs.
-        fit_configuration`)."""
+        """``(i, score, trust, found, spot)`` of each ``(i, recording)`` in ``todo``
+        (:func:`~.fit_jobs.fit_configuration`), in ``todo``'s order (they run dearest first)."""
         order = sorted(todo, key=lambda job: -_fit_cost(job[1]))  # dearest first: see _dearest_first
         jobs = [(self.plans[i].configuration, rec, self.fractions.get(i, self.fraction), self.flips.get(i))
                 for i, rec in order]

@@ -98,18 +98,12 @@ class TradeContext:
     lag: int = 1  # bars from the close that ordered it to its entry bar (an entry order's wait)
 
     @classmethod
-    def entered(cls, state: float, price: float, signal_close: float, lag: int = 1, *,
-                signal_high: float = -np.inf, signal_low: float = np.inf) -> TradeContext:
-        """A trade entered in the next bar, at ``price``, ordered at a bar that closed at
-        ``signal_close`` (``lag`` bars before the entry bar: an entry order's), whose high and
-        low were ``signal_high`` and ``signal_low``: nothing held yet."""
-        return cls(state, 0, price, signal_close, signal_close, signal_high, signal_low, lag=lag)
-
-    @classmethod
     def signalled(cls, state: float, price: float, inputs: TradeInputs, row: int, lag: int = 1) -> TradeContext:
-        """:meth:`entered` with the close, high and low of ``inputs``' bar ``row``."""
-        return cls.entered(state, price, float(inputs.close[row]), lag, signal_high=float(inputs.high[row]),
-                           signal_low=float(inputs.low[row]))
+        """A trade entered in the next bar, at ``price``, ordered at ``inputs``' bar ``row``
+        (``lag`` bars before the entry bar: an entry order's): nothing held yet; its highest
+        and lowest close, high and low start at that bar's."""
+        close = float(inputs.close[row])
+        return cls(state, 0, price, close, close, float(inputs.high[row]), float(inputs.low[row]), lag=lag)
 
 
 def held_runs(state) -> np.ndarray:
