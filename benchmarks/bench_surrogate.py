@@ -11,8 +11,7 @@ here). Full backtests: every configuration in Backtrader on the screening period
 baseline of ``distillbt.baseline`` (its own bounded warm-up: 10x its longest window). The
 plain path's time counts everything: bank, episodes, recording, fitting, evaluation, spot
 checks, escalation and the replays (or full backtests) of configurations it did not trust
-(those of orders it does not model start on the workers once the fits there are done: the
-table gives both parts of the replays' wall time). Both paths use the same
+(the table gives the replays' wall time on its own too). Both paths use the same
 ``--jobs`` worker processes (one executor for the run), started (and every strategy imported
 in them) before anything is timed;
 the full backtests run in chunks interleaved with the surrogate seeds, so both are timed
@@ -72,7 +71,7 @@ def _warm_workers(configs, candles, screen, jobs):
 
 
 TABLE_HEAD = ("| seed | base episodes × scored bars | Backtrader bars fed / config (full: {fb:,}) | surrogate s "
-              "| of which replays and full s (at the end + alongside the fits) | full backtests s | speed-up | Spearman, surrogate paths (all) | top-5 recall (10 survivors) "
+              "| of which replays and full s | full backtests s | speed-up | Spearman, surrogate paths (all) | top-5 recall (10 survivors) "
               "| paths surrogate / escalated / replay / full | agreement min / q10 / median | surrogate scores off by > 1e-3 "
               "| … by > 0.05 |\n"
               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|")
@@ -81,7 +80,7 @@ TABLE_HEAD = ("| seed | base episodes × scored bars | Backtrader bars fed / con
 def _row(r):
     p, ag = r["paths"], r["ag"]
     return (f"| {r['seed']} | {r['eps']} × {r['len']} | {r['fed']:,.0f} | {r['sur']:.1f} | "
-            f"{r['sur'] - r['no_full']:.1f} + {r['ahead']:.1f} | "
+            f"{r['sur'] - r['no_full']:.1f} | "
             f"{r['full']:.1f} | {r['full'] / r['sur']:.1f}x | {r['rho']:.3f} ({r['rho_all']:.3f}) | {r['rec']:.2f} | "
             f"{p['surrogate']} / {p['surrogate+escalated']} / {p['replay']} / {p['full']} | "
             f"{ag.get('min', float('nan')):.3f} / {ag.get('q10', float('nan')):.3f} / "
@@ -145,7 +144,7 @@ def _run(candles, label, seeds, jobs, halving, progress, options, folders):
         inexact = [(d, nm) for d, nm, p in off if p == "replay" and d > 1e-9]
         if inexact:
             print(f"  REPLAYS DIFFERING FROM THEIR FULL BACKTEST: {inexact}", flush=True)
-        rows.append(dict(seed=seed, sur=sur_s, no_full=sur_s - s["full_seconds"], ahead=s.get("full_ahead_seconds", 0.0), full=full_s, rho=rho, rho_all=rho_all, n_fast=len(fast),
+        rows.append(dict(seed=seed, sur=sur_s, no_full=sur_s - s["full_seconds"], full=full_s, rho=rho, rho_all=rho_all, n_fast=len(fast),
                          rec=recall({k: pred[k] for k in common}, {k: truth[k] for k in common}),
                          paths=s["paths"], ag=ag, eps=s["base_episodes"], len=s["episode_length"],
                          fed=s["bars_fed"] / max(1, len(configs)), wrong=wrong, far=far, phases=s))

@@ -244,11 +244,11 @@ def test_orders_the_surrogate_does_not_fill_go_to_the_replay_or_the_full_backtes
 
 
 def test_replays_of_a_batch_run_dearest_first_and_each_keeps_its_own_score(candles, configs, monkeypatch):
-    """Replays go to the workers by what their recordings cost a bar, the dearest first —
-    those of orders the fast path does not model as soon as their episodes are recorded,
-    while this process fits the others, the rest after — and each record still gets its own
-    configuration's full-backtest score. The costs are set so that the dearest-first order is
-    the batch's reverse (recording times would make the order depend on the machine)."""
+    """Replays go to the workers in one map, by what their recordings cost a bar, the dearest
+    first — those of orders the fast path does not model and those the surrogate was not
+    trusted on alike — and each record still gets its own configuration's full-backtest
+    score. The costs are set so that the dearest-first order is the batch's reverse
+    (recording times would make the order depend on the machine)."""
     sent = []
 
     def run_many_recorded(jobs, **kw):
@@ -256,41 +256,38 @@ def test_replays_of_a_batch_run_dearest_first_and_each_keeps_its_own_score(candl
         sent.append([job.configuration.name for job in jobs])
         return run_many(jobs, **kw)
 
-    def costs_reversed(self, todo):
+    def costs_reversed(self):
         for k, i in enumerate(self.live):
             self.seconds_per_bar[i] = float(k)  # each configuration dearer than those before it
-        start_ahead(self, todo)
+        backtest_in_full(self)
 
-    start_ahead = api.PlainSurrogates._start_exact_ahead
+    backtest_in_full = api.PlainSurrogates.backtest_in_full
     monkeypatch.setattr(api, "run_many", run_many_recorded)
-    monkeypatch.setattr(api.PlainSurrogates, "_start_exact_ahead", costs_reversed)
+    monkeypatch.setattr(api.PlainSurrogates, "backtest_in_full", costs_reversed)
     batch = [configs[name] for name in ("StopEntry", "RsiNine", "VolumeDigits", "HoldSeven", "LimitEntry")]
     out = screen_plain(batch, candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False,
                        min_speedup=0, n_jobs=2, spot_episodes=0, spot_holds=0)
     replayed = [(r, c) for r, c in zip(out.records, batch) if r["path"] == "replay"]
     assert {r["name"] for r, _ in replayed} >= {configs["StopEntry"].name, configs["VolumeDigits"].name}
-    early = [r["name"] for r, _ in reversed(replayed) if "does not model" in r["trust"].get("reason", "")]
-    later = [r["name"] for r, _ in reversed(replayed) if r["name"] not in early]
-    assert len(early) == 2 and later  # the two order strategies, and one the surrogate was not trusted on
-    assert sent == [early, later]  # the dearest (last) first in each
-    assert out.summary["full_ahead_seconds"] > 0
+    unmodelled = [r["name"] for r, _ in replayed if "does not model" in r["trust"].get("reason", "")]
+    assert len(unmodelled) == 2 and len(replayed) > 2  # the two order strategies, and one not trusted
+    assert sent == [[r["name"] for r, _ in reversed(replayed)]]  # one map, the dearest (last) first
     for record, config in replayed:
         assert record["score"] == pytest.approx(_full_score(candles, config), abs=1e-9), record["name"]
 
 
 @pytest.mark.parametrize("backend", ["loky", "dask"])
-def test_replays_started_ahead_change_no_record(candles, configs, backend):
-    """Replays started while the surrogates are fitted (two workers, processes or a Dask
-    cluster) give every record what the screen in one process (replays at the end) gives."""
+def test_replays_on_workers_change_no_record(candles, configs, backend):
+    """Replays on two workers (processes or a Dask cluster) give every record what the screen
+    in one process gives."""
     batch = [configs[name] for name in ("StopEntry", "RsiNine", "HoldSeven", "LimitEntry")]
     kw = dict(train=TRAIN, screen=SCREEN, seed=0, base_episodes=4, progress=False, min_speedup=0)
-    ahead = screen_plain(batch, candles, n_jobs=2, backend=backend, **kw)
+    on_workers = screen_plain(batch, candles, n_jobs=2, backend=backend, **kw)
     serial = screen_plain(batch, candles, n_jobs=1, **kw)
-    assert "full_ahead_seconds" in ahead.summary and "full_ahead_seconds" not in serial.summary
-    assert [(r["name"], r["path"], r["score"]) for r in ahead.records] == \
+    assert [(r["name"], r["path"], r["score"]) for r in on_workers.records] == \
         [(r["name"], r["path"], r["score"]) for r in serial.records]
-    assert sum(r["path"] == "replay" for r in ahead.records) >= 2
-    assert ahead.records[-1]["path"] == "replay" and ahead.records[-1]["score"] != 0.0  # LimitEntry trades
+    assert sum(r["path"] == "replay" for r in on_workers.records) >= 2
+    assert on_workers.records[-1]["path"] == "replay" and on_workers.records[-1]["score"] != 0.0  # LimitEntry trades
 
 
 def test_fits_and_spot_checks_on_workers_equal_those_in_this_process(candles, configs):

@@ -53,9 +53,8 @@ this one hold the parts: :mod:`.plan`, :mod:`.columns`, :mod:`.trust`, :mod:`.es
    other sizes), is
    **replayed** over the screening period (:mod:`.replay`: the strategy's own
    ``next()`` with Backtrader's broker, the full backtest's result; Backtrader's own run when
-   the replay refuses the strategy), counted in the time — those of orders the surrogate
-   does not model start on the workers as soon as the base episodes show them, while this
-   process fits the others (with two or more worker processes). With ``replay=False`` (or
+   the replay refuses the strategy), counted in the time — all of them in one map on the
+   workers, the dearest first (what their recordings cost a bar). With ``replay=False`` (or
    ``escalate=True``) it is first **escalated** — new windows of the training period, longer
    each round, chosen where its own surrogate predicts the transitions it saw too rarely (or
    where its columns leave the range its episodes showed), recorded and refitted — and if it
@@ -80,7 +79,6 @@ Every record says which path its score came from.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -270,40 +268,6 @@ def _take_exact(record: dict, result: dict, curves: dict, full_results: dict) ->
     record.update(score=float(result["score"]), path=path, surrogate_score=record["score"])
 
 
-class _ExactAhead:
-    """Exact runs (replays or full backtests) of configurations known to need one early — the
-    orders the fast path does not model, known once their episodes are recorded — started on
-    the executor's workers from a thread of this process once the batch's fits there are
-    done, while this process goes on (it chooses the spot check's windows meanwhile); the next
-    map on the workers waits for them (one pool). :meth:`results` waits for the runs and
-    raises what the thread raised."""
-
-    def __init__(self, jobs: dict, executor, progress: bool):
-        self.results_: dict = {}
-        self.error: BaseException | None = None
-        self.began = time.perf_counter()
-        self.seconds = 0.0
-        order = list(jobs)
-
-        def run():
-            try:
-                out = run_many([jobs[i] for i in order], executor=executor, progress=progress)
-                self.results_ = dict(zip(order, out))
-            except BaseException as error:  # noqa: BLE001 - raised again where the results are read
-                self.error = error
-            finally:
-                self.seconds = time.perf_counter() - self.began
-
-        self.thread = threading.Thread(target=run, name="distillbt-exact-ahead", daemon=True)
-        self.thread.start()
-
-    def results(self) -> dict:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.results_
-
-
 class PlainSurrogates:
     """One batch of :func:`screen_plain`: what its stages share (plans, records, episodes,
     column caches, fitted surrogates, curves, timings) and the stages themselves, in the order
@@ -354,7 +318,6 @@ class PlainSurrogates:
         self.escalations = 0
         self.direct_full: list[int] = []
         self.seconds_per_bar: dict = {}  # i -> what its recording cost per Backtrader bar fed
-        self.ahead: _ExactAhead | None = None  # exact runs started while this process fits
 
     # -- the stages -------------------------------------------------------------------------
     def run(self, episodes=None) -> PlainScreen:
@@ -548,8 +511,6 @@ class PlainSurrogates:
         jobs = [(i, which) for i, which in jobs if which]
         jobs = [(i, dict(jobs)[i]) for i in self._dearest_first([i for i, _ in jobs])]  # their recordings cost most
         if jobs:
-            if self.ahead is not None:  # one pool (see _record_many)
-                self.ahead.results()
             for (i, _), found in zip(jobs, self._on_workers(
                     spot_check_configuration, [(self.plans[i].configuration, which, self.plans[i].warmup,
                                                 self.models[i], self.fractions.get(i, self.fraction),
@@ -595,18 +556,14 @@ class PlainSurrogates:
         t0 = time.perf_counter()
         if still and (self.full_fallback or self.direct_full):
             todo = still if self.full_fallback else self.direct_full
-            ahead = self.ahead.results() if self.ahead is not None else {}
-            order = self._dearest_first([i for i in todo if i not in ahead])
+            order = self._dearest_first(todo)
             log.info("%d configuration(s) get a full backtest (%d short history, %d not trusted after escalation)",
                      len(todo), len(self.direct_full), len(todo) - len(self.direct_full))
             results = dict(zip(order, run_many([self._exact_job(i) for i in order], n_jobs=self.n_jobs,
                                                backend=self.backend, progress=self.progress)))
-            results.update(ahead)
             for i in todo:
                 _take_exact(self.records[i], results[i], self.curves, self.full_results)
         self.timings["full_seconds"] = time.perf_counter() - t0
-        if self.ahead is not None:
-            self.timings["full_ahead_seconds"] = self.ahead.seconds
 
     def _exact_job(self, i) -> BacktestJob:
         """Configuration ``i``'s exact run over the screening period: the screen's one baseline,
@@ -622,23 +579,8 @@ class PlainSurrogates:
         finish together, not with one long run started last while the others wait."""
         return sorted(todo, key=lambda i: -self.seconds_per_bar.get(i, 0.0))
 
-    def _start_exact_ahead(self, todo) -> None:
-        """The exact runs of ``todo`` (configurations whose score can only come from one) on the
-        workers now, while this process fits the others (:class:`_ExactAhead`) — with worker
-        processes to spare (loky or Dask, more than one) and the full fallback on; once per batch."""
-        executor = current()
-        if (not todo or self.ahead is not None or not self.full_fallback or executor is None
-                or executor.backend not in ("loky", "dask") or executor.workers < 2):
-            return
-        self.ahead = _ExactAhead({i: self._exact_job(i) for i in self._dearest_first(todo)}, executor,
-                                 progress=self.progress)
-
     def _record_many(self, jobs_, desc) -> list:
-        """``record_many`` of ``(i, episodes)`` jobs on the executor's workers, once the exact
-        runs started ahead are done with them (one pool: a second map meanwhile would start
-        fresh worker processes)."""
-        if self.ahead is not None:
-            self.ahead.results()
+        """``record_many`` of ``(i, episodes)`` jobs on the executor's workers."""
         return record_many([(self.plans[i].configuration, which, self.plans[i].warmup) for i, which in jobs_],
                            self.eps, cash=self.cash, commission=self.commission, timeframe=self.candles.timeframe,
                            n_jobs=self.n_jobs, backend=self.backend, progress=self.progress, desc=desc,
@@ -673,8 +615,6 @@ class PlainSurrogates:
                 if not rec.get("error") and not rec.get("unmodelled") and self._sizing_mirrored(i, rec)]
         self.flips.update((i, rec.get("flips")) for i, rec in todo)
         fitted = self._fit_many(todo)
-        # what only an exact run can score runs on the workers while this process goes on
-        self._start_exact_ahead([i for i, rec in arrived.items() if rec.get("unmodelled")])
         for i, score, trust, extra, spot in fitted:
             _judge(trust, self.thresholds)
             for rule in ("protection", "entry"):  # what its fills were priced by, for the reader
@@ -849,9 +789,8 @@ class PlainSurrogates:
                            "max": float(np.max(agreements)), "n": len(agreements)} if agreements else None),
             "coverage": ({"min": int(np.min(coverages)), "median": float(np.median(coverages)),
                           "max": int(np.max(coverages))} if coverages else None),
-            # the phases one after the other (the exact runs started ahead overlap fit_eval and after)
-            "surrogate_seconds": sum(v for k, v in self.timings.items() if k not in ("full_seconds",
-                                                                                  "full_ahead_seconds")),
+            # the phases one after the other
+            "surrogate_seconds": sum(v for k, v in self.timings.items() if k != "full_seconds"),
             **self.timings, "total_seconds": time.perf_counter() - self.began,
             "regimes": list(eps.regime_names),
         }
