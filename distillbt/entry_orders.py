@@ -5,7 +5,9 @@ An *entry order* is a Stop, Limit or StopLimit order a strategy sends while flat
 (``self.buy(exectype=bt.Order.Stop, price=…)``), which opens the position when the bar's
 prices reach it. Its
 price is a constant multiple of the close of the bar that sent it or of one of the
-strategy's lines there, or that close plus a constant multiple of a line (an ATR); it works
+strategy's lines there — or of that bar's open, high or low, or the bar before's high or
+low (:data:`~distillbt.protective.FEED_PRICES`: a buy stop at the signal bar's high) — or
+that close plus a constant multiple of a line (an ATR); it works
 for a fixed number of bars (``valid=`` a few bars ahead, or the strategy cancelling it after
 them) or until it fills. :class:`EntryOrder` holds that rule, read off a strategy's recorded
 orders (:mod:`distillbt.surrogate.order_log`); the surrogate's walk sends one where the
@@ -53,7 +55,8 @@ __all__ = ["EntryOrder", "ENTRY_KINDS", "ENTRY_ANCHORS"]
 
 ENTRY_KINDS = ("stop", "limit", "stoplimit")
 #: What an entry order's price is a multiple of: the close of the bar that sent it, or one
-#: of the strategy's lines there (``"line"``: the upper band, the highest high).
+#: of the strategy's lines there (``"line"``: the upper band, the highest high, the feed's
+#: prices of :data:`~distillbt.protective.FEED_PRICES`).
 ENTRY_ANCHORS = ("sent_close", "line")
 
 

@@ -34,13 +34,21 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["ProtectiveOrder", "Protection", "KINDS", "ANCHORS", "priced_lines", "first_touch", "rule_price"]
+__all__ = ["ProtectiveOrder", "Protection", "KINDS", "ANCHORS", "FEED_PRICES", "feed_prices", "priced_lines",
+           "first_touch", "rule_price"]
 
 KINDS = ("stop", "limit", "trail")
 #: What a stop's or limit's price is a multiple of: the close of the bar that sent it
 #: (``"sent_close"``), the entry's fill price (``"fill"``, ``order.executed.price``) or one of
-#: the strategy's lines at the bar that sent it (``"line"``: the lower band, the last low).
+#: the strategy's lines at the bar that sent it (``"line"``: the lower band, the last low,
+#: the feed's prices of :data:`FEED_PRICES`).
 ANCHORS = ("sent_close", "fill", "line")
+#: The feed's prices at the bar that sends an order, named as lines a rule may read (a buy
+#: stop at the signal bar's high, a limit at its low, a stop under the bar before's low):
+#: ``name → (feed line, bars ago)``. The prefix keeps them apart from the strategy's own
+#: lines, which are named after its attributes.
+FEED_PRICES = {"feed:open": ("open", 0), "feed:high": ("high", 0), "feed:low": ("low", 0),
+               "feed:high[-1]": ("high", 1), "feed:low[-1]": ("low", 1)}
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,17 @@ def rule_price(rule, *, sent_close: float, fill: float = math.nan, line_value: f
         return base_value + rule.offset * line_value if getattr(rule, "base", None) else rule.factor * line_value
     anchor = fill if rule.anchor == "fill" else sent_close
     return anchor + rule.offset * line_value if rule.line else rule.factor * anchor
+
+
+def feed_prices(arrays, names=FEED_PRICES) -> dict:
+    """The feed prices ``names`` (of :data:`FEED_PRICES`) bar by bar, from a feed's
+    ``arrays`` (``{"open": …, "high": …, "low": …}``); NaN before a lagged one's first bar."""
+    out = {}
+    for name in names:
+        alias, ago = FEED_PRICES[name]
+        values = np.asarray(arrays[alias], dtype=np.float64)
+        out[name] = np.concatenate((np.full(ago, np.nan), values[:len(values) - ago])) if ago else values
+    return out
 
 
 def priced_lines(*rules) -> list[str]:

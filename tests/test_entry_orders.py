@@ -363,6 +363,76 @@ class StopLimitFromClose(StopLimitEntry):
             self.sent_at = len(self)
             return
         super().next()
+
+
+class SignalBarStop(bt.Strategy):
+    """A buy stop at the signal bar's high for one bar, on a dip under the fast average
+    while it is over the slow one; a stop under the low of the bar before the fill, sent as
+    the entry fills; out under the slow average. (The feed's prices, not lines of its own.)"""
+
+    def __init__(self):
+        self.fast = bt.ind.EMA(period=10)
+        self.slow = bt.ind.SMA(period=40)
+        self.entry = None
+        self.stop_order = None
+
+    def notify_order(self, order):
+        if order.alive():
+            return
+        if order == self.entry:
+            self.entry = None
+            if order.status == order.Completed:
+                self.stop_order = self.sell(exectype=bt.Order.Stop, price=self.data.low[-1])
+        elif order == self.stop_order:
+            self.stop_order = None
+
+    def next(self):
+        if self.entry:
+            return
+        if not self.position:
+            if self.fast[0] > self.slow[0] and self.data.close[0] < self.fast[0]:
+                now = self.data.datetime.datetime(0)
+                self.entry = self.buy(exectype=bt.Order.Stop, price=self.data.high[0],
+                                      valid=now + (now - self.data.datetime.datetime(-1)))
+        elif self.data.close[0] < self.slow[0]:
+            if self.stop_order:
+                self.cancel(self.stop_order)
+            self.close()
+
+
+class SignalBarLimit(bt.Strategy):
+    """The short mirror with a limit: a sell limit at the signal bar's high for two bars on
+    a bounce over the fast average under the slow one; a buy stop 0.5 % over the fill bar's
+    high; covered over the slow average."""
+
+    def __init__(self):
+        self.fast = bt.ind.EMA(period=10)
+        self.slow = bt.ind.SMA(period=40)
+        self.entry = None
+        self.stop_order = None
+
+    def notify_order(self, order):
+        if order.alive():
+            return
+        if order == self.entry:
+            self.entry = None
+            if order.status == order.Completed:
+                self.stop_order = self.buy(exectype=bt.Order.Stop, price=self.data.high[0] * 1.005)
+        elif order == self.stop_order:
+            self.stop_order = None
+
+    def next(self):
+        if self.entry:
+            return
+        if not self.position:
+            if self.fast[0] < self.slow[0] and self.data.close[0] > self.fast[0]:
+                now = self.data.datetime.datetime(0)
+                self.entry = self.sell(exectype=bt.Order.Limit, price=self.data.high[0],
+                                       valid=now + 2 * (now - self.data.datetime.datetime(-1)))
+        elif self.data.close[0] > self.slow[0]:
+            if self.stop_order:
+                self.cancel(self.stop_order)
+            self.close()
 '''
 
 
@@ -458,7 +528,7 @@ def test_entry_orders_fill_where_and_at_what_backtrader_fills_them(candles, conf
 
 @pytest.mark.parametrize("name", ["HighStop", "LowSellStop", "DipLimit", "AtrStopUntilFilled", "StopLimitUnder",
                                   "OcoEntries", "StopMovedEachBar", "LimitBracket", "BreakdownBracket",
-                                  "BandBracket"])
+                                  "BandBracket", "SignalBarStop", "SignalBarLimit"])
 def test_strategies_with_entry_orders_are_scored_on_their_surrogate(candles, configs, name):
     """Each on its surrogate, its score its full backtest's; a bracket sent with an entry
     order (its stop and take-profit tried from the bar after the entry fills, priced from
@@ -481,6 +551,22 @@ def test_strategies_with_entry_orders_are_scored_on_their_surrogate(candles, con
     full = run_backtest(config.strategy.cls, candles, params=config.params, start=candles.frame.index[SCREEN[0]],
                         end=candles.frame.index[SCREEN[1] - 1], warmup_bars=400)["score"]
     assert record["score"] == pytest.approx(full, abs=1e-9)
+
+
+@pytest.mark.parametrize("name, entry, protection", [
+    ("SignalBarStop", "stop entry at 1 × feed:high, for 1 bars", "stop at 1 × feed:low[-1]"),
+    ("SignalBarLimit", "limit entry at 1 × feed:high, for 2 bars", "stop at 1.005 × feed:high"),
+])
+def test_orders_priced_from_the_feeds_prices_are_read_so(candles, configs, name, entry, protection):
+    """An entry at the signal bar's high and a stop at the bar before's low (or over the fill
+    bar's high): rules on the feed's prices where the order is sent, not on a line of the
+    strategy's (the strategies above are scored on their surrogates with them)."""
+    rec = recorded_run(candles, configs[name])[0].get_analysis()
+    assert rec["entry_unmodelled"] is None and rec["protective_unmodelled"] is None
+    found, why = identify_entry(rec["entry_orders"])
+    assert why is None and found.describe() == entry and fits_entry(found, rec["entry_orders"])
+    found, why = identify(rec["protective_trades"])
+    assert why is None and found.describe() == protection
 
 
 @pytest.mark.parametrize("name, reason", [

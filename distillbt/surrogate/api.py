@@ -91,7 +91,7 @@ from ..errors import InputError, first_line
 from ..executor import current, parallel_api
 from ..indicators import KINDS
 from ..objectives import bars_per_year, objective_score
-from ..protective import priced_lines
+from ..protective import FEED_PRICES, priced_lines
 from ..records import PATHS
 from .columns import ColumnCache
 from .escalation import SourceColumns, escalation_windows, merged_recording
@@ -603,7 +603,7 @@ class PlainSurrogates:
         for i, rec in arrived.items():
             own = self.plans[i].own
             unread = [n for n in priced_lines(rec.get("protection"), rec.get("entry"))
-                      if own is None or n not in own.line_names]
+                      if n not in FEED_PRICES and (own is None or n not in own.line_names)]
             if unread and not rec.get("unmodelled"):
                 rec["unmodelled"] = (f"{self.plans[i].configuration.name}: orders priced from "
                                      f"{', '.join(unread)}, a line the fast path does not compute")

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..backtest import feed_arrays
 from ..indicators import IndicatorBank, bank_warmup
+from ..protective import FEED_PRICES, feed_prices
 from .own_features import is_own
 from .trade_state import TradeInputs
 
@@ -58,17 +59,24 @@ def trade_inputs(plan, prices, columns, lines=None) -> TradeInputs:
 
 
 def held_lines(plan, names, arrays: callable, lead: int) -> dict:
-    """The strategy's lines ``names`` (float64, by name) over the rows :func:`plan_columns`
-    keeps of ``arrays(lead)``; none asked, none computed."""
+    """The strategy's lines ``names`` (float64, by name; the feed's prices too,
+    :data:`~distillbt.protective.FEED_PRICES`) over the rows :func:`plan_columns` keeps of
+    ``arrays(lead)``; none asked, none computed."""
     if not names:
         return {}
-    return {k: v[lead:] for k, v in plan.own.lines(arrays(lead), names).items()}
+    feed = arrays(lead)
+    own = [n for n in names if n not in FEED_PRICES]
+    out = {n: v[lead:] for n, v in feed_prices(feed, [n for n in names if n in FEED_PRICES]).items()}
+    if own:
+        out.update((k, v[lead:]) for k, v in plan.own.lines(feed, own).items())
+    return out
 
 
 def period_lines(plan, names, frame, start: int, stop: int) -> dict:
     """:func:`held_lines` over rows ``[start, stop)`` of ``frame``, computed from as far back
     as the plan's own lines need to converge."""
-    lead = min(start, plan.own.converge) if names else 0
+    lags = [FEED_PRICES[n][1] for n in names if n in FEED_PRICES]
+    lead = min(start, max([plan.own.converge if len(lags) < len(names) else 0, *lags]))
     return held_lines(plan, names, lambda lead_: frame_arrays(frame, start - lead_, stop), lead)
 
 

@@ -7,7 +7,9 @@ left them) against its positions and prices; :func:`identify` takes the trades o
 configuration's runs and finds the one :class:`~distillbt.protective.Protection` that
 prices every one of them — each stop or limit a constant multiple of the close of the bar
 that sent it or of the entry's fill price, or one of those plus a constant multiple of one of
-the strategy's lines at that bar (an ATR), each trail a constant amount or percentage — or
+the strategy's lines at that bar (an ATR) — the bar's open, high and low and the bar
+before's high and low count as lines (:data:`~distillbt.protective.FEED_PRICES`) —, each
+trail a constant amount or percentage — or
 says why there is none. The multiples are read off the recorded prices, never from the
 strategy's parameters or source: the rule must hold, to rounding, on every trade recorded.
 :func:`entry_orders` and :func:`identify_entry` do the same for Stop, Limit and StopLimit
@@ -170,8 +172,9 @@ def identify(trades) -> tuple[Protection | None, str | None]:
             continue
         fitting = _rules(seen)
         if not fitting:
-            return None, (f"{kind} prices that are no fixed multiple of the close, the entry price or a line "
-                          "of the strategy, nor the close or entry price plus a multiple of a line")
+            return None, (f"{kind} prices that are no fixed multiple of the close, the entry price, a line "
+                          "of the strategy or the bar's prices, nor the close or entry price plus a multiple of "
+                          "a line")
         if len(fitting) > 1 and len(seen) < 2:
             return None, f"one trade only: too few to tell what its {kind} price follows"
         orders.append(ProtectiveOrder(kind, sent, **fitting[0]))
@@ -407,8 +410,8 @@ def _entry_price_rule(orders) -> tuple[dict | None, str | None]:
     if not fitting:
         if len({o["side"] for o in orders}) == 2:  # a long's and a short's prices mirror each other
             return None, "entry prices that differ by side (a rule per side)"
-        return None, ("entry prices that are no fixed multiple of the close or a line of the strategy, nor "
-                      "the close plus a multiple of a line")
+        return None, ("entry prices that are no fixed multiple of the close, a line of the strategy or the bar's "
+                      "prices, nor the close plus a multiple of a line")
     if len(fitting) > 1 and len(orders) < 2:
         return None, "one entry order only: too few to tell what its price follows"
     return dict(kind=kind, limit_factor=limit_factor, **fitting[0]), None

@@ -48,6 +48,7 @@ import numpy as np
 from ..backtest import SIZER_PERCENTS, StrategyRunError, feed_arrays, run_cerebro
 from ..errors import DistillbtError, InputError, first_line
 from ..executor import using
+from ..protective import feed_prices
 from .order_log import entry_orders, identify, identify_entry, protective_trades
 from .own_lines import graph_lines
 from .replay import NotReplayable, ReadTracingCerebro, pending_market_size
@@ -121,10 +122,14 @@ class PositionRecorder(bt.Analyzer):
                 self.unmodelled_orders["bracket/OCO"] = self.unmodelled_orders.get("bracket/OCO", 0) + 1
 
     def _own_lines(self) -> dict:
-        """The lines the strategy holds as attributes, by their own-line names, as arrays over
-        the run (the walk computes those, :attr:`~.own_features.OwnFeatures.line_names`)."""
-        return {name: np.asarray(line.array, dtype=np.float64) for name, line in graph_lines(self.strategy)
-                if "/" not in name and len(line.array) >= len(self.positions)}
+        """The lines the strategy holds as attributes, by their own-line names, and the feed's
+        prices (:data:`~distillbt.protective.FEED_PRICES`), as arrays over the run (the walk
+        computes those, :attr:`~.own_features.OwnFeatures.line_names`, and reads these)."""
+        data = self.strategy.datas[0]
+        lines = feed_prices({alias: getattr(data, alias).array for alias in ("open", "high", "low")})
+        lines.update((name, line.array) for name, line in graph_lines(self.strategy) if "/" not in name)
+        return {name: np.asarray(values, dtype=np.float64) for name, values in lines.items()
+                if len(values) >= len(self.positions)}
 
     def _from_replay(self, replay) -> None:
         """:meth:`next`'s record, from the replay's sizes, decisions and values at every close."""
