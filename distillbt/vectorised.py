@@ -132,6 +132,7 @@ def simulate(
     reissue: bool = False,
     exits=None,
     entries=None,
+    units: float | None = None,
 ) -> dict:
     """The equity path Backtrader produces for per-bar targets (conventions: module docstring).
 
@@ -175,6 +176,10 @@ def simulate(
         that target; an OCO pair may fill the other way) inside bar ``filled`` at ``price``
         (``filled`` -1: it never filled). The target decided at ``filled``'s close is
         ordered from that position. ``sent`` increasing, from ``start_index``.
+    units : float, optional
+        Every position holds this many units, whatever the value (``buy(size=…)``,
+        ``order_target_size``, a ``FixedSize`` sizer), instead of ``fraction`` of it; an
+        opening the cash cannot pay is dropped as Backtrader drops it.
 
     Returns
     -------
@@ -206,6 +211,8 @@ def simulate(
         raise InputError(f"fraction must lie in (0, 1], not {fraction:g}")
     if reversal not in ("value", "units"):
         raise InputError(f"reversal must be 'value' or 'units', not {reversal!r}")
+    if units is not None and not (_number("units", units) > 0 and math.isfinite(units)):
+        raise InputError(f"units must be a positive number of units, not {units!r}")
     if isinstance(start_index, bool) or not isinstance(start_index, (int, np.integer)):
         raise InputError(f"start_index must be an integer, not {start_index!r}")
     start = int(start_index)
@@ -250,9 +257,12 @@ def simulate(
         goals = np.concatenate((goals, np.zeros(len(exit_bars)), sides))
         order = np.argsort(signal_bars, kind="stable")
         signal_bars, goals, fixed, sized = signal_bars[order], goals[order], fixed[order], sized[order]
-    fills = _chain(c, prices, signal_bars, goals, cash=cash, commission=commission,
-                   fraction=fraction, keep_units=reversal == "units",
-                   reissue=np.concatenate((np.zeros(start), target)) if reissue else None, fixed=fixed, sized=sized)
+    chain = dict(commission=commission, fraction=fraction, keep_units=reversal == "units",
+                 reissue=np.concatenate((np.zeros(start), target)) if reissue else None, fixed=fixed, sized=sized)
+    if units is None:
+        fills = _chain(c, prices, signal_bars, goals, cash=cash, **chain)
+    else:  # no prefix product: the order does not scale with the value (an affine map), and fills are few
+        fills = _loop(c, prices, signal_bars, goals, money=cash, units=0.0, size=float(units), **chain)
     fill_bars, cash_after, units_after = fills["bar"], fills["cash"], fills["units"]
 
     # Between fills the units are constant: each bar's value comes from the last fill's state.
@@ -425,11 +435,11 @@ def _prefix_product(a, b, c, d):
 
 
 def _loop(close, open_, signals, targets, *, money, units, commission, fraction, keep_units=False,
-          reissue=None, fixed=None, sized=None) -> dict:
+          reissue=None, fixed=None, sized=None, size=None) -> dict:
     """The fills one by one, as Backtrader's broker executes them (close first, then open
     the rest only if cash stays non-negative; ``keep_units``: a flip keeps its units;
     ``reissue``: the targets per bar, an unchanged one ordered again after a dropped
-    opening)."""
+    opening; ``size``: every position that many units, not ``fraction`` of the value)."""
     rows = {key: [] for key in ("bar", "size", "price", "commission", "cash", "units",
                                 "entries", "exits", "refused")}
     closes = close.tolist()
@@ -442,6 +452,8 @@ def _loop(close, open_, signals, targets, *, money, units, commission, fraction,
         price = closes[sized_at]
         if keep_units and units != 0.0 and goal != 0.0 and (goal > 0) != (units > 0):
             delta = -2.0 * units
+        elif size is not None:
+            delta = goal * size - units
         else:
             delta = goal * fraction * (money + units * price) / price - units
         if delta == 0.0:

@@ -141,6 +141,12 @@ def test_own_sizers_are_used_in_full_mirrored_or_sent_to_full(tmp_path, candles)
     folder.mkdir()
     (folder / "fixed.py").write_text(_SIZED.format(name="FixedStake", sizer="bt.sizers.FixedSize(stake=0.2)"))
     (folder / "percent.py").write_text(_SIZED.format(name="HalfEquity", sizer="bt.sizers.PercentSizer(percents=50)"))
+    # a sizer of its own class, its units neither fixed nor a share the screen knows
+    (folder / "halves.py").write_text(_SIZED.format(name="OwnHalves", sizer="Halves()") + textwrap.dedent("""
+
+        class Halves(bt.sizers.PercentSizer):
+            params = (("percents", 50),)
+        """))
     fixed = next(c for c in discover(folder).configurations() if c.strategy.name == "FixedStake")
     index = candles.frame.index
     result = run_backtest(fixed.strategy.cls, candles, params=fixed.params, start=index[5_000], end=index[8_000],
@@ -153,8 +159,11 @@ def test_own_sizers_are_used_in_full_mirrored_or_sent_to_full(tmp_path, candles)
     for record in out.records:
         by_strategy.setdefault(record.strategy, []).append(record)
     for record in by_strategy["FixedStake"]:
-        # not modelled by the surrogate: replayed, with its own sizer and the slippage, exactly
-        assert record.path == "replay" and "own sizer FixedSize" in record.trust["reason"]
+        # every position 0.2 coins: the surrogate sizes them so (with the slippage)
+        assert record.path.startswith("surrogate") and record.trust["units"] == 0.2
+        assert record.full_score is not None and record.screen_score == pytest.approx(record.full_score, abs=1e-9)
+    for record in by_strategy["OwnHalves"]:  # not modelled by the surrogate: replayed, exactly
+        assert record.path == "replay" and "own sizer Halves" in record.trust["reason"]
         assert record.full_score is not None and record.screen_score == pytest.approx(record.full_score, abs=1e-9)
     for record in by_strategy["HalfEquity"]:
         assert record.path.startswith("surrogate")

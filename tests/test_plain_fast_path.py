@@ -131,6 +131,38 @@ class TargetFlip(bt.Strategy):
             self.order_target_size(target=-units)
 
 
+class FixedUnits(bt.Strategy):
+    """Long or short 0.05 coins on the sign of a 3-bar momentum by order_target_size: every
+    position holds the same units whatever the value (about half the equity at the sample
+    market's prices)."""
+
+    params = (("units", 0.05),)
+
+    def __init__(self):
+        self.mom = bt.ind.Momentum(self.data.close, period=3)
+
+    def next(self):
+        if self.mom[0] > 0 and self.position.size <= 0:
+            self.order_target_size(target=self.p.units)
+        elif self.mom[0] < 0 and self.position.size >= 0:
+            self.order_target_size(target=-self.p.units)
+
+
+class StakeCross(bt.Strategy):
+    """An EMA cross bought with buy(size=stake), closed on the cross back."""
+
+    params = (("stake", 0.03),)
+
+    def __init__(self):
+        self.cross = bt.ind.CrossOver(bt.ind.EMA(period=8), bt.ind.EMA(period=21))
+
+    def next(self):
+        if not self.position and self.cross[0] > 0:
+            self.buy(size=self.p.stake)
+        elif self.position and self.cross[0] < 0:
+            self.close()
+
+
 class StopEntry(bt.Strategy):
     """A breakout entered with a stop order above the last high."""
 
@@ -545,6 +577,51 @@ def test_a_strategy_that_flips_by_close_then_buy_is_scored_on_its_surrogate(cand
     if name == "SignFlip":
         assert record["trust"]["trusted"], record["trust"]
     assert record["trust"]["refused"] > 0 and record["trust"]["refusals_unlike"] == 0
+    assert record["score"] == pytest.approx(_full_score(candles, configs[name]), abs=1e-9)
+
+
+def test_positions_of_fixed_units_are_filled_as_backtrader_fills_them(candles, configs):
+    """order_target_size with one number of units: the recording reads the units every
+    position holds, and :func:`simulate` sizing each position in those units (not as a share
+    of the value) gives Backtrader's equity at every close, openings the cash cannot pay
+    dropped as the broker drops them."""
+    import math
+
+    from distillbt.backtest import feed_arrays, run_cerebro
+    from distillbt.surrogate.recorder import PositionRecorder, _unmodelled, fixed_units
+    from distillbt.vectorised import simulate
+
+    frame = candles.frame.iloc[2_000:8_000]
+    arrays = feed_arrays(frame.index.asi8, *(frame[k].to_numpy() for k in ("open", "high", "low", "close", "volume")))
+    strat = run_cerebro(arrays=arrays, strategy_cls=configs["FixedUnits"].strategy.cls, params={}, cash=10_000.0,
+                        commission=0.001, timeframe=None, symbol=None, trade_from=-math.inf,
+                        analyzers={"positions": (PositionRecorder, {})})
+    rec = strat.analyzers.positions.get_analysis()
+    why, flips, sizes = _unmodelled("FixedUnits", rec, None, None)
+    assert why is None and flips == "units" and "sizes the fast path does not model" in sizes
+    assert fixed_units(rec["opened_units"], flips) == 0.05
+    assert len(rec["flips"]) > 500
+    decided = np.sign(rec["decided"])
+    bars = {k: frame[k].to_numpy() for k in ("open", "high", "low", "close")}
+    out = simulate(bars, decided, reversal="units", reissue=True, units=0.05)
+    np.testing.assert_allclose(out["equity"], rec["values"], rtol=1e-9)
+    assert set(np.round(np.abs(out["fills"]["size"]), 12)) <= {0.05, 0.1}  # an entry, a flip
+    # sized as a share of the value, it is not Backtrader's run
+    assert np.max(np.abs(simulate(bars, decided, reversal="units", reissue=True)["equity"] / rec["values"] - 1)) > 1e-3
+
+
+@pytest.mark.parametrize("name, units", [("FixedUnits", 0.05), ("StakeCross", 0.03)])
+def test_strategies_that_size_in_units_are_scored_on_their_surrogate(candles, configs, name, units):
+    """order_target_size and buy(size=…): learned and filled in their units, the surrogate's
+    score is the full backtest's; the record says the units. (Every score from its surrogate,
+    as for SignFlip above: FixedUnits is always in, and its episodes show few moves out of
+    flat; StakeCross is trusted.)"""
+    out = screen_plain([configs[name]], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4,
+                       progress=False, min_speedup=0, full_fallback=False)
+    record = out.records[0]
+    assert record["path"] == "surrogate" and record["trust"]["units"] == units, record["trust"]
+    if name == "StakeCross":
+        assert record["trust"]["trusted"], record["trust"]
     assert record["score"] == pytest.approx(_full_score(candles, configs[name]), abs=1e-9)
 
 

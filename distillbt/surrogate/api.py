@@ -293,6 +293,7 @@ class PlainSurrogates:
         self.fraction = SIZER_PERCENTS / 100.0 if fraction is None else float(fraction)
         self.fractions: dict = {}  # i -> a mirrored own PercentSizer's share of equity
         self.flips: dict = {}  # i -> how its flips are sized ("units" or "value", recorder.merged_flips)
+        self.units: dict = {}  # i -> the fixed units its positions hold (recorder._unmodelled)
         self.base_episodes, self.length, self.pool_episodes = base_episodes, length, pool_episodes
         self.escalation_rounds, self.escalation_episodes = escalation_rounds, escalation_episodes
         self.max_depth, self.min_speedup = max_depth, min_speedup
@@ -514,7 +515,7 @@ class PlainSurrogates:
             for (i, _), found in zip(jobs, self._on_workers(
                     spot_check_configuration, [(self.plans[i].configuration, which, self.plans[i].warmup,
                                                 self.models[i], self.fractions.get(i, self.fraction),
-                                                self.flips.get(i)) for i, which in jobs],
+                                                self.flips.get(i), self.units.get(i)) for i, which in jobs],
                     [i for i, _ in jobs], "spot check")):
                 self._take_spot_check(self.records[i]["trust"], found)
         self.timings["spot_check_seconds"] = time.perf_counter() - t0
@@ -614,12 +615,17 @@ class PlainSurrogates:
         todo = [(i, rec) for i, rec in arrived.items()
                 if not rec.get("error") and not rec.get("unmodelled") and self._sizing_mirrored(i, rec)]
         self.flips.update((i, rec.get("flips")) for i, rec in todo)
+        for i, rec in todo:
+            if rec.get("units") is not None:  # filled in its units; the P&L gaps weigh a position at its median share
+                self.units[i], self.fractions[i] = rec["units"], rec["entry_share"]
         fitted = self._fit_many(todo)
         for i, score, trust, extra, spot in fitted:
             _judge(trust, self.thresholds)
             for rule in ("protection", "entry"):  # what its fills were priced by, for the reader
                 if arrived[i].get(rule) is not None:
                     trust[rule] = arrived[i][rule].describe()
+            if arrived[i].get("units") is not None:  # and sized by
+                trust["units"] = arrived[i]["units"]
             if spot is not None:  # spot-checked where it was fitted (fit_jobs.fit_configuration)
                 self._take_spot_check(trust, spot)
                 self.spot_checked.add(i)
@@ -635,11 +641,12 @@ class PlainSurrogates:
         return arrived, t1 - t0, time.perf_counter() - t1
 
     def _sizing_mirrored(self, i, rec) -> bool:
-        """Whether the surrogate can size like the strategy: the shared sizer, or its own
-        ``PercentSizer``/``AllInSizer`` (mirrored as its share of equity). Any other sizer of
+        """Whether the surrogate can size like the strategy: the shared sizer, its own
+        ``PercentSizer``/``AllInSizer`` (mirrored as its share of equity), or positions of one
+        fixed number of units whatever sizes them (a ``FixedSize`` sizer). Any other sizer of
         its own sends the configuration to a full backtest, the reason in its trust."""
         own = rec.get("own_sizer")
-        if own is None:
+        if own is None or rec.get("units") is not None:
             return True
         percents = {"PercentSizer": own["params"].get("percents"), "AllInSizer": own["params"].get("percents", 100)}
         share = percents.get(own["class"])
@@ -696,7 +703,7 @@ class PlainSurrogates:
         target ordered again from flat (:func:`~.trust.settled_walk` settles the walk on them)."""
         return Fills(bars, cash=self.cash, commission=self.commission, start_index=0,
                       fraction=self.fractions.get(i, self.fraction), slippage=self.slippage,
-                      reversal=self.flips.get(i) or "value", reissue=True)
+                      reversal=self.flips.get(i) or "value", reissue=True, units=self.units.get(i))
 
     def _unwalked_bars(self) -> int | None:
         """The screening period's length when a configuration its episodes fail need not be

@@ -15,7 +15,7 @@ from ..indicators import IndicatorBank, bank_warmup
 from .columns import frame_arrays, period_lines, plan_columns, trade_inputs
 from ..protective import priced_lines
 from .model import read_states
-from .recorder import merged_flips, merged_reads, rules_of
+from .recorder import merged_flips, merged_reads, merged_units, rules_of
 from .trust import deficits, used_columns
 
 __all__ = ["SourceColumns", "escalation_windows", "merged_recording"]
@@ -113,6 +113,7 @@ def escalation_windows(*, plan, model, trust, recording, bank_of, episodes, sour
 def merged_recording(first: dict, more: dict) -> dict:
     """One configuration's recordings of two rounds as one."""
     flips, clash = merged_flips(first.get("flips"), more.get("flips"))
+    units, unequal = merged_units(first.get("units"), more.get("units"))
     protected = first.get("protective_trades", []) + more.get("protective_trades", [])
     entries = first.get("entry_orders", []) + more.get("entry_orders", [])
     name = more.get("name", first.get("name"))
@@ -126,6 +127,8 @@ def merged_recording(first: dict, more: dict) -> dict:
             "bars_fed": int(first.get("bars_fed", 0)) + int(more.get("bars_fed", 0)),
             "own_sizer": more.get("own_sizer", first.get("own_sizer")),
             "unmodelled": (first.get("unmodelled") or more.get("unmodelled")
-                           or (clash and f"{name}: {clash}") or why),
-            "flips": flips, **rules, "protective_trades": protected, "entry_orders": entries,
+                           or (clash and f"{name}: {clash}") or (unequal and f"{name}: {unequal}") or why),
+            "flips": flips, "units": units, "entry_share": first.get("entry_share") or more.get("entry_share"),
+            **rules,
+            "protective_trades": protected, "entry_orders": entries,
             "reads": merged_reads(first.get("reads"), more.get("reads"))}

@@ -130,7 +130,7 @@ def fit_configuration(configuration, rec: dict, fraction: float, flips: str | No
         if spot is None or found is None or failed_checks(trust, **batch.options["judge"]):
             return score, trust, found, None
         return score, trust, found, _spot_where_fitted(configuration, plan, columns, found[0], found[3], fraction,
-                                                       flips, batch, spot)
+                                                       flips, rec.get("units"), batch, spot)
 
 
 def hold_window_starts(path, screen: tuple[int, int], *, holds: int, length: int, lead: int) -> list[int]:
@@ -150,7 +150,8 @@ def hold_window_starts(path, screen: tuple[int, int], *, holds: int, length: int
     return starts
 
 
-def _spot_where_fitted(configuration, plan, columns, model, path, fraction, flips, batch: FitBatch, spot) -> dict:
+def _spot_where_fitted(configuration, plan, columns, model, path, fraction, flips, units, batch: FitBatch,
+                       spot) -> dict:
     """The spot check of a surrogate just fitted (:func:`fit_configuration`): on the pool's
     episodes, whose columns the batch's cache holds, and on windows around its own walk's
     longest positions, whose columns a cache of their own holds (they are this
@@ -174,14 +175,15 @@ def _spot_where_fitted(configuration, plan, columns, model, path, fraction, flip
         here, there = columns.trade_of(plan, lines), own.trade_of(plan, lines) if own is not None else None
         return lambda e: here(e) if e < n else there(e - n)
 
-    return _spot(configuration, which, windows, model, fraction, flips, batch, plan, bank_of, trade_of)
+    return _spot(configuration, which, windows, model, fraction, flips, units, batch, plan, bank_of, trade_of)
 
 
 def _fit(rec, plan, columns, fraction, flips, batch: FitBatch) -> tuple:
     options = batch.options
     lines = priced_lines(rec.get("protection"), rec.get("entry"))
     fills = Fills(batch.screen_bars, cash=options["cash"], commission=options["commission"], start_index=0,
-                  fraction=fraction, slippage=options["slippage"], reversal=flips or "value", reissue=True)
+                  fraction=fraction, slippage=options["slippage"], reversal=flips or "value", reissue=True,
+                  units=rec.get("units"))
     try:
         model, path, trust, evidence = fit_and_trust(
             rec, plan, columns.bank_of(plan), columns.screen_columns_of(plan),
@@ -200,24 +202,28 @@ def _fit(rec, plan, columns, fraction, flips, batch: FitBatch) -> tuple:
     return score, trust, (model, equity, evidence, np.asarray(path, dtype=np.int8))
 
 
-def spot_check_configuration(configuration, which, warmup: int, model, fraction: float, flips: str | None, *,
-                             batch: FitBatch, plan=None) -> dict:
+def spot_check_configuration(configuration, which, warmup: int, model, fraction: float, flips: str | None,
+                             units: float | None = None, *, batch: FitBatch, plan=None) -> dict:
     """A trusted surrogate judged on windows it was not fitted on: the strategy recorded on
     episodes ``which`` of ``batch.episodes`` (``warmup`` bars before each), and ``model``
     walked over them (:func:`~.trust.spot_check`) — or why the recording itself refuses it
     (an error, orders the fast path does not model, flips sized otherwise than in its
     episodes, protective or entry orders priced or timed otherwise: ``{"trusted": False,
-    "reason"}``). Adds the Backtrader bars the recording fed (``bars_fed``)."""
+    "reason"}``). Adds the Backtrader bars the recording fed (``bars_fed``). ``units``: the
+    fixed units its positions hold, None when they take a share of equity."""
     with _columns_and_plan(configuration, batch, plan) as (columns, plan):
         return _spot(configuration, list(which), episode_windows(batch.episodes, which, warmup), model, fraction,
-                     flips, batch, plan, columns.bank_of(plan), lambda lines: columns.trade_of(plan, lines))
+                     flips, units, batch, plan, columns.bank_of(plan), lambda lines: columns.trade_of(plan, lines))
 
 
-def _spot(configuration, which, windows, model, fraction, flips, batch: FitBatch, plan, bank_of, trade_of) -> dict:
+def _spot(configuration, which, windows, model, fraction, flips, units, batch: FitBatch, plan, bank_of,
+          trade_of) -> dict:
     options = batch.options
     rec = record_job(configuration, which, windows, options["cash"], options["commission"], options["timeframe"],
-                     options["slippage"], options["fraction"])
+                     options["slippage"], options["fraction"], units)
     clash = merged_flips(flips, rec.get("flips"))[1]
+    if not clash and units is None and rec.get("units") is not None:
+        clash = f"positions of {rec['units']:g} units in the spot-check windows, a share of equity in its episodes"
     if not rec.get("error") and not fits(model.protection, rec.get("protective_trades", [])):
         clash = "its protective orders are priced otherwise in the spot-check windows"
     if not rec.get("error") and not fits_entry(model.entry, rec.get("entry_orders", [])):

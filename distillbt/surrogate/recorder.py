@@ -54,7 +54,7 @@ from .own_lines import graph_lines
 from .replay import NotReplayable, ReadTracingCerebro, pending_market_size
 
 __all__ = ["PositionRecorder", "record_episodes", "record_many", "record_job", "episode_windows", "NO_LABEL",
-           "merged_flips", "merged_reads", "rules_of"]
+           "merged_flips", "merged_units", "merged_reads", "rules_of"]
 
 NO_LABEL = -9  # the last fed bar: its decision is never scored (nothing after it shows its effect)
 _BOTH_WAYS = "flips sized both ways: some keep the units held, some take the sizer's share of equity"
@@ -76,6 +76,7 @@ class PositionRecorder(bt.Analyzer):
         self.unmodelled_orders: dict = {}  # order kind -> count
         self.orders: dict = {}  # ref -> the non-market order as last notified (order_log reads them)
         self.entry_shares: list = []  # |position value| / equity at the close of each entry from flat
+        self.opened_units: list = []  # |position size| of each position opened (from flat or by a flip)
         self.flips: list = []  # per flip: (kept the units held, new position's share of equity)
         self.resized = 0  # size changes of a position held
         self._orders_seen: set = set()
@@ -101,8 +102,10 @@ class PositionRecorder(bt.Analyzer):
             # the fast path sizes an entry as the sizer's share of equity, a flip either way.
             if size and last and (size > 0) != (last > 0):
                 self.flips.append((abs(size) == abs(last), abs(size) * self._close[0] / self._value()))
+                self.opened_units.append(abs(size))
             elif size and not last:
                 self.entry_shares.append(abs(size) * self._close[0] / self._value())
+                self.opened_units.append(abs(size))
             elif size:
                 self.resized += 1
             self._last_size = size
@@ -141,6 +144,7 @@ class PositionRecorder(bt.Analyzer):
         flipped = changed & (size != 0) & (before != 0) & ((size > 0) != (before > 0))
         self.positions, self.values, self.decided = size.tolist(), value.tolist(), replay["decided"].tolist()
         self.entry_shares = (np.abs(size[entered]) * close[entered] / value[entered]).tolist()
+        self.opened_units = np.abs(size[entered | flipped]).tolist()
         self.flips = list(zip((np.abs(size[flipped]) == np.abs(before[flipped])).tolist(),
                               (np.abs(size[flipped]) * close[flipped] / value[flipped]).tolist()))
         self.resized = int(np.sum(changed & (size != 0) & ~entered & ~flipped))
@@ -169,7 +173,8 @@ class PositionRecorder(bt.Analyzer):
             "unmodelled_orders": dict(self.unmodelled_orders),
             "protective_trades": trades, "protective_unmodelled": why,
             "entry_orders": entry_orders_, "entry_unmodelled": entry_why,
-            "entry_shares": np.asarray(self.entry_shares), "resized": self.resized,
+            "entry_shares": np.asarray(self.entry_shares), "opened_units": np.asarray(self.opened_units),
+            "resized": self.resized,
             "flips": list(self.flips),
         }
 
@@ -223,24 +228,28 @@ def episode_windows(episodes, which, warmup) -> list[tuple]:
 
 
 def _record_windows(configuration, which, windows, *, cash, commission, timeframe, slippage=0.0,
-                    fraction=None) -> dict:
+                    fraction=None, units=None) -> dict:
     if not windows:
         raise InputError("no episodes to record")
     began = time.perf_counter()
     strategy_cls = configuration.strategy.cls
     states, targets, rets, fed, own, unmodelled, flips, protected = [], [], [], 0, None, None, None, []
+    held_units, shares, size_why = [], [], None  # each entry's units and share of equity; why its sizes are not modelled
     entries, entry_fills, entry_refused, entry_lags = [], [], [], []
     reads: dict | None = {}
     engine = ReadTracingCerebro  # bt.Cerebro from the first window the replay refuses on
     for time_ns, ohlcv, w, length in windows:
         arrays = feed_arrays(time_ns, *ohlcv.T)
         trade_from = arrays["datetime"][w] if w else -math.inf
-        pos, decided, values, own, why, sized, trades, sent, engine, read = _run(
+        pos, decided, values, own, why, sized, trades, sent, engine, read, sizes = _run(
             strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe, slippage, fraction,
             engine=engine)
         reads = merged_reads(reads, read)
         protected += trades
         entries += sent
+        held_units += sizes["units"]
+        shares += sizes["shares"]
+        size_why = size_why or sizes["why"]
         flips, clash = merged_flips(flips, sized)
         unmodelled = unmodelled or why or (clash and f"{configuration.name}: {clash}")
         fed += len(time_ns)
@@ -257,11 +266,19 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
         rets.append(math.log(v_end / cash) if v_end > 0 else -math.inf)
     rules = rules_of(configuration.name, protected, entries, slippage)
     why = rules.pop("unmodelled")
+    if units is None:
+        units = fixed_units(held_units, flips)
+        size_why = size_why if units is None else None
+    elif any(abs(u - units) > 1e-9 * units for u in held_units):  # sized as the caller's surrogate is?
+        size_why = f"{configuration.name}: positions of other sizes than {units:g} units"
+    else:
+        size_why = None
     return {"name": configuration.name, "episodes": list(which), "state": states, "target": targets,
             "log_return": np.asarray(rets), "bars_fed": int(fed),
             "seconds": time.perf_counter() - began, "error": None, "own_sizer": own,
-            "unmodelled": unmodelled or why, **rules,
-            "flips": flips, "protective_trades": protected, "entry_orders": entries, "entry_fills": entry_fills,
+            "unmodelled": unmodelled or why or size_why, **rules,
+            "flips": flips, "units": units, "entry_share": float(np.median(shares)) if shares else None,
+            "protective_trades": protected, "entry_orders": entries, "entry_fills": entry_fills,
             "entry_refused": entry_refused, "entry_lags": entry_lags, "reads": reads}
 
 
@@ -326,12 +343,22 @@ def merged_flips(a: str | None, b: str | None) -> tuple[str | None, str | None]:
     return a, _BOTH_WAYS
 
 
+def merged_units(a: float | None, b: float | None) -> tuple[float | None, str | None]:
+    """The fixed units the positions of two recordings hold (None: sized as the sizer's share
+    of equity, or no entry), and a reason when they hold different numbers."""
+    if a is None or b is None or abs(a - b) <= 1e-9 * max(abs(a), abs(b)):
+        return a if a is not None else b, None
+    return a, f"positions of {a:g} units in some runs and {b:g} in others"
+
+
 def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, timeframe, slippage=0.0, fraction=None,
          engine=ReadTracingCerebro):
     """One recorded run under ``engine``: the replay (the strategy's own ``next()`` over its
     precomputed lines, the same decisions at less cost, and the lines that code reads), else
     ``bt.Cerebro``, also when the replay refuses the strategy; returns the engine the next
-    window should use and what the strategy read (None under ``bt.Cerebro``)."""
+    window should use, what the strategy read (None under ``bt.Cerebro``) and its entries'
+    ``sizes``: their ``units`` and ``shares`` of equity and ``why`` the fast path does not
+    size them as the sizer's share (:func:`_unmodelled`)."""
     setup = dict(arrays=arrays, strategy_cls=strategy_cls, params=configuration.params, cash=cash,
                  commission=commission, timeframe=timeframe, symbol=None, trade_from=trade_from,
                  slippage=slippage, fraction=fraction, analyzers={"distillbt_positions": (PositionRecorder, {})})
@@ -349,9 +376,10 @@ def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, time
         raise DistillbtError(f"{configuration.name}: recorded {len(rec['positions'])} bars of "
                              f"{len(arrays['datetime'])} fed")
     own = strat.analyzers.distillbt_sizer.own
-    why, flips = _unmodelled(configuration.name, rec, own, fraction)
+    why, flips, size_why = _unmodelled(configuration.name, rec, own, fraction)
     return (np.sign(rec["positions"]), np.sign(rec["decided"]), rec["values"], own, why, flips,
-            rec["protective_trades"], rec["entry_orders"], engine, getattr(strat, "distillbt_reads", None))
+            rec["protective_trades"], rec["entry_orders"], engine, getattr(strat, "distillbt_reads", None),
+            {"units": rec["opened_units"].tolist(), "shares": rec["entry_shares"].tolist(), "why": size_why})
 
 
 #: An entry's share of equity may differ from the sizer's by the bar's move between the close
@@ -359,47 +387,62 @@ def _run(strategy_cls, configuration, arrays, trade_from, cash, commission, time
 SIZE_TOLERANCE = 1.25
 
 
-def _unmodelled(name, rec, own, fraction) -> tuple[str | None, str | None]:
+def _unmodelled(name, rec, own, fraction) -> tuple[str | None, str | None, str | None]:
     """What in one recorded run the fast path does not model, in one line, or None: orders
     other than market and protective ones (:mod:`.order_log`), positions that change size while
-    held (scaling in or out), entries that do not take the sizer's share of equity
-    (``buy(size=…)``, ``order_target_size``), flips sized both ways; and how its flips are
-    sized (``"units"``, ``"value"``, None without flips: module docstring)."""
+    held (scaling in or out), flips sized both ways; how its flips are sized (``"units"``,
+    ``"value"``, None without flips: module docstring); and, apart, entries that do not take
+    the sizer's share of equity (None when they do) — which the fast path still models when
+    every entry of the configuration holds one number of units (:func:`fixed_units`)."""
     kept = [k for k, _ in rec["flips"]]
     flips = None if not kept else "units" if all(kept) else "value" if not any(kept) else "both"
     if rec["unmodelled_orders"]:
         kinds = ", ".join(f"{k} ({n})" for k, n in sorted(rec["unmodelled_orders"].items()))
-        return f"{name}: orders the fast path does not model: {kinds}", flips
+        return f"{name}: orders the fast path does not model: {kinds}", flips, None
     if rec["entry_unmodelled"]:
-        return f"{name}: orders the fast path does not model: {rec['entry_unmodelled']}", flips
+        return f"{name}: orders the fast path does not model: {rec['entry_unmodelled']}", flips, None
     if rec["protective_unmodelled"]:
-        return f"{name}: orders the fast path does not model: {rec['protective_unmodelled']}", flips
+        return f"{name}: orders the fast path does not model: {rec['protective_unmodelled']}", flips, None
     if rec["resized"]:
         return (f"{name}: positions change size while held ({rec['resized']} times): "
-                "the fast path does not model scaling in or out"), flips
+                "the fast path does not model scaling in or out"), flips, None
     if flips == "both":
-        return f"{name}: {_BOTH_WAYS}", flips
+        return f"{name}: {_BOTH_WAYS}", flips, None
     if own is None:
         expected = SIZER_PERCENTS / 100.0 if fraction is None else float(fraction)
     elif own["class"] in ("PercentSizer", "AllInSizer"):
         expected = float(own["params"].get("percents", 100)) / 100.0
-    else:
-        return None, flips  # another sizer of its own: the screen sends it to the full backtest anyway
+    else:  # another sizer of its own: mirrored when its positions hold fixed units, else backtested in full
+        return None, flips, None
     # a flip that keeps its units holds whatever share the price moves gave them
     shares = np.concatenate((rec["entry_shares"], [] if flips == "units" else [s for _, s in rec["flips"]]))
     off = shares[(shares > expected * SIZE_TOLERANCE) | (shares < expected / SIZE_TOLERANCE)]
     if len(off):
-        return (f"{name}: {len(off)} of {len(shares)} positions hold {np.median(off):.0%} of equity "
-                f"where the sizer gives {expected:.0%}: sizes the fast path does not model"), flips
-    return None, flips
+        return None, flips, (f"{name}: {len(off)} of {len(shares)} positions hold {np.median(off):.0%} of equity "
+                             f"where the sizer gives {expected:.0%}: sizes the fast path does not model")
+    return None, flips, None
 
 
-def record_job(configuration, which, windows, cash, commission, timeframe, slippage=0.0, fraction=None) -> dict:
+def fixed_units(held, flips: str | None) -> float | None:
+    """The units every position of a configuration holds when they are fixed — ``held``, the
+    units of each position opened (from flat or by a flip) over all its recorded runs, two or
+    more and all the same: ``buy(size=…)``, ``order_target_size``, a ``FixedSize`` sizer —,
+    else None. (A sizer's share of equity gives other units at every other price.)"""
+    held = np.asarray(held, dtype=np.float64)
+    if len(held) < 2 or flips == "value" or np.ptp(held) > 1e-9 * held[0]:
+        return None
+    return float(held[0])
+
+
+def record_job(configuration, which, windows, cash, commission, timeframe, slippage=0.0, fraction=None,
+               units=None) -> dict:
     """One configuration's recording of ``windows`` (:func:`episode_windows`), as
-    :func:`record_episodes`'s; a failure is its ``{"name", "error", "error_type"}`` record."""
+    :func:`record_episodes`'s; a failure is its ``{"name", "error", "error_type"}`` record.
+    ``units``: the fixed units its positions are known to hold (a spot check of a surrogate
+    sized so): every entry must hold them, one entry or none is enough."""
     try:
         return _record_windows(configuration, which, windows, cash=cash, commission=commission,
-                               timeframe=timeframe, slippage=slippage, fraction=fraction)
+                               timeframe=timeframe, slippage=slippage, fraction=fraction, units=units)
     except Exception as exc:  # noqa: BLE001 - one failing configuration must not stop the batch
         message = first_line(exc)
         if not message.startswith(configuration.name):
