@@ -53,12 +53,16 @@ from scipy.signal import lfilter
 from .errors import InputError
 
 __all__ = ["IndicatorBank", "feature_names_for", "bank_warmup", "periods_of", "thresholds_of", "literals_of",
+           "GENERIC_WARMUP",
            "ZERO_CENTRED", "KINDS"]
 
 # Kinds with one period; pairs; parameterless.
 KINDS = ("sma_dist", "ema_dist", "rsi", "dc_up", "dc_lo", "bb_z", "mom", "vol")
 PAIR_KINDS = ("sma_pair", "ema_pair")
 GENERIC = ("ret:1", "macd", "macd_hist")
+#: Bars before every generic column has a value: the MACD histogram (EMA 26, then its 9-bar
+#: signal) is NaN for its first 33.
+GENERIC_WARMUP = 26 + 9 - 2
 # Columns whose natural decision boundary is 0 (a cross, a breakout): learned split
 # thresholds are snapped to 0 when the training data allow it (see model.py).
 ZERO_CENTRED = ("sma_dist", "ema_dist", "sma_pair", "ema_pair", "dc_up", "dc_lo", "bb_z", "mom",

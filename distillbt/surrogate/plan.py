@@ -5,7 +5,8 @@ parameters (int parameters not named like levels) and from ``period=N`` literals
 strategy's source; its features are the indicator bank columns at those periods (their
 moving-average pairs, lagged and crossover columns) and the columns of its strategy's own
 lines (:mod:`.own_features`: the lines its ``__init__`` builds and their differences); its
-warm-up is its longest window (or longest own line's minimum period) + 10 bars.
+warm-up is its longest window (at least the generic columns' 33 bars; or its longest own line's
+minimum period) + 10 bars.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 from dataclasses import dataclass, field
 
 from ..errors import InputError
-from ..indicators import ZERO_CENTRED, bank_warmup, feature_names_for, periods_of, thresholds_of
+from ..indicators import GENERIC_WARMUP, ZERO_CENTRED, bank_warmup, feature_names_for, periods_of, thresholds_of
 from .own_features import OwnFeatures, factor_ratios, is_own
 from .trade_state import trade_names
 
@@ -64,8 +65,10 @@ def plan_configuration(configuration, *, own_lines: bool = True, trade_state: bo
     # The longest window + 10 bars: every indicator is defined at the first scored bar. EMA-type
     # ones (RSI, EMA) are still converging there, but the episode's bank columns are computed
     # from the same first bar as the strategy's feed, so what it saw is what the tree learns
-    # from; the thresholds transfer to the converged columns of the screening period.
-    warmup = max(periods) + 10
+    # from; the thresholds transfer to the converged columns of the screening period. The
+    # generic columns (MACD) count too: a bar where any column is undefined is no training
+    # row, and an always-in strategy's first decision, from flat, would never be seen.
+    warmup = max(max(periods), GENERIC_WARMUP) + 10
     features, own, reason = feature_names_for(periods), None, None
     if own_lines:
         try:
