@@ -234,7 +234,7 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
     began = time.perf_counter()
     strategy_cls = configuration.strategy.cls
     states, targets, rets, fed, own, unmodelled, flips, protected = [], [], [], 0, None, None, None, []
-    held_units, shares, size_why = [], [], None  # each entry's units and share of equity; why its sizes are not modelled
+    held_units, shares, size_why = [], [], None  # units of each position opened, entries' shares of equity, why not modelled
     entries, entry_fills, entry_refused, entry_lags = [], [], [], []
     reads: dict | None = {}
     engine = ReadTracingCerebro  # bt.Cerebro from the first window the replay refuses on
