@@ -382,9 +382,12 @@ class SignalBarStop(bt.Strategy):
         if order == self.entry:
             self.entry = None
             if order.status == order.Completed:
-                self.stop_order = self.sell(exectype=bt.Order.Stop, price=self.data.low[-1])
+                self.stop_order = self.protect()
         elif order == self.stop_order:
             self.stop_order = None
+
+    def protect(self):
+        return self.sell(exectype=bt.Order.Stop, price=self.data.low[-1])
 
     def next(self):
         if self.entry:
@@ -400,26 +403,13 @@ class SignalBarStop(bt.Strategy):
             self.close()
 
 
-class SignalBarLimit(bt.Strategy):
+class SignalBarLimit(SignalBarStop):
     """The short mirror with a limit: a sell limit at the signal bar's high for two bars on
     a bounce over the fast average under the slow one; a buy stop 0.5 % over the fill bar's
     high; covered over the slow average."""
 
-    def __init__(self):
-        self.fast = bt.ind.EMA(period=10)
-        self.slow = bt.ind.SMA(period=40)
-        self.entry = None
-        self.stop_order = None
-
-    def notify_order(self, order):
-        if order.alive():
-            return
-        if order == self.entry:
-            self.entry = None
-            if order.status == order.Completed:
-                self.stop_order = self.buy(exectype=bt.Order.Stop, price=self.data.high[0] * 1.005)
-        elif order == self.stop_order:
-            self.stop_order = None
+    def protect(self):
+        return self.buy(exectype=bt.Order.Stop, price=self.data.high[0] * 1.005)
 
     def next(self):
         if self.entry:
