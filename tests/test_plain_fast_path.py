@@ -625,6 +625,18 @@ def test_strategies_that_size_in_units_are_scored_on_their_surrogate(candles, co
     assert record["score"] == pytest.approx(_full_score(candles, configs[name]), abs=1e-9)
 
 
+def test_a_surrogate_in_units_is_walked_on_another_instrument_in_those_units(candles, configs):
+    """A basket (``walk_on``): the surrogate learned here, walked over another instrument's
+    screening period, fills its positions in the strategy's units there too — its score
+    that instrument's full backtest's."""
+    other = sample_market(bars=N, seed=12)
+    out = screen_plain([configs["StakeCross"]], candles, train=TRAIN, screen=SCREEN, seed=0, base_episodes=4,
+                       progress=False, min_speedup=0, walk_on=[(other, SCREEN)])
+    record = out.walked[0].records[0]
+    assert record["path"] == "surrogate" and record["trust"]["units"] == 0.03, record["trust"]
+    assert record["score"] == pytest.approx(_full_score(other, configs["StakeCross"]), abs=1e-9)
+
+
 def test_a_line_the_strategy_holds_is_named_by_its_attribute():
     """``self.adx = dmi.adx`` holds one line of an indicator made in ``__init__``: the
     surrogate reads it as ``own:adx``, a line the rule reads (not an anonymous one, which

@@ -751,7 +751,9 @@ class PlainSurrogates:
 
         curves, full_results = {}, {}
         for i, score, trust, equity in current().thread_map(walk, [(i,) for i in walkable]):
-            records[i].update(score=score, trust={**trust, "walked_from": self.candles.symbol})
+            # what its fills were priced and sized by, as here
+            carried = {k: v for k, v in self.records[i]["trust"].items() if k in ("protection", "entry", "units")}
+            records[i].update(score=score, trust={**trust, **carried, "walked_from": self.candles.symbol})
             if trust.get("trusted"):
                 records[i]["path"] = self.records[i]["path"]
                 curves[records[i]["name"]] = equity
