@@ -170,6 +170,22 @@ def test_own_sizers_are_used_in_full_mirrored_or_sent_to_full(tmp_path, candles)
         assert record.screen_score == pytest.approx(record.full_score, abs=0.02)
 
 
+def test_units_a_rounding_sizer_gave_alike_by_chance_are_no_fixed_size():
+    """Every recorded position of 3 units under ``PercentSizerInt`` (``retint``): the same
+    units by chance of the prices, not a fixed size — sent to its replay, saying why; under
+    ``FixedSize`` they are one."""
+    from types import SimpleNamespace
+
+    from distillbt.surrogate.api import PlainSurrogates
+
+    for sizer, params, mirrored in (("PercentSizerInt", {"percents": 50, "retint": True}, False),
+                                    ("FixedSize", {"stake": 3, "tranches": 1}, True)):
+        batch = SimpleNamespace(records=[{}], fractions={}, models={})
+        rec = {"own_sizer": {"class": sizer, "params": params}, "units": 3.0, "episodes": [0, 1], "bars_fed": 800}
+        assert PlainSurrogates._sizing_mirrored(batch, 0, rec) is mirrored
+        assert mirrored or "own sizer PercentSizerInt" in batch.records[0]["trust"]["reason"]
+
+
 # -- through the command line ---------------------------------------------------------------
 
 def test_cli_scores_screen_full_and_holdout_on_the_objective(tmp_path, capsys):
