@@ -177,11 +177,15 @@ def test_units_a_rounding_sizer_gave_alike_by_chance_are_no_fixed_size():
     from types import SimpleNamespace
 
     from distillbt.surrogate.api import PlainSurrogates
+    from distillbt.surrogate.recorder import fixed_units
 
     for sizer, params, mirrored in (("PercentSizerInt", {"percents": 50, "retint": True}, False),
                                     ("FixedSize", {"stake": 3, "tranches": 1}, True)):
+        own = {"class": sizer, "params": params}
+        units = fixed_units([3.0, 3.0, 3.0], None, own)  # what the recording reads of them
+        assert units == (3.0 if mirrored else None)
         batch = SimpleNamespace(records=[{}], fractions={}, models={})
-        rec = {"own_sizer": {"class": sizer, "params": params}, "units": 3.0, "episodes": [0, 1], "bars_fed": 800}
+        rec = {"own_sizer": own, "units": units, "episodes": [0, 1], "bars_fed": 800}
         assert PlainSurrogates._sizing_mirrored(batch, 0, rec) is mirrored
         assert mirrored or "own sizer PercentSizerInt" in batch.records[0]["trust"]["reason"]
 

@@ -646,9 +646,7 @@ class PlainSurrogates:
         fixed number of units whatever sizes them (a ``FixedSize`` sizer). Any other sizer of
         its own sends the configuration to a full backtest, the reason in its trust."""
         own = rec.get("own_sizer")
-        # a sizer rounding to whole units (retint) may give every recorded position the same
-        # units by chance, and others where the value differs: not a fixed size
-        if own is None or (rec.get("units") is not None and not own["params"].get("retint")):
+        if own is None or rec.get("units") is not None:  # (a rounding sizer's are no fixed units: recorder.fixed_units)
             return True
         percents = {"PercentSizer": own["params"].get("percents"), "AllInSizer": own["params"].get("percents", 100)}
         share = percents.get(own["class"])

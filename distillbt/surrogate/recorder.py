@@ -39,6 +39,7 @@ when it takes the sizer's share of equity again (``order_target_percent``).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
@@ -160,9 +161,10 @@ class PositionRecorder(bt.Analyzer):
         dates, open_, close = (np.asarray(line.array[:n], dtype=np.float64)
                                for line in (data.datetime, data.open, data.close))
         orders = list(self.orders.values())
+        lines = functools.cache(self._own_lines)  # read by both, only when there are orders
         entry_orders_, entry_why = entry_orders(orders, held, np.asarray(self.decided, dtype=np.float64), dates,
-                                                close, lines=self._own_lines)
-        trades, why = protective_trades(orders, held, dates, open_, close, lines=self._own_lines,
+                                                close, lines=lines)
+        trades, why = protective_trades(orders, held, dates, open_, close, lines=lines,
                                         fills={o["fill"]: o["fill_price"] for o in entry_orders_ if o["fill"] >= 0})
         return {
             "positions": np.asarray(self.positions, dtype=np.float64),
@@ -267,7 +269,7 @@ def _record_windows(configuration, which, windows, *, cash, commission, timefram
     rules = rules_of(configuration.name, protected, entries, slippage)
     why = rules.pop("unmodelled")
     if units is None:
-        units = fixed_units(held_units, flips)
+        units = fixed_units(held_units, flips, own)
         size_why = size_why if units is None else None
     elif any(abs(u - units) > 1e-9 * units for u in held_units):  # sized as the caller's surrogate is?
         size_why = f"{configuration.name}: positions of other sizes than {units:g} units"
@@ -423,13 +425,18 @@ def _unmodelled(name, rec, own, fraction) -> tuple[str | None, str | None, str |
     return None, flips, None
 
 
-def fixed_units(held, flips: str | None) -> float | None:
+def fixed_units(held, flips: str | None, own_sizer: dict | None = None) -> float | None:
     """The units every position of a configuration holds when they are fixed — ``held``, the
     units of each position opened (from flat or by a flip) over all its recorded runs, two or
     more and all the same: ``buy(size=…)``, ``order_target_size``, a ``FixedSize`` sizer —,
-    else None. (A sizer's share of equity gives other units at every other price.)"""
+    else None. (A sizer's share of equity gives other units at every other price.) Never for
+    a sizer of the strategy's own that rounds to whole units (``retint``: ``PercentSizerInt``,
+    ``AllInSizerInt``): its positions may all hold the same units by chance of the prices
+    recorded, and others where the value differs."""
     held = np.asarray(held, dtype=np.float64)
     if len(held) < 2 or flips == "value" or np.ptp(held) > 1e-9 * held[0]:
+        return None
+    if own_sizer is not None and own_sizer["params"].get("retint"):
         return None
     return float(held[0])
 
