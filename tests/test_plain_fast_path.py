@@ -580,11 +580,13 @@ def test_a_strategy_that_flips_by_close_then_buy_is_scored_on_its_surrogate(cand
     assert record["score"] == pytest.approx(_full_score(candles, configs[name]), abs=1e-9)
 
 
-def test_positions_of_fixed_units_are_filled_as_backtrader_fills_them(candles, configs):
+@pytest.mark.parametrize("units", [0.05, 0.2])
+def test_positions_of_fixed_units_are_filled_as_backtrader_fills_them(candles, configs, units):
     """order_target_size with one number of units: the recording reads the units every
     position holds, and :func:`simulate` sizing each position in those units (not as a share
-    of the value) gives Backtrader's equity at every close, openings the cash cannot pay
-    dropped as the broker drops them."""
+    of the value) gives Backtrader's equity at every close — with 0.2 coins (about twice the
+    equity at these prices) the long openings the cash cannot pay dropped as the broker drops
+    them."""
     import math
 
     from distillbt.backtest import feed_arrays, run_cerebro
@@ -593,19 +595,24 @@ def test_positions_of_fixed_units_are_filled_as_backtrader_fills_them(candles, c
 
     frame = candles.frame.iloc[2_000:8_000]
     arrays = feed_arrays(frame.index.asi8, *(frame[k].to_numpy() for k in ("open", "high", "low", "close", "volume")))
-    strat = run_cerebro(arrays=arrays, strategy_cls=configs["FixedUnits"].strategy.cls, params={}, cash=10_000.0,
+    strat = run_cerebro(arrays=arrays, strategy_cls=configs["FixedUnits"].strategy.cls, params={"units": units},
+                        cash=10_000.0,
                         commission=0.001, timeframe=None, symbol=None, trade_from=-math.inf,
                         analyzers={"positions": (PositionRecorder, {})})
     rec = strat.analyzers.positions.get_analysis()
     why, flips, sizes = _unmodelled("FixedUnits", rec, None, None)
     assert why is None and flips == "units" and "sizes the fast path does not model" in sizes
-    assert fixed_units(rec["opened_units"], flips) == 0.05
-    assert len(rec["flips"]) > 500
+    assert fixed_units(rec["opened_units"], flips) == units
     decided = np.sign(rec["decided"])
     bars = {k: frame[k].to_numpy() for k in ("open", "high", "low", "close")}
-    out = simulate(bars, decided, reversal="units", reissue=True, units=0.05)
+    out = simulate(bars, decided, reversal="units", reissue=True, units=units)
+    if units == 0.05:
+        assert len(rec["flips"]) > 500
+    else:
+        assert len(out["refused"]) > 100  # openings dropped: the case the cash check is for
+        np.testing.assert_array_equal(np.sign(rec["positions"][out["refused"]]), 0.0)
     np.testing.assert_allclose(out["equity"], rec["values"], rtol=1e-9)
-    assert set(np.round(np.abs(out["fills"]["size"]), 12)) <= {0.05, 0.1}  # an entry, a flip
+    assert set(np.round(np.abs(out["fills"]["size"]), 12)) <= {units, round(2 * units, 12)}  # an entry, a flip
     # sized as a share of the value, it is not Backtrader's run
     assert np.max(np.abs(simulate(bars, decided, reversal="units", reissue=True)["equity"] / rec["values"] - 1)) > 1e-3
 
