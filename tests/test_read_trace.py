@@ -301,3 +301,105 @@ def test_a_target_named_by_the_indicators_is_learned_without_the_state():
     np.testing.assert_array_equal(model.predict(grid), wanted(grid[:, 0], grid[:, 1]))
     with pytest.raises(Exception, match="choose one"):
         PositionSurrogate(by_state=True, stateless=True).fit(X, y)
+
+
+def test_the_past_prices_next_reads_are_found_in_its_source():
+    """Which feed prices a strategy's code indexes bars back, and how far: the literal agos,
+    :data:`COMPUTED_AGO_BARS` for one it computes (a streak's loop), never an indicator's."""
+    from distillbt.surrogate.own_features import COMPUTED_AGO_BARS, MOST_PAST_BARS, past_prices
+
+    assert past_prices("if self.data.close[0] > self.data.high[-1] and low[-2] < low[ - 3 ]:") == \
+        {"high": 1, "low": 3}
+    assert past_prices("all(close[-i] < close[-i - 1] for i in range(self.p.n))") == {"close": COMPUTED_AGO_BARS}
+    assert past_prices("self.data.close[-30] and self.data.open[-2]") == {"close": MOST_PAST_BARS, "open": 2}
+    assert past_prices("self.data.close[0] > self.sma[-1] and self.highest[-2]") == {}
+    assert past_prices(None) == {}
+
+
+class TwoLowerCloses(bt.Strategy):
+    """No indicator: two lower closes in a row buy; a close over the last bar's high sells."""
+
+    def next(self):
+        close = self.data.close
+        if not self.position:
+            if close[0] < close[-1] < close[-2]:
+                self.buy()
+        elif close[0] > self.data.high[-1]:
+            self.close()
+
+
+def test_past_prices_are_columns_of_a_strategy_without_indicators(candles):
+    """A strategy that builds no indicator but reads past prices gets their one-bar changes as
+    columns (each the price over the same price a bar earlier, − 1, at every bar back it
+    reads; the candle's other prices over it a bar earlier), with the values those ratios
+    have; the columns it reads are those of the prices and bars its ``next`` reads."""
+    import inspect
+
+    from distillbt.errors import InputError
+    from distillbt.surrogate.own_features import past_prices
+
+    with pytest.raises(InputError, match="builds no indicator line"):
+        OwnFeatures(TwoLowerCloses, {})
+    own = OwnFeatures(TwoLowerCloses, {}, past=past_prices(inspect.getsource(TwoLowerCloses)))
+    assert own.past == {"close": 2, "high": 1}
+    assert {"own:close/close(-1)", "own:close/close(-1)@1", "own:high/high(-1)", "own:close/high(-1)",
+            "own:open/close(-1)", "own:low/high(-1)"} <= set(own.names)
+    assert own.minperiod == 3  # close[-2] exists from the third bar
+    frame = candles.frame.iloc[:500]
+    arrays = feed_arrays(frame.index.asi8, *(frame[k].to_numpy() for k in ("open", "high", "low", "close", "volume")))
+    names = ["own:close/close(-1)", "own:close/close(-1)@1", "own:close/high(-1)"]
+    got = own.columns(arrays, names)
+    close, high = frame["close"].to_numpy(), frame["high"].to_numpy()
+    np.testing.assert_allclose(got[2:, 0], (close[2:] / close[1:-1] - 1).astype(np.float32), rtol=1e-6)
+    np.testing.assert_allclose(got[2:, 1], (close[1:-1] / close[:-2] - 1).astype(np.float32), rtol=1e-6)
+    np.testing.assert_allclose(got[1:, 2], (close[1:] / high[:-1] - 1).astype(np.float32), rtol=1e-6)
+    assert np.isnan(got[0]).all() and np.isnan(got[1, 1])  # no bar before the first
+    traced = run_cerebro(cerebro_cls=ReadTracingCerebro, arrays=arrays, strategy_cls=TwoLowerCloses, params={},
+                         cash=10_000.0, commission=0.001, timeframe=None, symbol=None, trade_from=-math.inf,
+                         analyzers={})
+    read = set(own.read_columns(traced.distillbt_reads))
+    assert {"own:close/close(-1)", "own:close/close(-1)@1", "own:close/high(-1)"} <= read
+    assert {"own:high/high(-1)", "own:open/close(-1)", "own:low/high(-1)"}.isdisjoint(read)  # high[0], open, low unread
+
+
+HIGHER_HIGHS = IMPORT + '''
+class HigherHighs(bt.Strategy):
+    """Three higher highs in a row: long; out on a close under the last bar's low or after N bars."""
+    params = (("hold", 6),)
+    grid = {"hold": [4, 12]}
+
+    def __init__(self):
+        self.entered = None
+
+    def next(self):
+        high, low = self.data.high, self.data.low
+        if not self.position:
+            if high[0] > high[-1] > high[-2] > high[-3]:
+                self.buy()
+                self.entered = len(self)
+        elif self.data.close[0] < low[-1] or len(self) - self.entered >= self.p.hold:
+            self.close()
+'''
+
+
+def test_a_pattern_of_past_prices_is_learned_at_its_rule(tmp_path):
+    """A candle pattern written on past prices (three higher highs; out under the last low or
+    after N bars), no indicator anywhere, is learned on the prices' one-bar changes at the bars
+    it reads, the close against the last low and the bars held — and scores as its full
+    backtest does. (Without those columns its episodes failed it: 0.80 held-out agreement,
+    replayed.)"""
+    (tmp_path / "higher_highs.py").write_text(textwrap.dedent(HIGHER_HIGHS))
+    configs = discover(tmp_path).configurations()
+    market = sample_market(bars=120_000, seed=7)
+    n = len(market.frame)
+    screen = (n // 2, int(n * 0.8))
+    out = screen_plain(configs, market, train=(0, n // 2), screen=screen, seed=0, n_jobs=1, progress=False)
+    idx = market.frame.index
+    for config, record in zip(configs, out.records):
+        trust = record["trust"]
+        assert record["path"] == "surrogate", (record["name"], trust)
+        assert set(trust["features_used"]) == {"own:high/high(-1)", "own:high/high(-1)@1", "own:high/high(-1)@2",
+                                               "own:close/low(-1)", "trade:bars"}, trust["features_used"]
+        full = run_backtest(config.strategy.cls, market, params=config.params, start=idx[screen[0]],
+                            end=idx[screen[1] - 1], warmup_bars=400)["score"]
+        assert record["score"] == pytest.approx(full, abs=1e-3)

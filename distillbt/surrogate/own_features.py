@@ -18,7 +18,14 @@ strategy holds, or that its ``__init__`` created directly):
   open, high, low and close included (``close > top``, ``fast > slow``, ``close > sma * (1 +
   band)``), and ``own:<a>/<b>@1``, a bar earlier (a cross decided in ``next``);
   ``own:<a>-<b>`` for two lines without units of comparable ranges (``%K > %D``), and
-  ``own:<a>-<b>/c`` for two in price units (MACD and its signal), each also a bar earlier.
+  ``own:<a>-<b>/c`` for two in price units (MACD and its signal), each also a bar earlier;
+- for a strategy whose ``next`` reads the feed's past prices (``close[-1]``, ``high[-2]``:
+  streaks, inside bars, a break of the last bar's high), ``own:<p>/<p>(-1)`` — the one-bar
+  change of price ``p`` (− 1), and ``own:<p>/<p>(-1)@k`` the change ``k`` bars earlier
+  (``close[-k] < close[-k-1]``), as many as the bars it reads back, and ``own:<q>/<p>(-1)``
+  for the candle's other prices against ``p`` a bar earlier (``close > high[-1]``). Which
+  prices, and how far back, :func:`past_prices` reads from the strategy's source; such a
+  strategy needs no indicator of its own.
 
 Which lines carry price units is measured, not guessed: the graph is evaluated on the sample
 and on the same sample with every price doubled; a line that doubles carries them, one that
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,10 +49,31 @@ from ..backtest import feed_arrays
 from ..errors import InputError, first_line
 from .own_lines import GraphEvaluator, NotVectorised, backtrader_lines, delayed, strategy_graph, top_level_lines
 
-__all__ = ["OwnFeatures", "PREFIX", "is_own", "factor_ratios"]
+__all__ = ["OwnFeatures", "PREFIX", "is_own", "factor_ratios", "past_prices"]
 
 PREFIX = "own:"
 DATA_LINES = ("open", "high", "low", "close")
+#: Bars of one-bar changes read back when ``next`` indexes a price by a computed ago
+#: (``close[-i]`` in a loop): the source does not say how far.
+COMPUTED_AGO_BARS = 4
+#: The farthest one-bar change given a column (``close[-12]`` reads 12 bars back: a momentum
+#: of the close, which the bank's columns hold, more than a pattern of candles).
+MOST_PAST_BARS = 8
+_PAST_PRICE = re.compile(r"\b(open|high|low|close)\s*\[\s*-\s*([^\]]+?)\s*\]")
+
+
+def past_prices(source: str | None) -> dict[str, int]:
+    """``{price: bars}``: the feed prices a strategy's source indexes a bar or more back
+    (``self.data.close[-1]``, ``close[-i - 1]``) and how many bars of one-bar changes cover
+    what it reads — the farthest literal ago, :data:`COMPUTED_AGO_BARS` for a computed one,
+    at most :data:`MOST_PAST_BARS`. Empty without a source."""
+    out: dict[str, int] = {}
+    for line, ago in _PAST_PRICE.findall(source or ""):
+        bars = int(ago) if ago.isdigit() else COMPUTED_AGO_BARS
+        out[line] = min(MOST_PAST_BARS, max(out.get(line, 0), bars))
+    return {line: bars for line, bars in out.items() if bars > 0}
+
+
 #: Bars of the sample the graph is built and measured on (longer than any usual warm-up).
 SAMPLE_BARS = 3_000
 
@@ -68,6 +97,8 @@ class _Column:
     ratio: bool = False
     lag: int = 0
     slope: bool = False
+    #: ``b`` read this many bars before ``a`` (``close/close(-1)``: a one-bar change).
+    shift: int = 0
 
 
 @functools.lru_cache(maxsize=1)
@@ -89,12 +120,15 @@ class OwnFeatures:
     a full backtest feeds before its first scored bar so that they have converged (10x that,
     at least 200, as :func:`~distillbt.indicators.bank_warmup`); ``how`` is ``"numpy"`` or
     ``"backtrader once"`` (``reason`` names the node that forced it).
+    ``past``: ``{price: bars}`` of the feed's past prices its ``next`` reads
+    (:func:`past_prices`), given their columns.
     Raises :class:`~distillbt.errors.InputError` when the strategy's ``__init__`` fails or
-    builds no line.
+    builds no line and reads no past price.
     """
 
-    def __init__(self, strategy_cls, params: dict):
+    def __init__(self, strategy_cls, params: dict, *, past: dict | None = None):
         self.strategy_cls, self.params = strategy_cls, dict(params or {})
+        self.past = {line: int(bars) for line, bars in (past or {}).items() if line in DATA_LINES and bars > 0}
         sample, doubled = _sample_arrays()
         try:
             self._graph = strategy_graph(strategy_cls, self.params, sample)
@@ -104,7 +138,7 @@ class OwnFeatures:
             raise InputError(f"{strategy_cls.__name__}: building its indicators failed: "
                              f"{first_line(error, with_type=True)}") from error
         self._line = top_level_lines(self._graph)
-        if not self._line:
+        if not self._line and not self.past:
             raise InputError(f"{strategy_cls.__name__} builds no indicator line in __init__")
         #: The lines the strategy holds as attributes (``atr``, ``bb.top``), by own-line name.
         self.line_names = [name for name in self._line if not name.startswith("/")]
@@ -120,7 +154,7 @@ class OwnFeatures:
         self.kind = {name: _kind(base[name], twice[name], sample["close"]) for name in self._line}
         usable = [n for n in self._line if self.kind[n] != "constant"]
         first = [int(np.argmax(~np.isnan(base[n]))) for n in usable if (~np.isnan(base[n])).any()]
-        self.minperiod = max(first, default=0) + 1
+        self.minperiod = max(first + [max(self.past.values(), default=0)], default=0) + 1
         self.converge = max(200, 10 * self.minperiod)
         self.specs = self._specs(usable, base)
         self.names = list(self.specs)
@@ -155,6 +189,12 @@ class OwnFeatures:
                 for lag in (0, 1):
                     specs[f"{PREFIX}{a}-{b}" + ("/c" if per_close else "") + ("@1" if lag else "")] = \
                         _Column(a, b, per_close=per_close, lag=lag)
+        for p, bars in self.past.items():
+            for lag in range(bars):
+                specs[f"{PREFIX}{p}/{p}(-1)" + (f"@{lag}" if lag else "")] = _Column(p, p, ratio=True, lag=lag, shift=1)
+            for q in DATA_LINES:
+                if q != p:
+                    specs[f"{PREFIX}{q}/{p}(-1)"] = _Column(q, p, ratio=True, shift=1)
         return specs
 
     def snap_candidates(self, name: str, thresholds) -> list[float]:
@@ -180,9 +220,11 @@ class OwnFeatures:
         ``next`` reads is a function of these (and of the state it keeps itself)."""
         out = []
         for name, spec in self.specs.items():
-            agos = (0, -1) if spec.slope else (-spec.lag,)
-            lines = (spec.a,) if spec.b is None else (spec.a, spec.b)
-            if all(ago in reads.get(line, ()) for line in lines for ago in agos):
+            if spec.slope:
+                wanted = [(spec.a, 0), (spec.a, -1)]
+            else:
+                wanted = [(spec.a, -spec.lag)] + ([(spec.b, -spec.lag - spec.shift)] if spec.b is not None else [])
+            if all(ago in reads.get(line, ()) for line, ago in wanted):
                 out.append(name)
         return out
 
@@ -207,6 +249,7 @@ class OwnFeatures:
                 v = lines[s.a] if s.a in lines else np.asarray(arrays[s.a], dtype=np.float64)
                 if s.b is not None:
                     other = lines[s.b] if s.b in lines else np.asarray(arrays[s.b], dtype=np.float64)
+                    other = delayed(other, s.shift) if s.shift else other
                     v = v / other - 1.0 if s.ratio else v - other
                 if s.slope:
                     v = v - delayed(v, 1)

@@ -4,7 +4,8 @@
 parameters (int parameters not named like levels) and from ``period=N`` literals in the
 strategy's source; its features are the indicator bank columns at those periods (their
 moving-average pairs, lagged and crossover columns) and the columns of its strategy's own
-lines (:mod:`.own_features`: the lines its ``__init__`` builds and their differences); its
+lines (:mod:`.own_features`: the lines its ``__init__`` builds and their differences, and the
+one-bar changes of the feed's prices its ``next`` reads bars back); its
 warm-up is its longest window (at least the generic columns' 33 bars; or its longest own line's
 minimum period) + 10 bars.
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 from ..indicators import GENERIC_WARMUP, ZERO_CENTRED, bank_warmup, feature_names_for, periods_of, thresholds_of
-from .own_features import OwnFeatures, factor_ratios, is_own
+from .own_features import OwnFeatures, factor_ratios, is_own, past_prices
 from .trade_state import trade_names
 
 __all__ = ["ConfigPlan", "plan_configuration", "full_warmup", "snap_candidates", "code_levels", "DEFAULT_PERIODS"]
@@ -72,7 +73,7 @@ def plan_configuration(configuration, *, own_lines: bool = True, trade_state: bo
     features, own, reason = feature_names_for(periods), None, None
     if own_lines:
         try:
-            own = OwnFeatures(cls, configuration.params)
+            own = OwnFeatures(cls, configuration.params, past=past_prices(source))
         except InputError as error:  # its bank columns still serve
             reason = str(error)
             log.info("%s: no own-line columns: %s", configuration.name, reason)

@@ -259,7 +259,7 @@ def _column_sets(features, trade_names, anonymous=frozenset(), read=None) -> tup
     column — before any column it never read, which could only be a proxy that happens to
     separate the recorded bars (a %D beside the %K it compares). Then (first without
     ``read``): the lines the strategy holds as attributes (their lines and differences, not
-    a bar earlier: not ``anonymous``, no ``@1``), then with the bars the trade has been
+    bars earlier: not ``anonymous``, no ``@k``), then with the bars the trade has been
     held; the same with every own line; then the held lines with every trade column, every
     own line with them, and every column (without own lines, the bank's first). And the
     trade columns (of which :func:`_fit_simplest` tries the fewest that suffice, on the first
@@ -269,7 +269,7 @@ def _column_sets(features, trade_names, anonymous=frozenset(), read=None) -> tup
     trade = list(range(len(features), len(features) + len(trade_names)))
     held = [j for j, n in zip(trade, trade_names) if n == "trade:bars"]
     first = own or bank
-    now = [j for j in own if j not in anonymous and not features[j].endswith("@1")] or first
+    now = [j for j in own if j not in anonymous and "@" not in features[j]] or first
     seen = sorted(read or ())
     unique = []
     for columns in [seen, seen + held, seen + trade]:
