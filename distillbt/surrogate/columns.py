@@ -19,7 +19,7 @@ from ..protective import FEED_PRICES, feed_prices
 from .own_features import is_own
 from .trade_state import TradeInputs
 
-__all__ = ["ColumnCache", "frame_arrays", "plan_columns", "trade_inputs"]
+__all__ = ["ColumnCache", "frame_arrays", "plan_columns", "trade_inputs", "bar_before"]
 
 
 def frame_arrays(frame, start: int, stop: int) -> dict:
@@ -50,12 +50,19 @@ def plan_columns(plan, names, bank: callable, arrays: callable, lead: int = 0) -
     return out
 
 
-def trade_inputs(plan, prices, columns, lines=None) -> TradeInputs:
+def trade_inputs(plan, prices, columns, lines=None, previous=None) -> TradeInputs:
     """:class:`~.trade_state.TradeInputs` of ``prices`` (open, high, low, close arrays) with
     ``columns`` (the plan's feature columns over the same bars) giving its price-unit lines
-    and ``lines`` (:func:`held_lines`) the strategy's lines protective orders are priced from."""
+    and ``lines`` (:func:`held_lines`) the strategy's lines protective orders are priced from;
+    ``previous``: the four prices of the bar before the first (None: unknown)."""
     units = {} if plan.own is None else {u: columns[:, plan.features.index(u)] for u in plan.own.unit_columns}
-    return TradeInputs(*(np.asarray(p, dtype=np.float64) for p in prices), units=units, lines=lines or {})
+    return TradeInputs(*(np.asarray(p, dtype=np.float64) for p in prices), units=units, lines=lines or {},
+                       previous=(np.nan,) * 4 if previous is None else tuple(float(p) for p in previous))
+
+
+def bar_before(frame, start: int):
+    """Open, high, low and close of ``frame``'s row ``start - 1`` (None at the first row)."""
+    return None if start < 1 else tuple(frame[k].to_numpy()[start - 1] for k in ("open", "high", "low", "close"))
 
 
 def held_lines(plan, names, arrays: callable, lead: int) -> dict:
@@ -167,7 +174,8 @@ class ColumnCache:
             ohlcv = eps.ohlcv[r.start + sw:r.stop]
             rows = slice(r.start + sw - w, r.stop)
             return trade_inputs(plan, ohlcv[:, :4].T, self.episode_bank(e, plan), held_lines(
-                plan, lines, lambda _lead: feed_arrays(eps.time_ns[rows], *eps.ohlcv[rows].T), w))
+                plan, lines, lambda _lead: feed_arrays(eps.time_ns[rows], *eps.ohlcv[rows].T), w),
+                previous=eps.ohlcv[r.start + sw - 1, :4] if sw else None)
         return inputs
 
     def screen_trade_of(self, plan, lines=()):
@@ -178,7 +186,8 @@ class ColumnCache:
             width = len(plan.features)
             columns = self.screen_columns_of(plan)(units, width, [plan.features.index(u) for u in units])
             prices = [self.frame[k].to_numpy()[self.start:self.stop] for k in ("open", "high", "low", "close")]
-            return trade_inputs(plan, prices, columns, period_lines(plan, lines, self.frame, self.start, self.stop))
+            return trade_inputs(plan, prices, columns, period_lines(plan, lines, self.frame, self.start, self.stop),
+                                previous=bar_before(self.frame, self.start))
         return inputs
 
     def bank_of(self, plan):

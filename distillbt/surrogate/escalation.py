@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..indicators import IndicatorBank, bank_warmup
-from .columns import frame_arrays, period_lines, plan_columns, trade_inputs
+from .columns import bar_before, frame_arrays, period_lines, plan_columns, trade_inputs
 from ..protective import priced_lines
 from .model import read_states
 from .recorder import merged_flips, merged_reads, merged_units, rules_of
@@ -46,7 +46,8 @@ class SourceColumns:
         """The period's :class:`~.trade_state.TradeInputs` for ``plan`` (``F``: :meth:`take`;
         the strategy's ``lines``, by name)."""
         prices = [self.frame[k].to_numpy()[self.start:self.stop] for k in ("open", "high", "low", "close")]
-        return trade_inputs(plan, prices, F, period_lines(plan, lines, self.frame, self.start, self.stop))
+        return trade_inputs(plan, prices, F, period_lines(plan, lines, self.frame, self.start, self.stop),
+                            previous=bar_before(self.frame, self.start))
 
     def take(self, plan, columns=None) -> np.ndarray:
         """``plan``'s columns (its bank ones made ready by :meth:`ensure`): those at positions

@@ -83,7 +83,8 @@ def plan_configuration(configuration, *, own_lines: bool = True, trade_state: bo
             # for the lines it holds, which would only widen every fit)
             features = feature_names_for(periods, pairs=False, lags=False) + own.names
             warmup = max(warmup, own.minperiod + 10)
-    trade = trade_names(own.unit_columns if own is not None else ()) if trade_state else []
+    trade = trade_names(own.unit_columns if own is not None else (), own.past if own is not None else ()) \
+        if trade_state else []
     return ConfigPlan(configuration, periods, features, thresholds_of(params, source), warmup, own, reason, trade)
 
 

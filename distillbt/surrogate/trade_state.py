@@ -18,7 +18,11 @@ a position is held at the close (0 when flat):
 - per own line in price units ``U`` (ATR, a standard deviation): ``trade:ret/U``,
   ``trade:from_peak/U``, ``trade:from_trough/U``, ``trade:from_high/U``, ``trade:from_low/U``
   — the same distances in multiples of ``U`` (``(close − entry) / U``…): ATR stops and
-  chandelier exits.
+  chandelier exits;
+- for a strategy that reads the feed's past prices (:func:`~.own_features.past_prices`), per
+  such price ``p``: ``trade:from_signal_p(-1)`` — close / ``p`` of the bar before the signal
+  − 1: a level the strategy stored when it ordered (``self.stop = self.data.low[-1]``, an
+  inside bar's mother low) and exits under.
 
 Training rows get them from the positions the real strategy held; the walk
 (:meth:`~.model.PositionSurrogate.walk`) from the positions it carries itself, trade by trade.
@@ -35,12 +39,17 @@ __all__ = ["TradeInputs", "TradeContext", "trade_names", "trade_columns", "held_
 
 BASE = ("bars", "ret", "peak", "trough", "from_peak", "from_trough", "from_high", "from_low")
 _PER_UNIT = ("ret", "from_peak", "from_trough", "from_high", "from_low")
+#: The candle's prices in the order :attr:`TradeContext.before` holds them.
+PRICES = ("open", "high", "low", "close")
+_SIGNAL_PRICE = {f"from_signal_{p}(-1)": k for k, p in enumerate(PRICES)}
 
 
-def trade_names(unit_columns=()) -> list[str]:
+def trade_names(unit_columns=(), past_prices=()) -> list[str]:
     """The trade columns of a configuration whose own price-unit lines are ``unit_columns``
-    (their own-line column names, each the line divided by the close)."""
-    return [f"trade:{k}" for k in BASE] + [f"trade:{k}/{u}" for u in unit_columns for k in _PER_UNIT]
+    (their own-line column names, each the line divided by the close) and whose strategy reads
+    the feed's ``past_prices`` (names of :data:`PRICES`) bars back."""
+    return [f"trade:{k}" for k in BASE] + [f"trade:{k}/{u}" for u in unit_columns for k in _PER_UNIT] + \
+        [f"trade:from_signal_{p}(-1)" for p in PRICES if p in past_prices]
 
 
 @dataclass
@@ -50,7 +59,11 @@ class TradeInputs:
     orders priced from the strategy's lines, those lines (float64, by name: ``lines``); for a
     recorded run whose entries were made by entry orders, the price each filled at, on its
     bar (``fills``, NaN elsewhere: a market entry fills at the open), and the bars since the
-    close that sent it (``lags``, 0 elsewhere)."""
+    close that sent it (``lags``, 0 elsewhere); ``previous``: open, high, low and close of the
+    bar before the first (NaN: unknown), which a trade signalled at the first bar stored;
+    ``parts``: for inputs that join several periods end to end, ``(first row, previous)`` of
+    each period after the first — a bar before a period's first is that period's, never the
+    one before in the joined arrays."""
 
     open: np.ndarray
     high: np.ndarray
@@ -60,11 +73,28 @@ class TradeInputs:
     lines: dict = field(default_factory=dict)
     fills: np.ndarray | None = None
     lags: np.ndarray | None = None
+    previous: tuple = (np.nan,) * 4
+    parts: tuple = ()
 
     def rows(self, sl: slice) -> TradeInputs:
+        first, stop = sl.start or 0, len(self.close) if sl.stop is None else sl.stop
         return TradeInputs(self.open[sl], self.high[sl], self.low[sl], self.close[sl],
                            {k: v[sl] for k, v in self.units.items()}, {k: v[sl] for k, v in self.lines.items()},
-                           None if self.fills is None else self.fills[sl], None if self.lags is None else self.lags[sl])
+                           None if self.fills is None else self.fills[sl], None if self.lags is None else self.lags[sl],
+                           self.bar_before(first, 1), tuple((s - first, p) for s, p in self.parts if first < s < stop))
+
+    def bar_before(self, row: int, back: int) -> tuple:
+        """Open, high, low and close of the bar ``back`` bars before bar ``row``, in ``row``'s
+        period (NaN before the bar before its first)."""
+        start, previous = 0, self.previous
+        for first, before in self.parts:
+            if first > row:
+                break
+            start, previous = first, before
+        at = row - back
+        if at >= start:
+            return tuple(float(getattr(self, p)[at]) for p in PRICES)
+        return previous if at == start - 1 else (np.nan,) * 4
 
     def entry_lag(self, row: int) -> int:
         """Bars from the close that ordered the entry made in bar ``row`` to that bar (1: a
@@ -96,6 +126,8 @@ class TradeContext:
     low: float
     levels: np.ndarray | None = None
     lag: int = 1  # bars from the close that ordered it to its entry bar (an entry order's wait)
+    #: open, high, low, close of the bar before the one that ordered it (NaN: none in the inputs)
+    before: tuple = (np.nan,) * 4
 
     @classmethod
     def signalled(cls, state: float, price: float, inputs: TradeInputs, row: int, lag: int = 1) -> TradeContext:
@@ -103,7 +135,10 @@ class TradeContext:
         (``lag`` bars before the entry bar: an entry order's): nothing held yet; its highest
         and lowest close, high and low start at that bar's."""
         close = float(inputs.close[row])
-        return cls(state, 0, price, close, close, float(inputs.high[row]), float(inputs.low[row]), lag=lag)
+        # the bar before the close that ordered it (``row`` is the one before the entry bar)
+        before = inputs.bar_before(row + 1, lag + 1)
+        return cls(state, 0, price, close, close, float(inputs.high[row]), float(inputs.low[row]), lag=lag,
+                   before=before)
 
 
 def held_runs(state) -> np.ndarray:
@@ -202,6 +237,8 @@ def held_columns(context: TradeContext, inputs: TradeInputs, start: int, stop: i
                 level, reference = extreme(kind), price
             elif kind == "ret":
                 level, reference = close, price
+            elif kind in _SIGNAL_PRICE:
+                level, reference = close, context.before[_SIGNAL_PRICE[kind]]
             else:  # from_peak, from_trough, from_high, from_low
                 level, reference = close, extreme(kind[5:])
             out[:, j] = (level - reference) / (inputs.units[unit][start:stop] * close) if unit \
@@ -212,7 +249,8 @@ def held_columns(context: TradeContext, inputs: TradeInputs, start: int, stop: i
     if not n:
         return out, context
     return out, TradeContext(context.state, context.bars + n, price, float(extreme("peak")[-1]),
-                             float(extreme("trough")[-1]), float(extreme("high")[-1]), float(extreme("low")[-1]))
+                             float(extreme("trough")[-1]), float(extreme("high")[-1]), float(extreme("low")[-1]),
+                             before=context.before)
 
 
 _PARSED: dict = {}

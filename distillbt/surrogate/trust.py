@@ -360,9 +360,11 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
     seed = model_kw.get("random_state", 0)
     candidates = [model] + [PositionSurrogate(**{**kw, "random_state": seed + 1 + j}).fit(X, y)
                             for j in range(tie_breaks - 1)]
-    if not model.by_state and (np.any(model.predict(X) != y) or simplicity(model)[0]):
+    if not model.by_state and (np.any(model.predict(X) != y) or simplicity(model)[0] or _state_in_trade(model)):
         # and one tree per state when the greedy one is not exact on natural boundaries: it
-        # may have split on an entry's column first and patched the exits in under it
+        # may have split on an entry's column first and patched the exits in under it; or
+        # when it tells flat from held by a trade column alone (0 when flat, so flat rows
+        # share a side with exits at that level and what splits them there is a patch)
         candidates.append(PositionSurrogate(**{**kw, "by_state": True}).fit(X, y))
     if model.splits_on_state():
         # and one that never reads the state: a strategy ordering the target its indicators
@@ -376,7 +378,8 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
     if anonymous & allowed and held:  # and one on the lines the strategy holds, if they suffice
         candidates.append(PositionSurrogate(**{**kw, "columns": held}).fit(X, y))
     best = min(candidates, key=lambda m: (-int(np.sum(m.predict(X) == y)), _loose_splits(m, cands, discrete),
-                                          len(set(used_columns(m)) & anonymous), m.tree_.get_n_leaves()))
+                                          _state_in_trade(m), len(set(used_columns(m)) & anonymous),
+                                          len(used_columns(m)), m.tree_.get_n_leaves()))
     # The others that decide every training bar as it does: rules the episodes cannot tell
     # apart (``rule_gap`` walks them on the screening period).
     fitted = best.predict(X)
@@ -391,6 +394,12 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
             alternatives.setdefault(_tree_signature(m), m)
     best.alternatives_ = list(alternatives.values())
     return best
+
+
+def _state_in_trade(model) -> bool:
+    """Whether a tree that reads trade columns never splits on the state: it tells a flat bar
+    from a held one only by a trade column's 0."""
+    return model.splits_on_trade() and not model.splits_on_state()
 
 
 def _tree_signature(model) -> tuple:
@@ -484,7 +493,9 @@ def _concatenated(parts):
     return TradeInputs(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("open", "high", "low", "close")),
                        units={u: np.concatenate([p.units[u] for p in parts]) for u in parts[0].units},
                        lines={k: np.concatenate([p.lines[k] for p in parts]) for k in parts[0].lines},
-                       fills=joined("fills"), lags=joined("lags"))
+                       fills=joined("fills"), lags=joined("lags"), previous=parts[0].previous,
+                       parts=tuple((int(s), p.previous) for s, p in zip(np.cumsum([len(p.close) for p in parts])[:-1],
+                                                                       parts[1:])))
 
 
 @dataclass
