@@ -79,7 +79,8 @@ MIN_PERIOD, MAX_PERIOD = 2, 5000
 
 def periods_of(params: Mapping, source: str | None = None) -> list[int]:
     """Window lengths a configuration uses: its int parameters that are not named like levels,
-    plus ``period=N`` literals in the strategy's source (a hard-coded ``RSI(period=14)``)."""
+    plus ``period=N`` literals in the strategy's source (a hard-coded ``RSI(period=14)``) and
+    the ``size=N`` of a line's ``get`` (``min(self.data.low.get(size=10))``: a 10-bar low)."""
     found = set()
     for name, value in params.items():
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
@@ -89,8 +90,8 @@ def periods_of(params: Mapping, source: str | None = None) -> list[int]:
         if MIN_PERIOD <= int(value) <= MAX_PERIOD:
             found.add(int(value))
     if source:
-        for match in re.finditer(r"period\s*=\s*(\d+)", source):
-            value = int(match.group(1))
+        for match in re.finditer(r"period\s*=\s*(\d+)|\.get\([^)]*\bsize\s*=\s*(\d+)", source):
+            value = int(match.group(1) or match.group(2))
             if MIN_PERIOD <= value <= MAX_PERIOD:
                 found.add(value)
     return sorted(found)

@@ -403,3 +403,88 @@ def test_a_pattern_of_past_prices_is_learned_at_its_rule(tmp_path):
         full = run_backtest(config.strategy.cls, market, params=config.params, start=idx[screen[0]],
                             end=idx[screen[1] - 1], warmup_bars=400)["score"]
         assert record["score"] == pytest.approx(full, abs=1e-3)
+
+
+PRIOR_LOW_STOP = IMPORT + '''
+class PriorLowStop(bt.Strategy):
+    """A close over the last bar's high buys; out under the low of the bar before the signal,
+    stored when it ordered, or after N bars."""
+    params = (("hold", 10),)
+    grid = {"hold": [5, 20]}
+
+    def __init__(self):
+        self.stop_price = None
+        self.entered = None
+
+    def next(self):
+        if not self.position:
+            if self.data.close[0] > self.data.high[-1]:
+                self.buy()
+                self.stop_price = self.data.low[-1]
+                self.entered = len(self)
+        elif self.data.close[0] < self.stop_price or len(self) - self.entered >= self.p.hold:
+            self.close()
+'''
+
+
+def test_a_level_stored_at_the_signal_is_learned_as_trade_state(tmp_path):
+    """A stop the strategy stores itself when it buys (the low of the bar before the signal)
+    is learned on the close against that stored low, a column of the trade's state, and the
+    surrogate scores as the full backtest does."""
+    (tmp_path / "prior_low.py").write_text(textwrap.dedent(PRIOR_LOW_STOP))
+    configs = discover(tmp_path).configurations()
+    market = sample_market(bars=120_000, seed=7)
+    n = len(market.frame)
+    screen = (n // 2, int(n * 0.8))
+    out = screen_plain(configs, market, train=(0, n // 2), screen=screen, seed=0, n_jobs=1, progress=False)
+    idx = market.frame.index
+    for config, record in zip(configs, out.records):
+        trust = record["trust"]
+        assert record["path"] == "surrogate", (record["name"], trust)
+        assert "trade:from_signal_low(-1)" in trust["features_used"], trust["features_used"]
+        full = run_backtest(config.strategy.cls, market, params=config.params, start=idx[screen[0]],
+                            end=idx[screen[1] - 1], warmup_bars=400)["score"]
+        assert record["score"] == pytest.approx(full, abs=1e-3)
+
+
+GET_BREAKOUT = IMPORT + '''
+class GetBreakout(bt.Strategy):
+    """A close over the highest high of the bars before (read with ``line.get``); out under the
+    lowest low of the 10 before."""
+    params = (("period", 20),)
+    grid = {"period": [20, 50]}
+
+    def next(self):
+        highs = self.data.high.get(ago=-1, size=self.p.period)
+        lows = self.data.low.get(ago=-1, size=10)
+        if len(highs) < self.p.period or len(lows) < 10:
+            return
+        if not self.position:
+            if self.data.close[0] > max(highs):
+                self.buy()
+        elif self.data.close[0] < min(lows):
+            self.close()
+'''
+
+
+def test_a_window_read_with_get_is_one_of_the_periods(tmp_path):
+    """``line.get(size=N)`` with a literal ``N`` names a window as ``period=N`` does: the
+    10-bar low this strategy exits under is the bank's channel at 10 bars, and both its rules
+    are learned exactly (without the period, its episodes failed it and it was replayed)."""
+    from distillbt.indicators import periods_of
+
+    assert periods_of({}, "lows = self.data.low.get(ago=-1, size=10); self.buy(size=3)") == [10]
+    (tmp_path / "get_breakout.py").write_text(textwrap.dedent(GET_BREAKOUT))
+    configs = discover(tmp_path).configurations()
+    market = sample_market(bars=60_000, seed=7)
+    n = len(market.frame)
+    screen = (n // 2, int(n * 0.8))
+    out = screen_plain(configs, market, train=(0, n // 2), screen=screen, seed=0, n_jobs=1, progress=False)
+    idx = market.frame.index
+    for config, record in zip(configs, out.records):
+        trust = record["trust"]
+        assert record["path"] == "surrogate", (record["name"], trust)
+        assert set(trust["features_used"]) == {"dc_lo:10", f"dc_up:{config.params['period']}"}
+        full = run_backtest(config.strategy.cls, market, params=config.params, start=idx[screen[0]],
+                            end=idx[screen[1] - 1], warmup_bars=400)["score"]
+        assert record["score"] == pytest.approx(full, abs=1e-3)

@@ -130,13 +130,15 @@ class TradeContext:
     before: tuple = (np.nan,) * 4
 
     @classmethod
-    def signalled(cls, state: float, price: float, inputs: TradeInputs, row: int, lag: int = 1) -> TradeContext:
+    def signalled(cls, state: float, price: float, inputs: TradeInputs, row: int, lag: int = 1,
+                  entry: int | None = None) -> TradeContext:
         """A trade entered in the next bar, at ``price``, ordered at ``inputs``' bar ``row``
         (``lag`` bars before the entry bar: an entry order's): nothing held yet; its highest
-        and lowest close, high and low start at that bar's."""
+        and lowest close, high and low start at that bar's. ``entry``: the entry bar, when
+        ``row`` is not the one before it (a trade entered at the first bar starts from it)."""
         close = float(inputs.close[row])
         # the bar before the close that ordered it (``row`` is the one before the entry bar)
-        before = inputs.bar_before(row + 1, lag + 1)
+        before = inputs.bar_before(row + 1 if entry is None else entry, lag + 1)
         return cls(state, 0, price, close, close, float(inputs.high[row]), float(inputs.low[row]), lag=lag,
                    before=before)
 
@@ -163,7 +165,7 @@ def _runs(state, inputs: TradeInputs, context: TradeContext | None):
             yield a, a + n, context
         else:  # entered at this bar's open, ordered at the close before (none before bar 0)
             yield a, a + n, TradeContext.signalled(float(s[a]), inputs.entry_price(a), inputs, max(a - 1, 0),
-                                                   lag=inputs.entry_lag(a))
+                                                   lag=inputs.entry_lag(a), entry=a)
 
 
 def trade_columns(state, inputs: TradeInputs, names, context: TradeContext | None = None) -> np.ndarray:
