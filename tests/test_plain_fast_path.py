@@ -404,10 +404,10 @@ def test_the_highest_high_starts_at_the_bar_that_signalled():
 
 def test_a_price_stored_at_the_signal_is_that_of_the_bar_before_it():
     """``trade:from_signal_low(-1)``: the close against the low of the bar before the one that
-    ordered the entry (``self.stop = self.data.low[-1]`` where ``buy()`` is called), fixed for
-    the trade — the period's bar before its first when the signal is there; in joined periods,
+    ordered the entry (``self.stop = self.data.low[-1]`` where ``buy()`` is called; without
+    ``(-1)``, that bar's own low), fixed for the trade — the period's bar before its first when the signal is there; in joined periods,
     each period's own bar before it, never the last bar of the period joined before."""
-    assert trade_names(past_prices={"low": 1})[-1] == "trade:from_signal_low(-1)"
+    assert trade_names(past_prices={"low": 1})[-2:] == ["trade:from_signal_low", "trade:from_signal_low(-1)"]
     assert "trade:from_signal_low(-1)" not in trade_names()
     close = np.array([10.0, 11.0, 12.0, 9.0, 10.0, 10.5, 11.0, 12.0])
     inputs = TradeInputs(open=close - 0.5, high=close + 1.0, low=close - np.arange(1.0, 9.0), close=close,
@@ -416,6 +416,8 @@ def test_a_price_stored_at_the_signal_is_that_of_the_bar_before_it():
     out = trade_columns(np.array([0, 1, 0, 0, 0, 1, 1, 1]), inputs, names)
     np.testing.assert_allclose(out[1, 0], close[1] / 7.5 - 1.0, rtol=1e-6)  # signalled at the first bar: previous
     np.testing.assert_allclose(out[5:, 0], close[5:] / inputs.low[3] - 1.0, rtol=1e-6)  # signal at 4: bar 3's low
+    at_signal = trade_columns(np.array([0, 1, 0, 0, 0, 1, 1, 1]), inputs, ["trade:from_signal_low"])[:, 0]
+    np.testing.assert_allclose(at_signal[5:], close[5:] / inputs.low[4] - 1.0, rtol=1e-6)  # the signal bar's own
     assert out[2:5].tolist() == [[0, 0]] * 3
     # entered at the first bar, signalled before it: the bar before that is unknown (0, as flat)
     assert trade_columns(np.array([1, 1, 0]), inputs, names)[:, 0].tolist() == [0, 0, 0]
@@ -427,8 +429,8 @@ def test_a_price_stored_at_the_signal_is_that_of_the_bar_before_it():
                            for k in ("open", "high", "low", "close")),
                          previous=inputs.previous, parts=((4, (9.9, 10.1, 6.0, 10.0)),))
     signalled = TradeContext.signalled(1.0, joined.open[5], joined, 4)
-    assert signalled.before[2] == 6.0
-    assert TradeContext.signalled(1.0, joined.open[6], joined, 5).before[2] == joined.low[4]
+    assert signalled.signal[0][2] == 6.0 and signalled.signal[1][2] == joined.low[4]
+    assert TradeContext.signalled(1.0, joined.open[6], joined, 5).signal[0][2] == joined.low[4]
     assert joined.rows(slice(4, 8)).previous == (9.9, 10.1, 6.0, 10.0)
     assert joined.rows(slice(2, 8)).parts == ((2, (9.9, 10.1, 6.0, 10.0)),)
 

@@ -305,15 +305,21 @@ def test_a_target_named_by_the_indicators_is_learned_without_the_state():
 
 def test_the_past_prices_next_reads_are_found_in_its_source():
     """Which feed prices a strategy's code indexes bars back, and how far: the literal agos,
-    :data:`COMPUTED_AGO_BARS` for one it computes (a streak's loop), never an indicator's."""
-    from distillbt.surrogate.own_features import COMPUTED_AGO_BARS, MOST_PAST_BARS, past_prices
+    :data:`COMPUTED_AGO_BARS` for one it computes (a streak's loop), never an indicator's; one
+    farther than :data:`MOST_PAST_BARS` back is a window of the bank's (a momentum)."""
+    from distillbt.surrogate.own_features import COMPUTED_AGO_BARS, MOST_PAST_BARS, past_prices, past_windows
 
     assert past_prices("if self.data.close[0] > self.data.high[-1] and low[-2] < low[ - 3 ]:") == \
         {"high": 1, "low": 3}
     assert past_prices("all(close[-i] < close[-i - 1] for i in range(self.p.n))") == {"close": COMPUTED_AGO_BARS}
-    assert past_prices("self.data.close[-30] and self.data.open[-2]") == {"close": MOST_PAST_BARS, "open": 2}
+    assert past_prices("self.data.close[-2] > self.data.close[-30] and self.data.open[-2]") == {"close": 2, "open": 2}
+    assert past_windows("self.data.close[-2] > self.data.close[-30] and self.data.open[-1]") == [2, 30]
+    assert past_prices(f"self.data.close[-{MOST_PAST_BARS + 1}]") == {}  # a window, not a pattern
     assert past_prices("self.data.close[0] > self.sma[-1] and self.highest[-2]") == {}
     assert past_prices(None) == {}
+    # names bound to prices count as the prices, also unpacked from a tuple
+    assert past_prices("high, low = self.data.high, self.data.low\nc = self.data.close\n"
+                       "if c[-1] < low[-2] and len(self) > x[-3]:\n    pass") == {"close": 1, "low": 2}
 
 
 class TwoLowerCloses(bt.Strategy):
@@ -488,3 +494,40 @@ def test_a_window_read_with_get_is_one_of_the_periods(tmp_path):
         full = run_backtest(config.strategy.cls, market, params=config.params, start=idx[screen[0]],
                             end=idx[screen[1] - 1], warmup_bars=400)["score"]
         assert record["score"] == pytest.approx(full, abs=1e-3)
+
+
+def test_a_tree_at_natural_boundaries_finds_a_conjunction_greedy_splits_patch():
+    """Three conditions at 0 (three up candles) beside a column summing two of them: the greedy
+    tree splits the sum first, between boundaries, and patches the rest (not exact here); the
+    tree grown on ``column > boundary`` (``natural=True``) is the rule, three splits at 0."""
+    rng = np.random.default_rng(0)
+    n = 3_000
+    X = (rng.normal(size=(n, 5)) * 0.01).astype(np.float32)
+    X[:, 3] = X[:, 0] + X[:, 1]
+    X[:, -1] = rng.integers(0, 2, n)
+    y = ((X[:, 0] > 0) & (X[:, 1] > 0) & (X[:, 2] > 0)).astype(int)
+    candidates = {j: [0.0, 0.02, -0.02] for j in range(4)}
+    greedy = PositionSurrogate(snap_candidates=candidates).fit(X, y)
+    natural = PositionSurrogate(snap_candidates=candidates, natural=True).fit(X, y)
+    assert np.sum(greedy.predict(X) != y) > 0 and greedy.tree_.get_n_leaves() > 4
+    assert np.array_equal(natural.predict(X), y) and natural.tree_.get_n_leaves() == 4
+    t = natural.tree_.tree_
+    internal = t.children_left >= 0
+    assert sorted(t.feature[internal].tolist()) == [0, 1, 2] and set(t.threshold[internal].tolist()) == {0.0}
+    # read back as splits of the columns: the walk reads X as any tree's does
+    expected, before = [], 0.0
+    for row in X[:200]:
+        before = float(natural.predict(np.append(row[:-1], before)[None])[0])
+        expected.append(before)
+    np.testing.assert_array_equal(natural.walk(X[:200, :-1]), expected)
+
+
+def test_the_windows_of_prices_read_whole_are_the_banks():
+    """``close[0] < min(low[-1], low[-2], low[-3])`` reads the lows 1 to 3 bars back: the
+    bank's 2- and 3-bar channels under them are read columns; ``close[-10]`` with the close
+    now, the 10-bar momentum; nothing without the close now."""
+    from distillbt.surrogate.own_features import windows_read
+
+    assert sorted(windows_read({"close": [-10, 0], "low": [-3, -2, -1], "high": [-2]})) == \
+        ["dc_lo:2", "dc_lo:3", "mom:10"]
+    assert windows_read({"close": [-10], "low": [-3, -2, -1]}) == []

@@ -142,11 +142,18 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         (``order_target_size(wanted)``) decides. A greedy tree over the state may split on
         it first and learn that rule as patches under each state, which need not hold where
         no training row of that state reached.
+    natural : bool
+        Split each column that has natural boundaries (``snap_candidates``) at those
+        boundaries only: the tree is grown on the indicators ``column > boundary`` (other
+        columns, the state among them, as they are) and read back as splits of the columns
+        at the boundaries. A rule that is a conjunction of such comparisons (three up candles
+        in a row) is then found where a greedy split between boundaries (a two-candle body)
+        separates the training bars better and leaves patches under it.
     """
 
     def __init__(self, max_depth: int = 8, min_samples_leaf: int = 1, snap: bool = True,
                  snap_candidates=None, random_state: int = 0, trade_names=(), columns=None, protection=None,
-                 entry=None, by_state: bool = False, snap_prefer=(), stateless: bool = False):
+                 entry=None, by_state: bool = False, snap_prefer=(), stateless: bool = False, natural: bool = False):
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
         self.snap = snap
@@ -159,6 +166,7 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
         self.by_state = by_state
         self.snap_prefer = snap_prefer
         self.stateless = stateless
+        self.natural = natural
 
     def fit(self, X, y, sample_weight=None):
         X = np.asarray(X, dtype=np.float32)
@@ -186,13 +194,21 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
             allowed = np.asarray(sorted(set(int(j) for j in columns) - {state}) + ([] if self.stateless else [state]),
                                  dtype=np.intp)
             X_fit = np.nan_to_num(X[:, allowed], nan=0.0)
+        fitted_on = np.arange(X.shape[1], dtype=np.intp) if allowed is None else allowed
+        boundaries = None
+        if self.natural and self.snap_candidates:
+            X_fit, fitted_on, boundaries = _natural_design(X_fit, fitted_on, self.snap_candidates, state)
         self.tree_.fit(X_fit, y, sample_weight=sample_weight, check_input=False)
         if self.by_state:
             self.tree_.tree_ = _tree_by_state(X_fit, y, sample_weight, self.tree_)
-        if allowed is not None:
+        if allowed is not None or boundaries is not None:
             t = self.tree_.tree_
-            internal = t.children_left >= 0
-            t.feature[internal] = allowed[t.feature[internal]]
+            internal = np.flatnonzero(t.children_left >= 0)
+            if boundaries is not None:  # ``column > boundary`` ≤ 0.5 is ``column`` ≤ boundary
+                at = boundaries[t.feature[internal]]
+                split = ~np.isnan(at)
+                t.threshold[internal[split]] = at[split]
+            t.feature[internal] = fitted_on[t.feature[internal]]
             self.tree_.n_features_in_ = X.shape[1]
         self.classes_ = self.tree_.classes_
         self.n_features_in_ = X.shape[1]
@@ -545,6 +561,32 @@ def _entered(state, trade, t) -> TradeContext:
     """The trade entered at the open of row ``t`` (ordered at row ``t - 1``'s close)."""
     price = float(trade.open[t]) if t < len(trade.open) else np.nan
     return TradeContext.signalled(float(state), price, trade, t - 1)
+
+
+def _natural_design(X_fit, fitted_on, candidates, state: int):
+    """``(design, column of X per design column, boundary per design column)``: each column of
+    ``X_fit`` (column ``fitted_on[k]`` of X) with natural boundaries as the indicators ``> b``
+    of each (float32 0/1; boundary ``b``), the others — the state, counts — as they are
+    (boundary NaN), the state last."""
+    parts, origin, boundary = [], [], []
+    for k, j in enumerate(fitted_on.tolist()):
+        column = X_fit[:, k]
+        # a count (bars held) splits anywhere between its values, as a greedy tree's does
+        found = sorted(set(float(c) for c in candidates.get(j, ()))) \
+            if j != state and not np.array_equal(column, np.round(column)) else []
+        if not found:
+            parts.append(X_fit[:, k:k + 1])
+            origin.append(j)
+            boundary.append(np.nan)
+            continue
+        parts.append((X_fit[:, k:k + 1] > np.asarray(found, dtype=np.float32)).astype(np.float32))
+        origin += [j] * len(found)
+        boundary += found
+    last = [i for i, j in enumerate(origin) if j == state]  # the state stays last (by_state reads it there)
+    order = [i for i in range(len(origin)) if i not in last] + last
+    design = np.concatenate(parts, axis=1)[:, order]
+    return (np.asfortranarray(design), np.asarray(origin, dtype=np.intp)[order],
+            np.asarray(boundary, dtype=np.float64)[order])
 
 
 def _tree_by_state(X, y, sample_weight, fitted: DecisionTreeClassifier):

@@ -23,7 +23,9 @@ strategy holds, or that its ``__init__`` created directly):
   streaks, inside bars, a break of the last bar's high), ``own:<p>/<p>(-1)`` — the one-bar
   change of price ``p`` (− 1), and ``own:<p>/<p>(-1)@k`` the change ``k`` bars earlier
   (``close[-k] < close[-k-1]``), as many as the bars it reads back, and ``own:<q>/<p>(-1)``
-  for the candle's other prices against ``p`` a bar earlier (``close > high[-1]``). Which
+  for the candle's other prices against ``p`` a bar earlier (``close > high[-1]``), and
+  ``own:<q>/<p>@k`` for two such prices of one candle ``k`` bars back (a body: ``close[-1] <
+  open[-1]``). Which
   prices, and how far back, :func:`past_prices` reads from the strategy's source; such a
   strategy needs no indicator of its own.
 
@@ -38,9 +40,11 @@ computed by Backtrader's own ``once()`` (``how`` says which).
 
 from __future__ import annotations
 
+import ast
 import functools
 import itertools
 import re
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,29 +53,95 @@ from ..backtest import feed_arrays
 from ..errors import InputError, first_line
 from .own_lines import GraphEvaluator, NotVectorised, backtrader_lines, delayed, strategy_graph, top_level_lines
 
-__all__ = ["OwnFeatures", "PREFIX", "is_own", "factor_ratios", "past_prices"]
+__all__ = ["OwnFeatures", "PREFIX", "is_own", "factor_ratios", "past_prices", "past_windows", "windows_read"]
 
 PREFIX = "own:"
 DATA_LINES = ("open", "high", "low", "close")
 #: Bars of one-bar changes read back when ``next`` indexes a price by a computed ago
 #: (``close[-i]`` in a loop): the source does not say how far.
 COMPUTED_AGO_BARS = 4
-#: The farthest one-bar change given a column (``close[-12]`` reads 12 bars back: a momentum
-#: of the close, which the bank's columns hold, more than a pattern of candles).
-MOST_PAST_BARS = 8
-_PAST_PRICE = re.compile(r"\b(open|high|low|close)\s*\[\s*-\s*([^\]]+?)\s*\]")
+#: The most bars of one-bar changes given columns: a pattern of candles reads a few bars back;
+#: a price read farther back (``close[-10]``) is a window of the bank's (a momentum, a channel:
+#: :func:`past_windows`).
+MOST_PAST_BARS = 4
+
+
+def _past_reads(source: str | None) -> list[tuple[str, int | None]]:
+    """``(price, ago)`` of every index of a feed price a bar or more back in ``source``
+    (``self.data.close[-1]``, ``d.low[-2]``, ``c[-i]`` after ``c = self.data.close``); the
+    ago None when it is computed."""
+    if not source:
+        return []
+    names = _price_aliases(source)
+    words = "|".join(map(re.escape, sorted(set(DATA_LINES) | set(names))))
+    out = []
+    for word, ago in re.findall(r"(?<!\w)(" + words + r")\s*\[\s*-\s*([^\]]+?)\s*\]", source):
+        out.append((names.get(word, word), int(ago) if ago.isdigit() else None))
+    return [(line, ago) for line, ago in out if ago != 0]
+
+
+def _price_aliases(source: str) -> dict[str, str]:
+    """``{name: price}`` of the names a strategy's source binds to the feed's prices
+    (``c = self.data.close``, ``high, low = self.data.high, self.data.low``); none when it
+    does not parse."""
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return {}
+
+    def price(node):
+        if isinstance(node, ast.Attribute) and node.attr in DATA_LINES and isinstance(node.value, ast.Attribute) \
+                and node.value.attr.startswith("data"):
+            return node.attr
+        return None
+
+    out = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            pairs = zip(target.elts, node.value.elts) if isinstance(target, ast.Tuple) and \
+                isinstance(node.value, ast.Tuple) and len(target.elts) == len(node.value.elts) else [(target, node.value)]
+            for name, value in pairs:
+                if isinstance(name, ast.Name) and price(value):
+                    out[name.id] = price(value)
+    return out
 
 
 def past_prices(source: str | None) -> dict[str, int]:
     """``{price: bars}``: the feed prices a strategy's source indexes a bar or more back
-    (``self.data.close[-1]``, ``close[-i - 1]``) and how many bars of one-bar changes cover
-    what it reads — the farthest literal ago, :data:`COMPUTED_AGO_BARS` for a computed one,
-    at most :data:`MOST_PAST_BARS`. Empty without a source."""
+    (:func:`_past_reads`) and how many bars of one-bar changes cover what it reads — the
+    farthest literal ago up to :data:`MOST_PAST_BARS` (one farther is a window:
+    :func:`past_windows`), :data:`COMPUTED_AGO_BARS` for a computed one. Empty without a
+    source."""
     out: dict[str, int] = {}
-    for line, ago in _PAST_PRICE.findall(source or ""):
-        bars = int(ago) if ago.isdigit() else COMPUTED_AGO_BARS
-        out[line] = min(MOST_PAST_BARS, max(out.get(line, 0), bars))
-    return {line: bars for line, bars in out.items() if bars > 0}
+    for line, ago in _past_reads(source):
+        bars = COMPUTED_AGO_BARS if ago is None else ago if ago <= MOST_PAST_BARS else 0
+        out[line] = max(out.get(line, 0), bars)
+    return {line: bars for line, bars in out.items() if bars}
+
+
+def past_windows(source: str | None) -> list[int]:
+    """The literal agos of 2 bars or more at which a strategy's source reads a feed price
+    (``close[0] > close[-10]``, ``min(low[-1], low[-2], low[-3])``): windows whose momentum
+    and channel the bank's columns at that period hold."""
+    return sorted({ago for _, ago in _past_reads(source) if ago is not None and ago >= 2})
+
+
+def windows_read(reads: dict) -> list[str]:
+    """The bank's columns over windows of the feed's prices that a strategy's code read whole
+    (``reads``: ``{line: agos}``) with the close now: ``mom:k`` when it read ``close[-k]``,
+    ``dc_up:k`` (``dc_lo:k``) when it read every high (low) from 1 to ``k`` bars back —
+    ``close[0] < min(low[-1], low[-2], low[-3])`` is ``dc_lo:3 < 0``."""
+    if 0 not in reads.get("close", ()):
+        return []
+    out = [f"mom:{-ago}" for ago in reads.get("close", ()) if ago <= -2]
+    for kind, line in (("dc_up", "high"), ("dc_lo", "low")):
+        agos, k = set(reads.get(line, ())), 1
+        while -(k + 1) in agos:
+            k += 1
+        out += [f"{kind}:{j}" for j in range(2, k + 1) if -1 in agos]
+    return out
 
 
 #: Bars of the sample the graph is built and measured on (longer than any usual warm-up).
@@ -195,6 +265,10 @@ class OwnFeatures:
             for q in DATA_LINES:
                 if q != p:
                     specs[f"{PREFIX}{q}/{p}(-1)"] = _Column(q, p, ratio=True, shift=1)
+        # two prices of one candle, at each bar back both are read (a body: ``close[-1] < open[-1]``)
+        for a, b in itertools.combinations([p for p in DATA_LINES if p in self.past], 2):
+            for lag in range(min(self.past[a], self.past[b]) + 1):
+                specs[f"{PREFIX}{b}/{a}" + (f"@{lag}" if lag else "")] = _Column(b, a, ratio=True, lag=lag)
         return specs
 
     def snap_candidates(self, name: str, thresholds) -> list[float]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 from ..indicators import GENERIC_WARMUP, ZERO_CENTRED, bank_warmup, feature_names_for, periods_of, thresholds_of
-from .own_features import OwnFeatures, factor_ratios, is_own, past_prices
+from .own_features import OwnFeatures, factor_ratios, is_own, past_prices, past_windows
 from .trade_state import trade_names
 
 __all__ = ["ConfigPlan", "plan_configuration", "full_warmup", "snap_candidates", "code_levels", "DEFAULT_PERIODS"]
@@ -62,7 +62,7 @@ def plan_configuration(configuration, *, own_lines: bool = True, trade_state: bo
     cls = configuration.strategy.cls
     source = _source_of(cls)
     params = _all_params(cls, configuration.params)
-    periods = periods_of(params, source) or list(DEFAULT_PERIODS)
+    periods = sorted(set(periods_of(params, source)) | set(past_windows(source))) or list(DEFAULT_PERIODS)
     # The longest window + 10 bars: every indicator is defined at the first scored bar. EMA-type
     # ones (RSI, EMA) are still converging there, but the episode's bank columns are computed
     # from the same first bar as the strategy's feed, so what it saw is what the tree learns

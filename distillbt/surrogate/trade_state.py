@@ -20,9 +20,10 @@ a position is held at the close (0 when flat):
   — the same distances in multiples of ``U`` (``(close − entry) / U``…): ATR stops and
   chandelier exits;
 - for a strategy that reads the feed's past prices (:func:`~.own_features.past_prices`), per
-  such price ``p``: ``trade:from_signal_p(-1)`` — close / ``p`` of the bar before the signal
-  − 1: a level the strategy stored when it ordered (``self.stop = self.data.low[-1]``, an
-  inside bar's mother low) and exits under.
+  such price ``p``: ``trade:from_signal_p`` and ``trade:from_signal_p(-1)`` — close / ``p``
+  of the bar that ordered the entry (of the bar before it) − 1: a level the strategy stored
+  when it ordered (``self.stop = self.data.low[0]``, an inside bar's mother low
+  ``self.data.low[-1]``) and exits under.
 
 Training rows get them from the positions the real strategy held; the walk
 (:meth:`~.model.PositionSurrogate.walk`) from the positions it carries itself, trade by trade.
@@ -39,9 +40,11 @@ __all__ = ["TradeInputs", "TradeContext", "trade_names", "trade_columns", "held_
 
 BASE = ("bars", "ret", "peak", "trough", "from_peak", "from_trough", "from_high", "from_low")
 _PER_UNIT = ("ret", "from_peak", "from_trough", "from_high", "from_low")
-#: The candle's prices in the order :attr:`TradeContext.before` holds them.
+#: The candle's prices in the order each bar of :attr:`TradeContext.signal` holds them.
 PRICES = ("open", "high", "low", "close")
-_SIGNAL_PRICE = {f"from_signal_{p}(-1)": k for k, p in enumerate(PRICES)}
+#: ``trade:from_signal_p`` and ``trade:from_signal_p(-1)``: (which bar, which price) of :attr:`TradeContext.signal`
+_SIGNAL_PRICE = {f"from_signal_{p}{suffix}": (bar, k) for k, p in enumerate(PRICES)
+                 for bar, suffix in ((1, ""), (0, "(-1)"))}
 
 
 def trade_names(unit_columns=(), past_prices=()) -> list[str]:
@@ -49,7 +52,7 @@ def trade_names(unit_columns=(), past_prices=()) -> list[str]:
     (their own-line column names, each the line divided by the close) and whose strategy reads
     the feed's ``past_prices`` (names of :data:`PRICES`) bars back."""
     return [f"trade:{k}" for k in BASE] + [f"trade:{k}/{u}" for u in unit_columns for k in _PER_UNIT] + \
-        [f"trade:from_signal_{p}(-1)" for p in PRICES if p in past_prices]
+        [f"trade:from_signal_{p}{suffix}" for suffix in ("", "(-1)") for p in PRICES if p in past_prices]
 
 
 @dataclass
@@ -126,8 +129,9 @@ class TradeContext:
     low: float
     levels: np.ndarray | None = None
     lag: int = 1  # bars from the close that ordered it to its entry bar (an entry order's wait)
-    #: open, high, low, close of the bar before the one that ordered it (NaN: none in the inputs)
-    before: tuple = (np.nan,) * 4
+    #: open, high, low, close of the bar before the one that ordered it and of that one (NaN:
+    #: not in the inputs)
+    signal: tuple = ((np.nan,) * 4,) * 2
 
     @classmethod
     def signalled(cls, state: float, price: float, inputs: TradeInputs, row: int, lag: int = 1,
@@ -137,10 +141,11 @@ class TradeContext:
         and lowest close, high and low start at that bar's. ``entry``: the entry bar, when
         ``row`` is not the one before it (a trade entered at the first bar starts from it)."""
         close = float(inputs.close[row])
-        # the bar before the close that ordered it (``row`` is the one before the entry bar)
-        before = inputs.bar_before(row + 1 if entry is None else entry, lag + 1)
+        # the bar that ordered it and the one before (``row`` is the one before the entry bar)
+        entry = row + 1 if entry is None else entry
+        signal = (inputs.bar_before(entry, lag + 1), inputs.bar_before(entry, lag))
         return cls(state, 0, price, close, close, float(inputs.high[row]), float(inputs.low[row]), lag=lag,
-                   before=before)
+                   signal=signal)
 
 
 def held_runs(state) -> np.ndarray:
@@ -240,7 +245,8 @@ def held_columns(context: TradeContext, inputs: TradeInputs, start: int, stop: i
             elif kind == "ret":
                 level, reference = close, price
             elif kind in _SIGNAL_PRICE:
-                level, reference = close, context.before[_SIGNAL_PRICE[kind]]
+                bar, price_k = _SIGNAL_PRICE[kind]
+                level, reference = close, context.signal[bar][price_k]
             else:  # from_peak, from_trough, from_high, from_low
                 level, reference = close, extreme(kind[5:])
             out[:, j] = (level - reference) / (inputs.units[unit][start:stop] * close) if unit \
@@ -252,7 +258,7 @@ def held_columns(context: TradeContext, inputs: TradeInputs, start: int, stop: i
         return out, context
     return out, TradeContext(context.state, context.bars + n, price, float(extreme("peak")[-1]),
                              float(extreme("trough")[-1]), float(extreme("high")[-1]), float(extreme("low")[-1]),
-                             before=context.before)
+                             signal=context.signal)
 
 
 _PARSED: dict = {}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .model import PositionSurrogate, read_states
-from .own_features import is_own
+from .own_features import is_own, windows_read
 from .plan import code_levels, snap_candidates
 from .recorder import NO_LABEL
 from .trade_state import TradeContext, TradeInputs, context_at, held_runs, protective_levels, trade_columns
@@ -108,11 +108,13 @@ def fit_and_trust(rec, plan, bank_of, screen_columns, *, max_depth, seed, commis
             banks[e] = np.column_stack([banks[e], trade_columns(rec["state"][k], inputs[e], trade)])
     cols = list(range(n_cols + len(trade)))
     anonymous = {j for j, n in enumerate(plan.features) if plan.own is not None and plan.own.anonymous(n)}
-    read = None
+    read = windows = None
     if plan.own is not None and rec.get("reads") is not None:
         seen = set(plan.own.read_columns(rec["reads"]))
         read = [j for j, n in enumerate(plan.features) if n in seen]
-    column_sets, trade_cols, read_sets = _column_sets(plan.features, trade, anonymous, read)
+        spans = set(windows_read(rec["reads"]))
+        windows = [j for j, n in enumerate(plan.features) if n in spans]
+    column_sets, trade_cols, read_sets = _column_sets(plan.features, trade, anonymous, read, windows)
     ret_col = plan.features.index("ret:1") if "ret:1" in plan.features else None
     lengths = [len(rec["state"][k]) for k in range(len(recorded))]
 
@@ -252,12 +254,16 @@ def spot_check(model, plan, rec, bank_of, *, screen_bars: int, trade_of=None, co
             "spot_episodes": len(recorded), "spot_bars": int(n_held)}
 
 
-def _column_sets(features, trade_names, anonymous=frozenset(), read=None) -> tuple[list[list[int]], list[int], int]:
+def _column_sets(features, trade_names, anonymous=frozenset(), read=None, windows=None
+                 ) -> tuple[list[list[int]], list[int], int]:
     """The columns a surrogate may read, simplest first. With ``read`` (the columns of the
     lines the strategy's code was seen reading, :meth:`~.own_features.OwnFeatures.
     read_columns`): those, then with the bars the trade has been held, then with every trade
     column — before any column it never read, which could only be a proxy that happens to
-    separate the recorded bars (a %D beside the %K it compares). Then (first without
+    separate the recorded bars (a %D beside the %K it compares); then the same three with
+    ``windows`` (the bank's windows over prices it read whole, :func:`~.own_features.
+    windows_read`: ``min(low[-1], low[-2], low[-3])``), which its code may or may not have
+    compared with the close. Then (first without
     ``read``): the lines the strategy holds as attributes (their lines and differences, not
     bars earlier: not ``anonymous``, no ``@k``), then with the bars the trade has been
     held; the same with every own line; then the held lines with every trade column, every
@@ -271,8 +277,10 @@ def _column_sets(features, trade_names, anonymous=frozenset(), read=None) -> tup
     first = own or bank
     now = [j for j in own if j not in anonymous and "@" not in features[j]] or first
     seen = sorted(read or ())
+    spans = sorted(set(windows or ()) - set(seen))
     unique = []
-    for columns in [seen, seen + held, seen + trade]:
+    for columns in [seen, seen + held, seen + trade] + ([seen + spans, seen + spans + held, seen + spans + trade]
+                                                          if spans else []):
         if columns and sorted(columns) not in unique:
             unique.append(sorted(columns))
     read_sets = len(unique)
@@ -352,11 +360,17 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
                 if not np.any(by_state.predict(X) != y) and simplicity(by_state)[0] == 0:
                     model = by_state
                     break
+            # the same columns split at their natural boundaries only: a conjunction of
+            # comparisons the greedy tree patched (or missed) under a split between them
+            natural = PositionSurrogate(**dict(model_kw, columns=columns, natural=True)).fit(X, y)
+            if not np.any(natural.predict(X) != y) and simplicity(natural)[0] == 0:
+                model, misses = natural, 0
+                break
             if k == read_sets - 1:  # the sets after start their search afresh
                 misses = len(y)
         elif last or misses == 0:
             break
-    kw = dict(model_kw, columns=columns, by_state=model.by_state)
+    kw = dict(model_kw, columns=columns, by_state=model.by_state, natural=model.natural)
     seed = model_kw.get("random_state", 0)
     candidates = [model] + [PositionSurrogate(**{**kw, "random_state": seed + 1 + j}).fit(X, y)
                             for j in range(tie_breaks - 1)]
