@@ -19,11 +19,13 @@ a position is held at the close (0 when flat):
   ``trade:from_peak/U``, ``trade:from_trough/U``, ``trade:from_high/U``, ``trade:from_low/U``
   — the same distances in multiples of ``U`` (``(close − entry) / U``…): ATR stops and
   chandelier exits;
-- for a strategy that reads the feed's past prices (:func:`~.own_features.past_prices`), per
-  such price ``p``: ``trade:from_signal_p`` and ``trade:from_signal_p(-1)`` — close / ``p``
-  of the bar that ordered the entry (of the bar before it) − 1: a level the strategy stored
-  when it ordered (``self.stop = self.data.low[0]``, an inside bar's mother low
-  ``self.data.low[-1]``) and exits under.
+- for a strategy that reads the feed's past highs or lows (:func:`~.own_features.
+  past_prices`), per such price ``p``: ``trade:from_signal_p`` and
+  ``trade:from_signal_p(-1)`` — close / ``p`` of the bar that ordered the entry (of the bar
+  before it) − 1: a stop the strategy stored when it ordered (``self.stop =
+  self.data.low[0]``, an inside bar's mother low ``self.data.low[-1]``) and exits beyond. (A
+  close stored there is about the entry price, ``trade:ret``'s; each column more costs every
+  search for the fewest trade columns a fit more.)
 
 Training rows get them from the positions the real strategy held; the walk
 (:meth:`~.model.PositionSurrogate.walk`) from the positions it carries itself, trade by trade.
@@ -42,17 +44,20 @@ BASE = ("bars", "ret", "peak", "trough", "from_peak", "from_trough", "from_high"
 _PER_UNIT = ("ret", "from_peak", "from_trough", "from_high", "from_low")
 #: The candle's prices in the order each bar of :attr:`TradeContext.signal` holds them.
 PRICES = ("open", "high", "low", "close")
+#: The prices a stop stored at the signal is taken from.
+STOP_PRICES = ("high", "low")
 #: ``trade:from_signal_p`` and ``trade:from_signal_p(-1)``: (which bar, which price) of :attr:`TradeContext.signal`
-_SIGNAL_PRICE = {f"from_signal_{p}{suffix}": (bar, k) for k, p in enumerate(PRICES)
+_SIGNAL_PRICE = {f"from_signal_{p}{suffix}": (bar, PRICES.index(p)) for p in STOP_PRICES
                  for bar, suffix in ((1, ""), (0, "(-1)"))}
 
 
 def trade_names(unit_columns=(), past_prices=()) -> list[str]:
     """The trade columns of a configuration whose own price-unit lines are ``unit_columns``
     (their own-line column names, each the line divided by the close) and whose strategy reads
-    the feed's ``past_prices`` (names of :data:`PRICES`) bars back."""
+    the feed's ``past_prices`` (names of :data:`PRICES`) bars back: the stops it may have
+    stored at the signal from those of :data:`STOP_PRICES`."""
     return [f"trade:{k}" for k in BASE] + [f"trade:{k}/{u}" for u in unit_columns for k in _PER_UNIT] + \
-        [f"trade:from_signal_{p}{suffix}" for suffix in ("", "(-1)") for p in PRICES if p in past_prices]
+        [f"trade:from_signal_{p}{suffix}" for suffix in ("", "(-1)") for p in STOP_PRICES if p in past_prices]
 
 
 @dataclass
