@@ -368,6 +368,27 @@ def test_past_prices_are_columns_of_a_strategy_without_indicators(candles):
     assert {"own:high/high(-1)", "own:open/close(-1)", "own:low/high(-1)"}.isdisjoint(read)  # high[0], open, low unread
 
 
+def _learned_at_full_scores(tmp_path, source: str, bars: int) -> list[tuple]:
+    """``(configuration, trust)`` of each configuration of the strategy in ``source``, screened
+    on a sample market of ``bars`` candles; each is asserted scored on its surrogate, at its
+    full backtest's score (1e-3)."""
+    (tmp_path / "strategy.py").write_text(textwrap.dedent(source))
+    configs = discover(tmp_path).configurations()
+    market = sample_market(bars=bars, seed=7)
+    n = len(market.frame)
+    screen = (n // 2, int(n * 0.8))
+    out = screen_plain(configs, market, train=(0, n // 2), screen=screen, seed=0, n_jobs=1, progress=False)
+    idx = market.frame.index
+    learned = []
+    for config, record in zip(configs, out.records):
+        assert record["path"] == "surrogate", (record["name"], record["trust"])
+        full = run_backtest(config.strategy.cls, market, params=config.params, start=idx[screen[0]],
+                            end=idx[screen[1] - 1], warmup_bars=400)["score"]
+        assert record["score"] == pytest.approx(full, abs=1e-3)
+        learned.append((config, record["trust"]))
+    return learned
+
+
 HIGHER_HIGHS = IMPORT + '''
 class HigherHighs(bt.Strategy):
     """Three higher highs in a row: long; out on a close under the last bar's low or after N bars."""
@@ -394,21 +415,9 @@ def test_a_pattern_of_past_prices_is_learned_at_its_rule(tmp_path):
     it reads, the close against the last low and the bars held — and scores as its full
     backtest does. (Without those columns its episodes failed it: 0.80 held-out agreement,
     replayed.)"""
-    (tmp_path / "higher_highs.py").write_text(textwrap.dedent(HIGHER_HIGHS))
-    configs = discover(tmp_path).configurations()
-    market = sample_market(bars=120_000, seed=7)
-    n = len(market.frame)
-    screen = (n // 2, int(n * 0.8))
-    out = screen_plain(configs, market, train=(0, n // 2), screen=screen, seed=0, n_jobs=1, progress=False)
-    idx = market.frame.index
-    for config, record in zip(configs, out.records):
-        trust = record["trust"]
-        assert record["path"] == "surrogate", (record["name"], trust)
+    for _, trust in _learned_at_full_scores(tmp_path, HIGHER_HIGHS, 120_000):
         assert set(trust["features_used"]) == {"own:high/high(-1)", "own:high/high(-1)@1", "own:high/high(-1)@2",
                                                "own:close/low(-1)", "trade:bars"}, trust["features_used"]
-        full = run_backtest(config.strategy.cls, market, params=config.params, start=idx[screen[0]],
-                            end=idx[screen[1] - 1], warmup_bars=400)["score"]
-        assert record["score"] == pytest.approx(full, abs=1e-3)
 
 
 PRIOR_LOW_STOP = IMPORT + '''
@@ -437,20 +446,8 @@ def test_a_level_stored_at_the_signal_is_learned_as_trade_state(tmp_path):
     """A stop the strategy stores itself when it buys (the low of the bar before the signal)
     is learned on the close against that stored low, a column of the trade's state, and the
     surrogate scores as the full backtest does."""
-    (tmp_path / "prior_low.py").write_text(textwrap.dedent(PRIOR_LOW_STOP))
-    configs = discover(tmp_path).configurations()
-    market = sample_market(bars=120_000, seed=7)
-    n = len(market.frame)
-    screen = (n // 2, int(n * 0.8))
-    out = screen_plain(configs, market, train=(0, n // 2), screen=screen, seed=0, n_jobs=1, progress=False)
-    idx = market.frame.index
-    for config, record in zip(configs, out.records):
-        trust = record["trust"]
-        assert record["path"] == "surrogate", (record["name"], trust)
+    for _, trust in _learned_at_full_scores(tmp_path, PRIOR_LOW_STOP, 120_000):
         assert "trade:from_signal_low(-1)" in trust["features_used"], trust["features_used"]
-        full = run_backtest(config.strategy.cls, market, params=config.params, start=idx[screen[0]],
-                            end=idx[screen[1] - 1], warmup_bars=400)["score"]
-        assert record["score"] == pytest.approx(full, abs=1e-3)
 
 
 GET_BREAKOUT = IMPORT + '''
@@ -480,54 +477,5 @@ def test_a_window_read_with_get_is_one_of_the_periods(tmp_path):
     from distillbt.indicators import periods_of
 
     assert periods_of({}, "lows = self.data.low.get(ago=-1, size=10); self.buy(size=3)") == [10]
-    (tmp_path / "get_breakout.py").write_text(textwrap.dedent(GET_BREAKOUT))
-    configs = discover(tmp_path).configurations()
-    market = sample_market(bars=60_000, seed=7)
-    n = len(market.frame)
-    screen = (n // 2, int(n * 0.8))
-    out = screen_plain(configs, market, train=(0, n // 2), screen=screen, seed=0, n_jobs=1, progress=False)
-    idx = market.frame.index
-    for config, record in zip(configs, out.records):
-        trust = record["trust"]
-        assert record["path"] == "surrogate", (record["name"], trust)
+    for config, trust in _learned_at_full_scores(tmp_path, GET_BREAKOUT, 60_000):
         assert set(trust["features_used"]) == {"dc_lo:10", f"dc_up:{config.params['period']}"}
-        full = run_backtest(config.strategy.cls, market, params=config.params, start=idx[screen[0]],
-                            end=idx[screen[1] - 1], warmup_bars=400)["score"]
-        assert record["score"] == pytest.approx(full, abs=1e-3)
-
-
-def test_a_tree_at_natural_boundaries_finds_a_conjunction_greedy_splits_patch():
-    """Three conditions at 0 (three up candles) beside a column summing two of them: the greedy
-    tree splits the sum first, between boundaries, and patches the rest (not exact here); the
-    tree grown on ``column > boundary`` (``natural=True``) is the rule, three splits at 0."""
-    rng = np.random.default_rng(0)
-    n = 3_000
-    X = (rng.normal(size=(n, 5)) * 0.01).astype(np.float32)
-    X[:, 3] = X[:, 0] + X[:, 1]
-    X[:, -1] = rng.integers(0, 2, n)
-    y = ((X[:, 0] > 0) & (X[:, 1] > 0) & (X[:, 2] > 0)).astype(int)
-    candidates = {j: [0.0, 0.02, -0.02] for j in range(4)}
-    greedy = PositionSurrogate(snap_candidates=candidates).fit(X, y)
-    natural = PositionSurrogate(snap_candidates=candidates, natural=True).fit(X, y)
-    assert np.sum(greedy.predict(X) != y) > 0 and greedy.tree_.get_n_leaves() > 4
-    assert np.array_equal(natural.predict(X), y) and natural.tree_.get_n_leaves() == 4
-    t = natural.tree_.tree_
-    internal = t.children_left >= 0
-    assert sorted(t.feature[internal].tolist()) == [0, 1, 2] and set(t.threshold[internal].tolist()) == {0.0}
-    # read back as splits of the columns: the walk reads X as any tree's does
-    expected, before = [], 0.0
-    for row in X[:200]:
-        before = float(natural.predict(np.append(row[:-1], before)[None])[0])
-        expected.append(before)
-    np.testing.assert_array_equal(natural.walk(X[:200, :-1]), expected)
-
-
-def test_the_windows_of_prices_read_whole_are_the_banks():
-    """``close[0] < min(low[-1], low[-2], low[-3])`` reads the lows 1 to 3 bars back: the
-    bank's 2- and 3-bar channels under them are read columns; ``close[-10]`` with the close
-    now, the 10-bar momentum; nothing without the close now."""
-    from distillbt.surrogate.own_features import windows_read
-
-    assert sorted(windows_read({"close": [-10, 0], "low": [-3, -2, -1], "high": [-2]})) == \
-        ["dc_lo:2", "dc_lo:3", "mom:10"]
-    assert windows_read({"close": [-10], "low": [-3, -2, -1]}) == []
