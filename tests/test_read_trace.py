@@ -479,3 +479,30 @@ def test_a_window_read_with_get_is_one_of_the_periods(tmp_path):
     assert periods_of({}, "lows = self.data.low.get(ago=-1, size=10); self.buy(size=3)") == [10]
     for config, trust in _learned_at_full_scores(tmp_path, GET_BREAKOUT, 60_000):
         assert set(trust["features_used"]) == {"dc_lo:10", f"dc_up:{config.params['period']}"}
+
+
+def test_a_tree_that_tells_flat_from_held_only_by_a_trade_column_loses_to_the_tree_per_state():
+    """Flat, the signal buys; held, a trade column under 0 exits — flat rows have every trade
+    column at 0, on the exits' side of that split. A greedy tree that never reads the position
+    then tells a flat bar from an exit by another column's accident (here a held-only column
+    under a boundary its values happen to clear) and is exact on natural boundaries; the tree
+    per state is the rule, with fewer columns, and is kept. Where the accident fails (a held
+    bar whose other column sits over the boundary) the two disagree and the rule exits."""
+    from distillbt.surrogate import trust
+
+    rng = np.random.default_rng(2)
+    n = 3_000
+    state = (rng.random(n) < 0.4).astype(np.float32)
+    signal = (rng.random(n) < 0.3).astype(np.float32)
+    accident = np.where(state == 1, rng.uniform(-0.1, -0.01, n), 0).astype(np.float32)
+    trade = np.where(state == 1, rng.choice([-1, 1], n) * rng.uniform(0.01, 0.05, n), 0).astype(np.float32)
+    y = np.where(state == 0, signal, trade > 0).astype(int)
+    X = np.column_stack([signal, accident, trade, state])
+    kw = dict(max_depth=8, snap_candidates={1: [-0.002, 0.0], 2: [0.0]}, random_state=2, trade_names=("trade:x",))
+    greedy = PositionSurrogate(**kw).fit(X, y)
+    assert np.array_equal(greedy.predict(X), y) and not greedy.splits_on_state()
+    assert trust.used_columns(greedy) == [0, 1, 2]
+    model = trust._fit_simplest(X, y, [[0, 1, 2]], kw, trade=[2], read_sets=1)
+    assert model.splits_on_state() and trust.used_columns(model) == [0, 2]
+    held_exit = np.array([[1.0, -0.001, -0.03, 1.0]], dtype=np.float32)
+    assert greedy.predict(held_exit)[0] == 1 and model.predict(held_exit)[0] == 0
