@@ -398,7 +398,7 @@ def test_the_highest_high_starts_at_the_bar_that_signalled():
     out = trade_columns(np.array([0, 1, 1, 1]), inputs, names)
     np.testing.assert_allclose(out[1:, 0], close[1:] / 12.0 - 1.0, rtol=1e-6)  # the signal bar's 12
     np.testing.assert_allclose(out[1:, 1], close[1:] / 9.0 - 1.0, rtol=1e-6)  # and its 9
-    walked, _ = held_columns(TradeContext.signalled(1.0, inputs.open[1], inputs, 0), inputs, 1, 4, names)
+    walked, _ = held_columns(TradeContext.signalled(1.0, inputs.open[1], inputs, 1), inputs, 1, 4, names)
     np.testing.assert_allclose(walked, out[1:], rtol=1e-6)
 
 
@@ -421,16 +421,16 @@ def test_a_price_stored_at_the_signal_is_that_of_the_bar_before_it():
     assert out[2:5].tolist() == [[0, 0]] * 3
     # entered at the first bar, signalled before it: the bar before that is unknown (0, as flat)
     assert trade_columns(np.array([1, 1, 0]), inputs, names)[:, 0].tolist() == [0, 0, 0]
-    walked, _ = held_columns(TradeContext.signalled(1.0, inputs.open[5], inputs, 4), inputs, 5, 8, names)
+    walked, _ = held_columns(TradeContext.signalled(1.0, inputs.open[5], inputs, 5), inputs, 5, 8, names)
     np.testing.assert_allclose(walked, out[5:], rtol=1e-6)
     # the same prices joined after another period: a trade signalled at its first bar (row 4 of
     # the joined arrays) reads its own bar before, not the other period's last bar
     joined = TradeInputs(*(np.concatenate([getattr(inputs, k)[:4], getattr(inputs, k)[4:]])
                            for k in ("open", "high", "low", "close")),
                          previous=inputs.previous, parts=((4, (9.9, 10.1, 6.0, 10.0)),))
-    signalled = TradeContext.signalled(1.0, joined.open[5], joined, 4)
+    signalled = TradeContext.signalled(1.0, joined.open[5], joined, 5)
     assert signalled.signal[0][2] == 6.0 and signalled.signal[1][2] == joined.low[4]
-    assert TradeContext.signalled(1.0, joined.open[6], joined, 5).signal[0][2] == joined.low[4]
+    assert TradeContext.signalled(1.0, joined.open[6], joined, 6).signal[0][2] == joined.low[4]
     assert joined.rows(slice(4, 8)).previous == (9.9, 10.1, 6.0, 10.0)
     assert joined.rows(slice(2, 8)).parts == ((2, (9.9, 10.1, 6.0, 10.0)),)
 
@@ -497,7 +497,7 @@ def test_held_columns_are_the_trade_columns_of_a_held_stretch():
     names = trade_names(["own:atr/c"])
     state = np.r_[np.zeros(20), np.ones(180)]
     whole = trade_columns(state, inputs, names)
-    context = TradeContext.signalled(1.0, inputs.open[20], inputs, 19)  # the bar before entry signalled it
+    context = TradeContext.signalled(1.0, inputs.open[20], inputs, 20)  # entered at 20, signalled at 19
     first, context = held_columns(context, inputs, 20, 90, names)
     second, _ = held_columns(context, inputs, 90, 200, names)
     np.testing.assert_allclose(np.vstack([first, second]), whole[20:], rtol=1e-6, atol=1e-6)

@@ -16,7 +16,7 @@ import numpy as np
 from ..backtest import feed_arrays
 from ..indicators import IndicatorBank, bank_warmup
 from ..protective import FEED_PRICES, feed_prices
-from .own_features import is_own
+from .own_features import DATA_LINES, is_own
 from .trade_state import TradeInputs
 
 __all__ = ["ColumnCache", "frame_arrays", "plan_columns", "trade_inputs", "bar_before"]
@@ -62,7 +62,7 @@ def trade_inputs(plan, prices, columns, lines=None, previous=None) -> TradeInput
 
 def bar_before(frame, start: int):
     """Open, high, low and close of ``frame``'s row ``start - 1`` (None at the first row)."""
-    return None if start < 1 else tuple(frame[k].to_numpy()[start - 1] for k in ("open", "high", "low", "close"))
+    return None if start < 1 else tuple(frame[k].to_numpy()[start - 1] for k in DATA_LINES)
 
 
 def held_lines(plan, names, arrays: callable, lead: int) -> dict:

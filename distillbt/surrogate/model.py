@@ -356,7 +356,7 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
             if side not in index:  # an OCO pair filled the way no recorded trade went
                 raise InputError(f"the walk's entry order at row {t1} opened a position of sign {side:+.0f}, "
                                  "one the recorded episodes never held")
-            return index[side], f, TradeContext.signalled(side, price, trade, f - 1, lag=f - t1)
+            return index[side], f, TradeContext.signalled(side, price, trade, f, lag=f - t1)
 
         starts = sorted({0, *restarts})
         for a, b in zip(starts, starts[1:] + [n]):
@@ -560,7 +560,7 @@ def _entry_fill(entry, side, trade, sent, stop) -> tuple[int, float, float, int]
 def _entered(state, trade, t) -> TradeContext:
     """The trade entered at the open of row ``t`` (ordered at row ``t - 1``'s close)."""
     price = float(trade.open[t]) if t < len(trade.open) else np.nan
-    return TradeContext.signalled(float(state), price, trade, t - 1)
+    return TradeContext.signalled(float(state), price, trade, t)
 
 
 def _natural_design(X_fit, fitted_on, candidates, state: int):

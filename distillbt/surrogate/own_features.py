@@ -66,18 +66,22 @@ COMPUTED_AGO_BARS = 4
 MOST_PAST_BARS = 4
 
 
-def _past_reads(source: str | None) -> list[tuple[str, int | None]]:
+def _past_reads(source: str | None) -> tuple[tuple[str, int | None], ...]:
     """``(price, ago)`` of every index of a feed price a bar or more back in ``source``
     (``self.data.close[-1]``, ``d.low[-2]``, ``c[-i]`` after ``c = self.data.close``); the
-    ago None when it is computed."""
-    if not source:
-        return []
+    ago None when it is computed. Read once per source (:func:`_parsed_past_reads`): every
+    configuration of a grid, in every worker that plans one, asks twice."""
+    return _parsed_past_reads(source) if source else ()
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_past_reads(source: str) -> tuple[tuple[str, int | None], ...]:
     names = _price_aliases(source)
     words = "|".join(map(re.escape, sorted(set(DATA_LINES) | set(names))))
     out = []
     for word, ago in re.findall(r"(?<!\w)(" + words + r")\s*\[\s*-\s*([^\]]+?)\s*\]", source):
         out.append((names.get(word, word), int(ago) if ago.isdigit() else None))
-    return [(line, ago) for line, ago in out if ago != 0]
+    return tuple((line, ago) for line, ago in out if ago != 0)
 
 
 def _price_aliases(source: str) -> dict[str, str]:
@@ -95,17 +99,14 @@ def _price_aliases(source: str) -> dict[str, str]:
             return node.attr
         return None
 
-    out = {}
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Assign):
-            continue
-        for target in node.targets:
-            pairs = zip(target.elts, node.value.elts) if isinstance(target, ast.Tuple) and \
-                isinstance(node.value, ast.Tuple) and len(target.elts) == len(node.value.elts) else [(target, node.value)]
-            for name, value in pairs:
-                if isinstance(name, ast.Name) and price(value):
-                    out[name.id] = price(value)
-    return out
+    def bound(target, value):  # (name, value) pairs, a tuple unpacked element by element
+        if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts):
+            return zip(target.elts, value.elts)
+        return [(target, value)]
+
+    return {name.id: price(value) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+            for target in node.targets for name, value in bound(target, node.value)
+            if isinstance(name, ast.Name) and price(value)}
 
 
 def past_prices(source: str | None) -> dict[str, int]:

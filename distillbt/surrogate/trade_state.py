@@ -37,25 +37,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .own_features import DATA_LINES
+
 __all__ = ["TradeInputs", "TradeContext", "trade_names", "trade_columns", "held_columns", "held_runs", "BASE",
            "protective_levels"]
 
 BASE = ("bars", "ret", "peak", "trough", "from_peak", "from_trough", "from_high", "from_low")
 _PER_UNIT = ("ret", "from_peak", "from_trough", "from_high", "from_low")
-#: The candle's prices in the order each bar of :attr:`TradeContext.signal` holds them.
-PRICES = ("open", "high", "low", "close")
 #: The prices a stop stored at the signal is taken from.
 STOP_PRICES = ("high", "low")
 #: ``trade:from_signal_p`` and ``trade:from_signal_p(-1)``: (which bar, which price) of :attr:`TradeContext.signal`
-_SIGNAL_PRICE = {f"from_signal_{p}{suffix}": (bar, PRICES.index(p)) for p in STOP_PRICES
+_SIGNAL_PRICE = {f"from_signal_{p}{suffix}": (bar, DATA_LINES.index(p)) for p in STOP_PRICES
                  for bar, suffix in ((1, ""), (0, "(-1)"))}
 
 
 def trade_names(unit_columns=(), past_prices=()) -> list[str]:
     """The trade columns of a configuration whose own price-unit lines are ``unit_columns``
     (their own-line column names, each the line divided by the close) and whose strategy reads
-    the feed's ``past_prices`` (names of :data:`PRICES`) bars back: the stops it may have
-    stored at the signal from those of :data:`STOP_PRICES`."""
+    the feed's ``past_prices`` (of :data:`~.own_features.DATA_LINES`) bars back: the stops it
+    may have stored at the signal from those of :data:`STOP_PRICES`."""
     return [f"trade:{k}" for k in BASE] + [f"trade:{k}/{u}" for u in unit_columns for k in _PER_UNIT] + \
         [f"trade:from_signal_{p}{suffix}" for suffix in ("", "(-1)") for p in STOP_PRICES if p in past_prices]
 
@@ -101,7 +101,7 @@ class TradeInputs:
             start, previous = first, before
         at = row - back
         if at >= start:
-            return tuple(float(getattr(self, p)[at]) for p in PRICES)
+            return tuple(float(getattr(self, p)[at]) for p in DATA_LINES)
         return previous if at == start - 1 else (np.nan,) * 4
 
     def entry_lag(self, row: int) -> int:
@@ -134,20 +134,20 @@ class TradeContext:
     low: float
     levels: np.ndarray | None = None
     lag: int = 1  # bars from the close that ordered it to its entry bar (an entry order's wait)
-    #: open, high, low, close of the bar before the one that ordered it and of that one (NaN:
-    #: not in the inputs)
+    #: the prices (:data:`DATA_LINES`) of the bar before the one that ordered it and of that
+    #: one (NaN: not in the inputs)
     signal: tuple = ((np.nan,) * 4,) * 2
 
     @classmethod
-    def signalled(cls, state: float, price: float, inputs: TradeInputs, row: int, lag: int = 1,
-                  entry: int | None = None) -> TradeContext:
-        """A trade entered in the next bar, at ``price``, ordered at ``inputs``' bar ``row``
-        (``lag`` bars before the entry bar: an entry order's): nothing held yet; its highest
-        and lowest close, high and low start at that bar's. ``entry``: the entry bar, when
-        ``row`` is not the one before it (a trade entered at the first bar starts from it)."""
+    def signalled(cls, state: float, price: float, inputs: TradeInputs, entry: int, lag: int = 1) -> TradeContext:
+        """A trade entered in ``inputs``' bar ``entry``, at ``price``, ordered ``lag`` bars
+        before (1: a market order at the close before; more: an entry order that waited):
+        nothing held yet; its highest and lowest close, high and low start at the bar before
+        the entry's (the entry bar's own at the first bar, whose bar before is not in the
+        inputs); the prices it stored are those of the bar that ordered it and the one before
+        (:meth:`TradeInputs.bar_before`: NaN outside the entry's period)."""
+        row = max(entry - 1, 0)
         close = float(inputs.close[row])
-        # the bar that ordered it and the one before (``row`` is the one before the entry bar)
-        entry = row + 1 if entry is None else entry
         signal = (inputs.bar_before(entry, lag + 1), inputs.bar_before(entry, lag))
         return cls(state, 0, price, close, close, float(inputs.high[row]), float(inputs.low[row]), lag=lag,
                    signal=signal)
@@ -174,8 +174,8 @@ def _runs(state, inputs: TradeInputs, context: TradeContext | None):
         if a == 0 and context is not None and context.state == s[0]:
             yield a, a + n, context
         else:  # entered at this bar's open, ordered at the close before (none before bar 0)
-            yield a, a + n, TradeContext.signalled(float(s[a]), inputs.entry_price(a), inputs, max(a - 1, 0),
-                                                   lag=inputs.entry_lag(a), entry=a)
+            yield a, a + n, TradeContext.signalled(float(s[a]), inputs.entry_price(a), inputs, a,
+                                                   lag=inputs.entry_lag(a))
 
 
 def trade_columns(state, inputs: TradeInputs, names, context: TradeContext | None = None) -> np.ndarray:

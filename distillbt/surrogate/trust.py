@@ -500,8 +500,7 @@ def _restart(state, inputs, row, protection=None):
         return held
     if row > 0 and float(state[row - 1]) == held:  # the trade so far, up to the bar before
         return context_at(state, inputs, row - 1, protection=protection)
-    entered = TradeContext.signalled(held, inputs.entry_price(row), inputs, max(row - 1, 0), lag=inputs.entry_lag(row),
-                                     entry=row)
+    entered = TradeContext.signalled(held, inputs.entry_price(row), inputs, row, lag=inputs.entry_lag(row))
     if protection is not None:  # priced here: the walk's rows may not hold the bar that sent them
         entered.levels = protective_levels(protection, entered, inputs, row)
     return entered
