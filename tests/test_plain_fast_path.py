@@ -12,7 +12,9 @@ from distillbt.backtest import run_backtest, run_many
 from distillbt.data.sample import sample_market
 from distillbt.discovery import discover
 from distillbt.surrogate import PositionSurrogate, api, screen_plain
-from distillbt.surrogate.trade_state import TradeContext, TradeInputs, held_columns, trade_columns, trade_names
+from distillbt.surrogate import model as surrogate_model
+from distillbt.surrogate.trade_state import (TradeContext, TradeInputs, entered_columns, held_columns, trade_columns,
+                                           trade_names)
 
 N = 16_000
 TRAIN, SCREEN = (0, 9_000), (9_000, 13_000)
@@ -435,57 +437,116 @@ def test_a_price_stored_at_the_signal_is_that_of_the_bar_before_it():
     assert joined.rows(slice(2, 8)).parts == ((2, (9.9, 10.1, 6.0, 10.0)),)
 
 
-def test_walk_with_trade_columns_equals_a_bar_by_bar_reference():
-    """A tree that enters on a signal and leaves after 5 bars or a 2 % loss, walked trade by
-    trade in chunks, gives the positions a bar-by-bar loop gives."""
-    rng = np.random.default_rng(0)
-    n = 3_000
+def _random_market(seed, n):
+    """``(rng, inputs, signal)``: a random walk's prices (each bar opening at the close before)
+    and a signal column, from ``seed``."""
+    rng = np.random.default_rng(seed)
     close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
     inputs = TradeInputs(open=np.concatenate(([close[0]], close[:-1])), high=close * 1.004, low=close * 0.996,
                          close=close)
-    signal = rng.normal(size=n).astype(np.float32)
-    names = ("trade:bars", "trade:ret")
+    return rng, inputs, rng.normal(size=n).astype(np.float32)
+
+
+def _carried(decide, signal, inputs, restarts=None):
+    """The positions ``decide(state, signal, bars held, return since entry)`` takes bar by bar,
+    the trade state carried along (a new trade enters at the next open); at a row of
+    ``restarts`` the state before it is the one given (a TradeContext inside a position)."""
+    path, s, entry, held = [], 0.0, None, 0
+    for t in range(len(signal)):
+        given = (restarts or {}).get(t)
+        if given is not None:
+            inside = isinstance(given, TradeContext)
+            s, entry, held = (given.state, given.price, given.bars) if inside else (given, None, 0)
+        held, ret = (held + 1, inputs.close[t] / entry - 1.0) if s else (0, 0.0)
+        nxt = decide(s, signal[t], held, ret)
+        if nxt not in (0.0, s):
+            entry, held = (inputs.open[t + 1] if t + 1 < len(signal) else np.nan), 0
+        s = nxt
+        path.append(s)
+    return np.array(path)
+
+
+def _tree_rule(model):
+    return lambda s, x, bars, ret: float(model.predict(np.array([[x, bars, ret, s]], dtype=np.float32))[0])
+
+
+def _fitted_on(rule, inputs, signal, names, max_depth):
+    path = _carried(rule, signal, inputs)
+    state = np.concatenate(([0.0], path[:-1]))
+    X = np.column_stack([signal, trade_columns(state, inputs, names), state])
+    model = PositionSurrogate(max_depth=max_depth, trade_names=names).fit(X, path)
+    assert model.splits_on_trade() and np.array_equal(model.predict(X), path)
+    return model
+
+
+def test_walk_with_trade_columns_equals_a_bar_by_bar_reference():
+    """A tree that enters on a signal and leaves after 5 bars or a 2 % loss, walked trade by
+    trade in chunks, gives the positions a bar-by-bar loop gives."""
+    n = 3_000
+    rng, inputs, signal = _random_market(0, n)
 
     def rule(s, x, bars, ret):
         if s == 0:
             return 1.0 if x > 1.0 else 0.0
         return 0.0 if bars >= 5 or ret < -0.02 else 1.0
 
-    def reference(sig):
-        path, s, entry, held = [], 0.0, None, 0
-        for t in range(len(sig)):
-            if s:
-                held += 1
-                ret = close[t] / entry - 1.0
-            else:
-                held, ret = 0, 0.0
-            nxt = rule(s, sig[t], held, ret)
-            if nxt and not s and t + 1 < len(sig):
-                entry = inputs.open[t + 1]
-            s = nxt
-            path.append(s)
-        return np.array(path)
-
-    path = reference(signal)
-    state = np.concatenate(([0.0], path[:-1]))
-    X = np.column_stack([signal, trade_columns(state, inputs, names), state])
-    model = PositionSurrogate(max_depth=6, trade_names=names).fit(X, path)
+    model = _fitted_on(rule, inputs, signal, ("trade:bars", "trade:ret"), 6)
     other = rng.normal(size=n).astype(np.float32)
     walked = model.walk(other[:, None], trade=inputs)
-    assert model.splits_on_trade()
-
     # The walk is exactly the fitted tree applied bar by bar, the trade state carried along.
-    by_bar, s, entry, held = [], 0.0, None, 0
-    for t in range(n):
-        held, ret = (held + 1, close[t] / entry - 1.0) if s else (0, 0.0)
-        nxt = float(model.predict(np.array([[other[t], held, ret, s]], dtype=np.float32))[0])
-        if nxt not in (0.0, s):  # a new trade, entered at the next open
-            entry, held = (inputs.open[t + 1] if t + 1 < n else np.nan), 0
-        s = nxt
-        by_bar.append(s)
-    np.testing.assert_array_equal(walked, by_bar)
+    np.testing.assert_array_equal(walked, _carried(_tree_rule(model), other, inputs))
     # and the tree learned the rule from the data (its thresholds where the data put them)
-    assert np.mean(walked == reference(other)) > 0.99
+    assert np.mean(walked == _carried(rule, other, inputs)) > 0.99
+
+
+def test_trades_entered_at_many_rows_have_the_columns_of_each_walked_alone():
+    """entered_columns (a pass over many candidate entries) gives each trade the columns
+    held_columns gives it alone from its signalled context — units, stored signal prices,
+    each joined period's own bar before its first, and rows past the end repeating the last."""
+    rng = np.random.default_rng(5)
+    n = 300
+    close = 50.0 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    inputs = TradeInputs(open=close * 0.999, high=close * 1.004, low=close * 0.995, close=close,
+                         units={"own:atr/c": rng.uniform(0.005, 0.02, n)}, previous=(49.0, 51.0, 48.0, 50.0),
+                         parts=((120, (40.0, 42.0, 39.0, 41.0)),))
+    names = trade_names(["own:atr/c"], past_prices={"high": 1, "low": 2})
+    entries = np.array([1, 2, 7, 119, 120, 121, 122, 250, 290, 299])
+    out = entered_columns(inputs, entries, 16, names)
+    for k, entry in enumerate(entries):
+        stop = min(entry + 16, n)
+        alone, _ = held_columns(TradeContext.signalled(1.0, inputs.open[entry], inputs, entry), inputs, entry, stop, names)
+        np.testing.assert_array_equal(out[k, :stop - entry], alone)
+    assert np.isnan(inputs.bars_before([120], 2)).all()  # two bars before a period's first: unknown
+    assert inputs.bars_before([120, 121], 1).tolist() == [[40.0, 42.0, 39.0, 41.0], list(inputs.bar_before(121, 1))]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_long_walk_decided_many_trades_at_once_equals_one_trade_at_a_time(seed, monkeypatch):
+    """Over a long walk, market entries' first rows are decided for many candidate entries in
+    one pass and chained; trades that outlast those rows, reverse (long to short) or cross a
+    restart go on a trade at a time. The positions equal the walk one trade at a time and the
+    fitted tree applied bar by bar with the trade state carried along."""
+    n = 12_000
+    rng, inputs, signal = _random_market(seed, n)
+    names = ("trade:bars", "trade:ret")
+
+    def rule(s, x, bars, ret):  # long on a high signal; short on a low one, held until 60 bars
+        if s == 0:
+            return 1.0 if x > 1.2 else -1.0 if x < -1.6 else 0.0
+        if s > 0:
+            return -1.0 if x < -2.2 else 0.0 if bars >= 5 or ret < -0.01 else 1.0
+        return 0.0 if bars >= 60 else -1.0
+
+    model = _fitted_on(rule, inputs, signal, names, 8)
+    other = rng.normal(size=n).astype(np.float32)
+    restart = TradeContext.signalled(-1.0, inputs.open[6_000], inputs, 6_000)
+    restarts = {3_000: 0.0, 6_001: held_columns(restart, inputs, 6_000, 6_001, names)[1]}
+    walked = model.walk(other[:, None], trade=inputs, restarts=restarts)
+    monkeypatch.setattr(surrogate_model, "_QUICK_WALK", n + 1)
+    np.testing.assert_array_equal(walked, model.walk(other[:, None], trade=inputs, restarts=restarts))
+    assert np.any(walked[1:] * walked[:-1] < 0)  # reversals walked
+    assert trade_columns(walked, inputs, ["trade:bars"])[:, 0].max() >= 60  # and trades longer than one pass's rows
+    np.testing.assert_array_equal(walked, _carried(_tree_rule(model), other, inputs, restarts))
 
 
 def test_held_columns_are_the_trade_columns_of_a_held_stretch():

@@ -35,7 +35,7 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import InputError
-from .trade_state import TradeContext, held_columns, protective_levels
+from .trade_state import TradeContext, entered_columns, held_columns, protective_levels
 
 __all__ = ["PositionSurrogate", "carry_states", "read_states"]
 
@@ -358,6 +358,26 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
                                  "one the recorded episodes never held")
             return index[side], f, TradeContext.signalled(side, price, trade, f, lag=f - t1)
 
+        # Market entries without protective orders, over many rows: the first rows of the trades
+        # entered after many candidate entries (rows whose flat decision moves) are decided in
+        # one pass; the walk then chains them (each next entry is the first candidate after the
+        # last exit), trade by trade only where a trade outlasts those rows or reverses. (An
+        # episode's few trades cost less one at a time than a pass over a block of candidates.)
+        quick = protection is None and self.entry is None and n >= _QUICK_WALK
+        first_exits: dict = {}
+
+        def first_exit(k, b):
+            """``(offset of the row that leaves it or -1, the decision there, whether its rows
+            reach ``b``)`` of the trade entered after ``moves[k]``, within the stretch ending at ``b``."""
+            block = k // _QUICK_ENTRIES
+            found = first_exits.get((block, b))
+            if found is None:
+                found = first_exits[(block, b)] = self._first_exits(
+                    X, warm, trade, names, slots, moves[block * _QUICK_ENTRIES:(block + 1) * _QUICK_ENTRIES],
+                    flat_next, b, zero)
+            at = k - block * _QUICK_ENTRIES
+            return int(found[0][at]), found[1][at], bool(found[2][at])
+
         starts = sorted({0, *restarts})
         for a, b in zip(starts, starts[1:] + [n]):
             given = restarts.get(a, start_state if a == 0 else 0.0)
@@ -375,8 +395,24 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
                     t1 = int(moves[k])
                     path[t:t1] = zero
                     path[t1] = flat_next[t1]
-                    s, t, context = enter(t1, b)
                     chunk = 32
+                    if quick:
+                        s, t = path[t1], t1 + 1
+                        j, decision, ends = first_exit(int(k), b)
+                        if j >= 0:
+                            path[t:t + j] = s
+                            s = path[t + j] = decision
+                            t += j + 1
+                            context = _entered(states[s], trade, t) if s != zero else None
+                        elif ends:
+                            path[t:b] = s
+                            t = b
+                        else:  # a trade longer than the rows decided in one pass: on from their end
+                            path[t:t + _QUICK_ROWS] = s
+                            context = held_columns(_entered(states[s], trade, t), trade, t, t + _QUICK_ROWS, ())[1]
+                            t, chunk = t + _QUICK_ROWS, 2 * _QUICK_ROWS
+                        continue
+                    s, t, context = enter(t1, b)
                     continue
                 rows = slice(t, min(b, t + chunk))
                 columns, after = held_columns(context, trade, rows.start, rows.stop, names)
@@ -421,6 +457,26 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
             for a, b in waits:
                 out.waiting[a:b] = True
         return out
+
+    def _first_exits(self, X, warm, trade, names, slots, signals, flat_next, stop, zero) -> tuple:
+        """For trades entered by market orders after each row of ``signals`` (in the state
+        ``flat_next`` decides there), over their first :data:`_QUICK_ROWS` rows before
+        ``stop``: the offset of the row whose decision leaves each (-1: none), the decision
+        there, and whether those rows reach ``stop`` (:meth:`_walk_trades`' rows one trade
+        at a time, many trades in one pass; ``zero``: the flat state's index)."""
+        entries = np.asarray(signals, dtype=np.int64) + 1
+        held = flat_next[signals]
+        rows = entries[:, None] + np.arange(_QUICK_ROWS)
+        inside = rows < stop
+        rows = np.minimum(rows, len(X) - 1)
+        Xq = X[rows.ravel()]
+        Xq[:, -1] = np.repeat(self.states_[held], _QUICK_ROWS)
+        Xq[:, slots] = entered_columns(trade, entries, _QUICK_ROWS, names).reshape(len(Xq), len(names))
+        decided = self.walk_leaf_state_[self.walk_tree_.apply(Xq)].reshape(rows.shape)
+        decided[warm[rows]] = zero
+        leave = (decided != held[:, None]) & inside
+        first = np.where(leave.any(axis=1), leave.argmax(axis=1), -1)
+        return first, decided[np.arange(len(entries)), np.maximum(first, 0)], entries + _QUICK_ROWS >= stop
 
     def _compact_walk_tree(self) -> None:
         """A copy of the fitted (snapped) tree that reads only the columns it splits on.
@@ -478,8 +534,8 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
                 baseline = leaf_class[t.apply(X32)]
             # only the rows reaching this node can change their leaf when its threshold moves
             reaching, before = X32[rows], baseline[rows]
-            for c in sorted((c for c in cands if vals.min() <= c < vals.max()),
-                            key=lambda c: (c not in prefer, abs(c - thr))):
+            low, high = vals.min(), vals.max()
+            for c in sorted((c for c in cands if low <= c < high), key=lambda c: (c not in prefer, abs(c - thr))):
                 t.threshold[node] = c
                 if np.array_equal(leaf_class[t.apply(reaching)], before):
                     moved += 1
@@ -555,6 +611,12 @@ def _entry_fill(entry, side, trade, sent, stop) -> tuple[int, float, float, int]
     if f >= 0:
         return sent + 1 + f, price, float(filled), end
     return -1, math.nan, float(side), end - 1 if entry.again and end == sent + 1 + entry.lifetime else end
+
+
+#: Candidate entries, and rows of each trade, decided in one pass by a walk of at least
+#: ``_QUICK_WALK`` rows with market entries (:meth:`PositionSurrogate._first_exits`): most
+#: trades end within the rows, and a block of entries costs a few trades' walks one at a time.
+_QUICK_ENTRIES, _QUICK_ROWS, _QUICK_WALK = 512, 32, 5_000
 
 
 def _entered(state, trade, t) -> TradeContext:

@@ -39,8 +39,8 @@ import numpy as np
 
 from .own_features import DATA_LINES
 
-__all__ = ["TradeInputs", "TradeContext", "trade_names", "trade_columns", "held_columns", "held_runs", "BASE",
-           "protective_levels"]
+__all__ = ["TradeInputs", "TradeContext", "trade_names", "trade_columns", "held_columns", "entered_columns",
+           "held_runs", "BASE", "protective_levels"]
 
 BASE = ("bars", "ret", "peak", "trough", "from_peak", "from_trough", "from_high", "from_low")
 _PER_UNIT = ("ret", "from_peak", "from_trough", "from_high", "from_low")
@@ -90,6 +90,21 @@ class TradeInputs:
                            {k: v[sl] for k, v in self.units.items()}, {k: v[sl] for k, v in self.lines.items()},
                            None if self.fills is None else self.fills[sl], None if self.lags is None else self.lags[sl],
                            self.bar_before(first, 1), tuple((s - first, p) for s, p in self.parts if first < s < stop))
+
+    def bars_before(self, rows, back: int) -> np.ndarray:
+        """:meth:`bar_before` of each of ``rows``: ``(len(rows), 4)``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        firsts = np.array([0] + [first for first, _ in self.parts], dtype=np.int64)
+        previous = np.array([self.previous] + [before for _, before in self.parts], dtype=np.float64)
+        period = np.searchsorted(firsts, rows, side="right") - 1
+        at = rows - back
+        inside = at >= firsts[period]
+        out = np.full((len(rows), len(DATA_LINES)), np.nan)
+        for k, p in enumerate(DATA_LINES):
+            out[inside, k] = getattr(self, p)[at[inside]]
+        just = at == firsts[period] - 1
+        out[just] = previous[period[just]]
+        return out
 
     def bar_before(self, row: int, back: int) -> tuple:
         """Open, high, low and close of the bar ``back`` bars before bar ``row``, in ``row``'s
@@ -226,44 +241,82 @@ def held_columns(context: TradeContext, inputs: TradeInputs, start: int, stop: i
     ``context`` (the state before ``start``) stays held — what :func:`trade_columns` gives
     for a constant path, without its bookkeeping of runs: the walk calls this once per
     stretch of every trade — and the context at the close of ``stop - 1``."""
-    close = inputs.close[start:stop]
-    n = len(close)
-    price = context.price
-    extremes = {}
-
-    def extreme(kind):  # the running extremes since entry, computed when a column needs them
-        found = extremes.get(kind)
-        if found is None:
-            values = close if kind in ("peak", "trough") else (inputs.high if kind == "high" else inputs.low)[start:stop]
-            ufunc = np.maximum if kind in ("peak", "high") else np.minimum
-            found = extremes[kind] = ufunc.accumulate(ufunc(values, getattr(context, kind)))
-        return found
-
+    rows = slice(start, stop)
+    n = stop - start
     out = np.empty((n, len(names)), dtype=np.float32) if out is None else out
+    extremes = _fill_columns(out, names, inputs.close[rows], lambda p: getattr(inputs, p)[rows],
+                             lambda unit: inputs.units[unit][rows], context.bars, context.price,
+                             {k: getattr(context, k) for k in ("peak", "trough", "high", "low")},
+                             lambda bar, k: context.signal[bar][k])
+    if not n:
+        return out, context
+    return out, TradeContext(context.state, context.bars + n, context.price, float(extremes("peak")[-1]),
+                             float(extremes("trough")[-1]), float(extremes("high")[-1]), float(extremes("low")[-1]),
+                             signal=context.signal)
+
+
+def entered_columns(inputs: TradeInputs, entries, length: int, names) -> np.ndarray:
+    """``(len(entries), length, len(names))`` float32: the trade columns ``names`` of trades
+    entered by market orders at the open of each of the rows ``entries`` (ordered at the close
+    before: :meth:`TradeContext.signalled` with ``lag`` 1), over their first ``length`` rows
+    as :func:`held_columns` gives them one trade at a time — many candidate entries in one
+    pass. Rows past the inputs' end repeat the last row: the caller masks them."""
+    entries = np.asarray(entries, dtype=np.int64)
+    n = len(inputs.close)
+    rows = np.minimum(entries[:, None] + np.arange(length), n - 1)
+    signalled = np.maximum(entries - 1, 0)[:, None]  # the bar whose close ordered it
+    price = np.where(entries < n, inputs.open[np.minimum(entries, n - 1)], np.nan)[:, None]
+    start = {"peak": inputs.close[signalled], "trough": inputs.close[signalled], "high": inputs.high[signalled],
+             "low": inputs.low[signalled]}
+    signal = {}
+
+    def signal_price(bar, k):
+        if bar not in signal:  # bar 1: the bar that ordered it; 0: the one before
+            signal[bar] = inputs.bars_before(entries, 2 - bar)
+        return signal[bar][:, k:k + 1]
+
+    out = np.empty((len(entries), length, len(names)), dtype=np.float32)
+    _fill_columns(out, names, inputs.close[rows], lambda p: getattr(inputs, p)[rows],
+                  lambda unit: inputs.units[unit][rows], 0, price, start, signal_price)
+    return out
+
+
+def _fill_columns(out, names, close, prices, units, bars, price, start: dict, signal):
+    """The trade columns ``names`` into ``out`` (``(..., bars, len(names))``) over the bars
+    ``close`` (``(..., bars)``) of trades held throughout: ``prices(name)`` and
+    ``units(unit)`` give the bars' highs or lows and unit lines, ``bars`` and ``price`` the
+    bars held before the first and the entry price, ``start`` the highest / lowest close, high
+    and low before the first (``peak``, ``trough``, ``high``, ``low``), ``signal(bar, k)`` the
+    price ``k`` of :attr:`TradeContext.signal`'s ``bar``; scalars for one trade, ``(k, 1)``
+    columns for ``k`` trades. Returns ``extremes(kind)``: the running extremes since entry."""
+    found = {}
+
+    def extremes(kind):  # computed when a column needs them
+        if kind not in found:
+            values = close if kind in ("peak", "trough") else prices(kind)
+            ufunc = np.maximum if kind in ("peak", "high") else np.minimum
+            found[kind] = ufunc.accumulate(ufunc(values, start[kind]), axis=-1)
+        return found[kind]
+
+    held = np.arange(close.shape[-1])
     with np.errstate(all="ignore"):
         for j, (kind, unit) in enumerate(_parsed(names)):
             if kind == "bars":
-                out[:, j] = np.arange(context.bars + 1.0, context.bars + 1.0 + n)
+                out[..., j] = bars + 1.0 + held
                 continue
             if kind in ("peak", "trough"):
-                level, reference = extreme(kind), price
+                level, reference = extremes(kind), price
             elif kind == "ret":
                 level, reference = close, price
             elif kind in _SIGNAL_PRICE:
-                bar, price_k = _SIGNAL_PRICE[kind]
-                level, reference = close, context.signal[bar][price_k]
+                level, reference = close, signal(*_SIGNAL_PRICE[kind])
             else:  # from_peak, from_trough, from_high, from_low
-                level, reference = close, extreme(kind[5:])
-            out[:, j] = (level - reference) / (inputs.units[unit][start:stop] * close) if unit \
-                else level / reference - 1.0
+                level, reference = close, extremes(kind[5:])
+            out[..., j] = (level - reference) / (units(unit) * close) if unit else level / reference - 1.0
     bad = ~np.isfinite(out)  # a zero unit or reference: 0, as np.nan_to_num(…, 0, 0, 0) would give
     if bad.any():
         out[bad] = 0.0
-    if not n:
-        return out, context
-    return out, TradeContext(context.state, context.bars + n, price, float(extreme("peak")[-1]),
-                             float(extreme("trough")[-1]), float(extreme("high")[-1]), float(extreme("low")[-1]),
-                             signal=context.signal)
+    return extremes
 
 
 _PARSED: dict = {}

@@ -397,19 +397,20 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
     held = sorted(allowed - anonymous)
     if anonymous & allowed and held:  # and one on the lines the strategy holds, if they suffice
         candidates.append(PositionSurrogate(**{**kw, "columns": held}).fit(X, y))
-    best = min(candidates, key=lambda m: (-int(np.sum(m.predict(X) == y)), _loose_splits(m, cands, discrete),
+    predicted = {id(m): m.predict(X) for m in candidates}
+    best = min(candidates, key=lambda m: (-int(np.sum(predicted[id(m)] == y)), _loose_splits(m, cands, discrete),
                                           _state_in_trade(m), len(set(used_columns(m)) & anonymous),
                                           len(used_columns(m)), m.tree_.get_n_leaves()))
     # The others that decide every training bar as it does: rules the episodes cannot tell
     # apart (``rule_gap`` walks them on the screening period).
-    fitted = best.predict(X)
+    fitted = predicted[id(best)]
     alternatives = {}  # one of each distinct tree: trees grown alike (ties broken alike) walk alike
     for m in candidates:
         # A tree that never reads the state is a rival only of another that does not: beside
         # a tree split on the state it is a hypothesis about the strategy's form, not a tie
         # its columns break (taken as one, it cost the held-out set two surrogates: see the
         # README's tenth round)
-        if m is not best and np.array_equal(m.predict(X), fitted) and used_columns(m) != used_columns(best) \
+        if m is not best and np.array_equal(predicted[id(m)], fitted) and used_columns(m) != used_columns(best) \
                 and (best.stateless or not m.stateless):
             alternatives.setdefault(_tree_signature(m), m)
     best.alternatives_ = list(alternatives.values())
