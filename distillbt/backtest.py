@@ -59,6 +59,7 @@ records with the message there).
 from __future__ import annotations
 
 import array
+import functools
 import logging
 import math
 import time
@@ -98,6 +99,7 @@ DEFAULT_COMMISSION = 0.001
 SIZER_PERCENTS = 95
 
 _DAY_NS = 86_400_000_000_000
+_MINUTE_NS = 60_000_000_000
 _UNIX_EPOCH_ORDINAL = 719_163  # datetime.date(1970, 1, 1).toordinal()
 
 
@@ -216,23 +218,43 @@ def _bt_datenums(ns: np.ndarray) -> np.ndarray:
     ``date2num`` is ``fsum(ordinal, h/24, m/1440, s/86400, us/86400e6)``. For ordinals in one
     binade (years 1436–2871, so every pandas timestamp) the fractional part of the correctly
     rounded sum depends on the time of day only, so it is computed once per distinct time of
-    day with ``math.fsum`` and added to the integer day exactly.
+    day with ``math.fsum`` and added to the integer day exactly; for bars on whole minutes
+    (every timeframe from 1m up) once per process (:func:`_minute_fractions`).
     """
     if len(ns) == 0:
         return np.zeros(0)
     days = ns // _DAY_NS
-    codes, tods = pd.factorize(ns - days * _DAY_NS)
+    tods = ns - days * _DAY_NS
     base = float(days[0] + _UNIX_EPOCH_ORDINAL)
-    fractions = np.empty(len(tods))
-    for i, tod in enumerate(np.asarray(tods, dtype=np.int64).tolist()):
-        us = tod // 1000  # datetime keeps microseconds, as PandasData's conversion does
-        hour, rest = divmod(us, 3_600_000_000)
-        minute, rest = divmod(rest, 60_000_000)
-        second, micro = divmod(rest, 1_000_000)
-        total = math.fsum((base, hour / 24.0, minute / 1440.0, second / 86400.0,
-                           micro / 86400000000.0))
-        fractions[i] = total - base
-    return (days + _UNIX_EPOCH_ORDINAL).astype(np.float64) + fractions[codes]
+    minutes, off_minute = np.divmod(tods, _MINUTE_NS)
+    if not off_minute.any():
+        # a recording converts one short window per run: ~600 fsums a window on 1m bars
+        fractions = _minute_fractions(math.frexp(base)[1])[minutes]
+    else:
+        codes, unique = pd.factorize(tods)
+        fractions = np.array([_day_fraction(tod, base) for tod in np.asarray(unique, dtype=np.int64).tolist()],
+                             dtype=np.float64)[codes]
+    return (days + _UNIX_EPOCH_ORDINAL).astype(np.float64) + fractions
+
+
+def _day_fraction(tod: int, base: float) -> float:
+    """The fractional part of ``date2num`` at ``tod`` nanoseconds into a day whose ordinal is
+    in ``base``'s binade."""
+    us = tod // 1000  # datetime keeps microseconds, as PandasData's conversion does
+    hour, rest = divmod(us, 3_600_000_000)
+    minute, rest = divmod(rest, 60_000_000)
+    second, micro = divmod(rest, 1_000_000)
+    return math.fsum((base, hour / 24.0, minute / 1440.0, second / 86400.0, micro / 86400000000.0)) - base
+
+
+@functools.cache
+def _minute_fractions(binade: int) -> np.ndarray:
+    """:func:`_day_fraction` of each minute of the day, for ordinals of ``binade``
+    (``math.frexp``'s exponent): the same for every day there."""
+    base = math.ldexp(0.5, binade)  # the binade's first number, an integer ordinal
+    fractions = np.array([_day_fraction(m * _MINUTE_NS, base) for m in range(_DAY_NS // _MINUTE_NS)])
+    fractions.flags.writeable = False  # shared by every call
+    return fractions
 
 
 def _bt_timeframe(timeframe: str) -> tuple[int, int]:

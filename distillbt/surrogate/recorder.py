@@ -154,22 +154,24 @@ class PositionRecorder(bt.Analyzer):
         replay = getattr(self.strategy, "distillbt_replay", None)
         if replay is not None and not self.positions:
             self._from_replay(replay)
-        positions = np.sign(np.asarray(self.positions, dtype=np.float64))
+            record = (replay["size"], replay["decided"], replay["value"])  # the lists' values, as arrays already
+        else:
+            record = (self.positions, self.decided, self.values)
+        held, decided, values = (np.array(x, dtype=np.float64) for x in record)
+        positions = np.sign(held)
         change = np.flatnonzero(np.diff(positions) != 0) + 1
-        data, n = self.strategy.datas[0], len(self.positions)
-        held = np.asarray(self.positions, dtype=np.float64)
+        data, n = self.strategy.datas[0], len(held)
         dates, open_, close = (np.asarray(line.array[:n], dtype=np.float64)
                                for line in (data.datetime, data.open, data.close))
         orders = list(self.orders.values())
         lines = functools.cache(self._own_lines)  # read by both, only when there are orders
-        entry_orders_, entry_why = entry_orders(orders, held, np.asarray(self.decided, dtype=np.float64), dates,
-                                                close, lines=lines)
+        entry_orders_, entry_why = entry_orders(orders, held, decided, dates, close, lines=lines)
         trades, why = protective_trades(orders, held, dates, open_, close, lines=lines,
                                         fills={o["fill"]: o["fill_price"] for o in entry_orders_ if o["fill"] >= 0})
         return {
-            "positions": np.asarray(self.positions, dtype=np.float64),
-            "decided": np.asarray(self.decided, dtype=np.float64),
-            "values": np.asarray(self.values, dtype=np.float64),
+            "positions": held.copy(),
+            "decided": decided.copy(),
+            "values": values,
             "entries": change[positions[change] != 0],
             "exits": change[positions[change - 1] != 0],
             "unmodelled_orders": dict(self.unmodelled_orders),

@@ -70,44 +70,71 @@ class _Clock:
         self.reads: set = set()  # (id of a line buffer, ago) read while tracing
 
 
-def _clocked_class(cls, clock: _Clock, cache: dict, traced: bool = False):
-    """``cls`` with its index and length read from ``clock`` (setters ignored); ``traced``:
-    its ``line[ago]`` also notes ``(line, ago)`` in ``clock.reads`` while ``clock.tracing``."""
-    out = cache.get(cls)
+#: Per (class, traced): the subclass whose index and length are read from the replay's clock.
+_CLOCKED_CLASSES: dict = {}
+
+
+def _clocked_class(cls, traced: bool = False):
+    """``cls`` with its index and length read from its ``_replay_clock`` (setters ignored);
+    ``traced``: its ``line[ago]`` also notes ``(line, ago)`` in ``clock.reads`` while
+    ``clock.tracing``. Made once per class: a run sets each line's clock (a class per run
+    cost more to make than its lines' reads of the clock save)."""
+    out = _CLOCKED_CLASSES.get((cls, traced))
     if out is None:
-        def idx(self, clock=clock):
-            return clock.i
-
-        def length(self, clock=clock):
-            return clock.i + 1
-
-        def ignore(self, value):
-            pass
-
-        namespace = {"idx": property(idx, ignore), "lencount": property(length, ignore),
+        namespace = {"idx": _CLOCK_INDEX, "lencount": _CLOCK_LENGTH,
                      "advance": _no_move, "forward": _no_move, "rewind": _no_move, "backwards": _no_move,
                      "home": _no_move, "__module__": __name__}
         # line[0] and len(line), a few reads a bar each: straight from the clock
-        if cls.__getitem__ is btlb.LineBuffer.__getitem__ and traced:
-            def traced_item(self, ago, clock=clock):
-                if clock.tracing:
-                    clock.reads.add((id(self), ago))
-                return self.array[clock.i + ago]
-
-            namespace["__getitem__"] = traced_item
-        elif cls.__getitem__ is btlb.LineBuffer.__getitem__:
-            namespace["__getitem__"] = lambda self, ago, clock=clock: self.array[clock.i + ago]
+        if cls.__getitem__ is btlb.LineBuffer.__getitem__:
+            namespace["__getitem__"] = _traced_item if traced else _clocked_item
         if cls.__len__ is btlb.LineBuffer.__len__:
-            namespace["__len__"] = length
+            namespace["__len__"] = _bars_so_far
+        if not any("array" in vars(k) for k in cls.__mro__):
+            namespace["array"] = _LIST_ON_READ
         # made without Backtrader's metaclass: its work (lines, params) is done for ``cls``
         # and the instances swapped to this class are built already
-        out = type.__new__(type(cls), f"Clocked{cls.__name__}", (cls,), namespace)
-        cache[cls] = out
+        out = _CLOCKED_CLASSES[(cls, traced)] = type.__new__(type(cls), f"Clocked{cls.__name__}", (cls,), namespace)
     return out
+
+
+def _clocked_item(self, ago):
+    return self.array[self._replay_clock.i + ago]
+
+
+def _traced_item(self, ago):
+    clock = self._replay_clock
+    if clock.tracing:
+        clock.reads.add((id(self), ago))
+    return self.array[clock.i + ago]
+
+
+def _ignore(self, value):
+    pass
+
+
+_CLOCK_INDEX = property(lambda self: self._replay_clock.i, _ignore)
+_CLOCK_LENGTH = property(lambda self: self._replay_clock.i + 1, _ignore)
 
 
 def _no_move(self, *args, **kwargs):
     pass
+
+
+class _ListOnRead:
+    """``line.array`` of a line :func:`_fill_lines` computed: its values as a list, made at the
+    first read (the line's own attribute from then on, which hides this). A run reads few of
+    its graph's lines; converting each costs ~10 µs on 600 bars."""
+
+    __slots__ = ()
+
+    def __get__(self, line, cls=None):
+        if line is None:
+            return self
+        line.array = values = vars(line).pop("_replay_values").tolist()
+        return values
+
+
+_LIST_ON_READ = _ListOnRead()
 
 
 class ReplayCerebro(bt.Cerebro):
@@ -134,11 +161,22 @@ class ReplayCerebro(bt.Cerebro):
         n = data.buflen()  # preloaded: every bar
         clock = _Clock()
         nodes = graph_nodes(strat)
-        _fill_lines(strat, nodes)
-        cache: dict = {}
+        filled = _fill_lines(strat, nodes)
+        clocked = set()
         for buf in _all_buffers(strat, nodes):
-            buf.__class__ = _clocked_class(type(buf), clock, cache, traced=self.traces_reads)
-        owners = [*strat.datas, strat, *(node for _, node in nodes)]
+            buf.__class__ = kind = _clocked_class(type(buf), traced=self.traces_reads)
+            vars(buf)["_replay_clock"] = clock
+            clocked.add(kind)
+        for line, values in filled:
+            if getattr(type(line), "array", None) is _LIST_ON_READ:
+                vars(line).pop("array", None)
+                vars(line)["_replay_values"] = values
+            else:
+                line.array = values.tolist()  # a list: indexing gives floats without boxing each time
+        # what the strategy's code reads (``self.sma[0]``, ``self.bands.top``): the feed, the
+        # strategy, the indicators its __init__ made; one nested in those is read rarely, and
+        # gives the same through Backtrader's own lookups (a deep graph has dozens)
+        owners = [*strat.datas, strat, *(node for name, node in nodes if "/" not in name[1:])]
         for owner in owners:
             _pin_line_names(owner)
         _remember_datetimes(data.lines.datetime, clock)
@@ -148,7 +186,6 @@ class ReplayCerebro(bt.Cerebro):
         for line in strat.lines:
             if line is not dt_line and len(line.array) < n:
                 line.array = [math.nan] * n
-        clocked = set(cache.values())
         served = [(owner, _serve_from_clock(owner, clock, clocked, strat.broker.getposition(data), data))
                   for owner in dict.fromkeys(owners)]
         try:
@@ -282,20 +319,22 @@ def _remember_datetimes(line, clock: _Clock) -> None:
     line.datetime = datetime
 
 
-def _fill_lines(strat, nodes) -> None:
-    """Every line of the graph ``nodes`` at every bar: numpy when each node has a definition,
-    else Backtrader's own vectorised pass."""
+def _fill_lines(strat, nodes) -> list:
+    """Every line of the graph ``nodes`` at every bar: numpy when each node has a definition
+    (returned, ``[(line, values)]``, for the caller to set), else Backtrader's own vectorised
+    pass (in the lines already; returns ``[]``)."""
     data = strat.datas[0]
-    arrays = {alias: np.asarray(getattr(data.lines, alias).array, dtype=np.float64)
+    # copies, not views of the feed's buffers: a line may keep its values until it is read
+    # (_ListOnRead), and a view would keep the feed's array from being resized
+    arrays = {alias: np.array(getattr(data.lines, alias).array, dtype=np.float64)
               for alias in data.lines.getlinealiases()}
     evaluator = GraphEvaluator(strat, arrays, nodes)
     try:
         filled = [(line, evaluator.line(line)) for _, node in nodes for _, line in node_lines(node)]
     except NotVectorised:
         backtrader_pass(strat)
-        return
-    for line, values in filled:
-        line.array = values.tolist()  # a list: indexing gives floats without boxing each time
+        return []
+    return filled
 
 
 def _check_replayable(cerebro, strat) -> None:
