@@ -24,6 +24,7 @@ and the agreement distribution per seed, and the table.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import Counter
@@ -60,6 +61,34 @@ def _full_chunk(configs, candles, screen, jobs, progress):
                      for c in configs], n_jobs=jobs, progress=progress)
 
 
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) spent so far by this process and every live process below
+    it (the executor's workers, which the run keeps for its whole length): the work each path
+    did, which other load on a shared machine does not inflate as it does wall time (Linux's
+    ``/proc``; NaN elsewhere)."""
+    try:
+        tree = {}
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    with open(f"/proc/{entry.name}/stat") as fh:
+                        fields = fh.read().rsplit(")", 1)[1].split()
+                except OSError:  # ended meanwhile
+                    continue
+                tree[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    except OSError:
+        return float("nan")
+    children: dict = {}
+    for pid, (parent, _) in tree.items():
+        children.setdefault(parent, []).append(pid)
+    todo, ticks = [os.getpid()], 0
+    while todo:
+        pid = todo.pop()
+        ticks += tree.get(pid, (0, 0))[1]
+        todo += children.get(pid, [])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _warm_workers(configs, candles, screen, jobs):
     """Start the worker processes and import every strategy in them (50-bar backtests), so
     neither timed path pays the one-off start-up."""
@@ -71,17 +100,19 @@ def _warm_workers(configs, candles, screen, jobs):
 
 
 TABLE_HEAD = ("| seed | base episodes × scored bars | Backtrader bars fed / config (full: {fb:,}) | surrogate s "
-              "| of which replays and full s | full backtests s | speed-up | Spearman, surrogate paths (all) | top-5 recall (10 survivors) "
+              "| of which replays and full s | full backtests s | speed-up | CPU s plain / full (speed-up) "
+              "| Spearman, surrogate paths (all) | top-5 recall (10 survivors) "
               "| paths surrogate / escalated / replay / full | agreement min / q10 / median | surrogate scores off by > 1e-3 "
               "| … by > 0.05 |\n"
-              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|")
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|")
 
 
 def _row(r):
     p, ag = r["paths"], r["ag"]
     return (f"| {r['seed']} | {r['eps']} × {r['len']} | {r['fed']:,.0f} | {r['sur']:.1f} | "
             f"{r['sur'] - r['no_full']:.1f} | "
-            f"{r['full']:.1f} | {r['full'] / r['sur']:.1f}x | {r['rho']:.3f} ({r['rho_all']:.3f}) | {r['rec']:.2f} | "
+            f"{r['full']:.1f} | {r['full'] / r['sur']:.1f}x | {r['sur_cpu']:.1f} / {r['full_cpu']:.1f} "
+            f"({r['full_cpu'] / r['sur_cpu']:.1f}x) | {r['rho']:.3f} ({r['rho_all']:.3f}) | {r['rec']:.2f} | "
             f"{p['surrogate']} / {p['surrogate+escalated']} / {p['replay']} / {p['full']} | "
             f"{ag.get('min', float('nan')):.3f} / {ag.get('q10', float('nan')):.3f} / "
             f"{ag.get('median', float('nan')):.3f} | {r['wrong']} of {r['n_fast']} | {r['far']} of {r['n_fast']} |")
@@ -111,23 +142,25 @@ def _run(candles, label, seeds, jobs, halving, progress, options, folders):
     # over the same stretch of a shared machine's load.
     chunks = [configs[k:k + 6] for k in range(0, len(configs), 6)]
     slots = np.array_split(np.arange(len(chunks)), len(seeds))
-    full, full_s, outs = [], 0.0, []
+    full, full_s, full_cpu, outs = [], 0.0, 0.0, []
     for seed, slot in zip(seeds, slots):
         for k in slot:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), cpu_seconds()
             full += _full_chunk(chunks[k], candles, screen, jobs, progress)
             full_s += time.perf_counter() - t
+            full_cpu += cpu_seconds() - c
             print(f"  full backtests {len(full)}/{len(configs)}: {full_s:.0f} s", flush=True)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_seconds()
         out = screen_plain(configs, candles, train=train, screen=screen, seed=seed, n_jobs=jobs, progress=progress,
                            **options)
-        outs.append((seed, out, time.perf_counter() - t))
+        outs.append((seed, out, time.perf_counter() - t, cpu_seconds() - c))
         print(f"  surrogate seed {seed}: {outs[-1][2]:.1f} s", flush=True)
     truth = {r["name"]: r["score"] for r in full if not r.get("error")}
-    print(f"full backtests: {full_s:.1f} s (warm-up ≤ {warm} bars; {len(truth)} scored)", flush=True)
+    print(f"full backtests: {full_s:.1f} s, {full_cpu:.1f} CPU s (warm-up ≤ {warm} bars; {len(truth)} scored)",
+          flush=True)
     rows = []
     eps0 = outs[0][1] if outs else None
-    for seed, out, sur_s in outs:
+    for seed, out, sur_s, sur_cpu in outs:
         pred = {r["name"]: r["score"] for r in out.records if r["score"] is not None}
         common = [k for k in truth if k in pred]
         # Fidelity of the surrogates themselves: replays and full backtests are exact (the
@@ -144,11 +177,13 @@ def _run(candles, label, seeds, jobs, halving, progress, options, folders):
         inexact = [(d, nm) for d, nm, p in off if p == "replay" and d > 1e-9]
         if inexact:
             print(f"  REPLAYS DIFFERING FROM THEIR FULL BACKTEST: {inexact}", flush=True)
-        rows.append(dict(seed=seed, sur=sur_s, no_full=sur_s - s["full_seconds"], full=full_s, rho=rho, rho_all=rho_all, n_fast=len(fast),
+        rows.append(dict(seed=seed, sur=sur_s, no_full=sur_s - s["full_seconds"], full=full_s, rho=rho, rho_all=rho_all,
+                         n_fast=len(fast), sur_cpu=sur_cpu, full_cpu=full_cpu,
                          rec=recall({k: pred[k] for k in common}, {k: truth[k] for k in common}),
                          paths=s["paths"], ag=ag, eps=s["base_episodes"], len=s["episode_length"],
                          fed=s["bars_fed"] / max(1, len(configs)), wrong=wrong, far=far, phases=s))
-        print(f"seed {seed}: plain path {sur_s:.1f} s ({full_s / sur_s:.1f}x), Spearman {rho:.3f} over the {len(fast)} "
+        print(f"seed {seed}: plain path {sur_s:.1f} s ({full_s / sur_s:.1f}x; {sur_cpu:.1f} CPU s against "
+              f"{full_cpu:.1f}, {full_cpu / sur_cpu:.1f}x), Spearman {rho:.3f} over the {len(fast)} "
               f"surrogate-scored ({rho_all:.3f} over all {len(common)}, replays and full backtests included), recall "
               f"{rows[-1]['rec']:.2f}, paths {s['paths']}, escalations {s['escalations']}, phases " +
               ", ".join(f"{k[:-8]} {v:.1f}" for k, v in s.items() if k.endswith("_seconds")), flush=True)
@@ -165,8 +200,10 @@ def _run(candles, label, seeds, jobs, halving, progress, options, folders):
     for r in rows:
         print(_row(r), flush=True)
     sp = np.array([r["full"] / r["sur"] for r in rows])
+    cp = np.array([r["full_cpu"] / r["sur_cpu"] for r in rows])
     rh = np.array([r["rho"] for r in rows])
-    print(f"\nmean ± std over seeds {seeds}: speed-up {sp.mean():.1f} ± {sp.std():.1f}x, Spearman {rh.mean():.3f} ± "
+    print(f"\nmean ± std over seeds {seeds}: speed-up {sp.mean():.1f} ± {sp.std():.1f}x (in CPU seconds "
+          f"{cp.mean():.1f} ± {cp.std():.1f}x), Spearman {rh.mean():.3f} ± "
           f"{rh.std():.3f}, recall {np.mean([r['rec'] for r in rows]):.2f}", flush=True)
     if halving and eps0 is not None:
         eps = eps0.episodes
