@@ -50,6 +50,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import gc
 import hashlib
 import logging
 import os
@@ -527,6 +528,11 @@ def _warm_worker() -> None:
     in the caller's process."""
     import distillbt.backtest  # noqa: F401 - backtrader, pandas and the runs
     import distillbt.surrogate.fit_jobs  # noqa: F401 - the recordings, replays and fits
+
+    # What the imports made lives as long as the worker: out of the collector's full scans,
+    # which every few hundred Backtrader runs (each leaves cycles) would otherwise walk again
+    # (a screen of 76 configurations in one process: 0.9 s of such scans, 0.4 s after this)
+    gc.freeze()
 
 
 def _sha256(path: str) -> str:

@@ -322,8 +322,13 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
     def simplicity(m):
         return _loose_splits(m, cands, discrete), m.tree_.get_n_leaves()
 
-    def fit(columns):
-        return PositionSurrogate(**dict(model_kw, columns=columns)).fit(X, y)
+    grown: dict = {}
+
+    def fit(columns):  # a column set is often tried again (each search for trade columns starts alike)
+        key = None if columns is None else tuple(columns)
+        if key not in grown:
+            grown[key] = PositionSurrogate(**dict(model_kw, columns=columns)).fit(X, y)
+        return grown[key]
 
     model = columns = None
     misses = len(y)
