@@ -15,7 +15,10 @@ checks, escalation and the replays (or full backtests) of configurations it did 
 ``--jobs`` worker processes (one executor for the run), started (and every strategy imported
 in them) before anything is timed;
 the full backtests run in chunks interleaved with the surrogate seeds, so both are timed
-over the same stretch of a shared machine's load.
+over the same stretch of a shared machine's load. Both are also measured in CPU seconds (user
++ system of this process and its workers, :func:`cpu_seconds`), and the speed-up in those:
+the work each path did, which waiting for the machine does not inflate (contention for its
+caches still does).
 With ``--halving`` the successive-halving baseline runs on the same episode pool (seed 0).
 Output is flushed as it goes: progress of the full backtests and of the seeds, then a line
 and the agreement distribution per seed, and the table.
