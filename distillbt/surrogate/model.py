@@ -318,7 +318,9 @@ class PositionSurrogate(ClassifierMixin, BaseEstimator):
     def _walk_trades(self, X, warm, trade, start_state, restarts) -> np.ndarray:
         """The walk of a tree that reads trade columns: flat stretches at once (the next
         entry is the next row whose flat decision moves), each trade in growing chunks whose
-        trade columns are computed from its entry, up to the row that leaves it."""
+        trade columns are computed from its entry, up to the row that leaves it — over a long
+        walk with market entries, the first chunk of many trades in one pass
+        (:meth:`_first_exits`)."""
         n = len(X)
         states = self.states_
         index = {float(s): i for i, s in enumerate(states)}
