@@ -367,7 +367,7 @@ def _fit_simplest(X, y, column_sets, model_kw, tie_breaks: int = 3, anonymous=No
                     break
                 # the same columns split at their natural boundaries only: a conjunction of
                 # comparisons the greedy tree patched under a split between them. Taken only
-                # in place of such an exact patchwork and when no larger: a tree confined to
+                # in place of such an exact patchwork and with fewer leaves: a tree confined to
                 # boundaries is natural by construction, and exactness alone is no evidence of
                 # the rule (grown where the greedy tree is not exact, such trees fitted two
                 # held-out configurations' episodes and spot checks exactly and walked 0.20
